@@ -1,0 +1,18 @@
+//! `sscard-core`: what the sscard host and the card model share.
+//!
+//! - [`apdu`]: ISO/IEC 7816-4 command and response codec (short and extended lengths).
+//! - [`status`]: status words and their meanings.
+//! - [`atr`]: answer-to-reset parser and explainer.
+//! - [`tlv`]: the one-byte-tag, one-byte-length records of the profile and the FCI.
+//! - [`crypto`]: block-cipher suites (3DES, SM4, AES-128), diversification, cryptograms, MACs.
+//! - [`profile`]: constants of `PROFILE.md` (AIDs, FIDs, key ids, test key set).
+//! - [`hexfmt`]: hex parsing and printing used by every command line.
+#![forbid(unsafe_code)]
+
+pub mod apdu;
+pub mod atr;
+pub mod crypto;
+pub mod hexfmt;
+pub mod profile;
+pub mod status;
+pub mod tlv;
