@@ -1,0 +1,219 @@
+//! `sscard-model`: serve virtual social security cards and PSAMs to pcscd, make and show images.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use sscard_core::crypto::Algorithm;
+use sscard_core::hexfmt::parse_hex;
+use sscard_model::build::{self, Holder};
+use sscard_model::card::{shared, SharedCard};
+use sscard_model::psam::Psam;
+use sscard_model::ssc::Ssc;
+use sscard_model::store::Store;
+use sscard_model::vpcd::{serve, ServeOptions};
+use sscard_model::Image;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sscard-model",
+    version,
+    about = "Virtual social security cards and PSAMs (PROFILE.md) for PC/SC through vpcd"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Alg {
+    #[value(name = "3des")]
+    Tdes,
+    Sm4,
+}
+
+impl From<Alg> for Algorithm {
+    fn from(a: Alg) -> Self {
+        match a {
+            Alg::Tdes => Algorithm::Tdes,
+            Alg::Sm4 => Algorithm::Sm4,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve a card on the first vpcd port and a PSAM on the next (default: personalised 3DES
+    /// test SSC with PIN 123456 on 35963, a matching city PSAM on 35964).
+    Serve {
+        #[arg(long, value_enum, default_value = "3des")]
+        alg: Alg,
+        /// Serve this SSC image (changes are written back to it, atomically).
+        #[arg(long)]
+        card: Option<PathBuf>,
+        /// Serve this PSAM image.
+        #[arg(long)]
+        psam: Option<PathBuf>,
+        /// Serve no PSAM.
+        #[arg(long)]
+        no_psam: bool,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The card's vpcd port; the PSAM uses the next one.
+        #[arg(long, default_value_t = 35963)]
+        port: u16,
+        /// Processing time added to every APDU, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Probability (0..1) of answering an APDU with 6F00 unprocessed.
+        #[arg(long, default_value_t = 0.0)]
+        fault_rate: f64,
+        /// Unix socket for `remove N` / `insert N` / `status`.
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
+    /// Write a card image: a blank factory SSC, a personalised SSC, or a PSAM.
+    New {
+        #[arg(long, value_enum, default_value = "3des")]
+        alg: Alg,
+        /// blank (TK only, PERSONALISATION), personalised (test keys, holder, PIN), psam.
+        #[arg(long, value_enum, default_value = "personalised")]
+        kind: Kind,
+        /// Card identification code, 16 bytes hex.
+        #[arg(long, default_value = "110100D15600000599110145000000A1")]
+        card_id: String,
+        /// Holder data as JSON (fields of `Holder`); default: the sample holder.
+        #[arg(long)]
+        holder: Option<PathBuf>,
+        #[arg(long, default_value = "123456")]
+        pin: String,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Print an image with key values and PINs masked.
+    Show { image: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Blank,
+    Personalised,
+    Psam,
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("sscard-model: error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn card_id(hex: &str) -> Result<[u8; 16]> {
+    let bytes = parse_hex(hex).context("--card-id")?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        anyhow::anyhow!(
+            "--card-id has {} bytes, a card identification code has 16",
+            b.len()
+        )
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::New {
+            alg,
+            kind,
+            card_id: id,
+            holder,
+            pin,
+            out,
+        } => {
+            let alg = alg.into();
+            let image = match kind {
+                Kind::Blank => build::blank_ssc(alg, &card_id(&id)?),
+                Kind::Psam => build::city_psam(alg),
+                Kind::Personalised => {
+                    let holder: Holder = match holder {
+                        Some(p) => serde_json::from_str(
+                            &std::fs::read_to_string(&p)
+                                .with_context(|| format!("reading {}", p.display()))?,
+                        )
+                        .with_context(|| format!("holder file {}", p.display()))?,
+                        None => Holder::sample(),
+                    };
+                    build::personalised_ssc(alg, &card_id(&id)?, &holder, &pin)?
+                }
+            };
+            std::fs::write(&out, image.to_json())
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Show { image } => {
+            print!("{}", Image::load(&image)?.masked_json());
+            Ok(())
+        }
+        Cmd::Serve {
+            alg,
+            card,
+            psam,
+            no_psam,
+            host,
+            port,
+            latency_ms,
+            fault_rate,
+            control,
+        } => {
+            let alg: Algorithm = alg.into();
+            let (default_card, default_psam) = sscard_model::test_pair(alg);
+            let ssc: SharedCard = match card {
+                Some(p) => shared(
+                    Ssc::from_image(Image::load(&p)?, Store::file(&p))
+                        .map_err(anyhow::Error::msg)?,
+                ),
+                None => shared(default_card),
+            };
+            let mut cards = vec![ssc];
+            if !no_psam {
+                cards.push(match psam {
+                    Some(p) => {
+                        shared(Psam::from_image(Image::load(&p)?).map_err(anyhow::Error::msg)?)
+                    }
+                    None => shared(default_psam),
+                });
+            }
+            if !(0.0..=1.0).contains(&fault_rate) {
+                bail!("--fault-rate must be between 0 and 1");
+            }
+            let served: Vec<_> = cards
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut o = ServeOptions::port(port + i as u16);
+                    o.host = host.clone();
+                    o.latency = Duration::from_millis(latency_ms);
+                    o.fault_rate = fault_rate;
+                    serve(c, o)
+                })
+                .collect();
+            eprintln!(
+                "sscard-model: serving {} on {host}:{port}{}",
+                alg.name(),
+                if served.len() > 1 {
+                    format!(", PSAM on {host}:{}", port + 1)
+                } else {
+                    String::new()
+                }
+            );
+            let served = Arc::new(Mutex::new(served));
+            if let Some(path) = control {
+                sscard_model::control::listen(&path, served.clone())
+                    .with_context(|| format!("control socket {}", path.display()))?;
+            }
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! A control socket for a running `sscard-model serve`: one command per line over a Unix
+//! socket — `remove N`, `insert N` (N = reader slot, 0-based), `status` — answered `ok`, a status
+//! line, or `error: …`.
+
+use crate::vpcd::ServedCard;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Runs one control command against the served cards.
+pub fn execute(cards: &[ServedCard], line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let slot = |w: Option<&&str>| -> Result<&ServedCard, String> {
+        let n: usize = w
+            .ok_or("missing reader slot")?
+            .parse()
+            .map_err(|_| "reader slot is not a number".to_string())?;
+        cards
+            .get(n)
+            .ok_or(format!("no reader slot {n} (serving {})", cards.len()))
+    };
+    let result = match words.first().copied() {
+        Some("remove") => slot(words.get(1)).map(|c| {
+            c.remove();
+            "ok".to_string()
+        }),
+        Some("insert") => slot(words.get(1)).map(|c| {
+            c.insert();
+            "ok".to_string()
+        }),
+        Some("status") => Ok(cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "slot {i} port {} {} {} apdus {}",
+                    c.port(),
+                    if c.is_inserted() {
+                        "inserted"
+                    } else {
+                        "removed"
+                    },
+                    if c.is_connected() {
+                        "connected"
+                    } else {
+                        "waiting"
+                    },
+                    c.apdu_count()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Some(other) => Err(format!(
+            "unknown command {other:?} (remove N, insert N, status)"
+        )),
+        None => Err("empty command".into()),
+    };
+    result.unwrap_or_else(|e| format!("error: {e}"))
+}
+
+/// Listens on `path` until the process ends.
+pub fn listen(path: &Path, cards: Arc<Mutex<Vec<ServedCard>>>) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut writer = match stream.try_clone() {
+                Ok(w) => w,
+                Err(_) => continue,
+            };
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let answer = execute(&cards.lock().expect("cards lock"), &line);
+                if writeln!(writer, "{answer}").is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
+}

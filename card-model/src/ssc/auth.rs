@@ -1,0 +1,69 @@
+//! GET CHALLENGE, EXTERNAL AUTHENTICATE, INTERNAL AUTHENTICATE.
+
+use super::{OnWrong, Ssc};
+use crate::reply::{data_with_le, ok, Reply};
+use rand::RngCore;
+use sscard_core::apdu::Command;
+use sscard_core::crypto::ct_eq;
+use sscard_core::profile::kid;
+use sscard_core::status::StatusWord;
+
+impl Ssc {
+    pub(super) fn get_challenge(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        let len = match cmd.le {
+            Some(n @ (4 | 8)) => n,
+            _ => return Err(StatusWord::WRONG_LENGTH.into()),
+        };
+        let mut challenge = vec![0u8; len];
+        rand::thread_rng().fill_bytes(&mut challenge);
+        self.vol.challenge = Some(challenge.clone());
+        data_with_le(challenge, cmd.le)
+    }
+
+    pub(super) fn external_authenticate(
+        &mut self,
+        cmd: &Command,
+        challenge: Option<&[u8]>,
+    ) -> Reply {
+        if cmd.p1 != 0 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        let alg = self.algorithm();
+        if cmd.data.len() != alg.block_size() {
+            return Err(StatusWord::WRONG_LENGTH.into());
+        }
+        let key = self.usable_key(cmd.p2)?;
+        let challenge = match challenge {
+            Some(c) if c.len() == 8 => c,
+            _ => return Err(StatusWord::REF_DATA_NOT_USABLE.into()),
+        };
+        let expected = alg
+            .cryptogram(&key, challenge)
+            .map_err(|_| StatusWord::WRONG_DATA)?;
+        let matches = ct_eq(&expected, &cmd.data);
+        self.counted_check(cmd.p2, matches, OnWrong::TriesLeft)?;
+        self.vol.security.grant_external(cmd.p2);
+        ok()
+    }
+
+    pub(super) fn internal_authenticate(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        if cmd.data.len() != 8 {
+            return Err(StatusWord::WRONG_LENGTH.into());
+        }
+        if cmd.p2 != kid::IRK {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
+        let key = self.usable_key(cmd.p2)?;
+        let cryptogram = self
+            .algorithm()
+            .cryptogram(&key, &cmd.data)
+            .map_err(|_| StatusWord::WRONG_DATA)?;
+        data_with_le(cryptogram, cmd.le)
+    }
+}

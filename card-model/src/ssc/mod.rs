@@ -1,0 +1,229 @@
+//! The social security card application (PROFILE sections 2–5).
+
+mod auth;
+mod files;
+pub mod layout;
+mod perso;
+mod pin;
+mod security;
+mod select;
+
+use crate::card::Card;
+use crate::image::{Image, Memory};
+use crate::memory::{LifeCycle, SscMemory};
+use crate::reply::{finish, Fail, Reply};
+use crate::store::{Store, StoreError};
+use layout::{Df, EfDef};
+pub use security::SecurityStatus;
+use sscard_core::apdu::Command;
+use sscard_core::crypto::{ct_eq, Algorithm, Key};
+use sscard_core::profile::kid;
+use sscard_core::status::StatusWord;
+
+/// Volatile state: lost on reset, like the card's RAM.
+#[derive(Debug, Default)]
+struct Volatile {
+    df: Option<Df>,
+    ef: Option<&'static EfDef>,
+    security: SecurityStatus,
+    challenge: Option<Vec<u8>>,
+}
+
+/// A social security card.
+pub struct Ssc {
+    atr: Vec<u8>,
+    mem: SscMemory,
+    /// The memory as last persisted: what a power cut returns to.
+    committed: SscMemory,
+    store: Store,
+    vol: Volatile,
+    mute: bool,
+}
+
+/// How a failed comparison under a try counter answers.
+#[derive(Clone, Copy)]
+enum OnWrong {
+    /// `63Cx` with the tries left (PIN, external authentication).
+    TriesLeft,
+    /// A fixed status word (`6988` for MACs).
+    Sw(StatusWord),
+}
+
+impl Ssc {
+    /// A card with this memory, persisted through `store`.
+    pub fn new(atr: Vec<u8>, mem: SscMemory, store: Store) -> Self {
+        Self {
+            atr,
+            committed: mem.clone(),
+            mem,
+            store,
+            vol: Volatile::default(),
+            mute: false,
+        }
+    }
+
+    /// A card from an image; `store` usually points back at the image file.
+    pub fn from_image(image: Image, store: Store) -> Result<Self, String> {
+        match image.memory {
+            Memory::Ssc(mem) => Ok(Self::new(image.atr.0, mem, store)),
+            Memory::Psam(_) => Err("the image is a PSAM, not a social security card".into()),
+        }
+    }
+
+    /// The card memory as an image.
+    pub fn image(&self) -> Image {
+        Image::new(self.atr.clone(), Memory::Ssc(self.mem.clone()))
+    }
+
+    pub fn memory(&self) -> &SscMemory {
+        &self.mem
+    }
+
+    /// The store, e.g. to arm the tearing hook.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.mem.algorithm.algorithm()
+    }
+
+    fn issued(&self) -> bool {
+        self.mem.life_cycle == LifeCycle::Issued
+    }
+
+    /// Persists card memory. On a power cut the card returns to the last committed memory and
+    /// goes mute; on an I/O error it stays up and answers `6581`.
+    fn persist(&mut self) -> Result<(), Fail> {
+        let image = self.image();
+        match self.store.save(&image) {
+            Ok(()) => {
+                self.committed = self.mem.clone();
+                Ok(())
+            }
+            Err(StoreError::Torn(_)) => {
+                self.mem = self.committed.clone();
+                self.vol = Volatile::default();
+                self.mute = true;
+                Err(Fail::PowerLost)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.mem = self.committed.clone();
+                Err(StatusWord::MEMORY_FAILURE.into())
+            }
+        }
+    }
+
+    /// A usable key in the current DF: `6A88` when absent or out of scope, `6983` when blocked.
+    fn usable_key(&self, key_id: u8) -> Result<Key, Fail> {
+        let df = self.vol.df.unwrap_or(Df::Mf);
+        if !layout::key_in_scope(key_id, df) || (key_id == kid::TK && self.issued()) {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
+        let slot = self.mem.key(key_id).ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
+        if slot.blocked() {
+            return Err(StatusWord::AUTH_BLOCKED.into());
+        }
+        slot.key().ok_or(Fail::Sw(StatusWord::REF_DATA_NOT_FOUND))
+    }
+
+    /// Runs a secret comparison under the key's try counter: the counter is decremented and
+    /// persisted **before** comparing, so a power cut can never give a try back.
+    fn counted_check(&mut self, key_id: u8, matches: bool, on_wrong: OnWrong) -> Result<(), Fail> {
+        let counted = self.mem.key(key_id).is_some_and(|s| s.has_counter());
+        if counted {
+            let slot = self.mem.key_mut(key_id).expect("checked above");
+            slot.tries_left = slot.tries_left.saturating_sub(1);
+            self.persist()?;
+        }
+        if matches {
+            if counted {
+                let slot = self.mem.key_mut(key_id).expect("checked above");
+                slot.tries_left = slot.try_limit;
+                self.persist()?;
+            }
+            return Ok(());
+        }
+        Err(match on_wrong {
+            OnWrong::Sw(sw) => sw.into(),
+            OnWrong::TriesLeft => {
+                let left = self.mem.key(key_id).map_or(0, |s| s.tries_left);
+                StatusWord::new(0x63, 0xC0 | left.min(15)).into()
+            }
+        })
+    }
+
+    /// Checks the line-protection MAC of a command (PROFILE section 5) under `key_id` and returns
+    /// the data without the MAC. `6700` without room for a MAC, `6984` without a challenge,
+    /// `6988` when wrong.
+    fn check_mac(
+        &mut self,
+        key_id: u8,
+        cmd: &Command,
+        challenge: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Fail> {
+        if cmd.data.len() < 4 {
+            return Err(StatusWord::WRONG_LENGTH.into());
+        }
+        let key = self.usable_key(key_id)?;
+        let challenge = challenge.ok_or(StatusWord::REF_DATA_NOT_USABLE)?;
+        let (body, mac) = cmd.data.split_at(cmd.data.len() - 4);
+        let mut message = cmd.header().to_vec();
+        message.push(cmd.data.len() as u8);
+        message.extend_from_slice(body);
+        let expected = self
+            .algorithm()
+            .line_mac(&key, &challenge[..4], &message)
+            .map_err(|_| Fail::Sw(StatusWord::WRONG_DATA))?;
+        let matches = ct_eq(&expected, mac);
+        self.counted_check(key_id, matches, OnWrong::Sw(StatusWord::INCORRECT_SM))?;
+        Ok(body.to_vec())
+    }
+
+    fn dispatch(&mut self, cmd: &Command, challenge: Option<Vec<u8>>) -> Reply {
+        let ch = challenge.as_deref();
+        match (cmd.cla, cmd.ins) {
+            (0x00, 0xA4) => self.select(cmd),
+            (0x00, 0xB2) => self.read_record(cmd),
+            (0x00, 0xB0) => self.read_binary(cmd),
+            (0x04, 0xDC) => self.update_record(cmd, ch),
+            (0x04, 0xD6) => self.update_binary(cmd, ch),
+            (0x00, 0x84) => self.get_challenge(cmd),
+            (0x00, 0x82) => self.external_authenticate(cmd, ch),
+            (0x00, 0x88) => self.internal_authenticate(cmd),
+            (0x00, 0x20) => self.verify(cmd),
+            (0x80, 0x5E) => self.change_pin(cmd),
+            (0x84, 0x5E) => self.reload_pin(cmd, ch),
+            (0x84, 0x24) => self.unblock_pin(cmd, ch),
+            (0x84, 0xD4) => self.write_key(cmd, ch),
+            (0x84, 0xEE) => self.end_personalisation(cmd, ch),
+            (0x00 | 0x04 | 0x80 | 0x84, _) => Err(StatusWord::INS_NOT_SUPPORTED.into()),
+            _ => Err(StatusWord::CLA_NOT_SUPPORTED.into()),
+        }
+    }
+}
+
+impl Card for Ssc {
+    fn atr(&self) -> Vec<u8> {
+        self.atr.clone()
+    }
+
+    fn reset(&mut self) {
+        self.vol = Volatile::default();
+        self.mute = false;
+    }
+
+    fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        if self.mute {
+            return None;
+        }
+        // A challenge is single-use: whatever command comes next consumes it.
+        let challenge = self.vol.challenge.take();
+        let reply = match Command::parse(apdu) {
+            Ok(cmd) => self.dispatch(&cmd, challenge),
+            Err(_) => Err(StatusWord::WRONG_LENGTH.into()),
+        };
+        finish(reply)
+    }
+}

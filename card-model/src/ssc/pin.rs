@@ -1,0 +1,151 @@
+//! VERIFY, CHANGE PIN, RELOAD PIN, UNBLOCK PIN. The PIN is key object `30` whose value holds
+//! its digits in ASCII; it shares the try-counter logic of the keys.
+
+use super::{OnWrong, Ssc};
+use crate::reply::{ok, Fail, Reply};
+use sscard_core::apdu::Command;
+use sscard_core::crypto::ct_eq;
+use sscard_core::profile::kid;
+use sscard_core::status::StatusWord;
+use zeroize::Zeroizing;
+
+/// Decodes a PIN in BCD (2–6 digits, an odd count padded with `F`): `6A80` when malformed.
+pub fn decode_pin(bcd: &[u8]) -> Result<Zeroizing<Vec<u8>>, Fail> {
+    if bcd.is_empty() || bcd.len() > 3 {
+        return Err(StatusWord::WRONG_DATA.into());
+    }
+    let mut digits = Zeroizing::new(Vec::with_capacity(6));
+    for (i, b) in bcd.iter().enumerate() {
+        for (j, nibble) in [b >> 4, b & 0x0F].into_iter().enumerate() {
+            match nibble {
+                0..=9 => digits.push(b'0' + nibble),
+                0x0F if i == bcd.len() - 1 && j == 1 => {}
+                _ => return Err(StatusWord::WRONG_DATA.into()),
+            }
+        }
+    }
+    if digits.len() < 2 {
+        return Err(StatusWord::WRONG_DATA.into());
+    }
+    Ok(digits)
+}
+
+impl Ssc {
+    fn pin_in_scope(&self) -> Result<(), Fail> {
+        if self.mem.key(kid::PIN).is_none()
+            || !super::layout::key_in_scope(kid::PIN, self.vol.df.unwrap_or(super::Df::Mf))
+        {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
+        if self.mem.key(kid::PIN).is_some_and(|s| s.blocked()) {
+            return Err(StatusWord::AUTH_BLOCKED.into());
+        }
+        Ok(())
+    }
+
+    /// Compares a candidate under the PIN try counter.
+    fn check_pin(&mut self, candidate: &[u8]) -> Result<(), Fail> {
+        self.pin_in_scope()?;
+        let matches = self
+            .mem
+            .key(kid::PIN)
+            .is_some_and(|s| ct_eq(&s.value.0, candidate));
+        self.counted_check(kid::PIN, matches, OnWrong::TriesLeft)
+    }
+
+    fn set_pin(&mut self, digits: &[u8]) -> Result<(), Fail> {
+        let slot = self
+            .mem
+            .key_mut(kid::PIN)
+            .ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
+        slot.value.0 = digits.to_vec();
+        slot.tries_left = slot.try_limit;
+        self.persist()
+    }
+
+    pub(super) fn verify(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        if cmd.data.is_empty() {
+            // ISO 7816-4: VERIFY without data asks for the tries left.
+            self.pin_in_scope()?;
+            let left = self.mem.key(kid::PIN).map_or(0, |s| s.tries_left);
+            return Err(StatusWord::new(0x63, 0xC0 | left.min(15)).into());
+        }
+        if cmd.data.len() > 3 {
+            return Err(StatusWord::WRONG_LENGTH.into());
+        }
+        let pin = decode_pin(&cmd.data)?;
+        self.check_pin(&pin)?;
+        self.vol.security.grant_pin();
+        ok()
+    }
+
+    pub(super) fn change_pin(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0x01 || cmd.p2 != 0x00 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        let sep = cmd
+            .data
+            .iter()
+            .position(|&b| b == 0xFF)
+            .ok_or(StatusWord::WRONG_DATA)?;
+        let old = decode_pin(&cmd.data[..sep])?;
+        let new = decode_pin(&cmd.data[sep + 1..])?;
+        self.check_pin(&old)?;
+        self.set_pin(&new)?;
+        self.vol.security.grant_pin();
+        ok()
+    }
+
+    pub(super) fn reload_pin(&mut self, cmd: &Command, challenge: Option<&[u8]>) -> Reply {
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        self.pin_object_present()?;
+        let body = self.check_mac(kid::RPK, cmd, challenge)?;
+        let new = decode_pin(&body)?;
+        self.set_pin(&new)?;
+        ok()
+    }
+
+    pub(super) fn unblock_pin(&mut self, cmd: &Command, challenge: Option<&[u8]>) -> Reply {
+        if cmd.p1 != 0x00 || cmd.p2 != 0x01 {
+            return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        if cmd.data.len() != 4 {
+            return Err(StatusWord::WRONG_LENGTH.into());
+        }
+        self.pin_object_present()?;
+        self.check_mac(kid::UPK, cmd, challenge)?;
+        let slot = self
+            .mem
+            .key_mut(kid::PIN)
+            .ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
+        slot.tries_left = slot.try_limit;
+        self.persist()?;
+        ok()
+    }
+
+    fn pin_object_present(&self) -> Result<(), Fail> {
+        match self.mem.key(kid::PIN) {
+            Some(_) => Ok(()),
+            None => Err(StatusWord::REF_DATA_NOT_FOUND.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bcd_pins() {
+        assert_eq!(&decode_pin(&[0x12, 0x34, 0x56]).unwrap()[..], b"123456");
+        assert_eq!(&decode_pin(&[0x12, 0x3F]).unwrap()[..], b"123");
+        assert_eq!(decode_pin(&[0x1F]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
+        assert_eq!(decode_pin(&[0xF1]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
+        assert_eq!(decode_pin(&[0x1A]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
+    }
+}

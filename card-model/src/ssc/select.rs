@@ -1,0 +1,79 @@
+//! SELECT (PROFILE section 4): by AID, by FID, by child FID.
+
+use super::layout::{self, Df};
+use super::Ssc;
+use crate::reply::{ok, Reply};
+use sscard_core::apdu::{Command, Response};
+use sscard_core::profile::{fid, life_cycle, SSSE_AID};
+use sscard_core::status::StatusWord;
+use sscard_core::tlv::Fci;
+
+enum Target {
+    Df(Df),
+    Ef(&'static layout::EfDef),
+}
+
+impl Ssc {
+    pub(super) fn select(&mut self, cmd: &Command) -> Reply {
+        let wants_fci = match cmd.p2 {
+            0x00 => cmd.le.is_some(),
+            0x0C => false,
+            _ => return Err(StatusWord::INCORRECT_P1P2.into()),
+        };
+        let current = self.vol.df.unwrap_or(Df::Mf);
+        let target = match cmd.p1 {
+            0x04 if cmd.data.is_empty() => return Err(StatusWord::WRONG_LENGTH.into()),
+            0x04 if cmd.data == SSSE_AID => Target::Df(Df::Ssse),
+            0x04 => return Err(StatusWord::FILE_NOT_FOUND.into()),
+            0x00..=0x02 => {
+                let [hi, lo] = cmd.data[..] else {
+                    return Err(StatusWord::WRONG_LENGTH.into());
+                };
+                let id = u16::from_be_bytes([hi, lo]);
+                match (cmd.p1, id) {
+                    (0x00, fid::MF) => Target::Df(Df::Mf),
+                    (0x00 | 0x01, fid::DF01) if matches!(current, Df::Ssse | Df::Df01) => {
+                        Target::Df(Df::Df01)
+                    }
+                    (0x00 | 0x02, _) => match layout::ef_by_fid(current, id) {
+                        Some(ef) => Target::Ef(ef),
+                        None => return Err(StatusWord::FILE_NOT_FOUND.into()),
+                    },
+                    _ => return Err(StatusWord::FILE_NOT_FOUND.into()),
+                }
+            }
+            _ => return Err(StatusWord::INCORRECT_P1P2.into()),
+        };
+        match target {
+            Target::Ef(ef) => {
+                self.vol.ef = Some(ef);
+                ok()
+            }
+            Target::Df(df) => {
+                if self.vol.df != Some(df) {
+                    self.vol.security.clear();
+                }
+                self.vol.df = Some(df);
+                self.vol.ef = None;
+                let name = match df {
+                    Df::Mf => return ok(),
+                    Df::Ssse => SSSE_AID.to_vec(),
+                    Df::Df01 => fid::DF01.to_be_bytes().to_vec(),
+                };
+                if !wants_fci {
+                    return ok();
+                }
+                let fci = Fci {
+                    df_name: name,
+                    algorithm_id: self.algorithm().id(),
+                    life_cycle: if self.issued() {
+                        life_cycle::ISSUED
+                    } else {
+                        life_cycle::PERSONALISATION
+                    },
+                };
+                Ok(Response::new(fci.to_bytes(), StatusWord::OK))
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Serving a card to pcscd through vsmartcard's vpcd driver.
+//!
+//! The card side connects to pcscd's vpcd port (35963 for "Virtual PCD 00 00", 35964 for
+//! "… 00 01"). Every message is a 2-byte big-endian length and a payload; a 1-byte payload is a
+//! control code (power off, power on, reset, get ATR), anything longer is a command APDU.
+//! Closing the connection is how a card is removed; reconnecting inserts it again.
+
+use crate::card::SharedCard;
+use rand::Rng;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub const CTRL_OFF: u8 = 0x00;
+pub const CTRL_ON: u8 = 0x01;
+pub const CTRL_RESET: u8 = 0x02;
+pub const CTRL_ATR: u8 = 0x04;
+
+/// How to serve one card.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: String,
+    pub port: u16,
+    /// Added before every response: simulates a real card's processing time.
+    pub latency: Duration,
+    /// Wait between connection attempts while pcscd is away.
+    pub reconnect_delay: Duration,
+    /// Probability (0..1) that an APDU is answered `6F00` without being processed.
+    pub fault_rate: f64,
+}
+
+impl ServeOptions {
+    pub fn port(port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+            latency: Duration::ZERO,
+            reconnect_delay: Duration::from_millis(200),
+            fault_rate: 0.0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Flags {
+    removed: AtomicBool,
+    connected: AtomicBool,
+    stop: AtomicBool,
+    apdus: AtomicU64,
+}
+
+/// A card being served; dropping it stops serving and removes the card.
+pub struct ServedCard {
+    card: SharedCard,
+    flags: Arc<Flags>,
+    port: u16,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServedCard {
+    pub fn card(&self) -> &SharedCard {
+        &self.card
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// Takes the card out of the reader (closes the connection).
+    pub fn remove(&self) {
+        self.flags.removed.store(true, Ordering::SeqCst);
+    }
+    /// Puts the card back.
+    pub fn insert(&self) {
+        self.flags.removed.store(false, Ordering::SeqCst);
+    }
+    pub fn is_inserted(&self) -> bool {
+        !self.flags.removed.load(Ordering::SeqCst)
+    }
+    /// Whether pcscd is connected to this card now.
+    pub fn is_connected(&self) -> bool {
+        self.flags.connected.load(Ordering::SeqCst)
+    }
+    pub fn apdu_count(&self) -> u64 {
+        self.flags.apdus.load(Ordering::SeqCst)
+    }
+    pub fn stop(&mut self) {
+        self.flags.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServedCard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Serves `card` on `opts.port` in a background thread, reconnecting whenever pcscd restarts.
+pub fn serve(card: SharedCard, opts: ServeOptions) -> ServedCard {
+    let flags = Arc::new(Flags::default());
+    let (c, f, port) = (card.clone(), flags.clone(), opts.port);
+    let thread = std::thread::Builder::new()
+        .name(format!("vpcd-{port}"))
+        .spawn(move || run(c, f, opts))
+        .expect("spawn vpcd thread");
+    ServedCard {
+        card,
+        flags,
+        port,
+        thread: Some(thread),
+    }
+}
+
+fn run(card: SharedCard, flags: Arc<Flags>, opts: ServeOptions) {
+    while !flags.stop.load(Ordering::SeqCst) {
+        if flags.removed.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let Ok(stream) = TcpStream::connect((opts.host.as_str(), opts.port)) else {
+            std::thread::sleep(opts.reconnect_delay);
+            continue;
+        };
+        tracing::info!(port = opts.port, "connected to pcscd");
+        flags.connected.store(true, Ordering::SeqCst);
+        let result = session(&card, &flags, &opts, stream);
+        flags.connected.store(false, Ordering::SeqCst);
+        card.lock().expect("card lock").power_off();
+        if let Err(e) = result {
+            tracing::info!(port = opts.port, "connection ended: {e}");
+            std::thread::sleep(opts.reconnect_delay);
+        }
+    }
+}
+
+/// Why a session ended on purpose.
+fn ended(flags: &Flags) -> bool {
+    flags.stop.load(Ordering::SeqCst) || flags.removed.load(Ordering::SeqCst)
+}
+
+/// Reads exactly `buf.len()` bytes, polling the flags while waiting.
+fn read_full(stream: &mut TcpStream, buf: &mut [u8], flags: &Flags) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        if ended(flags) {
+            return Ok(false);
+        }
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "pcscd closed the connection",
+                ))
+            }
+            Ok(n) => got += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Writes one frame in a single write, so pcscd never sees half a message.
+pub fn write_frame(stream: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 65535 bytes"))?;
+    let mut frame = Vec::with_capacity(payload.len() + 2);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(payload);
+    stream.write_all(&frame)
+}
+
+fn session(
+    card: &SharedCard,
+    flags: &Flags,
+    opts: &ServeOptions,
+    mut stream: TcpStream,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut rng = rand::thread_rng();
+    loop {
+        let mut len = [0u8; 2];
+        if !read_full(&mut stream, &mut len, flags)? {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+        if !read_full(&mut stream, &mut msg, flags)? {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        let mut card = card.lock().expect("card lock");
+        match msg[..] {
+            [CTRL_OFF] => card.power_off(),
+            [CTRL_ON] | [CTRL_RESET] => card.reset(),
+            [CTRL_ATR] => write_frame(&mut stream, &card.atr())?,
+            [_] => tracing::warn!("unknown vpcd control byte {:02X}", msg[0]),
+            _ => {
+                flags.apdus.fetch_add(1, Ordering::SeqCst);
+                if !opts.latency.is_zero() {
+                    std::thread::sleep(opts.latency);
+                }
+                let response = if opts.fault_rate > 0.0 && rng.gen_bool(opts.fault_rate.min(1.0)) {
+                    Some(vec![0x6F, 0x00])
+                } else {
+                    card.transmit(&msg)
+                };
+                match response {
+                    Some(r) => write_frame(&mut stream, &r)?,
+                    // A mute card: the reader sees the card go away.
+                    None => {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "card lost power",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
