@@ -154,7 +154,11 @@ pub fn citizen_id_check(first17: &str) -> Option<char> {
         sum += (b - b'0') as u32 * w;
     }
     let r = (12 - sum % 11) % 11;
-    Some(if r == 10 { 'X' } else { char::from_digit(r, 10).unwrap_or('0') })
+    Some(if r == 10 {
+        'X'
+    } else {
+        char::from_digit(r, 10).unwrap_or('0')
+    })
 }
 
 #[cfg(test)]

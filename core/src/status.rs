@@ -46,7 +46,13 @@ impl StatusWord {
     }
     /// `61xx`: xx bytes wait for GET RESPONSE (`00` means 256).
     pub fn bytes_available(self) -> Option<usize> {
-        (self.sw1() == 0x61).then(|| if self.sw2() == 0 { 256 } else { self.sw2() as usize })
+        (self.sw1() == 0x61).then(|| {
+            if self.sw2() == 0 {
+                256
+            } else {
+                self.sw2() as usize
+            }
+        })
     }
     /// `6Cxx`: resend with Le = xx.
     pub fn correct_le(self) -> Option<u8> {

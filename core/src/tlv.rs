@@ -9,7 +9,11 @@ pub enum TlvError {
     #[error("TLV ends after {len} byte(s): a record needs a tag and a length")]
     Truncated { len: usize },
     #[error("TLV tag {tag:02X} says {declared} value bytes but {available} follow")]
-    LengthMismatch { tag: u8, declared: usize, available: usize },
+    LengthMismatch {
+        tag: u8,
+        declared: usize,
+        available: usize,
+    },
     #[error("TLV value of {len} bytes does not fit a one-byte length")]
     TooLong { len: usize },
     #[error("FCI is not valid BER-TLV: {0}")]
@@ -55,9 +59,19 @@ impl Record {
         let (tag, len) = (bytes[0], bytes[1] as usize);
         let body = &bytes[2..];
         if body.len() < len {
-            return Err(TlvError::LengthMismatch { tag, declared: len, available: body.len() });
+            return Err(TlvError::LengthMismatch {
+                tag,
+                declared: len,
+                available: body.len(),
+            });
         }
-        Ok((Self { tag, value: body[..len].to_vec() }, &body[len..]))
+        Ok((
+            Self {
+                tag,
+                value: body[..len].to_vec(),
+            },
+            &body[len..],
+        ))
     }
 
     /// Parses records concatenated by a "P1 to last" READ RECORDS.
@@ -109,9 +123,12 @@ impl Fci {
             ]),
         )
         .expect("A5 is constructed");
-        Tlv::new(tag(0x6F), Value::Constructed(vec![prim(0x84, self.df_name.clone()), prop]))
-            .expect("6F is constructed")
-            .to_vec()
+        Tlv::new(
+            tag(0x6F),
+            Value::Constructed(vec![prim(0x84, self.df_name.clone()), prop]),
+        )
+        .expect("6F is constructed")
+        .to_vec()
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, TlvError> {
@@ -135,7 +152,11 @@ impl Fci {
             [b] => *b,
             _ => return Err(TlvError::FciMissing("a one-byte life cycle (C0)")),
         };
-        Ok(Self { df_name, algorithm_id, life_cycle })
+        Ok(Self {
+            df_name,
+            algorithm_id,
+            life_cycle,
+        })
     }
 }
 
@@ -147,7 +168,11 @@ mod tests {
 
     #[test]
     fn fci_bytes_follow_the_profile() {
-        let fci = Fci { df_name: SSSE_AID.to_vec(), algorithm_id: 1, life_cycle: 2 };
+        let fci = Fci {
+            df_name: SSSE_AID.to_vec(),
+            algorithm_id: 1,
+            life_cycle: 2,
+        };
         let b = fci.to_bytes();
         assert_eq!(
             to_hex(&b),
@@ -159,10 +184,26 @@ mod tests {
     #[test]
     fn records_parse_strictly() {
         let recs = Record::parse_all(&parse_hex("0A01310B0101").unwrap()).unwrap();
-        assert_eq!(recs, vec![Record { tag: 0x0A, value: vec![0x31] }, Record { tag: 0x0B, value: vec![1] }]);
+        assert_eq!(
+            recs,
+            vec![
+                Record {
+                    tag: 0x0A,
+                    value: vec![0x31]
+                },
+                Record {
+                    tag: 0x0B,
+                    value: vec![1]
+                }
+            ]
+        );
         assert_eq!(
             Record::parse(&parse_hex("0A0231").unwrap()),
-            Err(TlvError::LengthMismatch { tag: 0x0A, declared: 2, available: 1 })
+            Err(TlvError::LengthMismatch {
+                tag: 0x0A,
+                declared: 2,
+                available: 1
+            })
         );
         assert_eq!(Record::parse(&[0x0A]), Err(TlvError::Truncated { len: 1 }));
         assert!(Fci::parse(&parse_hex("6F03840100").unwrap()).is_err());

@@ -27,7 +27,14 @@ pub struct Command {
 impl Command {
     /// A case-1 command.
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
-        Self { cla, ins, p1, p2, data: Vec::new(), le: None }
+        Self {
+            cla,
+            ins,
+            p1,
+            p2,
+            data: Vec::new(),
+            le: None,
+        }
     }
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.data = data.into();
@@ -56,7 +63,9 @@ impl Command {
     /// Checks the lengths an encoder needs.
     pub fn validate(&self) -> Result<(), ApduError> {
         if self.data.len() > MAX_DATA {
-            return Err(ApduError::DataTooLong { len: self.data.len() });
+            return Err(ApduError::DataTooLong {
+                len: self.data.len(),
+            });
         }
         if let Some(le) = self.le {
             if le == 0 || le > MAX_LE {
@@ -117,7 +126,11 @@ impl Command {
                     n => return Err(ApduError::TrailingBytes { extra: n - lc - 1 }),
                 }
             }
-            2 => return Err(ApduError::BadExtendedLength("a 00 length byte must be followed by two")),
+            2 => {
+                return Err(ApduError::BadExtendedLength(
+                    "a 00 length byte must be followed by two",
+                ))
+            }
             3 => cmd.le = Some(ext_le(body[1], body[2])),
             _ => {
                 let lc = u16::from_be_bytes([body[1], body[2]]) as usize;
@@ -205,7 +218,9 @@ mod tests {
 
     #[test]
     fn extended_lengths() {
-        let cmd = Command::new(0, 0xD6, 0, 0).with_data(vec![0xAB; 300]).with_le(65536);
+        let cmd = Command::new(0, 0xD6, 0, 0)
+            .with_data(vec![0xAB; 300])
+            .with_le(65536);
         let b = cmd.to_bytes().unwrap();
         assert_eq!(&b[4..7], &[0, 0x01, 0x2C]);
         assert_eq!(&b[b.len() - 2..], &[0, 0]);
@@ -216,21 +231,49 @@ mod tests {
     fn malformed_lengths_are_exact_errors() {
         let p = |h: &str| Command::parse(&parse_hex(h).unwrap());
         assert_eq!(p("00A4"), Err(ApduError::TooShort { len: 2 }));
-        assert_eq!(p("00A4040005AABB"), Err(ApduError::LcMismatch { lc: 5, available: 2 }));
-        assert_eq!(p("00A4040001AA0000"), Err(ApduError::TrailingBytes { extra: 1 }));
-        assert_eq!(p("00A404000001"), Err(ApduError::BadExtendedLength("a 00 length byte must be followed by two")));
-        assert_eq!(p("00A40400000000AA"), Err(ApduError::BadExtendedLength("extended Lc is 0000")));
+        assert_eq!(
+            p("00A4040005AABB"),
+            Err(ApduError::LcMismatch {
+                lc: 5,
+                available: 2
+            })
+        );
+        assert_eq!(
+            p("00A4040001AA0000"),
+            Err(ApduError::TrailingBytes { extra: 1 })
+        );
+        assert_eq!(
+            p("00A404000001"),
+            Err(ApduError::BadExtendedLength(
+                "a 00 length byte must be followed by two"
+            ))
+        );
+        assert_eq!(
+            p("00A40400000000AA"),
+            Err(ApduError::BadExtendedLength("extended Lc is 0000"))
+        );
         let too_long = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 70_000]);
-        assert_eq!(too_long.to_bytes(), Err(ApduError::DataTooLong { len: 70_000 }));
-        assert_eq!(Command::new(0, 0, 0, 0).with_le(0).to_bytes(), Err(ApduError::BadLe { le: 0 }));
+        assert_eq!(
+            too_long.to_bytes(),
+            Err(ApduError::DataTooLong { len: 70_000 })
+        );
+        assert_eq!(
+            Command::new(0, 0, 0, 0).with_le(0).to_bytes(),
+            Err(ApduError::BadLe { le: 0 })
+        );
     }
 
     #[test]
     fn chaining_marks_all_but_last() {
-        let cmd = Command::new(0x80, 0x10, 0, 0).with_data(vec![1; 600]).with_le(256);
+        let cmd = Command::new(0x80, 0x10, 0, 0)
+            .with_data(vec![1; 600])
+            .with_le(256);
         let parts = cmd.chained(255);
         assert_eq!(parts.len(), 3);
-        assert_eq!(parts.iter().map(|c| c.cla).collect::<Vec<_>>(), vec![0x90, 0x90, 0x80]);
+        assert_eq!(
+            parts.iter().map(|c| c.cla).collect::<Vec<_>>(),
+            vec![0x90, 0x90, 0x80]
+        );
         assert_eq!(parts[2].data.len(), 90);
         assert_eq!(parts[2].le, Some(256));
         assert_eq!(parts[0].le, None);

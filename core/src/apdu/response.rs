@@ -14,14 +14,20 @@ impl Response {
     }
     /// A response with no data.
     pub fn status(sw: StatusWord) -> Self {
-        Self { data: Vec::new(), sw }
+        Self {
+            data: Vec::new(),
+            sw,
+        }
     }
     pub fn parse(bytes: &[u8]) -> Result<Self, ApduError> {
         if bytes.len() < 2 {
             return Err(ApduError::ResponseTooShort { len: bytes.len() });
         }
         let (data, sw) = bytes.split_at(bytes.len() - 2);
-        Ok(Self { data: data.to_vec(), sw: StatusWord::new(sw[0], sw[1]) })
+        Ok(Self {
+            data: data.to_vec(),
+            sw: StatusWord::new(sw[0], sw[1]),
+        })
     }
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.data.len() + 2);

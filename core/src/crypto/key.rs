@@ -10,7 +10,9 @@ impl Key {
         Self(bytes)
     }
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 16] = bytes.try_into().map_err(|_| CryptoError::BadKeyLength { len: bytes.len() })?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::BadKeyLength { len: bytes.len() })?;
         Ok(Self(arr))
     }
     /// The key bytes, for a cipher or for loading into a card under encryption.

@@ -15,7 +15,10 @@ pub fn pad_method2(data: &[u8], block: usize) -> Vec<u8> {
 
 /// Removes method-2 padding.
 pub fn unpad_method2(data: &[u8]) -> Result<&[u8], CryptoError> {
-    let end = data.iter().rposition(|&b| b != 0).ok_or(CryptoError::BadPadding)?;
+    let end = data
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(CryptoError::BadPadding)?;
     if data[end] != 0x80 {
         return Err(CryptoError::BadPadding);
     }

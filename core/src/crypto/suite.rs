@@ -110,7 +110,10 @@ impl Algorithm {
     fn ecb(self, key: &Key, data: &[u8], encrypt: bool) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
         if data.len() % block != 0 {
-            return Err(CryptoError::NotBlockAligned { len: data.len(), block });
+            return Err(CryptoError::NotBlockAligned {
+                len: data.len(),
+                block,
+            });
         }
         let mut out = data.to_vec();
         for chunk in out.chunks_mut(block) {
@@ -133,14 +136,19 @@ impl Algorithm {
 
     /// Diversifies level by level: national → province → city → card.
     pub fn diversify_chain(self, master: &Key, factors: &[[u8; 8]]) -> Key {
-        factors.iter().fold(master.clone(), |k, f| self.diversify(&k, f))
+        factors
+            .iter()
+            .fold(master.clone(), |k, f| self.diversify(&k, f))
     }
 
     /// `E_K(R ‖ 00…)` over one block.
     pub fn cryptogram(self, key: &Key, random: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
         if random.len() > block {
-            return Err(CryptoError::TooLong { len: random.len(), max: block });
+            return Err(CryptoError::TooLong {
+                len: random.len(),
+                max: block,
+            });
         }
         let mut b = random.to_vec();
         b.resize(block, 0);
@@ -151,7 +159,10 @@ impl Algorithm {
     pub fn mac(self, key: &Key, iv: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
         if iv.len() > block {
-            return Err(CryptoError::TooLong { len: iv.len(), max: block });
+            return Err(CryptoError::TooLong {
+                len: iv.len(),
+                max: block,
+            });
         }
         let mut iv = iv.to_vec();
         iv.resize(block, 0);
@@ -160,7 +171,12 @@ impl Algorithm {
     }
 
     /// The line-protection MAC of PROFILE section 5: the first 4 bytes, IV = challenge ‖ 00….
-    pub fn line_mac(self, key: &Key, challenge: &[u8], message: &[u8]) -> Result<[u8; 4], CryptoError> {
+    pub fn line_mac(
+        self,
+        key: &Key,
+        challenge: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 4], CryptoError> {
         let mac = self.mac(key, challenge, message)?;
         Ok(mac[..4].try_into().expect("blocks have at least 4 bytes"))
     }

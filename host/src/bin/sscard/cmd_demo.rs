@@ -1,0 +1,203 @@
+//! `sscard demo`: the main job against the embedded virtual SSC and PSAM — through pcscd and
+//! vpcd when they are there, in-process otherwise (and it says which).
+
+use crate::output::Output;
+use anyhow::{Context, Result};
+use serde_json::json;
+use sscard::channel::Channel;
+use sscard::keys::{KeySource, PsamKeys};
+use sscard::ssc::{Pin, PinStatus, Session, SscError};
+use sscard::trace::TextSink;
+use sscard::transport::pcsc::{establish, list_readers, PcscTransport};
+use sscard::transport::{InProcess, Transport};
+use sscard::unified::return_code;
+use sscard_core::crypto::Algorithm;
+use sscard_core::profile::{kid, INITIAL_PIN};
+use sscard_model::card::shared;
+use sscard_model::vpcd::{serve, ServeOptions, ServedCard};
+use std::time::{Duration, Instant};
+
+pub const CARD_READER: &str = "Virtual PCD 00 00";
+pub const PSAM_READER: &str = "Virtual PCD 00 01";
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "3des")]
+    alg: Alg,
+    /// Skip pcscd and use the cards in-process.
+    #[arg(long)]
+    in_process: bool,
+    /// Print every APDU (PINs and cryptograms masked) on stderr.
+    #[arg(long)]
+    trace: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Alg {
+    #[value(name = "3des")]
+    Tdes,
+    Sm4,
+}
+
+/// The new PIN the demo sets on its (throw-away, in-memory) card.
+const DEMO_NEW_PIN: &str = "802417";
+
+/// Why pcscd/vpcd cannot be used, if they cannot.
+fn pcsc_unavailable() -> Option<String> {
+    let ctx = match establish() {
+        Ok(c) => c,
+        Err(e) => return Some(e.to_string()),
+    };
+    let readers = match list_readers(&ctx) {
+        Ok(r) => r,
+        Err(e) => return Some(e.to_string()),
+    };
+    for r in [CARD_READER, PSAM_READER] {
+        if !readers.iter().any(|x| x == r) {
+            return Some(format!(
+                "pcscd has no reader {r:?} (is vsmartcard-vpcd installed?)"
+            ));
+        }
+        if PcscTransport::connect_named(&ctx, r, false).is_ok() {
+            return Some(format!(
+                "{r:?} already holds a card (another sscard-model is serving)"
+            ));
+        }
+    }
+    None
+}
+
+/// Serves the cards to pcscd and connects to them.
+fn through_pcscd(alg: Algorithm) -> Result<(Vec<ServedCard>, PcscTransport, PcscTransport)> {
+    let (ssc, psam) = sscard_model::test_pair(alg);
+    let served = vec![
+        serve(shared(ssc), ServeOptions::port(35963)),
+        serve(shared(psam), ServeOptions::port(35964)),
+    ];
+    let ctx = establish()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let connect = |r: &str| loop {
+        match PcscTransport::connect_named(&ctx, r, false) {
+            Ok(t) => return Ok(t),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e).with_context(|| format!("waiting for the virtual card in {r:?}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let card = connect(CARD_READER)?;
+    let psam = connect(PSAM_READER)?;
+    Ok((served, card, psam))
+}
+
+pub fn run(out: &Output, args: Args) -> Result<()> {
+    let alg = match args.alg {
+        Alg::Tdes => Algorithm::Tdes,
+        Alg::Sm4 => Algorithm::Sm4,
+    };
+    let reason = if args.in_process {
+        Some("--in-process".to_string())
+    } else {
+        pcsc_unavailable()
+    };
+    match reason {
+        None => {
+            let (_served, mut card, psam) = through_pcscd(alg)?;
+            let how =
+                format!("through pcscd/vpcd: SSC in {CARD_READER:?}, PSAM in {PSAM_READER:?}");
+            flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?)
+        }
+        Some(why) => {
+            let (ssc, psam) = sscard_model::test_pair(alg);
+            let mut card = InProcess::new(shared(ssc), "in-process SSC");
+            let psam = InProcess::new(shared(psam), "in-process PSAM");
+            let how = format!("in-process, without pcscd ({why})");
+            flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?)
+        }
+    }
+}
+
+fn code_of(r: &Result<(), SscError>) -> (i32, String) {
+    match r {
+        Ok(()) => (0, "ok".into()),
+        Err(e) => (return_code(e), e.to_string()),
+    }
+}
+
+fn flow<T: Transport>(
+    out: &Output,
+    args: &Args,
+    alg: Algorithm,
+    how: &str,
+    card: &mut dyn Transport,
+    mut psam: PsamKeys<T>,
+) -> Result<()> {
+    if !out.json() {
+        println!(
+            "sscard demo: embedded virtual {} social security card and city PSAM, {how}",
+            alg.name()
+        );
+    }
+    let psam_desc = psam.describe();
+    let mut ch = Channel::new(card);
+    if args.trace {
+        ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
+    }
+    let keys: &mut dyn KeySource = &mut psam;
+    let mut s = Session::open(ch, keys)?;
+    // Mutual authentication and basic info: internal authentication proves the card genuine,
+    // external authentication with RKSSSE proves the terminal (PSAM) to the card.
+    let info = s.read_basic_info()?;
+    s.external_authenticate(kid::RKSSSE)?;
+    let status = s.read_records(sscard::ssc::EfRef::Ef07)?;
+    let initial = Pin::new(INITIAL_PIN)?;
+    let verify = s.verify_pin(&initial)?;
+    let refused = code_of(&s.change_pin(&initial, &initial));
+    let new = Pin::new(DEMO_NEW_PIN)?;
+    s.change_pin(&initial, &new)?;
+    let after = s.verify_pin(&new)?;
+    let old_again = code_of(&s.verify_pin(&initial).map(|_| ()));
+    let apdus = s.apdu_count();
+    let verify_code = if verify == PinStatus::InitialMustChange {
+        -35
+    } else {
+        0
+    };
+    out.result(
+        json!({
+            "transport": how,
+            "key_source": psam_desc,
+            "info": info,
+            "unified": info.unified_line(),
+            "social_insurance": status.iter().map(|r| sscard_core::hexfmt::to_hex(&r.to_bytes())).collect::<Vec<_>>(),
+            "verify_initial_pin": { "code": verify_code, "message": "initial PIN, change required" },
+            "change_to_initial_pin": { "code": refused.0, "message": refused.1 },
+            "change_pin": { "code": 0 },
+            "verify_new_pin": { "code": if after == PinStatus::Verified { 0 } else { -35 } },
+            "verify_old_pin": { "code": old_again.0, "message": old_again.1 },
+            "apdus": { "card": apdus, "psam": psam.apdu_count() },
+        }),
+        || {
+            format!(
+                "key source: {psam_desc}\n\n1. read basic info (internal authentication via the PSAM)\n   card number  {}\n   card id      {}\n   name         {}\n   SSN          {}\n   spec         {} ({})\n   valid        {} .. {}\n   terminal     {}\n   unified      {}\n2. external authentication with RKSSSE via the PSAM: ok; EF07 has {} records\n3. VERIFY 123456: {verify_code} initial PIN, change required\n4. CHANGE PIN to 123456: {} {}\n5. CHANGE PIN to ******: 0 PIN changed\n6. VERIFY new PIN: 0 verified; VERIFY 123456 now: {} {}\nAPDUs: {apdus} to the card, {} to the PSAM",
+                info.card.card_number,
+                sscard_core::hexfmt::to_hex(&info.card.card_id),
+                info.holder.name,
+                info.holder.ssn,
+                info.card.spec_version,
+                info.algorithm,
+                info.card.issue_date,
+                info.card.expiry_date,
+                info.terminal_number,
+                info.unified_line(),
+                status.len(),
+                refused.0,
+                refused.1,
+                old_again.0,
+                old_again.1,
+                psam.apdu_count()
+            )
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,158 @@
+use crate::exit::{BadInput, UnexpectedStatus};
+use crate::output::Output;
+use anyhow::Result;
+use serde_json::json;
+use sscard::channel::Channel;
+use sscard::trace::pcap::PcapSink;
+use sscard::trace::TextSink;
+use sscard::transport::pcsc::{establish, PcscTransport};
+use sscard::transport::{in_transaction, Transport};
+use sscard_core::apdu::Command;
+use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_core::status::StatusWord;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Reader index or name (substring); default: the first reader.
+    #[arg(long, short)]
+    reader: Option<String>,
+    /// Print every APDU exchanged (GET RESPONSE too) on stderr.
+    #[arg(long)]
+    trace: bool,
+    /// Also write the exchange as pcap (link type 264) for Wireshark/tshark.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Fail (exit 1) unless every response has this status word, e.g. 9000.
+    #[arg(long)]
+    expect: Option<String>,
+    /// Connect in exclusive mode.
+    #[arg(long)]
+    exclusive: bool,
+    /// APDUs in hex, or @FILE with one APDU per line (`#` comments).
+    #[arg(required = true)]
+    apdus: Vec<String>,
+}
+
+/// The start of a long hex string, for error messages.
+fn preview(hex: &str) -> String {
+    if hex.len() > 24 {
+        format!("{}…", &hex[..24])
+    } else {
+        hex.to_string()
+    }
+}
+
+/// Parses and validates every APDU before the card is touched.
+fn parse_all(args: &[String]) -> Result<Vec<Command>, BadInput> {
+    let mut lines = Vec::new();
+    for a in args {
+        if let Some(path) = a.strip_prefix('@') {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| BadInput(format!("{path}: {e}")))?;
+            lines.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            );
+        } else {
+            lines.push(a.clone());
+        }
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let compact: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = parse_hex(l)
+                .map_err(|e| BadInput(format!("APDU {} ({}): {e}", i + 1, preview(&compact))))?;
+            Command::parse(&bytes)
+                .map_err(|e| BadInput(format!("APDU {} ({}): {e}", i + 1, preview(&compact))))
+        })
+        .collect()
+}
+
+pub fn run(out: &Output, args: Args) -> Result<()> {
+    let commands = parse_all(&args.apdus)?;
+    let expect = match &args.expect {
+        Some(s) => match parse_hex(s).ok().filter(|b| b.len() == 2) {
+            Some(b) => Some(StatusWord::new(b[0], b[1])),
+            None => {
+                return Err(
+                    BadInput(format!("--expect {s:?} is not a status word like 9000")).into(),
+                )
+            }
+        },
+        None => None,
+    };
+    let pcap = match &args.pcap {
+        Some(p) => Some(PcapSink::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| BadInput(format!("{}: {e}", p.display())))?,
+        ))?),
+        None => None,
+    };
+    let ctx = establish()?;
+    let mut transport = PcscTransport::connect(&ctx, args.reader.as_deref(), args.exclusive)?;
+    let responses = in_transaction(&mut transport as &mut dyn Transport, |t| {
+        let mut ch = Channel::new(t);
+        if args.trace {
+            ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
+        }
+        if let Some(p) = pcap {
+            ch.add_sink(Box::new(p));
+        }
+        commands
+            .iter()
+            .map(|c| ch.transmit(c).map(|r| (c, r)))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let items: Vec<_> = responses
+        .iter()
+        .map(|(c, r)| {
+            json!({
+                "command": to_hex(&c.to_bytes().unwrap_or_default()),
+                "data": to_hex(&r.data),
+                "sw": r.sw.to_string(),
+                "meaning": r.sw.meaning(),
+            })
+        })
+        .collect();
+    out.result(
+        json!({ "reader": transport.reader(), "responses": items }),
+        || {
+            responses
+                .iter()
+                .map(|(c, r)| {
+                    let data = if r.data.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} ", to_hex(&r.data))
+                    };
+                    format!(
+                        "> {}\n< {data}{} {}",
+                        to_hex(&c.to_bytes().unwrap_or_default()),
+                        r.sw,
+                        r.sw.meaning()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    if let Some(want) = expect {
+        if let Some((i, (_, r))) = responses
+            .iter()
+            .enumerate()
+            .find(|(_, (_, r))| r.sw != want)
+        {
+            return Err(UnexpectedStatus(format!(
+                "APDU {} answered {} ({}), expected {want}",
+                i + 1,
+                r.sw,
+                r.sw.meaning()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}

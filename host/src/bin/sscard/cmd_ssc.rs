@@ -1,0 +1,272 @@
+//! info · read · write · pin: the social security card functions.
+
+use crate::connect::{self, CardOpts};
+use crate::exit::BadInput;
+use crate::output::Output;
+use anyhow::Result;
+use serde_json::json;
+use sscard::channel::Channel;
+use sscard::keys::KeySource;
+use sscard::ssc::{EfRef, Pin, PinStatus, Session, SscError};
+use sscard::trace::TextSink;
+use sscard::transport::{in_transaction, Transport};
+use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_core::profile::kid;
+use sscard_core::tlv::Record;
+use std::io::BufRead;
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    card: CardOpts,
+    /// Print the unified interface's `|`-separated line.
+    #[arg(long, conflicts_with = "json")]
+    unified: bool,
+    #[arg(long, hide = true)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ReadArgs {
+    /// EF05, EF06, EF07, DF01/EF01 or DF01/EF02.
+    file: String,
+    /// One record (default: all).
+    #[arg(long)]
+    record: Option<u8>,
+    #[command(flatten)]
+    card: CardOpts,
+}
+
+#[derive(clap::Args)]
+pub struct WriteArgs {
+    /// EF05, EF06, EF07, DF01/EF01 or DF01/EF02.
+    file: String,
+    /// Record number (record files).
+    #[arg(long)]
+    record: Option<u8>,
+    /// The record as TLV hex (tag, length, value).
+    #[arg(long)]
+    tlv: Option<String>,
+    /// Offset and data for DF01/EF02.
+    #[arg(long)]
+    offset: Option<u8>,
+    #[arg(long)]
+    data: Option<String>,
+    #[command(flatten)]
+    card: CardOpts,
+}
+
+#[derive(clap::Args)]
+pub struct PinArgs {
+    #[arg(value_enum)]
+    action: PinAction,
+    /// Read PINs from stdin, one per line (old before new); otherwise prompt without echo.
+    #[arg(long)]
+    pin_stdin: bool,
+    #[command(flatten)]
+    card: CardOpts,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PinAction {
+    Verify,
+    Change,
+    Reload,
+    Unblock,
+}
+
+/// Runs `f` on a session over the card, in one PC/SC transaction.
+fn with_session<T>(
+    opts: &CardOpts,
+    f: impl FnOnce(&mut Session) -> Result<T, SscError>,
+) -> Result<T> {
+    let mut keys: Box<dyn KeySource> = connect::key_source(opts)?;
+    let mut transport = connect::card(opts)?;
+    let trace = opts.trace;
+    let r = in_transaction(&mut transport as &mut dyn Transport, |t| {
+        let mut ch = Channel::new(t);
+        if trace {
+            ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
+        }
+        let mut s = Session::open(ch, keys.as_mut())?;
+        f(&mut s)
+    })?;
+    Ok(r)
+}
+
+pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
+    let info = with_session(&args.card, |s| s.read_basic_info())?;
+    if args.unified {
+        println!("{}", info.unified_line());
+        return Ok(());
+    }
+    out.result(json!({ "code": 0, "info": info, "unified": info.unified_line() }), || {
+        format!(
+            "card number      {}\ncard id          {}\nregion           {}\nspec version     {} ({})\nissued/expires   {} / {}\nname             {}\nSSN              {}\ngender           {}\nbirth date       {}\nterminal         {}\nAPDUs            {}",
+            info.card.card_number,
+            to_hex(&info.card.card_id),
+            info.card.region,
+            info.card.spec_version,
+            info.algorithm,
+            info.card.issue_date,
+            info.card.expiry_date,
+            info.holder.name,
+            info.holder.ssn,
+            info.holder.gender,
+            info.holder.birth_date,
+            info.terminal_number,
+            info.apdus
+        )
+    });
+    Ok(())
+}
+
+fn ef(name: &str) -> Result<EfRef, BadInput> {
+    name.parse().map_err(BadInput)
+}
+
+pub fn read(out: &Output, args: ReadArgs) -> Result<()> {
+    let file = ef(&args.file)?;
+    let record = args.record;
+    let (records, binary) = with_session(&args.card, |s| {
+        match file {
+            EfRef::Ef06 | EfRef::Ef07
+                if s.algorithm() == sscard_core::crypto::Algorithm::Sm4 || file == EfRef::Ef07 =>
+            {
+                s.external_authenticate(kid::RKSSSE)?
+            }
+            EfRef::Df01Ef01 | EfRef::Df01Ef02 => s.open_local()?,
+            _ => {}
+        }
+        if file.is_binary() {
+            return Ok((Vec::new(), s.read_binary(file, 0, 256)?));
+        }
+        Ok((
+            match record {
+                Some(n) => vec![s.read_record(file, n)?],
+                None => s.read_records(file)?,
+            },
+            Vec::new(),
+        ))
+    })?;
+    let items: Vec<_> = records
+        .iter()
+        .map(|r| json!({ "tag": format!("{:02X}", r.tag), "value": to_hex(&r.value) }))
+        .collect();
+    out.result(
+        json!({ "file": file.name(), "records": items, "binary": to_hex(&binary) }),
+        || {
+            if file.is_binary() {
+                return to_hex(&binary);
+            }
+            records
+                .iter()
+                .map(|r| format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    Ok(())
+}
+
+pub fn write(out: &Output, args: WriteArgs) -> Result<()> {
+    let file = ef(&args.file)?;
+    if file.is_binary() {
+        let data = parse_hex(
+            args.data
+                .as_deref()
+                .ok_or_else(|| BadInput("--data is required for DF01/EF02".into()))?,
+        )
+        .map_err(|e| BadInput(format!("--data: {e}")))?;
+        let offset = args.offset.unwrap_or(0);
+        with_session(&args.card, |s| s.update_binary(file, offset, &data))?;
+    } else {
+        let number = args
+            .record
+            .ok_or_else(|| BadInput("--record is required".into()))?;
+        let tlv = parse_hex(
+            args.tlv
+                .as_deref()
+                .ok_or_else(|| BadInput("--tlv is required".into()))?,
+        )
+        .map_err(|e| BadInput(format!("--tlv: {e}")))?;
+        let record = Record::parse(&tlv).map_err(|e| BadInput(format!("--tlv: {e}")))?;
+        with_session(&args.card, |s| s.update_record(file, number, &record))?;
+    }
+    out.result(json!({ "code": 0, "file": file.name() }), || {
+        format!("{} updated", file.name())
+    });
+    Ok(())
+}
+
+/// Reads PINs: from stdin lines, or prompted without echo on the terminal.
+fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
+    let mut pins = Vec::new();
+    if from_stdin {
+        let stdin = std::io::stdin();
+        let mut lines = stdin.lock().lines();
+        for p in prompts {
+            let line = zeroize::Zeroizing::new(
+                lines
+                    .next()
+                    .ok_or_else(|| BadInput(format!("stdin ended before the {p}")))??,
+            );
+            pins.push(Pin::new(&line)?);
+        }
+        return Ok(pins);
+    }
+    for p in prompts {
+        let _ = std::process::Command::new("stty")
+            .arg("-echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+        eprint!("{p}: ");
+        let mut line = zeroize::Zeroizing::new(String::new());
+        let read = std::io::stdin().read_line(&mut line);
+        let _ = std::process::Command::new("stty")
+            .arg("echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+        eprintln!();
+        read?;
+        pins.push(Pin::new(&line)?);
+    }
+    Ok(pins)
+}
+
+pub fn pin(out: &Output, args: PinArgs) -> Result<()> {
+    let (code, message) = match args.action {
+        PinAction::Verify => {
+            let pins = read_pins(args.pin_stdin, &["PIN"])?;
+            match with_session(&args.card, |s| s.verify_pin(&pins[0]))? {
+                PinStatus::Verified => (0, "PIN verified".to_string()),
+                PinStatus::InitialMustChange => (
+                    -35,
+                    "PIN verified: initial PIN, change required".to_string(),
+                ),
+            }
+        }
+        PinAction::Change => {
+            let pins = read_pins(args.pin_stdin, &["old PIN", "new PIN", "new PIN again"])?;
+            if pins[1].to_bcd() != pins[2].to_bcd() {
+                return Err(SscError::PinsDiffer.into());
+            }
+            pins[1].check_new()?;
+            with_session(&args.card, |s| s.change_pin(&pins[0], &pins[1]))?;
+            (0, "PIN changed".to_string())
+        }
+        PinAction::Reload => {
+            let pins = read_pins(args.pin_stdin, &["new PIN"])?;
+            with_session(&args.card, |s| s.reload_pin(&pins[0]))?;
+            (0, "PIN reloaded, try counter restored".to_string())
+        }
+        PinAction::Unblock => {
+            with_session(&args.card, |s| s.unblock_pin())?;
+            (0, "PIN unblocked, try counter restored".to_string())
+        }
+    };
+    out.result(json!({ "code": code, "message": message }), || {
+        message.clone()
+    });
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `sscard`: social security cards and PSAMs over PC/SC.
+
+mod cmd_atr;
+mod cmd_demo;
+mod cmd_readers;
+mod cmd_send;
+mod cmd_ssc;
+mod connect;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "Exit codes: 0 success · 1 the card answered an unexpected status word or refused (PIN, authentication) · 2 bad input (hex, APDU, arguments, files) · 3 reader problem (none, unknown, ambiguous) · 4 card problem (no card, removed, mute, not genuine, wrong card) · 5 pcscd is not running · 6 key source problem or other error.\nWith --json, errors are one JSON object {\"error\", \"code\", \"exit\"} where code is the unified-interface return code.";
+
+#[derive(Parser)]
+#[command(name = "sscard", version, about = "Social security cards and PSAMs over PC/SC", after_help = EXIT_CODES)]
+struct Cli {
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List PC/SC readers and whether a card is present.
+    Readers,
+    /// Explain an ATR: from a reader's card, or given as hex.
+    Atr(cmd_atr::Args),
+    /// Send APDUs and print responses with status word meanings (auto GET RESPONSE).
+    Send(cmd_send::Args),
+    /// Read the card's basic information (mutual authentication through the key source).
+    Info(cmd_ssc::InfoArgs),
+    /// Read a file of the social security card.
+    Read(cmd_ssc::ReadArgs),
+    /// Write a record (or binary data) with line protection.
+    Write(cmd_ssc::WriteArgs),
+    /// PIN life cycle: verify, change, reload (agency), unblock.
+    Pin(cmd_ssc::PinArgs),
+    /// The main job on the embedded virtual card: read basic info via the PSAM, the initial-PIN
+    /// policy, and a PIN change.
+    Demo(cmd_demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = output::Output::new(cli.json);
+    let result = match cli.command {
+        Cmd::Readers => cmd_readers::run(&out),
+        Cmd::Atr(a) => cmd_atr::run(&out, a),
+        Cmd::Send(a) => cmd_send::run(&out, a),
+        Cmd::Info(a) => cmd_ssc::info(&out, a),
+        Cmd::Read(a) => cmd_ssc::read(&out, a),
+        Cmd::Write(a) => cmd_ssc::write(&out, a),
+        Cmd::Pin(a) => cmd_ssc::pin(&out, a),
+        Cmd::Demo(a) => cmd_demo::run(&out, a),
+    };
+    if let Err(e) = result {
+        let (exit, code) = exit::classify(&e);
+        out.error(&e, exit, code);
+        std::process::exit(exit);
+    }
+}

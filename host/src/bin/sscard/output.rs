@@ -1,0 +1,39 @@
+//! Every command renders one result as text or as JSON (`--json`).
+
+use serde_json::{json, Value};
+
+pub struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+    pub fn json(&self) -> bool {
+        self.json
+    }
+    /// Prints the result: the JSON value with `--json`, the text otherwise.
+    pub fn result(&self, value: Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            let t = text();
+            if !t.is_empty() {
+                println!("{}", t.trim_end_matches('\n'));
+            }
+        }
+    }
+    /// One line on stderr (or one JSON object on stdout with `--json`).
+    pub fn error(&self, e: &anyhow::Error, exit: i32, code: i32) {
+        let message = format!("{e:#}").replace('\n', " ");
+        if self.json {
+            println!(
+                "{}",
+                json!({ "error": message, "code": code, "exit": exit })
+            );
+        } else {
+            eprintln!("sscard: error: {message}");
+        }
+    }
+}

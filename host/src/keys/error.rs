@@ -1,0 +1,36 @@
+use crate::channel::ChannelError;
+use sscard_core::crypto::CryptoError;
+use sscard_core::status::StatusWord;
+
+/// Why a key source could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key source has no key {kid:02X} ({name})")]
+    MissingKey { kid: u8, name: &'static str },
+    #[error("the PSAM serves {psam}, the card needs {card} (-2202)")]
+    AlgorithmMismatch {
+        psam: &'static str,
+        card: &'static str,
+    },
+    #[error("PSAM {command} answered {sw} ({meaning})", meaning = sw.meaning())]
+    Psam {
+        command: &'static str,
+        sw: StatusWord,
+    },
+    #[error("PSAM: {0}")]
+    PsamChannel(#[from] ChannelError),
+    #[error("PSAM EF15 is malformed: {0}")]
+    BadPsamInfo(String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("key file {path}: {detail}")]
+    KeyFile { path: String, detail: String },
+    #[error(
+        "key file {path} is readable by group or others (mode {mode:o}); run chmod 600 {path}"
+    )]
+    KeyFileTooOpen { path: String, mode: u32 },
+    #[error("bad --keys {spec:?}: {detail}")]
+    BadSpec { spec: String, detail: String },
+    #[error("{0}")]
+    Unsupported(String),
+}

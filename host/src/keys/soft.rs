@@ -1,0 +1,128 @@
+//! Software keys: master keys in memory, from the profile's test key set or a key file.
+//! For development only; commands warn when they use them.
+
+use super::{CardRef, KeyError, KeySource};
+use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::hexfmt::parse_hex;
+use sscard_core::profile::{kid, test_keys};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Master keys: national masters for IRK/RKSSSE/UK_N, city masters for the local keys, the
+/// manufacturer's transport master for TK.
+pub struct SoftKeys {
+    masters: BTreeMap<u8, Key>,
+    label: String,
+}
+
+/// Key-file names of the key ids.
+const NAMES: [(&str, u8); 8] = [
+    ("IRK", kid::IRK),
+    ("RKSSSE", kid::RKSSSE),
+    ("UK_N", kid::UK_N),
+    ("EAK_L", kid::EAK_L),
+    ("UK_L", kid::UK_L),
+    ("RPK", kid::RPK),
+    ("UPK", kid::UPK),
+    ("TK", kid::TK),
+];
+
+impl SoftKeys {
+    /// The public test key set of PROFILE section 8.
+    pub fn test_set() -> Self {
+        let masters = NAMES
+            .iter()
+            .map(|(_, k)| {
+                (
+                    *k,
+                    Key::new(test_keys::master(*k).expect("every key id has a test master")),
+                )
+            })
+            .collect();
+        Self {
+            masters,
+            label: "software keys (PROFILE test key set — never for production)".into(),
+        }
+    }
+
+    /// Reads a key file: `NAME = HEX` lines (NAME one of IRK RKSSSE UK_N EAK_L UK_L RPK UPK TK),
+    /// `#` comments. Refuses files that group or others can read.
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let err = |detail: String| KeyError::KeyFile {
+            path: shown.clone(),
+            detail,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::KeyFileTooOpen { path: shown, mode });
+        }
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
+        let mut masters = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (name, value) = line
+                .split_once('=')
+                .ok_or_else(|| err(format!("line {}: expected NAME = HEX", n + 1)))?;
+            let name = name.trim();
+            let key_id = NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, k)| *k)
+                .ok_or_else(|| err(format!("line {}: unknown key name {name:?}", n + 1)))?;
+            let bytes = zeroize::Zeroizing::new(
+                parse_hex(value).map_err(|e| err(format!("line {}: {e}", n + 1)))?,
+            );
+            let key = Key::from_slice(&bytes).map_err(|e| err(format!("line {}: {e}", n + 1)))?;
+            masters.insert(key_id, key);
+        }
+        Ok(Self {
+            masters,
+            label: format!("software keys from {shown}"),
+        })
+    }
+
+    /// The card key of `kid` for `card` (national keys through province and city).
+    pub fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+        let master = self.masters.get(&key_id).ok_or(KeyError::MissingKey {
+            kid: key_id,
+            name: kid::name(key_id),
+        })?;
+        Ok(if kid::is_national(key_id) {
+            alg.diversify_chain(master, &card.national_factors()?)
+        } else {
+            alg.diversify(master, &card.card_factor())
+        })
+    }
+}
+
+impl KeySource for SoftKeys {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+    fn cryptogram(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        random: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
+    }
+    fn mac(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        challenge: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 4], KeyError> {
+        Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
+    }
+}
