@@ -1,1 +1,204 @@
-//! e2e harness
+//! Harness of the end-to-end tests: real pcscd with the vpcd driver, the `sscard` and
+//! `sscard-model` binaries. Tests never skip: without pcscd they fail and say why.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub const READER_0: &str = "Virtual PCD 00 00";
+pub const READER_1: &str = "Virtual PCD 00 01";
+pub const VPCD_PORT: u16 = 35963;
+
+static READERS: Mutex<()> = Mutex::new(());
+
+/// The virtual readers are shared: one test at a time uses them.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    READERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A binary of this workspace (built by `cargo build --workspace --bins`).
+pub fn bin(name: &str) -> PathBuf {
+    let mut p = std::env::current_exe().expect("test binary path");
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    let path = p.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn vpcd_listening() -> bool {
+    std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], VPCD_PORT).into(),
+        Duration::from_millis(200),
+    )
+    .map(drop)
+    .is_ok()
+}
+
+/// Makes sure pcscd runs with the vpcd reader; starts it when it can. Panics (never skips)
+/// when it cannot.
+pub fn ensure_pcscd() {
+    if vpcd_listening() {
+        return;
+    }
+    let started = Command::new("/usr/sbin/pcscd").status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if vpcd_listening() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "pcscd with the vpcd reader is required (SSCARD_REQUIRE_PCSCD={}) but port {VPCD_PORT} does not listen; \
+         starting /usr/sbin/pcscd gave {started:?}. Run scripts/setup.sh.",
+        std::env::var("SSCARD_REQUIRE_PCSCD").unwrap_or_default()
+    );
+}
+
+/// Runs `sscard` with arguments.
+pub fn sscard(args: &[&str]) -> Output {
+    sscard_env(args, &[], None)
+}
+
+/// Runs `sscard` with extra environment and optional stdin.
+pub fn sscard_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(bin("sscard"));
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().expect("spawn sscard");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("sscard runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether a card is present in `reader`.
+pub fn card_present(reader: &str) -> bool {
+    let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
+        return false;
+    };
+    let name = std::ffi::CString::new(reader).expect("no NUL");
+    ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+        .is_ok()
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `sscard-model serve`, killed on drop (and its cards gone from the readers).
+pub struct ModelServer {
+    child: Child,
+    pub control: PathBuf,
+    readers: Vec<&'static str>,
+}
+
+impl ModelServer {
+    /// Starts `sscard-model serve ARGS` and waits until pcscd sees a card in each of `readers`.
+    pub fn start(args: &[&str], readers: &[&'static str]) -> Self {
+        ensure_pcscd();
+        for r in readers {
+            assert!(
+                !card_present(r),
+                "{r} already holds a card: another model is serving"
+            );
+        }
+        let control = std::env::temp_dir().join(format!(
+            "sscard-model-{}-{}.sock",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let child = Command::new(bin("sscard-model"))
+            .arg("serve")
+            .args(args)
+            .arg("--control")
+            .arg(&control)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sscard-model");
+        let server = Self {
+            child,
+            control,
+            readers: readers.to_vec(),
+        };
+        for r in readers {
+            wait_for(&format!("a card in {r}"), || card_present(r));
+        }
+        server
+    }
+
+    /// Sends a control command (`remove 0`, `insert 0`, `status`) and returns the answer.
+    pub fn control(&self, line: &str) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.control).expect("control socket");
+        writeln!(s, "{line}").expect("write control");
+        let mut answer = String::new();
+        BufReader::new(s)
+            .read_line(&mut answer)
+            .expect("read control");
+        answer.trim().to_string()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.control);
+        for r in &self.readers {
+            wait_for(&format!("{r} to be empty"), || !card_present(r));
+        }
+    }
+}
+
+/// Parses a JSON stdout.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}

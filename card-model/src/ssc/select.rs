@@ -22,7 +22,8 @@ impl Ssc {
         };
         let current = self.vol.df.unwrap_or(Df::Mf);
         let target = match cmd.p1 {
-            0x04 if cmd.data.is_empty() => return Err(StatusWord::WRONG_LENGTH.into()),
+            // ISO 7816-4: SELECT without a name selects the MF.
+            0x00 | 0x04 if cmd.data.is_empty() => Target::Df(Df::Mf),
             0x04 if cmd.data == SSSE_AID => Target::Df(Df::Ssse),
             0x04 => return Err(StatusWord::FILE_NOT_FOUND.into()),
             0x00..=0x02 => {

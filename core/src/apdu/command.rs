@@ -122,8 +122,7 @@ impl Command {
                         cmd.data = rest[..lc].to_vec();
                         cmd.le = Some(short_le(rest[lc]));
                     }
-                    n if n < lc => return Err(ApduError::LcMismatch { lc, available: n }),
-                    n => return Err(ApduError::TrailingBytes { extra: n - lc - 1 }),
+                    n => return Err(ApduError::LcMismatch { lc, available: n }),
                 }
             }
             2 => {
@@ -144,11 +143,10 @@ impl Command {
                         cmd.data = rest[..lc].to_vec();
                         cmd.le = Some(ext_le(rest[lc], rest[lc + 1]));
                     }
-                    n if n < lc => return Err(ApduError::LcMismatch { lc, available: n }),
                     n if n == lc + 1 => {
                         return Err(ApduError::BadExtendedLength("extended Le needs two bytes"))
                     }
-                    n => return Err(ApduError::TrailingBytes { extra: n - lc - 2 }),
+                    n => return Err(ApduError::LcMismatch { lc, available: n }),
                 }
             }
         }
@@ -240,7 +238,10 @@ mod tests {
         );
         assert_eq!(
             p("00A4040001AA0000"),
-            Err(ApduError::TrailingBytes { extra: 1 })
+            Err(ApduError::LcMismatch {
+                lc: 1,
+                available: 3
+            })
         );
         assert_eq!(
             p("00A404000001"),

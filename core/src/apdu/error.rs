@@ -7,8 +7,6 @@ pub enum ApduError {
     TooShort { len: usize },
     #[error("Lc says {lc} data bytes but {available} follow")]
     LcMismatch { lc: usize, available: usize },
-    #[error("{extra} byte(s) after Le")]
-    TrailingBytes { extra: usize },
     #[error("bad extended length: {0}")]
     BadExtendedLength(&'static str),
     #[error("{len} data bytes: an APDU carries at most 65535")]

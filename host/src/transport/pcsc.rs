@@ -125,6 +125,16 @@ impl PcscTransport {
 fn transmit_on(card: &Card, buf: &mut [u8], apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
     let r = card.transmit(apdu, buf)?;
     if r.len() < 2 {
+        // A card pulled mid-command can come back as an empty answer: ask pcscd what happened.
+        for _ in 0..20 {
+            match card.status2_owned() {
+                Err(e) => return Err(e.into()),
+                Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
+                    return Err(TransportError::CardRemoved)
+                }
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
         return Err(TransportError::MalformedResponse(format!(
             "{} byte(s), no status word",
             r.len()

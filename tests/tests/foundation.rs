@@ -1,0 +1,179 @@
+//! Foundation through real pcscd + vpcd: readers, send, pcap, atr, bad input, typed errors.
+
+use sscard::channel::Channel;
+use sscard::transport::pcsc::{establish, PcscTransport};
+use sscard::transport::{in_transaction, Transport, TransportError};
+use sscard_core::apdu::Command;
+use sscard_e2e::*;
+
+#[test]
+fn readers_json_lists_the_vpcd_readers() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let o = sscard(&["readers", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let names: Vec<&str> = v["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&READER_0) && names.contains(&READER_1),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn send_answers_through_pcscd_and_pcap_decodes() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let o = sscard(&["send", "--reader", READER_0, "00A4040000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "> 00A4040000\n< 9000 success\n");
+
+    let pcap = std::env::temp_dir().join(format!("sscard-e2e-{}.pcap", std::process::id()));
+    let aid = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00";
+    let o = sscard(&[
+        "send",
+        "--reader",
+        "00 00",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        aid,
+        "00B2012C00",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("< 0110110100D15600000599110145000000A1 9000 success"),
+        "{}",
+        stdout(&o)
+    );
+    let t = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-d",
+            "iso14443.subdissector,iso7816",
+        ])
+        .output()
+        .expect("tshark runs (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.contains("Select file"), "{text}");
+    assert!(text.contains("Read record, EF 5, record 1"), "{text}");
+    let _ = std::fs::remove_file(pcap);
+}
+
+#[test]
+fn atr_parse_explains_and_checks_tck() {
+    let o = sscard(&["atr", "--parse", "3B880153534341524430319C", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["protocols"], serde_json::json!(["T=1"]));
+    assert_eq!(v["historical_ascii"], "SSCARD01");
+    assert_eq!(v["tck"]["status"], "valid");
+    assert_eq!(v["bytes"].as_array().unwrap().len(), 5);
+    let o = sscard(&["atr", "--parse", "3B880153534341524430319D"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("check byte wrong: found 9D, expected 9C"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stderr(&o),
+        "sscard: error: ATR 3B880153534341524430319D: TCK check failed\n"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let o = sscard(&["send", "00A40"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "sscard: error: APDU 1 (00A40): odd number of hex digits (5): every byte needs two\n"
+    );
+    let o = sscard(&["send", "00A4040005AABB"]);
+    assert_eq!(
+        stderr(&o),
+        "sscard: error: APDU 1 (00A4040005AABB): Lc says 5 data bytes but 2 follow\n"
+    );
+    let file = std::env::temp_dir().join(format!("sscard-long-{}.apdu", std::process::id()));
+    std::fs::write(&file, format!("00D6000000FFFF{}\n", "00".repeat(70_000))).unwrap();
+    let o = sscard(&["send", &format!("@{}", file.display())]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "sscard: error: APDU 1 (00D6000000FFFF0000000000…): Lc says 65535 data bytes but 70000 follow\n");
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn unknown_reader_and_missing_pcscd() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let o = sscard(&["send", "--reader", "No Such Reader", "00A4040000"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("sscard: error: no reader matches \"No Such Reader\"; readers: Virtual PCD 00 00, Virtual PCD 00 01"), "{}", stderr(&o));
+    let o = sscard_env(
+        &["readers"],
+        &[("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "sscard: error: pcscd is not running: start it (e.g. `pcscd` as root, or run scripts/setup.sh)\n");
+}
+
+#[test]
+fn t0_get_response_through_pcscd() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    // DES INIT + DES CRYPT on the PSAM: 61xx, then GET RESPONSE.
+    let o = sscard(&[
+        "send",
+        "--trace",
+        "--reader",
+        READER_1,
+        "00A4000002DF01",
+        "801A0801089911014500000 0A1".replace(' ', "").as_str(),
+        "80FA000008 0102030405060708".replace(' ', "").as_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("< 6108 8 response bytes available (GET RESPONSE)") || err.contains("< 6108"),
+        "{err}"
+    );
+    assert!(err.contains("> 00C0000008"), "{err}");
+}
+
+#[test]
+fn card_removed_mid_transaction_is_a_typed_error() {
+    let _g = exclusive();
+    let m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let ctx = establish().unwrap();
+    let mut t = PcscTransport::connect(&ctx, Some(READER_0), false).unwrap();
+    let result: Result<(), TransportError> = in_transaction(&mut t as &mut dyn Transport, |t| {
+        let mut ch = Channel::new(t);
+        ch.transmit(&Command::new(0, 0xA4, 0, 0))
+            .map_err(|e| match e {
+                sscard::channel::ChannelError::Transport(t) => t,
+                other => panic!("{other}"),
+            })?;
+        assert_eq!(m.control("remove 0"), "ok");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match ch.transmit(&Command::new(0, 0xA4, 0, 0)) {
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Ok(r) => panic!("card still answers {r:?}"),
+                Err(sscard::channel::ChannelError::Transport(e)) => return Err(e),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert_eq!(result, Err(TransportError::CardRemoved));
+    assert_eq!(m.control("insert 0"), "ok");
+}
