@@ -208,10 +208,11 @@ pub fn blank_ssc(alg: Algorithm, card_id: &[u8; 16]) -> Image {
     )
 }
 
-/// The file records of a holder: (path, [(tag, value)]).
-pub fn holder_records(
-    holder: &Holder,
-) -> Result<Vec<(&'static str, Vec<(u8, Vec<u8>)>)>, HolderError> {
+/// The records of one file: its memory path and (tag, value) pairs.
+pub type FileRecords = (&'static str, Vec<(u8, Vec<u8>)>);
+
+/// The file records of a holder.
+pub fn holder_records(holder: &Holder) -> Result<Vec<FileRecords>, HolderError> {
     let (name, ext) = gbk_name(&holder.name)?;
     Ok(vec![
         (
@@ -343,7 +344,7 @@ mod tests {
         assert_eq!(&a[..4], &[0xD5, 0xC5, 0xC8, 0xFD]);
         assert_eq!(a.len(), 30);
         assert!(b.iter().all(|&x| x == 0));
-        let long: String = std::iter::repeat('王').take(20).collect();
+        let long = "王".repeat(20);
         let (a, b) = gbk_name(&long).unwrap();
         assert_eq!(a.iter().filter(|&&x| x != 0).count(), 30);
         assert_eq!(&b[..10], &[0xCD, 0xF5].repeat(5)[..]);

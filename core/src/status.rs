@@ -108,7 +108,7 @@ impl StatusWord {
         }
         match self.sw1() {
             0x62 | 0x63 => "warning".into(),
-            0x64 | 0x65 | 0x66 => "execution error".into(),
+            0x64..=0x66 => "execution error".into(),
             0x67..=0x6F => "checking error".into(),
             _ => "unknown status word".into(),
         }

@@ -192,6 +192,7 @@ mod tests {
             .unwrap();
         assert_eq!(r.data, vec![0xAA, 0xBB, 0xCC, 0xDD]);
         assert_eq!(ch.apdu_count(), 5);
+        drop(ch);
         assert_eq!(
             t.sent,
             vec![

@@ -106,9 +106,8 @@ pub fn card_present(reader: &str) -> bool {
     let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
         return false;
     };
-    let name = std::ffi::CString::new(reader).expect("no NUL");
-    ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
-        .is_ok()
+    sscard::transport::pcsc::wait_for_card_state(&ctx, reader, true, Duration::ZERO)
+        .unwrap_or(false)
 }
 
 fn wait_for(what: &str, cond: impl Fn() -> bool) {

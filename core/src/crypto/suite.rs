@@ -109,7 +109,7 @@ impl Algorithm {
 
     fn ecb(self, key: &Key, data: &[u8], encrypt: bool) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
-        if data.len() % block != 0 {
+        if !data.len().is_multiple_of(block) {
             return Err(CryptoError::NotBlockAligned {
                 len: data.len(),
                 block,

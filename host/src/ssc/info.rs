@@ -5,7 +5,7 @@ use serde::Serialize;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::tlv::Record;
 
-fn find<'a>(records: &'a [Record], tag: u8) -> Option<&'a [u8]> {
+fn find(records: &[Record], tag: u8) -> Option<&[u8]> {
     records
         .iter()
         .find(|r| r.tag == tag)

@@ -220,3 +220,31 @@ impl Transport for InTransaction<'_> {
 pub fn pnp_notification() -> &'static CStr {
     pcsc::PNP_NOTIFICATION()
 }
+
+/// Waits until pcscd reports a card in `reader` (`present`) or an empty reader (`!present`).
+/// Returns whether that state came within `timeout`.
+pub fn wait_for_card_state(
+    ctx: &Context,
+    reader: &str,
+    present: bool,
+    timeout: std::time::Duration,
+) -> Result<bool, TransportError> {
+    let name = CString::new(reader).map_err(|_| TransportError::UnknownReader {
+        wanted: reader.into(),
+        present: String::new(),
+    })?;
+    let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        match ctx.get_status_change(remaining, &mut states) {
+            Ok(()) => {}
+            Err(pcsc::Error::Timeout) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        if states[0].event_state().contains(pcsc::State::PRESENT) == present {
+            return Ok(true);
+        }
+        states[0].sync_current_state();
+    }
+}

@@ -58,13 +58,18 @@ fn pcsc_unavailable() -> Option<String> {
                 "pcscd has no reader {r:?} (is vsmartcard-vpcd installed?)"
             ));
         }
-        if PcscTransport::connect_named(&ctx, r, false).is_ok() {
+        if !reader_empties(&ctx, r, Duration::from_secs(3)) {
             return Some(format!(
                 "{r:?} already holds a card (another sscard-model is serving)"
             ));
         }
     }
     None
+}
+
+/// Waits until pcscd sees no card in `reader` (a card just removed takes a moment to vanish).
+fn reader_empties(ctx: &pcsc::Context, reader: &str, within: Duration) -> bool {
+    sscard::transport::pcsc::wait_for_card_state(ctx, reader, false, within).unwrap_or(false)
 }
 
 /// Serves the cards to pcscd and connects to them.
@@ -102,10 +107,18 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     };
     match reason {
         None => {
-            let (_served, mut card, psam) = through_pcscd(alg)?;
+            let (served, mut card, psam) = through_pcscd(alg)?;
             let how =
                 format!("through pcscd/vpcd: SSC in {CARD_READER:?}, PSAM in {PSAM_READER:?}");
-            flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?)
+            let result = flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?);
+            // Take the virtual cards out and leave the readers empty for whoever comes next.
+            drop(card);
+            drop(served);
+            let ctx = establish()?;
+            for r in [CARD_READER, PSAM_READER] {
+                reader_empties(&ctx, r, Duration::from_secs(5));
+            }
+            result
         }
         Some(why) => {
             let (ssc, psam) = sscard_model::test_pair(alg);
@@ -133,10 +146,10 @@ fn flow<T: Transport>(
     mut psam: PsamKeys<T>,
 ) -> Result<()> {
     if !out.json() {
-        println!(
+        crate::output::line(&format!(
             "sscard demo: embedded virtual {} social security card and city PSAM, {how}",
             alg.name()
-        );
+        ));
     }
     let psam_desc = psam.describe();
     let mut ch = Channel::new(card);

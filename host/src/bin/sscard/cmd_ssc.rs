@@ -97,7 +97,7 @@ fn with_session<T>(
 pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
     let info = with_session(&args.card, |s| s.read_basic_info())?;
     if args.unified {
-        println!("{}", info.unified_line());
+        crate::output::line(&info.unified_line());
         return Ok(());
     }
     out.result(json!({ "code": 0, "info": info, "unified": info.unified_line() }), || {

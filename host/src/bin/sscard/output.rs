@@ -1,6 +1,12 @@
 //! Every command renders one result as text or as JSON (`--json`).
 
 use serde_json::{json, Value};
+use std::io::Write;
+
+/// Prints a line on stdout; a closed pipe (`| head`) is not an error worth a panic.
+pub fn line(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
 
 pub struct Output {
     json: bool,
@@ -16,11 +22,11 @@ impl Output {
     /// Prints the result: the JSON value with `--json`, the text otherwise.
     pub fn result(&self, value: Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            line(&value.to_string());
         } else {
             let t = text();
             if !t.is_empty() {
-                println!("{}", t.trim_end_matches('\n'));
+                line(t.trim_end_matches('\n'));
             }
         }
     }
@@ -28,10 +34,7 @@ impl Output {
     pub fn error(&self, e: &anyhow::Error, exit: i32, code: i32) {
         let message = format!("{e:#}").replace('\n', " ");
         if self.json {
-            println!(
-                "{}",
-                json!({ "error": message, "code": code, "exit": exit })
-            );
+            line(&json!({ "error": message, "code": code, "exit": exit }).to_string());
         } else {
             eprintln!("sscard: error: {message}");
         }

@@ -1,0 +1,162 @@
+//! The social security host through pcscd + vpcd + sscard-model, for 3DES and SM4 cards, with
+//! the PSAM and the software key source.
+
+use sscard_e2e::*;
+
+fn info_json(args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["info", "--json", "--reader", READER_0];
+    a.extend_from_slice(args);
+    let o = sscard(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    json(&o)
+}
+
+#[test]
+fn read_basic_info_via_psam_and_soft_keys_for_both_algorithms() {
+    let _g = exclusive();
+    for (alg, version) in [("3des", "2.00"), ("sm4", "3.00")] {
+        let _m = ModelServer::start(&["--alg", alg], &[READER_0, READER_1]);
+        let via_psam = info_json(&["--psam-reader", READER_1]);
+        assert_eq!(via_psam["code"], 0);
+        assert_eq!(via_psam["info"]["card"]["spec_version"], version);
+        assert_eq!(via_psam["info"]["holder"]["name"], "张三");
+        assert_eq!(via_psam["info"]["holder"]["ssn"], "11010519491231002X");
+        assert_eq!(
+            via_psam["unified"],
+            format!("110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|3B880153534341524430319C|{version}|20240101|20340101|110100000001||")
+        );
+        let soft = info_json(&["--keys", "test"]);
+        assert_eq!(soft["info"]["card"], via_psam["info"]["card"]);
+        assert_eq!(soft["info"]["holder"], via_psam["info"]["holder"]);
+        let o = sscard(&[
+            "info",
+            "--unified",
+            "--reader",
+            READER_0,
+            "--psam-reader",
+            READER_1,
+        ]);
+        assert_eq!(stdout(&o).trim_end(), via_psam["unified"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn pin_paths_and_unified_codes() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    let pin = |action: &str, input: &str| {
+        sscard_env(
+            &[
+                "pin",
+                action,
+                "--pin-stdin",
+                "--json",
+                "--reader",
+                READER_0,
+                "--psam-reader",
+                READER_1,
+            ],
+            &[],
+            Some(input),
+        )
+    };
+    let o = pin("verify", "123456\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({"code": -35, "message": "PIN verified: initial PIN, change required"})
+    );
+    let o = pin("change", "123456\n123456\n123456\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(json(&o)["code"], -36);
+    let o = pin("change", "123456\n802417\n802418\n");
+    assert_eq!(json(&o)["code"], -34);
+    let o = pin("change", "123456\n111111\n111111\n");
+    assert_eq!(json(&o)["code"], -23);
+    let o = pin("change", "123456\n802417\n802417\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for left in [2, 1, 0] {
+        let o = pin("verify", "123456\n");
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            json(&o),
+            serde_json::json!({"code": -51, "error": format!("wrong PIN, {left} tries left"), "exit": 1})
+        );
+    }
+    let o = pin("verify", "802417\n");
+    assert_eq!(json(&o)["code"], -52);
+    let o = pin("unblock", "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pin("verify", "802417\n");
+    assert_eq!(json(&o)["code"], 0);
+    let o = pin("reload", "246810\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&pin("verify", "246810\n"))["code"], 0);
+    let o = pin("verify", "12a\n");
+    assert_eq!(json(&o)["code"], -33);
+}
+
+#[test]
+fn write_with_line_protection_and_read_back() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--alg", "sm4"], &[READER_0, READER_1]);
+    let base = ["--reader", READER_0, "--psam-reader", READER_1];
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&base);
+        sscard(&a)
+    };
+    let o = run(&["write", "EF06", "--record", "4", "--tlv", "0A0132"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["read", "EF06", "--record", "4", "--json"]);
+    assert_eq!(
+        json(&o)["records"],
+        serde_json::json!([{"tag": "0A", "value": "32"}])
+    );
+    let o = run(&[
+        "write", "EF06", "--record", "4", "--tlv", "0B0132", "--json",
+    ]);
+    assert_eq!(json(&o)["code"], -27264, "6A80 → −27264");
+    let o = run(&[
+        "write",
+        "DF01/EF01",
+        "--record",
+        "1",
+        "--tlv",
+        "40080102030405060708",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["read", "DF01/EF01", "--record", "1", "--json"]);
+    assert_eq!(
+        json(&o)["records"],
+        serde_json::json!([{"tag": "40", "value": "0102030405060708"}])
+    );
+    let o = run(&["read", "EF09"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn demo_runs_through_pcscd() {
+    let _g = exclusive();
+    ensure_pcscd();
+    for alg in ["3des", "sm4"] {
+        let o = sscard(&["demo", "--alg", alg, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        assert!(
+            v["transport"]
+                .as_str()
+                .unwrap()
+                .starts_with("through pcscd/vpcd"),
+            "{v}"
+        );
+        assert_eq!(v["verify_initial_pin"]["code"], -35);
+        assert_eq!(v["change_to_initial_pin"]["code"], -36);
+        assert_eq!(v["verify_new_pin"]["code"], 0);
+        assert_eq!(v["verify_old_pin"]["code"], -51);
+        assert_eq!(v["info"]["holder"]["name"], "张三");
+    }
+    let o = sscard(&["demo", "--in-process"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("in-process, without pcscd (--in-process)"));
+}
