@@ -156,7 +156,13 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], flags: &Flags) -> io::Resul
                     "pcscd closed the connection",
                 ))
             }
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                // vpcd writes the length and the APDU separately; with Nagle on its side, a
+                // delayed ACK from ours would hold every APDU ~40 ms. Acknowledge at once
+                // (Linux leaves quick-ACK mode again, so set it after every read).
+                let _ = socket2::SockRef::from(&*stream).set_quickack(true);
+            }
             Err(e)
                 if matches!(
                     e.kind(),

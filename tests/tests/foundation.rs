@@ -177,3 +177,114 @@ fn card_removed_mid_transaction_is_a_typed_error() {
     assert_eq!(result, Err(TransportError::CardRemoved));
     assert_eq!(m.control("insert 0"), "ok");
 }
+
+#[test]
+fn monitor_reports_insert_and_remove() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let child = std::process::Command::new(bin("sscard"))
+        .args(["monitor", "--json", "--count", "2", "--timeout", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(ModelServer::start(&["--no-psam"], &[READER_0]));
+    let o = child.wait_with_output().unwrap();
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{}", stdout(&o));
+    assert_eq!(events[0]["event"], "card_inserted");
+    assert_eq!(events[0]["reader"], READER_0);
+    assert_eq!(events[0]["atr"], "3B880153534341524430319C");
+    assert_eq!(events[1]["event"], "card_removed");
+}
+
+#[test]
+fn opensc_tool_reads_ef05_by_sfi() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let o = std::process::Command::new("opensc-tool")
+        .args([
+            "-r",
+            READER_0,
+            "-s",
+            "00A404000F7378312E73682EC9E7BBE1B1A3D5CF",
+            "-s",
+            "00B2012C00",
+        ])
+        .output()
+        .expect("opensc-tool runs (scripts/setup.sh installs opensc)");
+    let text = String::from_utf8_lossy(&o.stdout).to_uppercase();
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("SW1=0X90, SW2=0X00"), "{text}");
+    // opensc-tool prints 16 bytes per line: record 1 of EF05 is tag 01, length 16, the card id.
+    assert!(
+        text.contains("01 10 11 01 00 D1 56 00 00 05 99 11 01 45 00 00 "),
+        "{text}"
+    );
+    assert!(text.contains("\n00 A1 "), "{text}");
+}
+
+#[test]
+fn bench_transport_prints_both_rates() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let o = sscard(&[
+        "bench",
+        "transport",
+        "--reader",
+        READER_0,
+        "--count",
+        "200",
+        "--rounds",
+        "4",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["apdus_per_side"], 200);
+    assert!(v["bare_pcsc_apdus_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["sscard_apdus_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn model_reconnects_after_pcscd_restart() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let pid = std::fs::read_to_string("/run/pcscd/pcscd.pid").ok();
+    let killed = std::process::Command::new("pkill")
+        .args(["-x", "pcscd"])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "pcscd was running (pid file {pid:?})");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::process::Command::new("pgrep")
+        .args(["-x", "pcscd"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(std::time::Instant::now() < deadline, "pcscd did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ensure_pcscd();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !card_present(READER_0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model did not reconnect to the new pcscd"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = sscard(&["send", "--reader", READER_0, "00A4040000"]);
+    assert_eq!(
+        stdout(&o),
+        "> 00A4040000\n< 9000 success\n",
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,7 +1,9 @@
 //! `sscard`: social security cards and PSAMs over PC/SC.
 
+mod bench;
 mod cmd_atr;
 mod cmd_demo;
+mod cmd_monitor;
 mod cmd_readers;
 mod cmd_send;
 mod cmd_ssc;
@@ -29,6 +31,11 @@ enum Cmd {
     Readers,
     /// Explain an ATR: from a reader's card, or given as hex.
     Atr(cmd_atr::Args),
+    /// Print reader and card events (added/removed, inserted/removed) as they happen.
+    Monitor(cmd_monitor::Args),
+    /// Benchmarks that print ratios measured side by side in one run.
+    #[command(subcommand)]
+    Bench(bench::Bench),
     /// Send APDUs and print responses with status word meanings (auto GET RESPONSE).
     Send(cmd_send::Args),
     /// Read the card's basic information (mutual authentication through the key source).
@@ -51,6 +58,8 @@ fn main() {
         Cmd::Readers => cmd_readers::run(&out),
         Cmd::Atr(a) => cmd_atr::run(&out, a),
         Cmd::Send(a) => cmd_send::run(&out, a),
+        Cmd::Monitor(a) => cmd_monitor::run(&out, a),
+        Cmd::Bench(b) => bench::run(&out, b),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),
         Cmd::Write(a) => cmd_ssc::write(&out, a),

@@ -1,0 +1,88 @@
+//! `sscard bench transport`: the same APDU N times through the bare `pcsc` crate and through
+//! the sscard stack (codec + transport + channel, tracing off), alternating in rounds on the
+//! same reader, so both see the same conditions. Prints both rates and the ratio.
+
+use crate::exit::BadInput;
+use crate::output::Output;
+use anyhow::Result;
+use serde_json::json;
+use sscard::channel::Channel;
+use sscard::transport::pcsc::{establish, PcscTransport};
+use sscard_core::apdu::Command;
+use sscard_core::hexfmt::parse_hex;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Bare pcsc vs the sscard stack on one reader.
+    Transport(TransportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TransportArgs {
+    #[arg(long, short)]
+    reader: Option<String>,
+    /// APDUs per side.
+    #[arg(long, default_value_t = 2000)]
+    count: usize,
+    /// The APDU to send.
+    #[arg(long, default_value = "00A4040000")]
+    apdu: String,
+    /// Rounds the count is split into, alternating the two sides.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+}
+
+pub fn run(out: &Output, bench: Bench) -> Result<()> {
+    let Bench::Transport(args) = bench;
+    let bytes = parse_hex(&args.apdu).map_err(|e| BadInput(format!("--apdu: {e}")))?;
+    let cmd = Command::parse(&bytes).map_err(|e| BadInput(format!("--apdu: {e}")))?;
+    if args.count == 0 || args.rounds == 0 {
+        return Err(BadInput("--count and --rounds must be positive".into()).into());
+    }
+    let ctx = establish()?;
+    let mut transport = PcscTransport::connect(&ctx, args.reader.as_deref(), false)?;
+    let per_round = args.count.div_ceil(args.rounds);
+    let (mut bare, mut stack) = (Duration::ZERO, Duration::ZERO);
+    let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    for round in 0..args.rounds {
+        // Alternate which side goes first, so drift in the reader's speed hits both alike.
+        for side in [round % 2, 1 - round % 2] {
+            let start = Instant::now();
+            if side == 0 {
+                for _ in 0..per_round {
+                    transport.raw_card().transmit(&bytes, &mut buf)?;
+                }
+                bare += start.elapsed();
+            } else {
+                let mut ch = Channel::new(&mut transport);
+                for _ in 0..per_round {
+                    ch.transmit(&cmd)?;
+                }
+                stack += start.elapsed();
+            }
+        }
+    }
+    let n = (per_round * args.rounds) as f64;
+    let (bare_rate, stack_rate) = (n / bare.as_secs_f64(), n / stack.as_secs_f64());
+    let overhead = (stack.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
+    out.result(
+        json!({
+            "reader": transport.reader(), "apdus_per_side": n as u64,
+            "bare_pcsc_apdus_per_s": bare_rate, "sscard_apdus_per_s": stack_rate,
+            "ratio": stack_rate / bare_rate, "overhead_percent": overhead,
+        }),
+        || {
+            format!(
+                "reader {}\n{} APDUs per side in {} alternating rounds\nbare pcsc:    {bare_rate:.1} APDU/s ({:.3} ms each)\nsscard stack: {stack_rate:.1} APDU/s ({:.3} ms each)\nratio sscard/bare: {:.4}  (overhead {overhead:+.2} %)",
+                transport.reader(),
+                n as u64,
+                args.rounds,
+                bare.as_secs_f64() * 1000.0 / n,
+                stack.as_secs_f64() * 1000.0 / n,
+                stack_rate / bare_rate
+            )
+        },
+    );
+    Ok(())
+}
