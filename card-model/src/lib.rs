@@ -17,6 +17,7 @@ pub mod reply;
 pub mod ssc;
 pub mod store;
 pub mod t0;
+pub mod validate;
 pub mod vpcd;
 
 pub use card::{Card, SharedCard};
@@ -38,4 +39,11 @@ pub fn test_pair(alg: Algorithm) -> (ssc::Ssc, psam::Psam) {
         ssc::Ssc::from_image(card, store::Store::in_memory()).expect("an SSC image"),
         psam::Psam::from_image(build::city_psam(alg)).expect("a PSAM image"),
     )
+}
+
+/// `Ok` when `bytes` is a well-formed ATR.
+pub(crate) fn atr_check(bytes: &[u8]) -> Result<(), String> {
+    sscard_core::atr::Atr::parse(bytes)
+        .map(|_| ())
+        .map_err(|e| format!("atr: {e}"))
 }

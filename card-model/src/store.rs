@@ -25,6 +25,8 @@ pub struct Store {
     path: Option<PathBuf>,
     writes: u64,
     tear_at: Option<u64>,
+    /// Every image written, when recording (tearing campaigns compare against it).
+    history: Option<Vec<Image>>,
 }
 
 impl Store {
@@ -44,6 +46,16 @@ impl Store {
     /// Cuts power at the n-th persistent write from now (1 = the next one).
     pub fn tear_at(&mut self, n: u64) {
         self.tear_at = Some(self.writes + n);
+    }
+
+    /// Keeps a copy of every image written from now on.
+    pub fn record_history(&mut self) {
+        self.history = Some(Vec::new());
+    }
+
+    /// The images written since [`Store::record_history`], oldest first.
+    pub fn history(&self) -> &[Image] {
+        self.history.as_deref().unwrap_or_default()
     }
 
     /// Persistent writes so far.
@@ -96,6 +108,9 @@ impl Store {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        if let Some(h) = &mut self.history {
+            h.push(image.clone());
+        }
         Ok(())
     }
 }

@@ -170,16 +170,17 @@ fn run(cli: Cli) -> Result<()> {
             let ssc: SharedCard = match card {
                 Some(p) => shared(
                     Ssc::from_image(Image::load(&p)?, Store::file(&p))
-                        .map_err(anyhow::Error::msg)?,
+                        .map_err(|e| anyhow::anyhow!("card image {}: {e}", p.display()))?,
                 ),
                 None => shared(default_card),
             };
             let mut cards = vec![ssc];
             if !no_psam {
                 cards.push(match psam {
-                    Some(p) => {
-                        shared(Psam::from_image(Image::load(&p)?).map_err(anyhow::Error::msg)?)
-                    }
+                    Some(p) => shared(
+                        Psam::from_image(Image::load(&p)?)
+                            .map_err(|e| anyhow::anyhow!("PSAM image {}: {e}", p.display()))?,
+                    ),
                     None => shared(default_psam),
                 });
             }

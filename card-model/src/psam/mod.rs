@@ -40,7 +40,11 @@ impl Psam {
 
     pub fn from_image(image: Image) -> Result<Self, String> {
         match image.memory {
-            Memory::Psam(mem) => Ok(Self::new(image.atr.0, mem)),
+            Memory::Psam(mem) => {
+                crate::validate::atr(&image.atr.0)?;
+                crate::validate::psam(&mem)?;
+                Ok(Self::new(image.atr.0, mem))
+            }
             Memory::Ssc(_) => Err("the image is a social security card, not a PSAM".into()),
         }
     }

@@ -65,7 +65,11 @@ impl Ssc {
     /// A card from an image; `store` usually points back at the image file.
     pub fn from_image(image: Image, store: Store) -> Result<Self, String> {
         match image.memory {
-            Memory::Ssc(mem) => Ok(Self::new(image.atr.0, mem, store)),
+            Memory::Ssc(mem) => {
+                crate::validate::atr(&image.atr.0)?;
+                crate::validate::ssc(&mem)?;
+                Ok(Self::new(image.atr.0, mem, store))
+            }
             Memory::Psam(_) => Err("the image is a PSAM, not a social security card".into()),
         }
     }
