@@ -142,36 +142,71 @@ fn ended(flags: &Flags) -> bool {
     flags.stop.load(Ordering::SeqCst) || flags.removed.load(Ordering::SeqCst)
 }
 
-/// Reads exactly `buf.len()` bytes, polling the flags while waiting.
-fn read_full(stream: &mut TcpStream, buf: &mut [u8], flags: &Flags) -> io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        if ended(flags) {
-            return Ok(false);
-        }
-        match stream.read(&mut buf[got..]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "pcscd closed the connection",
-                ))
-            }
-            Ok(n) => {
-                got += n;
-                // vpcd writes the length and the APDU separately; with Nagle on its side, a
-                // delayed ACK from ours would hold every APDU ~40 ms. Acknowledge at once
-                // (Linux leaves quick-ACK mode again, so set it after every read).
-                let _ = socket2::SockRef::from(&*stream).set_quickack(true);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
+/// Buffered reading of vpcd frames: one `read` usually brings a whole frame (or several).
+struct Frames {
+    buf: Vec<u8>,
+    filled: usize,
+    start: usize,
+}
+
+impl Frames {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; 2 + 65_535 + 2],
+            filled: 0,
+            start: 0,
         }
     }
-    Ok(true)
+
+    /// The next frame's payload range in `buf`, reading as needed; `None` when the session
+    /// should end (stop or removal).
+    fn next(
+        &mut self,
+        stream: &mut TcpStream,
+        flags: &Flags,
+    ) -> io::Result<Option<(usize, usize)>> {
+        loop {
+            let avail = self.filled - self.start;
+            if avail >= 2 {
+                let len =
+                    u16::from_be_bytes([self.buf[self.start], self.buf[self.start + 1]]) as usize;
+                if avail >= 2 + len {
+                    let range = (self.start + 2, self.start + 2 + len);
+                    self.start += 2 + len;
+                    return Ok(Some(range));
+                }
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.filled, 0);
+                self.filled -= self.start;
+                self.start = 0;
+            }
+            if ended(flags) {
+                return Ok(None);
+            }
+            match stream.read(&mut self.buf[self.filled..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "pcscd closed the connection",
+                    ))
+                }
+                Ok(n) => {
+                    self.filled += n;
+                    // vpcd writes the length and the APDU separately; with Nagle on its side, a
+                    // delayed ACK from ours would hold every APDU ~40 ms. Acknowledge at once
+                    // (Linux leaves quick-ACK mode again, so set it after every read).
+                    let _ = socket2::SockRef::from(&*stream).set_quickack(true);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Writes one frame in a single write, so pcscd never sees half a message.
@@ -193,17 +228,13 @@ fn session(
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut rng = rand::thread_rng();
+    let mut frames = Frames::new();
     loop {
-        let mut len = [0u8; 2];
-        if !read_full(&mut stream, &mut len, flags)? {
+        let Some((from, to)) = frames.next(&mut stream, flags)? else {
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(());
-        }
-        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-        if !read_full(&mut stream, &mut msg, flags)? {
-            let _ = stream.shutdown(Shutdown::Both);
-            return Ok(());
-        }
+        };
+        let msg = &frames.buf[from..to];
         let mut card = card.lock().expect("card lock");
         match msg[..] {
             [CTRL_OFF] => card.power_off(),
@@ -218,7 +249,7 @@ fn session(
                 let response = if opts.fault_rate > 0.0 && rng.gen_bool(opts.fault_rate.min(1.0)) {
                     Some(vec![0x6F, 0x00])
                 } else {
-                    card.transmit(&msg)
+                    card.transmit(msg)
                 };
                 match response {
                     Some(r) => write_frame(&mut stream, &r)?,

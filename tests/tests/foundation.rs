@@ -288,3 +288,33 @@ fn model_reconnects_after_pcscd_restart() {
         stderr(&o)
     );
 }
+
+#[test]
+fn bench_model_and_vpcd_print_their_figures() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let o = sscard(&[
+        "bench",
+        "model",
+        "--apdus",
+        "2000",
+        "--sessions",
+        "50",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        v["in_process"][0]["apdus_per_info"], 4,
+        "3DES info: SELECT, READ RECORDS EF05, INTERNAL AUTH, READ RECORDS EF06"
+    );
+    assert_eq!(
+        v["in_process"][1]["apdus_per_info"], 6,
+        "SM4 adds GET CHALLENGE and EXTERNAL AUTH"
+    );
+    let o = sscard(&["bench", "vpcd", "--count", "100", "--rounds", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["apdus_per_side"], 100);
+    assert!(v["ratio"].as_f64().unwrap() > 0.0);
+}

@@ -16,6 +16,29 @@ use std::time::{Duration, Instant};
 pub enum Bench {
     /// Bare pcsc vs the sscard stack on one reader.
     Transport(TransportArgs),
+    /// The card model in-process: simple APDUs/s and read-basic-info sessions/s, APDUs per info.
+    Model(ModelArgs),
+    /// The model served through pcscd vs a minimal vpcd peer answering 9000, same reader.
+    Vpcd(VpcdArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Simple APDUs to time.
+    #[arg(long, default_value_t = 1_000_000)]
+    apdus: usize,
+    /// Sessions to time.
+    #[arg(long, default_value_t = 20_000)]
+    sessions: usize,
+}
+
+#[derive(clap::Args)]
+pub struct VpcdArgs {
+    /// APDUs per side and round.
+    #[arg(long, default_value_t = 2000)]
+    count: usize,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -34,7 +57,14 @@ pub struct TransportArgs {
 }
 
 pub fn run(out: &Output, bench: Bench) -> Result<()> {
-    let Bench::Transport(args) = bench;
+    match bench {
+        Bench::Transport(args) => transport(out, args),
+        Bench::Model(args) => crate::bench_model::model(out, args.apdus, args.sessions),
+        Bench::Vpcd(args) => crate::bench_model::vpcd(out, args.count, args.rounds),
+    }
+}
+
+fn transport(out: &Output, args: TransportArgs) -> Result<()> {
     let bytes = parse_hex(&args.apdu).map_err(|e| BadInput(format!("--apdu: {e}")))?;
     let cmd = Command::parse(&bytes).map_err(|e| BadInput(format!("--apdu: {e}")))?;
     if args.count == 0 || args.rounds == 0 {

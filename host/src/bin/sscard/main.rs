@@ -1,6 +1,7 @@
 //! `sscard`: social security cards and PSAMs over PC/SC.
 
 mod bench;
+mod bench_model;
 mod cmd_atr;
 mod cmd_demo;
 mod cmd_monitor;
