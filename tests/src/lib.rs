@@ -201,3 +201,66 @@ pub fn json(o: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// SoftHSM2 module path on Debian.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// Token label and user PIN of the test token.
+pub const HSM_TOKEN: &str = "sscard-test";
+pub const HSM_PIN: &str = "24680";
+
+static HSM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// A SoftHSM2 token in a temporary directory with its own SOFTHSM2_CONF (set for this process,
+/// so in-process PKCS#11 sees it too), holding the test key set. Returns the `--keys` value.
+pub fn softhsm_token() -> String {
+    let conf = HSM.get_or_init(|| {
+        assert!(
+            std::path::Path::new(SOFTHSM_MODULE).exists(),
+            "{SOFTHSM_MODULE} is missing: scripts/setup.sh installs softhsm2"
+        );
+        let dir = std::env::temp_dir().join(format!("sscard-softhsm-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\n",
+                dir.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        let o = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                HSM_TOKEN,
+                "--so-pin",
+                "13579",
+                "--pin",
+                HSM_PIN,
+            ])
+            .output()
+            .expect("softhsm2-util runs");
+        assert!(
+            o.status.success(),
+            "softhsm2-util: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = sscard_env(
+            &[
+                "keys",
+                "hsm-import",
+                "--keys",
+                &format!("pkcs11:{SOFTHSM_MODULE}:{HSM_TOKEN}"),
+            ],
+            &[("SSCARD_PKCS11_PIN", HSM_PIN)],
+            None,
+        );
+        assert!(o.status.success(), "hsm-import: {}", stderr(&o));
+        conf
+    });
+    assert!(conf.exists());
+    format!("pkcs11:{SOFTHSM_MODULE}:{HSM_TOKEN}")
+}

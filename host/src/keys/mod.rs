@@ -3,15 +3,17 @@
 
 mod card_ref;
 mod error;
+pub mod pkcs11;
 mod psam;
 mod soft;
 mod spec;
 
 pub use card_ref::CardRef;
 pub use error::KeyError;
+pub use pkcs11::Pkcs11Keys;
 pub use psam::PsamKeys;
 pub use soft::SoftKeys;
-pub use spec::{open, KeySpec};
+pub use spec::{open, token_pin as spec_token_pin, KeySpec};
 
 use sscard_core::crypto::Algorithm;
 

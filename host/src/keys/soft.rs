@@ -88,6 +88,11 @@ impl SoftKeys {
         })
     }
 
+    /// The master of a key id, if the set has it.
+    pub fn master(&self, key_id: u8) -> Option<&Key> {
+        self.masters.get(&key_id)
+    }
+
     /// The card key of `kid` for `card` (national keys through province and city).
     pub fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
         let master = self.masters.get(&key_id).ok_or(KeyError::MissingKey {

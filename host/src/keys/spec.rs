@@ -45,6 +45,27 @@ impl std::str::FromStr for KeySpec {
     }
 }
 
+/// The token PIN: `SSCARD_PKCS11_PIN`, or a no-echo prompt. Never from argv.
+pub fn token_pin() -> Result<zeroize::Zeroizing<String>, KeyError> {
+    if let Ok(pin) = std::env::var("SSCARD_PKCS11_PIN") {
+        return Ok(zeroize::Zeroizing::new(pin));
+    }
+    let _ = std::process::Command::new("stty")
+        .arg("-echo")
+        .stdin(std::process::Stdio::inherit())
+        .status();
+    eprint!("token PIN: ");
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = std::io::stdin().read_line(&mut line);
+    let _ = std::process::Command::new("stty")
+        .arg("echo")
+        .stdin(std::process::Stdio::inherit())
+        .status();
+    eprintln!();
+    read.map_err(|e| KeyError::Unsupported(format!("reading the token PIN: {e}")))?;
+    Ok(zeroize::Zeroizing::new(line.trim_end().to_string()))
+}
+
 /// Opens a key source. Software keys print a warning on stderr.
 pub fn open(spec: &KeySpec) -> Result<Box<dyn KeySource>, KeyError> {
     match spec {
@@ -65,10 +86,12 @@ pub fn open(spec: &KeySpec) -> Result<Box<dyn KeySource>, KeyError> {
                 .map_err(|e| KeyError::Unsupported(format!("PSAM reader: {e}")))?;
             Ok(Box::new(PsamKeys::open(t)?))
         }
-        KeySpec::Pkcs11 { .. } => Err(KeyError::Unsupported(
-            "the PKCS#11 key source is not part of this build yet; use psam:READER or soft:FILE"
-                .into(),
-        )),
+        KeySpec::Pkcs11 { module, token } => {
+            let pin = token_pin()?;
+            Ok(Box::new(super::Pkcs11Keys::open(
+                module, token, &pin, false,
+            )?))
+        }
     }
 }
 

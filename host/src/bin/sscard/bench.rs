@@ -20,6 +20,19 @@ pub enum Bench {
     Model(ModelArgs),
     /// The model served through pcscd vs a minimal vpcd peer answering 9000, same reader.
     Vpcd(VpcdArgs),
+    /// Diversification + MAC per second: software keys beside another key source.
+    Keys(KeysArgs),
+}
+
+#[derive(clap::Args)]
+pub struct KeysArgs {
+    /// The source to compare with software keys (e.g. pkcs11:MODULE:TOKEN, psam:READER).
+    #[arg(long)]
+    keys: String,
+    #[arg(long, default_value_t = 2000)]
+    count: usize,
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +74,7 @@ pub fn run(out: &Output, bench: Bench) -> Result<()> {
         Bench::Transport(args) => transport(out, args),
         Bench::Model(args) => crate::bench_model::model(out, args.apdus, args.sessions),
         Bench::Vpcd(args) => crate::bench_model::vpcd(out, args.count, args.rounds),
+        Bench::Keys(args) => keys(out, args),
     }
 }
 
@@ -113,6 +127,48 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
                 stack_rate / bare_rate
             )
         },
+    );
+    Ok(())
+}
+
+fn keys(out: &Output, args: KeysArgs) -> Result<()> {
+    use sscard::keys::{CardRef, KeySource, KeySpec, SoftKeys};
+    use sscard_core::crypto::Algorithm;
+    let spec: KeySpec = args.keys.parse()?;
+    let mut other = sscard::keys::open(&spec)?;
+    let mut soft = SoftKeys::test_set();
+    let per_round = args.count.div_ceil(args.rounds.max(1));
+    let (mut t_soft, mut t_other) = (Duration::ZERO, Duration::ZERO);
+    let msg = [0x04, 0xDC, 0x04, 0x34, 0x07, 0x0A, 0x01, 0x31];
+    for round in 0..args.rounds.max(1) {
+        for side in [round % 2, 1 - round % 2] {
+            let source: &mut dyn KeySource = if side == 0 { &mut soft } else { other.as_mut() };
+            let start = Instant::now();
+            for i in 0..per_round {
+                let mut id = [
+                    0x11, 0x01, 0x00, 0xD1, 0x56, 0x00, 0x00, 0x05, 0, 0, 0, 0, 0, 0, 0, 0,
+                ];
+                id[8..].copy_from_slice(&(i as u64).to_be_bytes());
+                source.mac(
+                    Algorithm::Tdes,
+                    &CardRef::new(id),
+                    sscard_core::profile::kid::UK_N,
+                    &[1, 2, 3, 4],
+                    &msg,
+                )?;
+            }
+            if side == 0 {
+                t_soft += start.elapsed()
+            } else {
+                t_other += start.elapsed()
+            }
+        }
+    }
+    let n = (per_round * args.rounds.max(1)) as f64;
+    let (rs, ro) = (n / t_soft.as_secs_f64(), n / t_other.as_secs_f64());
+    out.result(
+        json!({ "operations_per_side": n as u64, "software_per_s": rs, "other_per_s": ro, "other": other.describe(), "ratio": ro / rs }),
+        || format!("diversification (3 levels) + retail MAC, {} per side\nsoftware keys: {rs:.0}/s\n{}: {ro:.0}/s\nratio: {:.4}", n as u64, other.describe(), ro / rs),
     );
     Ok(())
 }

@@ -4,6 +4,7 @@ mod bench;
 mod bench_model;
 mod cmd_atr;
 mod cmd_demo;
+mod cmd_keys;
 mod cmd_monitor;
 mod cmd_readers;
 mod cmd_send;
@@ -34,6 +35,9 @@ enum Cmd {
     Atr(cmd_atr::Args),
     /// Print reader and card events (added/removed, inserted/removed) as they happen.
     Monitor(cmd_monitor::Args),
+    /// The key hierarchy: derive levels by hand, import a key set into a PKCS#11 token.
+    #[command(subcommand)]
+    Keys(cmd_keys::Keys),
     /// Benchmarks that print ratios measured side by side in one run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -61,6 +65,7 @@ fn main() {
         Cmd::Send(a) => cmd_send::run(&out, a),
         Cmd::Monitor(a) => cmd_monitor::run(&out, a),
         Cmd::Bench(b) => bench::run(&out, b),
+        Cmd::Keys(k) => cmd_keys::run(&out, k),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),
         Cmd::Write(a) => cmd_ssc::write(&out, a),
