@@ -254,7 +254,7 @@ impl<'t, 'k> Session<'t, 'k> {
         if self.algorithm == Algorithm::Sm4 {
             self.external_authenticate(kid::RKSSSE)?;
         }
-        Ok(HolderInfo::from_records(&self.read_records(EfRef::Ef06)?))
+        HolderInfo::from_records(&self.read_records(EfRef::Ef06)?)
     }
 
     /// Read basic info (PROFILE section 7): EF05, internal authentication, EF06.
