@@ -299,15 +299,24 @@ pub fn personalised_ssc(
 /// A city PSAM (level 2, region 110100) holding the test key set: national keys diversified to
 /// the city, the city's local masters, and the transport master for personalisation.
 pub fn city_psam(alg: Algorithm) -> Image {
-    let mut keys = BTreeMap::new();
-    let (prov, city) = (
-        province_factor("110000").expect("valid"),
-        city_factor("110100").expect("valid"),
+    city_psam_for(alg, "110100").expect("110100 is a valid city")
+}
+
+/// A city PSAM for another city: national keys diversified to that city (so its cards'
+/// keys differ from 110100's). It carries the test set's local masters, which only matter for
+/// the city they were made for.
+pub fn city_psam_for(alg: Algorithm, city: &str) -> Result<Image, HolderError> {
+    let city_code = bcd("city", city, 3)?;
+    let province = format!("{}0000", &city[..2]);
+    let (prov, cityf) = (
+        province_factor(&province).map_err(|e| bad("city", e.to_string()))?,
+        city_factor(city).map_err(|e| bad("city", e.to_string()))?,
     );
+    let mut keys = BTreeMap::new();
     for key_id in kid::CARD_KEYS.into_iter().chain([kid::TK]) {
         let master = Key::new(test_keys::master(key_id).expect("test key"));
         let key = if kid::is_national(key_id) {
-            alg.diversify_chain(&master, &[prov, city])
+            alg.diversify_chain(&master, &[prov, cityf])
         } else {
             master
         };
@@ -319,19 +328,21 @@ pub fn city_psam(alg: Algorithm) -> Image {
     let mut ef15 = parse_hex("11010000000000000001").expect("hex"); // serial BCD(10)
     ef15.push(0x01); // version
     ef15.push(alg.id());
-    ef15.extend(parse_hex("110100").expect("hex")); // issuer region
+    ef15.extend(&city_code); // issuer region
     ef15.push(0x02); // level: city
     ef15.extend(parse_hex("2024010120340101").expect("hex")); // start, expiry
-    Image::new(
+    let mut terminal = city_code;
+    terminal.extend(parse_hex("000001").expect("hex"));
+    Ok(Image::new(
         PSAM_ATR.to_vec(),
         Memory::Psam(PsamMemory {
             algorithm: alg_name(alg),
             ef15: HexBytes(ef15),
-            ef16: HexBytes(parse_hex("110100000001").expect("hex")),
+            ef16: HexBytes(terminal),
             level: 2,
             keys,
         }),
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -15,6 +15,11 @@ pub trait Card: Send {
     /// Processes one command APDU. `None` means the card went mute (power lost mid-write,
     /// by the tearing hook): the reader sees no answer.
     fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>>;
+    /// Arms the tearing hook: power is cut at the n-th persistent write from now. Cards
+    /// without persistent writes answer `false`.
+    fn arm_tearing(&mut self, _nth_write: u64) -> bool {
+        false
+    }
 }
 
 impl<C: Card + ?Sized> Card for Box<C> {
@@ -29,6 +34,9 @@ impl<C: Card + ?Sized> Card for Box<C> {
     }
     fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         (**self).transmit(apdu)
+    }
+    fn arm_tearing(&mut self, nth_write: u64) -> bool {
+        (**self).arm_tearing(nth_write)
     }
 }
 

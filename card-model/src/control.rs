@@ -1,6 +1,6 @@
 //! A control socket for a running `sscard-model serve`: one command per line over a Unix
-//! socket — `remove N`, `insert N` (N = reader slot, 0-based), `status` — answered `ok`, a status
-//! line, or `error: …`.
+//! socket — `remove N`, `insert N` (N = reader slot, 0-based), `tear N W` (cut power at the W-th
+//! persistent write from now), `status` — answered `ok`, a status line, or `error: …`.
 
 use crate::vpcd::ServedCard;
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +29,18 @@ pub fn execute(cards: &[ServedCard], line: &str) -> String {
             c.insert();
             "ok".to_string()
         }),
+        Some("tear") => slot(words.get(1)).and_then(|c| {
+            let n: u64 = words
+                .get(2)
+                .and_then(|w| w.parse().ok())
+                .filter(|n| *n > 0)
+                .ok_or("tear N W: W is the n-th write from now, 1 or more")?;
+            if c.card().lock().expect("card lock").arm_tearing(n) {
+                Ok("ok".to_string())
+            } else {
+                Err("this card has no persistent writes to tear".to_string())
+            }
+        }),
         Some("status") => Ok(cards
             .iter()
             .enumerate()
@@ -52,7 +64,7 @@ pub fn execute(cards: &[ServedCard], line: &str) -> String {
             .collect::<Vec<_>>()
             .join("; ")),
         Some(other) => Err(format!(
-            "unknown command {other:?} (remove N, insert N, status)"
+            "unknown command {other:?} (remove N, insert N, tear N W, status)"
         )),
         None => Err("empty command".into()),
     };

@@ -34,6 +34,7 @@ pub fn return_code(e: &SscError) -> i32 {
         SscError::Channel(_) => -4,
         SscError::Keys(k) => match k {
             KeyError::AlgorithmMismatch { .. } => -2202,
+            KeyError::NoPsam(_) => -2201,
             KeyError::MissingKey { kid: 0x0A, .. } => -2203,
             KeyError::PsamChannel(ChannelError::Transport(t)) => match transport_code(t) {
                 -2 => -2201,

@@ -88,6 +88,9 @@ enum Cmd {
         holder: Option<PathBuf>,
         #[arg(long, default_value = "123456")]
         pin: String,
+        /// The PSAM's city (region code).
+        #[arg(long, default_value = "110100")]
+        city: String,
         #[arg(long, short)]
         out: PathBuf,
     },
@@ -127,12 +130,13 @@ fn run(cli: Cli) -> Result<()> {
             card_id: id,
             holder,
             pin,
+            city,
             out,
         } => {
             let alg = alg.into();
             let image = match kind {
                 Kind::Blank => build::blank_ssc(alg, &card_id(&id)?),
-                Kind::Psam => build::city_psam(alg),
+                Kind::Psam => build::city_psam_for(alg, &city)?,
                 Kind::Personalised => {
                     let holder: Holder = match holder {
                         Some(p) => serde_json::from_str(

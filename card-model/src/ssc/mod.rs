@@ -213,6 +213,11 @@ impl Card for Ssc {
         self.atr.clone()
     }
 
+    fn arm_tearing(&mut self, nth_write: u64) -> bool {
+        self.store.tear_at(nth_write);
+        true
+    }
+
     fn reset(&mut self) {
         self.vol = Volatile::default();
         self.mute = false;

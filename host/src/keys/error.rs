@@ -31,6 +31,8 @@ pub enum KeyError {
     KeyFileTooOpen { path: String, mode: u32 },
     #[error("bad --keys {spec:?}: {detail}")]
     BadSpec { spec: String, detail: String },
+    #[error("no PSAM: {0}")]
+    NoPsam(String),
     #[error("{0}")]
     Unsupported(String),
 }

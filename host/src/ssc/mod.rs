@@ -85,12 +85,15 @@ impl<'t, 'k> Session<'t, 'k> {
                 .with_data(SSSE_AID)
                 .with_le(256),
         )?;
-        if r.sw == StatusWord::FILE_NOT_FOUND {
-            return Err(SscError::WrongCard(
-                "the SSSE application is not on the card".into(),
-            ));
+        if !r.sw.is_success() {
+            // 6A82 on a card without the application; a PSAM or another card may answer
+            // 6A86, 6D00, 6E00 … to an SSSE SELECT: all mean "not a social security card".
+            return Err(SscError::WrongCard(format!(
+                "SELECT of the SSSE application answered {} ({})",
+                r.sw,
+                r.sw.meaning()
+            )));
         }
-        expect_ok("SELECT SSSE", r.sw)?;
         let fci = Fci::parse(&r.data).map_err(|e| SscError::Malformed {
             what: "the SSSE FCI",
             detail: e.to_string(),

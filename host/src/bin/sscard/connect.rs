@@ -1,7 +1,7 @@
 //! Finding the social security card's reader and opening the key source.
 
 use anyhow::Result;
-use sscard::keys::{self, KeySource, KeySpec, PsamKeys};
+use sscard::keys::{self, KeyError, KeySource, KeySpec, PsamKeys};
 use sscard::transport::pcsc::{establish, list_readers, resolve_reader, PcscTransport};
 use sscard::transport::{Transport, TransportError};
 use sscard_core::profile::SSSE_AID;
@@ -17,7 +17,7 @@ pub struct CardOpts {
     /// PROFILE test key set, with a warning).
     #[arg(long)]
     pub keys: Option<String>,
-    /// The PSAM's reader (same as --keys psam:READER).
+    /// The PSAM's reader (same as --keys psam:READER); `auto` finds it by its EF15.
     #[arg(long, conflicts_with = "keys")]
     pub psam_reader: Option<String>,
     /// Wait up to this many seconds for a card to be inserted.
@@ -65,17 +65,40 @@ pub fn card(opts: &CardOpts) -> Result<PcscTransport> {
     }
 }
 
+/// The PSAM in `reader`, or the first reader whose card is a PSAM (`auto`): a card that
+/// selects DF01 and has EF15/EF16. Missing reader or card is "no PSAM" (-2201).
+fn psam(reader: &str) -> Result<Box<dyn KeySource>> {
+    let ctx = establish()?;
+    let readers = list_readers(&ctx)?;
+    let candidates = if reader == "auto" {
+        readers.clone()
+    } else {
+        vec![resolve_reader(&readers, reader).map_err(|e| KeyError::NoPsam(e.to_string()))?]
+    };
+    let mut why = String::from("no reader holds a PSAM");
+    for name in candidates {
+        match PcscTransport::connect_named(&ctx, &name, false) {
+            Ok(t) => match PsamKeys::open(t) {
+                Ok(p) => return Ok(Box::new(p)),
+                Err(e) => why = format!("the card in {name:?} is not a PSAM ({e})"),
+            },
+            Err(e) => why = format!("{name}: {e}"),
+        }
+    }
+    Err(KeyError::NoPsam(why).into())
+}
+
 /// Opens the key source named by the options.
 pub fn key_source(opts: &CardOpts) -> Result<Box<dyn KeySource>> {
     if let Some(reader) = &opts.psam_reader {
-        let ctx = establish()?;
-        let name = resolve_reader(&list_readers(&ctx)?, reader)?;
-        let t = PcscTransport::connect_named(&ctx, &name, false)?;
-        return Ok(Box::new(PsamKeys::open(t)?));
+        return psam(reader);
     }
     let spec: KeySpec = match &opts.keys {
         Some(s) => s.parse()?,
         None => KeySpec::TestSet,
     };
+    if let KeySpec::Psam(reader) = &spec {
+        return psam(reader);
+    }
     Ok(keys::open(&spec)?)
 }

@@ -1,0 +1,181 @@
+//! Failure paths of the social security host through pcscd, with their unified return codes.
+
+use sscard_e2e::*;
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sscard-failures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn model_new(args: &[&str]) {
+    let o = std::process::Command::new(bin("sscard-model"))
+        .arg("new")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn no_psam_is_2201_and_auto_finds_it() {
+    let _g = exclusive();
+    {
+        let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+        let o = sscard(&[
+            "info",
+            "--json",
+            "--reader",
+            READER_0,
+            "--psam-reader",
+            READER_1,
+        ]);
+        assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["code"], -2201);
+        assert!(v["error"].as_str().unwrap().starts_with("no PSAM:"), "{v}");
+    }
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    let o = sscard(&["info", "--json", "--psam-reader", "auto"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["info"]["terminal_number"], "110100000001");
+}
+
+#[test]
+fn psam_of_another_city_fails_internal_authentication() {
+    let _g = exclusive();
+    let psam = tmp("psam-120100.json");
+    model_new(&[
+        "--kind",
+        "psam",
+        "--city",
+        "120100",
+        "--out",
+        psam.to_str().unwrap(),
+    ]);
+    let _m = ModelServer::start(&["--psam", psam.to_str().unwrap()], &[READER_0, READER_1]);
+    let o = sscard(&[
+        "info",
+        "--json",
+        "--reader",
+        READER_0,
+        "--psam-reader",
+        READER_1,
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({"code": -21, "error": "internal authentication failed: the card is not genuine", "exit": 4})
+    );
+}
+
+#[test]
+fn wrong_external_authentication_key_is_minus_sw() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = exclusive();
+    let keys = tmp("wrong-rkssse.keys");
+    std::fs::write(
+        &keys,
+        "IRK = 11111111111111112222222222222222\nRKSSSE = 00000000000000000000000000000000\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let _m = ModelServer::start(&["--alg", "sm4", "--no-psam"], &[READER_0]);
+    let o = sscard(&[
+        "info",
+        "--json",
+        "--reader",
+        READER_0,
+        "--keys",
+        &format!("soft:{}", keys.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(
+        v["code"],
+        -(0x63C4),
+        "63C4 read as an unsigned number, negated"
+    );
+    assert_eq!(
+        v["error"],
+        "EXTERNAL AUTHENTICATE answered 63C4 (verification failed, 4 tries left)"
+    );
+}
+
+#[test]
+fn wrong_card_type_is_minus_1() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    let o = sscard(&["info", "--json", "--reader", READER_1, "--keys", "test"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["code"], -1);
+    assert_eq!(v["error"], "not a social security card: SELECT of the SSSE application answered 6A86 (incorrect parameters P1-P2)");
+}
+
+#[test]
+fn card_pulled_mid_write_leaves_the_old_or_the_new_record() {
+    let _g = exclusive();
+    let image = tmp("card.json");
+    model_new(&["--kind", "personalised", "--out", image.to_str().unwrap()]);
+    let m = ModelServer::start(&["--card", image.to_str().unwrap()], &[READER_0, READER_1]);
+    let base = ["--reader", READER_0, "--psam-reader", READER_1];
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&base);
+        sscard(&a)
+    };
+    assert_eq!(m.control("tear 0 1"), "ok");
+    let o = run(&[
+        "write", "EF06", "--record", "4", "--tlv", "0A0132", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(
+        json(&o)["code"],
+        -4,
+        "power cut mid-write: the card does not answer"
+    );
+    let text = std::fs::read_to_string(&image).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).expect("the image is intact");
+    let gender = v["files"]["EF06"]["records"][3]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(gender == "31" || gender == "32", "{gender}");
+    // The card comes back (pcscd reconnects the served card) and the write goes through.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = run(&["write", "EF06", "--record", "4", "--tlv", "0A0132"]);
+        if o.status.success() || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&image).unwrap()).unwrap();
+    assert_eq!(v["files"]["EF06"]["records"][3]["value"], "32");
+}
+
+#[test]
+fn wait_for_a_card_inserted_after_the_command_started() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let child = std::process::Command::new(bin("sscard"))
+        .args([
+            "info", "--json", "--reader", READER_0, "--keys", "test", "--wait", "20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["info"]["card"]["card_number"], "A12345674");
+    let o = sscard(&[
+        "info", "--json", "--reader", READER_1, "--keys", "test", "--wait", "1",
+    ]);
+    assert_eq!(json(&o)["code"], -2, "no card after the wait");
+}
