@@ -19,6 +19,10 @@ impl Ssc {
         };
         let mut challenge = vec![0u8; len];
         rand::thread_rng().fill_bytes(&mut challenge);
+        if let Some(mut fixed) = self.fixed_challenges.pop_front() {
+            fixed.resize(len, 0);
+            challenge = fixed;
+        }
         self.vol.challenge = Some(challenge.clone());
         data_with_le(challenge, cmd.le)
     }

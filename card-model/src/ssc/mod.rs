@@ -38,6 +38,8 @@ pub struct Ssc {
     store: Store,
     vol: Volatile,
     mute: bool,
+    /// Challenges a test bench asked for (worked examples); random otherwise.
+    fixed_challenges: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// How a failed comparison under a try counter answers.
@@ -59,6 +61,7 @@ impl Ssc {
             store,
             vol: Volatile::default(),
             mute: false,
+            fixed_challenges: Default::default(),
         }
     }
 
@@ -81,6 +84,12 @@ impl Ssc {
 
     pub fn memory(&self) -> &SscMemory {
         &self.mem
+    }
+
+    /// Makes the next GET CHALLENGE answer `challenge` (padded or cut to the asked length), so a
+    /// test bench can replay worked examples. Later challenges are random again.
+    pub fn queue_challenge(&mut self, challenge: &[u8]) {
+        self.fixed_challenges.push_back(challenge.to_vec());
     }
 
     /// The store, e.g. to arm the tearing hook.
