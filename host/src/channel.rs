@@ -59,7 +59,13 @@ impl<'t> Channel<'t> {
         self.transport.atr()
     }
 
-    fn raw(&mut self, bytes: &[u8], secrecy: Secrecy) -> Result<Response, ChannelError> {
+    /// Sends bytes exactly as given (even malformed ones) and returns the answer as is: no GET
+    /// RESPONSE, no resend on 6Cxx. Conformance scripts use it to see every status word.
+    pub fn transmit_raw(
+        &mut self,
+        bytes: &[u8],
+        secrecy: Secrecy,
+    ) -> Result<Response, ChannelError> {
         let (at, start) = (SystemTime::now(), Instant::now());
         let raw = self.transport.transmit(bytes)?;
         self.apdus += 1;
@@ -82,11 +88,11 @@ impl<'t> Channel<'t> {
         cmd: &Command,
         secrecy: Secrecy,
     ) -> Result<Response, ChannelError> {
-        let mut resp = self.raw(&cmd.to_bytes()?, secrecy)?;
+        let mut resp = self.transmit_raw(&cmd.to_bytes()?, secrecy)?;
         if let Some(le) = resp.sw.correct_le() {
             let mut again = cmd.clone();
             again.le = Some(if le == 0 { 256 } else { le as usize });
-            resp = self.raw(&again.to_bytes()?, secrecy)?;
+            resp = self.transmit_raw(&again.to_bytes()?, secrecy)?;
         }
         let mut data = std::mem::take(&mut resp.data);
         let mut rounds = 0;
@@ -99,7 +105,7 @@ impl<'t> Channel<'t> {
                 });
             }
             let get = Command::new(0x00, 0xC0, 0x00, 0x00).with_le(n);
-            resp = self.raw(
+            resp = self.transmit_raw(
                 &get.to_bytes()?,
                 Secrecy {
                     command_data: false,
@@ -112,7 +118,7 @@ impl<'t> Channel<'t> {
                 } else {
                     le as usize
                 });
-                resp = self.raw(
+                resp = self.transmit_raw(
                     &get.to_bytes()?,
                     Secrecy {
                         command_data: false,

@@ -69,7 +69,10 @@ enum Cmd {
         /// Probability (0..1) of answering an APDU with 6F00 unprocessed.
         #[arg(long, default_value_t = 0.0)]
         fault_rate: f64,
-        /// Unix socket for `remove N` / `insert N` / `status`.
+        /// Break one rule of the SSC on purpose: mac-not-checked, try-counter-not-decremented.
+        #[arg(long)]
+        defect: Option<sscard_model::ssc::Defect>,
+        /// Unix socket for `remove N` / `insert N` / `tear N W` / `status`.
         #[arg(long)]
         control: Option<PathBuf>,
     },
@@ -110,6 +113,14 @@ fn main() {
         eprintln!("sscard-model: error: {e:#}");
         std::process::exit(2);
     }
+}
+
+fn with_defect(mut card: Ssc, defect: Option<sscard_model::ssc::Defect>) -> Ssc {
+    if let Some(d) = defect {
+        eprintln!("sscard-model: warning: serving a card with a deliberate defect: {d:?}");
+        card.inject_defect(d);
+    }
+    card
 }
 
 fn card_id(hex: &str) -> Result<[u8; 16]> {
@@ -168,15 +179,17 @@ fn run(cli: Cli) -> Result<()> {
             latency_ms,
             fault_rate,
             control,
+            defect,
         } => {
             let alg: Algorithm = alg.into();
             let (default_card, default_psam) = sscard_model::test_pair(alg);
             let ssc: SharedCard = match card {
-                Some(p) => shared(
+                Some(p) => shared(with_defect(
                     Ssc::from_image(Image::load(&p)?, Store::file(&p))
                         .map_err(|e| anyhow::anyhow!("card image {}: {e}", p.display()))?,
-                ),
-                None => shared(default_card),
+                    defect,
+                )),
+                None => shared(with_defect(default_card, defect)),
             };
             let mut cards = vec![ssc];
             if !no_psam {

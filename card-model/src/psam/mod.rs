@@ -71,11 +71,12 @@ impl Psam {
         };
         match u16::from_be_bytes([hi, lo]) {
             fid::MF if cmd.p1 == 0 => self.df = Selected::Mf,
-            fid::DF01 if cmd.p1 == 0 => self.df = Selected::Df01,
+            // PROFILE section 6 selects the application with P1 00 or 02.
+            fid::DF01 => self.df = Selected::Df01,
             id @ (fid::EF15 | fid::EF16) => self.ef = Some(id),
             _ => return Err(StatusWord::FILE_NOT_FOUND.into()),
         }
-        if cmd.p1 == 0 && matches!(u16::from_be_bytes([hi, lo]), fid::MF | fid::DF01) {
+        if matches!(u16::from_be_bytes([hi, lo]), fid::MF | fid::DF01) {
             self.ef = None;
             self.working_key = None;
         }

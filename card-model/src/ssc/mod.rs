@@ -40,6 +40,30 @@ pub struct Ssc {
     mute: bool,
     /// Challenges a test bench asked for (worked examples); random otherwise.
     fixed_challenges: std::collections::VecDeque<Vec<u8>>,
+    /// A deliberately broken rule, to prove a conformance suite can fail.
+    defect: Option<Defect>,
+}
+
+/// Rules a test bench can break on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Defect {
+    /// Line-protection MACs are accepted whatever their value.
+    MacNotChecked,
+    /// Wrong PINs and cryptograms do not use up tries.
+    TryCounterNotDecremented,
+}
+
+impl std::str::FromStr for Defect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mac-not-checked" => Ok(Self::MacNotChecked),
+            "try-counter-not-decremented" => Ok(Self::TryCounterNotDecremented),
+            _ => Err(format!(
+                "unknown defect {s:?}: mac-not-checked or try-counter-not-decremented"
+            )),
+        }
+    }
 }
 
 /// How a failed comparison under a try counter answers.
@@ -62,6 +86,7 @@ impl Ssc {
             vol: Volatile::default(),
             mute: false,
             fixed_challenges: Default::default(),
+            defect: None,
         }
     }
 
@@ -90,6 +115,11 @@ impl Ssc {
     /// test bench can replay worked examples. Later challenges are random again.
     pub fn queue_challenge(&mut self, challenge: &[u8]) {
         self.fixed_challenges.push_back(challenge.to_vec());
+    }
+
+    /// Breaks one rule on purpose (conformance-suite self-tests).
+    pub fn inject_defect(&mut self, defect: Defect) {
+        self.defect = Some(defect);
     }
 
     /// The store, e.g. to arm the tearing hook.
@@ -144,7 +174,8 @@ impl Ssc {
     /// Runs a secret comparison under the key's try counter: the counter is decremented and
     /// persisted **before** comparing, so a power cut can never give a try back.
     fn counted_check(&mut self, key_id: u8, matches: bool, on_wrong: OnWrong) -> Result<(), Fail> {
-        let counted = self.mem.key(key_id).is_some_and(|s| s.has_counter());
+        let counted = self.mem.key(key_id).is_some_and(|s| s.has_counter())
+            && self.defect != Some(Defect::TryCounterNotDecremented);
         if counted {
             let slot = self.mem.key_mut(key_id).expect("checked above");
             slot.tries_left = slot.tries_left.saturating_sub(1);
@@ -189,7 +220,7 @@ impl Ssc {
             .algorithm()
             .line_mac(&key, &challenge[..4], &message)
             .map_err(|_| Fail::Sw(StatusWord::WRONG_DATA))?;
-        let matches = ct_eq(&expected, mac);
+        let matches = ct_eq(&expected, mac) || self.defect == Some(Defect::MacNotChecked);
         self.counted_check(key_id, matches, OnWrong::Sw(StatusWord::INCORRECT_SM))?;
         Ok(body.to_vec())
     }

@@ -48,4 +48,19 @@ pub trait KeySource {
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError>;
+    /// The WRITE KEY data field for card key `kid` (or the initial PIN for KID `30`):
+    /// `LEN ‖ KID ‖ ALG ‖ TRIES ‖ VALUE`, method-2 padded and encrypted under the card's TK
+    /// (PROFILE section 4). Sources that cannot export a key under another refuse.
+    fn key_load_block(
+        &mut self,
+        _alg: Algorithm,
+        _card: &CardRef,
+        kid: u8,
+        _tries: u8,
+    ) -> Result<Vec<u8>, KeyError> {
+        Err(KeyError::Unsupported(format!(
+            "{} cannot load key {kid:02X} under TK",
+            self.describe()
+        )))
+    }
 }

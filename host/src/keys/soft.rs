@@ -107,6 +107,25 @@ impl SoftKeys {
     }
 }
 
+/// The WRITE KEY data field: `LEN ‖ KID ‖ ALG ‖ TRIES ‖ VALUE`, padded (method 2), encrypted
+/// under TK. The PIN object (KID `30`) carries the initial PIN 123456.
+pub fn key_load_block(
+    alg: Algorithm,
+    tk: &Key,
+    key_id: u8,
+    tries: u8,
+    value: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let mut plain = zeroize::Zeroizing::new(vec![0, key_id, alg.id(), tries]);
+    plain.extend_from_slice(value);
+    plain[0] = (plain.len() - 1) as u8;
+    let padded = zeroize::Zeroizing::new(sscard_core::crypto::padding::pad_method2(
+        &plain,
+        alg.block_size(),
+    ));
+    Ok(alg.encrypt_ecb(tk, &padded)?)
+}
+
 impl KeySource for SoftKeys {
     fn describe(&self) -> String {
         self.label.clone()
@@ -129,5 +148,19 @@ impl KeySource for SoftKeys {
         message: &[u8],
     ) -> Result<[u8; 4], KeyError> {
         Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
+    }
+    fn key_load_block(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        tries: u8,
+    ) -> Result<Vec<u8>, KeyError> {
+        let tk = self.card_key(alg, card, kid::TK)?;
+        if key_id == kid::PIN {
+            return key_load_block(alg, &tk, key_id, tries, &[0x12, 0x34, 0x56]);
+        }
+        let value = self.card_key(alg, card, key_id)?;
+        key_load_block(alg, &tk, key_id, tries, value.expose())
     }
 }

@@ -17,8 +17,9 @@ pub struct CardOpts {
     /// PROFILE test key set, with a warning).
     #[arg(long)]
     pub keys: Option<String>,
-    /// The PSAM's reader (same as --keys psam:READER); `auto` finds it by its EF15.
-    #[arg(long, conflicts_with = "keys")]
+    /// The PSAM's reader; `auto` finds it by its EF15. It is the key source unless --keys
+    /// names another (scripts also send @psam APDUs to it).
+    #[arg(long)]
     pub psam_reader: Option<String>,
     /// Wait up to this many seconds for a card to be inserted.
     #[arg(long, value_name = "SECS")]
@@ -90,12 +91,10 @@ fn psam(reader: &str) -> Result<Box<dyn KeySource>> {
 
 /// Opens the key source named by the options.
 pub fn key_source(opts: &CardOpts) -> Result<Box<dyn KeySource>> {
-    if let Some(reader) = &opts.psam_reader {
-        return psam(reader);
-    }
-    let spec: KeySpec = match &opts.keys {
-        Some(s) => s.parse()?,
-        None => KeySpec::TestSet,
+    let spec: KeySpec = match (&opts.keys, &opts.psam_reader) {
+        (Some(s), _) => s.parse()?,
+        (None, Some(reader)) => return psam(reader),
+        (None, None) => KeySpec::TestSet,
     };
     if let KeySpec::Psam(reader) = &spec {
         return psam(reader);

@@ -17,6 +17,12 @@ pub const OTHER: i32 = 6;
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// A failure already reported in the command's output (e.g. failed test cases): exit non-zero
+/// without a second message in `--json` mode.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reported(pub String);
+
 /// The card answered, but not what was expected.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -81,7 +87,7 @@ pub fn classify(e: &anyhow::Error) -> (i32, i32) {
     if e.downcast_ref::<BadInput>().is_some() || e.downcast_ref::<clap::Error>().is_some() {
         return (BAD_INPUT, -23);
     }
-    if e.downcast_ref::<UnexpectedStatus>().is_some() {
+    if e.downcast_ref::<UnexpectedStatus>().is_some() || e.downcast_ref::<Reported>().is_some() {
         return (UNEXPECTED_STATUS, -999);
     }
     (OTHER, -999)

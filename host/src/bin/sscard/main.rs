@@ -7,6 +7,7 @@ mod cmd_demo;
 mod cmd_keys;
 mod cmd_monitor;
 mod cmd_readers;
+mod cmd_script;
 mod cmd_send;
 mod cmd_ssc;
 mod connect;
@@ -38,6 +39,9 @@ enum Cmd {
     /// The key hierarchy: derive levels by hand, import a key set into a PKCS#11 token.
     #[command(subcommand)]
     Keys(cmd_keys::Keys),
+    /// APDU scripts: run conformance suites, import scriptor files.
+    #[command(subcommand)]
+    Script(cmd_script::ScriptCmd),
     /// Benchmarks that print ratios measured side by side in one run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -66,6 +70,7 @@ fn main() {
         Cmd::Monitor(a) => cmd_monitor::run(&out, a),
         Cmd::Bench(b) => bench::run(&out, b),
         Cmd::Keys(k) => cmd_keys::run(&out, k),
+        Cmd::Script(c) => cmd_script::run(&out, c),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),
         Cmd::Write(a) => cmd_ssc::write(&out, a),
@@ -74,7 +79,9 @@ fn main() {
     };
     if let Err(e) = result {
         let (exit, code) = exit::classify(&e);
-        out.error(&e, exit, code);
+        if !(out.json() && e.downcast_ref::<exit::Reported>().is_some()) {
+            out.error(&e, exit, code);
+        }
         std::process::exit(exit);
     }
 }

@@ -1,0 +1,201 @@
+//! `sscard script run | import`: APDU scripts with expectations, against PC/SC readers or the
+//! in-process model.
+
+use crate::connect::{self, CardOpts};
+use crate::exit::{BadInput, Reported};
+use crate::output::Output;
+use anyhow::Result;
+use serde_json::json;
+use sscard::keys::KeySource;
+use sscard::script::{self, report, FileResult, Outcome, Script};
+use sscard::transport::pcsc::{establish, list_readers, resolve_reader, PcscTransport};
+use sscard::transport::{InProcess, Transport};
+use sscard_core::crypto::Algorithm;
+use sscard_model::build;
+use sscard_model::card::shared;
+use sscard_model::ssc::{Defect, Ssc};
+use sscard_model::store::Store;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Subcommand)]
+pub enum ScriptCmd {
+    /// Run script files or directories of them (`*.apdu`, sorted); exit 1 on any failure.
+    Run(RunArgs),
+    /// Convert a pcsc-tools scriptor file to the .apdu language, keeping comments.
+    Import { input: PathBuf, output: PathBuf },
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Script files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Run against the in-process card model instead of PC/SC readers.
+    #[arg(long)]
+    model: bool,
+    /// Algorithm of the in-process model card.
+    #[arg(long, value_parser = ["3des", "sm4"], default_value = "3des")]
+    alg: String,
+    /// Break one rule of the in-process model (proves the suite can fail).
+    #[arg(long, requires = "model")]
+    model_defect: Option<Defect>,
+    #[command(flatten)]
+    card: CardOpts,
+    /// Write a JUnit XML report.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a JSON report (`--json` alone prints it on stdout).
+    #[arg(long = "json-file")]
+    json_file: Option<PathBuf>,
+}
+
+fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found).map_err(|e| BadInput(format!("{}: {e}", p.display())))?;
+            found.sort();
+            files.extend(found);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            return Err(BadInput(format!(
+                "{}: no such script file or directory",
+                p.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "apdu") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn run(out: &Output, cmd: ScriptCmd) -> Result<()> {
+    match cmd {
+        ScriptCmd::Import { input, output } => {
+            let text = std::fs::read_to_string(&input)
+                .map_err(|e| BadInput(format!("{}: {e}", input.display())))?;
+            let name = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            std::fs::write(&output, script::import::from_scriptor(&text, &name))?;
+            out.result(json!({ "written": output.display().to_string() }), || {
+                format!("wrote {}", output.display())
+            });
+            Ok(())
+        }
+        ScriptCmd::Run(a) => run_all(out, a),
+    }
+}
+
+fn run_all(out: &Output, a: RunArgs) -> Result<()> {
+    let files = collect(&a.paths)?;
+    // Parse everything first: a script error stops the run before any card is touched.
+    let scripts: Vec<Script> = files
+        .iter()
+        .map(|f| script::load(f))
+        .collect::<Result<_, _>>()
+        .map_err(|e| BadInput(e.to_string()))?;
+    let mut keys: Box<dyn KeySource> =
+        if a.model && a.card.keys.is_none() && a.card.psam_reader.is_none() {
+            Box::new(sscard::keys::SoftKeys::test_set())
+        } else {
+            connect::key_source(&a.card)?
+        };
+    let start = Instant::now();
+    let mut results: Vec<FileResult> = Vec::new();
+    if a.model {
+        let alg = if a.alg == "sm4" {
+            Algorithm::Sm4
+        } else {
+            Algorithm::Tdes
+        };
+        for s in &scripts {
+            let (ssc, psam) = sscard_model::test_pair(alg);
+            let mut ssc = if s.blank_card {
+                Ssc::from_image(
+                    build::blank_ssc(alg, &build::SAMPLE_CARD_ID),
+                    Store::in_memory(),
+                )
+                .map_err(anyhow::Error::msg)?
+            } else {
+                ssc
+            };
+            if let Some(d) = a.model_defect {
+                ssc.inject_defect(d);
+            }
+            let mut card = InProcess::new(shared(ssc), "model SSC");
+            let mut psam = InProcess::new(shared(psam), "model PSAM");
+            results.push(script::run_script(
+                s,
+                &mut card,
+                Some(&mut psam),
+                keys.as_mut(),
+                a.card.trace,
+            ));
+        }
+    } else {
+        let mut card = connect::card(&a.card)?;
+        let ctx = establish()?;
+        let mut psam = match &a.card.psam_reader {
+            Some(r) => Some(PcscTransport::connect_named(
+                &ctx,
+                &resolve_reader(&list_readers(&ctx)?, r)?,
+                false,
+            )?),
+            None => None,
+        };
+        for s in &scripts {
+            let psam_t = psam.as_mut().map(|p| p as &mut dyn Transport);
+            results.push(script::run_script(
+                s,
+                &mut card,
+                psam_t,
+                keys.as_mut(),
+                a.card.trace,
+            ));
+        }
+    }
+    let (passed, failed, skipped) = report::counts(&results);
+    if let Some(p) = &a.junit {
+        std::fs::write(p, report::junit(&results, "sscard conformance"))?;
+    }
+    if let Some(p) = &a.json_file {
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&report::json_report(&results))? + "\n",
+        )?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    out.result(report::json_report(&results), || {
+        let mut t = String::new();
+        for f in &results {
+            for c in &f.cases {
+                if let Outcome::Failed(m) = &c.outcome {
+                    t += &format!("FAIL {} › {}: {m}\n", f.path, c.name);
+                }
+            }
+        }
+        t + &format!(
+            "{passed} passed, {failed} failed, {skipped} skipped ({} files, {seconds:.2} s)",
+            results.len()
+        )
+    });
+    if failed > 0 {
+        return Err(Reported(format!("{failed} test case(s) failed")).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! The `.apdu` script language (documented in `apdu-scripts/README.md`). Line oriented; every
+//! error names file, line and column.
+
+use super::pattern::{DataPattern, SwPattern};
+use sscard_core::crypto::Algorithm;
+use sscard_core::hexfmt::parse_hex;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A script error with its place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ParseError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Which card a step talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Card,
+    Psam,
+}
+
+/// Hex with `$variables` spliced in at run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Bytes(Vec<u8>),
+    Var(String),
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Apdu(Vec<Piece>),
+    Reset,
+    /// GET CHALLENGE 8, cryptogram from the key source, EXTERNAL AUTHENTICATE.
+    ExtAuth {
+        kid: u8,
+        wrong: bool,
+    },
+    /// INTERNAL AUTHENTICATE with a random R, checked against the key source.
+    IntAuth {
+        kid: u8,
+    },
+    /// GET CHALLENGE 4, MAC from the key source under `kid`, the command with its MAC.
+    Mac {
+        header: [u8; 4],
+        data: Vec<Piece>,
+        kid: u8,
+        wrong: bool,
+    },
+    /// WRITE KEY of `kid` under TK (personalisation), value from the key source.
+    WriteKey {
+        kid: u8,
+        tries: u8,
+    },
+    Set {
+        name: String,
+        value: Vec<u8>,
+    },
+}
+
+/// `$name` or `$name[a..b]` after `save`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Save {
+    pub name: String,
+    pub range: Option<(usize, usize)>,
+}
+
+/// One step of a test case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub file: Arc<str>,
+    pub line: usize,
+    pub target: Target,
+    pub action: Action,
+    pub sw: SwPattern,
+    pub data: Option<DataPattern>,
+    pub save: Option<Save>,
+}
+
+/// A named test case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestCase {
+    pub name: String,
+    pub file: Arc<str>,
+    pub line: usize,
+    pub only: Option<Algorithm>,
+    pub steps: Vec<Step>,
+}
+
+/// A parsed script file: an optional prologue (run once) and test cases.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Script {
+    pub path: String,
+    /// `card blank`: the file needs a blank (unpersonalised) card.
+    pub blank_card: bool,
+    pub prologue: Vec<Step>,
+    pub tests: Vec<TestCase>,
+}
+
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+struct Parser {
+    script: Script,
+    target: Target,
+    current: Option<TestCase>,
+}
+
+fn err(file: &str, line: usize, column: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        file: file.into(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Column (1-based) of `part` inside `line`.
+fn col(line: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize) + 1
+}
+
+fn parse_kid(word: &str) -> Result<u8, String> {
+    let named = [
+        ("IRK", 0x08),
+        ("RKSSSE", 0x0A),
+        ("UK_N", 0x03),
+        ("EAK_L", 0x11),
+        ("UK_L", 0x12),
+        ("RPK", 0x21),
+        ("UPK", 0x22),
+        ("TK", 0x00),
+        ("PIN", 0x30),
+    ];
+    if let Some((_, k)) = named.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) {
+        return Ok(*k);
+    }
+    match parse_hex(word).ok().as_deref() {
+        Some([k]) => Ok(*k),
+        _ => Err(format!(
+            "{word:?} is not a key id (hex byte or IRK, RKSSSE, UK_N, EAK_L, UK_L, RPK, UPK, TK)"
+        )),
+    }
+}
+
+/// Hex with `$var` pieces.
+fn pieces(text: &str) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        if let Some(name) = word.strip_prefix('$') {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("{word:?} is not a variable name"));
+            }
+            out.push(Piece::Var(name.into()));
+        } else {
+            out.push(Piece::Bytes(
+                parse_hex(word).map_err(|e| format!("{word:?}: {e}"))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_save(text: &str) -> Result<Save, String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('$')
+        .ok_or_else(|| format!("save takes $name or $name[a..b], not {t:?}"))?;
+    match t.split_once('[') {
+        None => Ok(Save {
+            name: t.into(),
+            range: None,
+        }),
+        Some((name, rest)) => {
+            let range = rest
+                .strip_suffix(']')
+                .and_then(|r| r.split_once(".."))
+                .ok_or_else(|| format!("bad range in {text:?}"))?;
+            let a: usize = range
+                .0
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad range start in {text:?}"))?;
+            let b: usize = range
+                .1
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad range end in {text:?}"))?;
+            if a >= b {
+                return Err(format!("empty range in {text:?}"));
+            }
+            Ok(Save {
+                name: name.into(),
+                range: Some((a, b)),
+            })
+        }
+    }
+}
+
+impl Parser {
+    fn push(&mut self, step: Step) {
+        match &mut self.current {
+            Some(t) => t.steps.push(step),
+            None => self.script.prologue.push(step),
+        }
+    }
+
+    fn finish_test(&mut self) {
+        if let Some(t) = self.current.take() {
+            self.script.tests.push(t);
+        }
+    }
+
+    fn file(&mut self, path: &Path, text: &str, depth: usize) -> Result<(), ParseError> {
+        let file: Arc<str> = Arc::from(path.display().to_string());
+        for (n, raw) in text.lines().enumerate() {
+            let line_no = n + 1;
+            let line = match raw.find('#') {
+                Some(i) => &raw[..i],
+                None => raw,
+            }
+            .trim_end();
+            let body = line.trim_start();
+            if body.is_empty() {
+                continue;
+            }
+            let fail = |part: &str, message: String| err(&file, line_no, col(raw, part), message);
+            let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+            let rest = rest.trim();
+            match word {
+                "test" => {
+                    self.finish_test();
+                    let name = rest.trim_matches('"');
+                    if name.is_empty() {
+                        return Err(fail(body, "test needs a name".into()));
+                    }
+                    self.current = Some(TestCase {
+                        name: name.into(),
+                        file: file.clone(),
+                        line: line_no,
+                        only: None,
+                        steps: Vec::new(),
+                    });
+                    self.target = Target::Card;
+                }
+                "only" => {
+                    let alg = match rest {
+                        "3des" => Algorithm::Tdes,
+                        "sm4" => Algorithm::Sm4,
+                        _ => {
+                            return Err(fail(rest, format!("only takes 3des or sm4, not {rest:?}")))
+                        }
+                    };
+                    match &mut self.current {
+                        Some(t) => t.only = Some(alg),
+                        None => return Err(fail(body, "only belongs inside a test".into())),
+                    }
+                }
+                "card" if rest == "blank" => self.script.blank_card = true,
+                "@card" => self.target = Target::Card,
+                "@psam" => self.target = Target::Psam,
+                "include" => {
+                    if depth >= MAX_INCLUDE_DEPTH {
+                        return Err(fail(
+                            rest,
+                            format!("includes nest deeper than {MAX_INCLUDE_DEPTH}"),
+                        ));
+                    }
+                    let name = rest.trim_matches('"');
+                    let inc: PathBuf = path.parent().unwrap_or(Path::new(".")).join(name);
+                    let text = std::fs::read_to_string(&inc).map_err(|e| {
+                        fail(rest, format!("cannot include {}: {e}", inc.display()))
+                    })?;
+                    self.file(&inc, &text, depth + 1)?;
+                }
+                _ => {
+                    let step = self
+                        .step(&file, line_no, raw, body)
+                        .map_err(|(part, m)| fail(part, m))?;
+                    self.push(step);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An action line: `ACTION [-> SW [DATA]] [save $var[a..b]]`.
+    fn step<'a>(
+        &self,
+        file: &Arc<str>,
+        line: usize,
+        _raw: &str,
+        body: &'a str,
+    ) -> Result<Step, (&'a str, String)> {
+        let (action_text, save) = match body.split_once(" save ") {
+            Some((a, s)) => (a, Some(parse_save(s).map_err(|m| (s, m))?)),
+            None => (body, None),
+        };
+        let (action_text, expect_text) = match action_text.split_once("->") {
+            Some((a, e)) => (a.trim(), Some(e.trim())),
+            None => (action_text.trim(), None),
+        };
+        let (sw, data) = match expect_text {
+            None => (SwPattern::parse("9000").expect("valid"), None),
+            Some(e) => {
+                let (sw, data) = e.split_once(char::is_whitespace).unwrap_or((e, ""));
+                let sw_p = SwPattern::parse(sw).map_err(|m| (sw, m))?;
+                let data_p = if data.trim().is_empty() {
+                    None
+                } else {
+                    Some(DataPattern::parse(data).map_err(|m| (data, m))?)
+                };
+                (sw_p, data_p)
+            }
+        };
+        let words: Vec<&str> = action_text.split_whitespace().collect();
+        let kid_at = |i: usize| -> Result<u8, (&'a str, String)> {
+            let w = words
+                .get(i)
+                .copied()
+                .ok_or((action_text, "missing key id".to_string()))?;
+            parse_kid(w).map_err(|m| (w, m))
+        };
+        let action = match words.first().copied() {
+            Some("reset") => Action::Reset,
+            Some("ext-auth") => Action::ExtAuth {
+                kid: kid_at(1)?,
+                wrong: words.get(2) == Some(&"wrong"),
+            },
+            Some("int-auth") => Action::IntAuth { kid: kid_at(1)? },
+            Some("write-key") => {
+                let tries = match words.get(2) {
+                    Some(t) => t
+                        .parse()
+                        .map_err(|_| (*t, format!("tries {t:?} is not a number")))?,
+                    None => 0,
+                };
+                Action::WriteKey {
+                    kid: kid_at(1)?,
+                    tries,
+                }
+            }
+            Some("set") => {
+                let (name, value) = action_text["set".len()..]
+                    .split_once('=')
+                    .ok_or((action_text, "set $name = HEX".to_string()))?;
+                let name = name
+                    .trim()
+                    .strip_prefix('$')
+                    .ok_or((name, "set $name = HEX".to_string()))?;
+                Action::Set {
+                    name: name.into(),
+                    value: parse_hex(value).map_err(|e| (value, e.to_string()))?,
+                }
+            }
+            Some(m @ ("mac" | "reload-pin" | "unblock-pin")) => {
+                let mut rest: Vec<&str> = words[1..].to_vec();
+                let wrong = rest.last() == Some(&"wrong");
+                if wrong {
+                    rest.pop();
+                }
+                let mut kid = None;
+                if let Some(i) = rest.iter().position(|w| *w == "key") {
+                    kid = Some(kid_at(i + 2)?);
+                    rest.truncate(i);
+                }
+                let (header, data, default_kid) = match m {
+                    "mac" => {
+                        let h = rest
+                            .first()
+                            .ok_or((action_text, "mac needs a 4-byte header".to_string()))?;
+                        let header: [u8; 4] = parse_hex(h)
+                            .ok()
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or((*h, format!("{h:?} is not a 4-byte header")))?;
+                        (header, rest[1..].join(" "), 0x03)
+                    }
+                    "reload-pin" => ([0x84, 0x5E, 0x00, 0x00], rest.join(" "), 0x21),
+                    _ => ([0x84, 0x24, 0x00, 0x01], String::new(), 0x22),
+                };
+                Action::Mac {
+                    header,
+                    data: pieces(&data).map_err(|m| (action_text, m))?,
+                    kid: kid.unwrap_or(default_kid),
+                    wrong,
+                }
+            }
+            Some(_) => Action::Apdu(pieces(action_text).map_err(|m| (action_text, m))?),
+            None => return Err((body, "empty step".into())),
+        };
+        Ok(Step {
+            file: file.clone(),
+            line,
+            target: self.target,
+            action,
+            sw,
+            data,
+            save,
+        })
+    }
+}
+
+/// Parses script text; `path` names it in errors and anchors includes.
+pub fn parse(path: &Path, text: &str) -> Result<Script, ParseError> {
+    let mut p = Parser {
+        script: Script {
+            path: path.display().to_string(),
+            ..Script::default()
+        },
+        target: Target::Card,
+        current: None,
+    };
+    p.file(path, text, 0)?;
+    p.finish_test();
+    Ok(p.script)
+}
+
+/// Reads and parses a script file.
+pub fn load(path: &Path) -> Result<Script, ParseError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(&path.display().to_string(), 0, 0, e.to_string()))?;
+    parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_steps_and_names_errors() {
+        let s = parse(
+            Path::new("t.apdu"),
+            "00A4000002DF01\ntest \"first\"\n  only sm4\n  00840000 08 -> 9000 save $chal[0..4]\n  @psam\n  801A 0801 08 $chal 00000000 -> 9000\n  ext-auth RKSSSE wrong -> 63Cx\n  mac 04DC0434 0A0131 key UK_N -> 9000\n",
+        )
+        .unwrap();
+        assert_eq!(s.prologue.len(), 1);
+        assert_eq!(s.tests.len(), 1);
+        let t = &s.tests[0];
+        assert_eq!(
+            (t.name.as_str(), t.only, t.steps.len()),
+            ("first", Some(Algorithm::Sm4), 4)
+        );
+        assert_eq!(
+            t.steps[0].save,
+            Some(Save {
+                name: "chal".into(),
+                range: Some((0, 4))
+            })
+        );
+        assert_eq!(t.steps[1].target, Target::Psam);
+        assert_eq!(
+            t.steps[2].action,
+            Action::ExtAuth {
+                kid: 0x0A,
+                wrong: true
+            }
+        );
+        let e = parse(Path::new("t.apdu"), "test x\n  00A4 0G -> 9000\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:3: \"0G\": 'G' at column 2 is not a hex digit"
+        );
+        let e = parse(Path::new("t.apdu"), "test x\n  00A4 -> 90\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:11: status word pattern \"90\" needs 4 characters (e.g. 9000, 61xx, 63Cx)"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The conformance suite in `apdu-scripts/`: passes against the model in-process and through
+//! pcscd for both algorithms, writes valid JUnit, and fails — naming the case — against a model
+//! with a deliberately broken rule.
+
+use sscard_e2e::*;
+
+fn scripts() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../apdu-scripts").to_string()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sscard-conformance-{}-{name}", std::process::id()))
+}
+
+/// Checks the JUnit file with Python's XML parser: well formed, and the counts add up.
+fn check_junit(path: &std::path::Path) -> (u64, u64) {
+    let code = "import sys, xml.etree.ElementTree as ET\nr = ET.parse(sys.argv[1]).getroot()\nassert r.tag == 'testsuites'\ncases = r.findall('./testsuite/testcase')\nfails = r.findall('./testsuite/testcase/failure')\nassert int(r.get('tests')) == len(cases), (r.get('tests'), len(cases))\nassert int(r.get('failures')) == len(fails)\nfor s in r.findall('testsuite'):\n    assert int(s.get('tests')) == len(s.findall('testcase'))\nprint(len(cases), len(fails))\n";
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        o.status.success(),
+        "JUnit does not validate: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut n = text.split_whitespace().map(|x| x.parse::<u64>().unwrap());
+    (n.next().unwrap(), n.next().unwrap())
+}
+
+#[test]
+fn suite_passes_in_process_for_both_algorithms() {
+    for alg in ["3des", "sm4"] {
+        let junit = tmp(&format!("{alg}.xml"));
+        let o = sscard(&[
+            "script",
+            "run",
+            &scripts(),
+            "--model",
+            "--alg",
+            alg,
+            "--junit",
+            junit.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let summary = stdout(&o);
+        let passed: u64 = summary
+            .split(" passed")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            passed >= 150,
+            "{alg}: only {passed} cases passed: {summary}"
+        );
+        assert!(summary.contains(" passed, 0 failed"), "{summary}");
+        let (cases, failures) = check_junit(&junit);
+        assert!(cases >= 200 && failures == 0, "{cases} {failures}");
+    }
+}
+
+#[test]
+fn a_broken_rule_fails_the_suite_with_the_case_named() {
+    let junit = tmp("broken.xml");
+    let o = sscard(&[
+        "script",
+        "run",
+        &scripts(),
+        "--model",
+        "--model-defect",
+        "mac-not-checked",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL ") && out.contains("UPDATE RECORD with a wrong MAC answers 6988: "),
+        "{out}"
+    );
+    assert!(out.contains("expected 6988, got 9000 (success)"), "{out}");
+    let (_, failures) = check_junit(&junit);
+    assert!(failures >= 5, "{failures}");
+    let o = sscard(&[
+        "script",
+        "run",
+        &format!("{}/ssc/07-pin.apdu", scripts()),
+        "--model",
+        "--model-defect",
+        "try-counter-not-decremented",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    let failed: Vec<&str> = v["files"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "failed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&"a wrong PIN answers 63C2 and the right one restores the counter"),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn suite_passes_through_pcscd_for_both_algorithms() {
+    let _g = exclusive();
+    for alg in ["3des", "sm4"] {
+        let _m = ModelServer::start(&["--alg", alg], &[READER_0, READER_1]);
+        let o = sscard(&[
+            "script",
+            "run",
+            &format!("{}/ssc", scripts()),
+            &format!("{}/psam", scripts()),
+            "--reader",
+            READER_0,
+            "--psam-reader",
+            READER_1,
+            "--keys",
+            "test",
+        ]);
+        assert!(o.status.success(), "{alg}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(" passed, 0 failed"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn script_errors_name_file_line_and_column() {
+    let path = tmp("bad.apdu");
+    std::fs::write(&path, "test \"x\"\n  00A4 04 00 -> 90G0\n").unwrap();
+    let o = sscard(&["script", "run", path.to_str().unwrap(), "--model"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sscard: error: {}:2:17: 'G' in status word pattern \"90G0\" is not hex, x or ?\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn scriptor_files_import_with_comments() {
+    let input = tmp("in.scriptor");
+    let output = tmp("out.apdu");
+    std::fs::write(&input, "# select SSSE\n00 A4 04 00 0F 73 78 31 2E 73 68 2E C9 E7 BB E1 B1 A3 D5 CF\n00 B2 01 2C 00\n").unwrap();
+    let o = sscard(&[
+        "script",
+        "import",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.contains("  # select SSSE\n"), "{text}");
+    let o = sscard(&["script", "run", output.to_str().unwrap(), "--model"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("1 passed, 0 failed"),
+        "{}",
+        stdout(&o)
+    );
+}
