@@ -11,6 +11,7 @@ pub mod build;
 pub mod card;
 pub mod control;
 pub mod image;
+pub mod loopback;
 pub mod memory;
 pub mod psam;
 pub mod reply;

@@ -30,6 +30,9 @@ pub struct ServeOptions {
     pub reconnect_delay: Duration,
     /// Probability (0..1) that an APDU is answered `6F00` without being processed.
     pub fault_rate: f64,
+    /// Simulates a faulty reader: one byte of every APDU longer than this is flipped on the
+    /// way to the card.
+    pub corrupt_over: Option<usize>,
 }
 
 impl ServeOptions {
@@ -40,6 +43,7 @@ impl ServeOptions {
             latency: Duration::ZERO,
             reconnect_delay: Duration::from_millis(200),
             fault_rate: 0.0,
+            corrupt_over: None,
         }
     }
 }
@@ -249,7 +253,15 @@ fn session(
                 let response = if opts.fault_rate > 0.0 && rng.gen_bool(opts.fault_rate.min(1.0)) {
                     Some(vec![0x6F, 0x00])
                 } else {
-                    card.transmit(msg)
+                    match opts.corrupt_over {
+                        Some(limit) if msg.len() > limit => {
+                            let mut bad = msg.to_vec();
+                            let i = bad.len() / 2;
+                            bad[i] ^= 0x01;
+                            card.transmit(&bad)
+                        }
+                        _ => card.transmit(msg),
+                    }
                 };
                 match response {
                     Some(r) => write_frame(&mut stream, &r)?,

@@ -69,6 +69,13 @@ enum Cmd {
         /// Probability (0..1) of answering an APDU with 6F00 unprocessed.
         #[arg(long, default_value_t = 0.0)]
         fault_rate: f64,
+        /// What the first reader holds: the SSC with the loopback test application beside it
+        /// (ssc), or the loopback application alone (loopback).
+        #[arg(long, value_parser = ["ssc", "loopback"], default_value = "ssc")]
+        app: String,
+        /// Flip one byte of every APDU longer than N bytes (a faulty reader, for reader-test).
+        #[arg(long, value_name = "N")]
+        corrupt_over: Option<usize>,
         /// Break one rule of the SSC on purpose: mac-not-checked, try-counter-not-decremented.
         #[arg(long)]
         defect: Option<sscard_model::ssc::Defect>,
@@ -180,6 +187,8 @@ fn run(cli: Cli) -> Result<()> {
             fault_rate,
             control,
             defect,
+            app,
+            corrupt_over,
         } => {
             let alg: Algorithm = alg.into();
             let (default_card, default_psam) = sscard_model::test_pair(alg);
@@ -191,7 +200,17 @@ fn run(cli: Cli) -> Result<()> {
                 )),
                 None => shared(with_defect(default_card, defect)),
             };
-            let mut cards = vec![ssc];
+            let first: SharedCard = if app == "loopback" {
+                shared(sscard_model::loopback::LoopbackCard::new())
+            } else {
+                let inner = std::sync::Arc::try_unwrap(ssc)
+                    .ok()
+                    .expect("not shared yet")
+                    .into_inner()
+                    .expect("lock");
+                shared(sscard_model::loopback::WithLoopback::new(inner))
+            };
+            let mut cards = vec![first];
             if !no_psam {
                 cards.push(match psam {
                     Some(p) => shared(
@@ -212,6 +231,9 @@ fn run(cli: Cli) -> Result<()> {
                     o.host = host.clone();
                     o.latency = Duration::from_millis(latency_ms);
                     o.fault_rate = fault_rate;
+                    if i == 0 {
+                        o.corrupt_over = corrupt_over;
+                    }
                     serve(c, o)
                 })
                 .collect();

@@ -6,6 +6,7 @@ mod cmd_atr;
 mod cmd_demo;
 mod cmd_keys;
 mod cmd_monitor;
+mod cmd_reader_test;
 mod cmd_readers;
 mod cmd_script;
 mod cmd_send;
@@ -39,6 +40,8 @@ enum Cmd {
     /// The key hierarchy: derive levels by hand, import a key set into a PKCS#11 token.
     #[command(subcommand)]
     Keys(cmd_keys::Keys),
+    /// Qualify a reader with the loopback test application (sscard-model serves it).
+    ReaderTest(cmd_reader_test::Args),
     /// APDU scripts: run conformance suites, import scriptor files.
     #[command(subcommand)]
     Script(cmd_script::ScriptCmd),
@@ -71,6 +74,7 @@ fn main() {
         Cmd::Bench(b) => bench::run(&out, b),
         Cmd::Keys(k) => cmd_keys::run(&out, k),
         Cmd::Script(c) => cmd_script::run(&out, c),
+        Cmd::ReaderTest(a) => cmd_reader_test::run(&out, a),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),
         Cmd::Write(a) => cmd_ssc::write(&out, a),

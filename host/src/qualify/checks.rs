@@ -1,0 +1,413 @@
+use super::{percentile, Latency, Report};
+use crate::channel::Channel;
+use crate::script::run::Outcome;
+use crate::trace::Secrecy;
+use crate::transport::{Transport, TransportError};
+use sscard_core::apdu::Command;
+use std::time::{Duration, Instant};
+
+/// The loopback application's AID.
+pub const LOOPBACK_AID: [u8; 9] = [0xF0, 0x53, 0x53, 0x43, 0x41, 0x52, 0x44, 0x4C, 0x42];
+
+/// The largest ECHO that the vpcd protocol carries (65 535-byte frames).
+pub const MAX_ECHO: usize = 65_535 - 9;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// One check and its figure.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: String,
+    pub outcome: Outcome,
+    /// The measured figure ("max extended ECHO 65533 bytes", "p99 0.21 ms", …).
+    pub figure: String,
+    pub apdus: u64,
+    pub duration: Duration,
+}
+
+/// Connects to the reader again after the card came back.
+pub type Reconnect = Box<dyn FnMut() -> Result<Box<dyn Transport>, TransportError>>;
+
+/// How to take the card out and put it back during the removal check.
+pub enum Removal {
+    /// Not possible here: the check is reported skipped with the reason.
+    Unavailable(String),
+    /// Remove and insert through a callback (the model's control socket, or an operator).
+    Callback(Box<dyn FnMut(bool) -> Result<(), String>>),
+}
+
+/// What to run.
+pub struct Options {
+    pub full: bool,
+    pub removal: Removal,
+    /// Reconnects to the reader after the card came back.
+    pub reconnect: Option<Reconnect>,
+    /// Asks for the reader to be unplugged and plugged back and reports what the PnP
+    /// notification saw.
+    pub unplug: Option<Box<dyn FnMut() -> Result<String, String>>>,
+}
+
+struct Runner<'a> {
+    t: &'a mut dyn Transport,
+    /// A new connection after the card went away (binary search past the reader's limit,
+    /// removal check).
+    replacement: Option<Box<dyn Transport>>,
+    reconnect: Option<Reconnect>,
+    checks: Vec<Check>,
+    apdus: u64,
+}
+
+impl Runner<'_> {
+    fn transport(&mut self) -> &mut dyn Transport {
+        match &mut self.replacement {
+            Some(t) => t.as_mut(),
+            None => &mut *self.t,
+        }
+    }
+
+    /// After a transport error: connect again and select the loopback application.
+    fn recover(&mut self) -> Result<(), String> {
+        let f = self
+            .reconnect
+            .as_mut()
+            .ok_or("the card went away and there is no way to reconnect")?;
+        let mut t = f().map_err(|e| e.to_string())?;
+        t.transmit(&select_apdu()).map_err(|e| e.to_string())?;
+        self.replacement = Some(t);
+        Ok(())
+    }
+
+    fn raw(&mut self, apdu: &[u8]) -> Result<(Vec<u8>, [u8; 2]), String> {
+        self.apdus += 1;
+        let r = self.transport().transmit(apdu).map_err(|e| e.to_string())?;
+        if r.len() < 2 {
+            return Err(format!("{} byte answer", r.len()));
+        }
+        let (d, sw) = r.split_at(r.len() - 2);
+        Ok((d.to_vec(), [sw[0], sw[1]]))
+    }
+
+    fn expect(&mut self, apdu: &[u8], data: &[u8]) -> Result<(), String> {
+        let (d, sw) = self.raw(apdu)?;
+        if sw != [0x90, 0x00] {
+            return Err(format!("answered {:02X}{:02X}", sw[0], sw[1]));
+        }
+        if d != data {
+            let at = d
+                .iter()
+                .zip(data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(d.len().min(data.len()));
+            return Err(format!(
+                "{} bytes back, {} expected; first difference at byte {at}",
+                d.len(),
+                data.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<String, String>) {
+        let (start, before) = (Instant::now(), self.apdus);
+        let (outcome, figure) = match f(self) {
+            Ok(fig) => (Outcome::Passed, fig),
+            Err(e) => (Outcome::Failed(e.clone()), e),
+        };
+        self.checks.push(Check {
+            name: name.into(),
+            outcome,
+            figure,
+            apdus: self.apdus - before,
+            duration: start.elapsed(),
+        });
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        self.checks.push(Check {
+            name: name.into(),
+            outcome: Outcome::Skipped(why.into()),
+            figure: why.into(),
+            apdus: 0,
+            duration: Duration::ZERO,
+        });
+    }
+}
+
+fn select_apdu() -> Vec<u8> {
+    let mut select = vec![0x00, 0xA4, 0x04, 0x00, LOOPBACK_AID.len() as u8];
+    select.extend_from_slice(&LOOPBACK_AID);
+    select
+}
+
+fn short(cla_ins: [u8; 2], data: &[u8], le: Option<u8>) -> Vec<u8> {
+    let mut v = vec![cla_ins[0], cla_ins[1], 0, 0];
+    if !data.is_empty() {
+        v.push(data.len() as u8);
+        v.extend_from_slice(data);
+    }
+    if let Some(le) = le {
+        v.push(le);
+    }
+    v
+}
+
+fn extended_echo(n: usize) -> Vec<u8> {
+    let mut v = vec![0x80, 0x16, 0, 0, 0, (n >> 8) as u8, n as u8];
+    v.extend(pattern(n));
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+/// Runs the qualification on the card in `t` (it must hold the loopback application).
+pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
+    let start = Instant::now();
+    let mut r = Runner {
+        t,
+        replacement: None,
+        reconnect: opts.reconnect.take(),
+        checks: Vec::new(),
+        apdus: 0,
+    };
+    let select = select_apdu();
+    r.check("select the loopback application", |r| {
+        r.expect(&select, &[]).map(|_| "9000".into())
+    });
+    if matches!(r.checks[0].outcome, Outcome::Failed(_)) {
+        return Report {
+            reader: reader.into(),
+            checks: r.checks,
+            latency: Vec::new(),
+            duration: start.elapsed(),
+        };
+    }
+    r.check("case 1 (NOOP)", |r| {
+        r.expect(&[0x80, 0x10, 0, 0], &[]).map(|_| "9000".into())
+    });
+    let lengths: Vec<usize> = if opts.full {
+        (1..=255).collect()
+    } else {
+        vec![1, 2, 16, 127, 128, 200, 254, 255]
+    };
+    let les: Vec<usize> = if opts.full {
+        (1..=256).collect()
+    } else {
+        vec![1, 2, 16, 128, 255, 256]
+    };
+    r.check(
+        &format!(
+            "case 2 (RETURN) Le {}",
+            if opts.full { "1..256" } else { "sample" }
+        ),
+        |r| {
+            for &n in &les {
+                r.expect(
+                    &short([0x80, 0x12], &[], Some((n % 256) as u8)),
+                    &pattern(n),
+                )
+                .map_err(|e| format!("Le {n}: {e}"))?;
+            }
+            Ok(format!("{} lengths", les.len()))
+        },
+    );
+    r.check(
+        &format!(
+            "case 3 (ACCEPT, checked with LAST) Lc {}",
+            if opts.full { "1..255" } else { "sample" }
+        ),
+        |r| {
+            for &n in &lengths {
+                let cmd = short([0x80, 0x14], &pattern(n), None);
+                r.expect(&cmd, &[]).map_err(|e| format!("Lc {n}: {e}"))?;
+                r.expect(&[0x80, 0x1A, 0, 0, 0], &cmd)
+                    .map_err(|e| format!("Lc {n}, as received: {e}"))?;
+            }
+            Ok(format!("{} lengths", lengths.len()))
+        },
+    );
+    r.check(
+        &format!(
+            "case 4 (ECHO) Lc {}",
+            if opts.full { "1..255" } else { "sample" }
+        ),
+        |r| {
+            for &n in &lengths {
+                r.expect(&short([0x80, 0x16], &pattern(n), Some(0)), &pattern(n))
+                    .map_err(|e| format!("Lc {n}: {e}"))?;
+            }
+            Ok(format!("{} lengths", lengths.len()))
+        },
+    );
+    r.check("extended length (largest ECHO, binary search)", |r| {
+        // A size past the reader's limit may cost the connection: reconnect and go on.
+        let works = |r: &mut Runner, n: usize| match r.expect(&extended_echo(n), &pattern(n)) {
+            Ok(()) => true,
+            Err(_) => {
+                if r.raw(&[0x80, 0x10, 0, 0]).is_err() {
+                    let _ = r.recover();
+                }
+                false
+            }
+        };
+        if !works(r, 256) {
+            return Err("no extended APDU works (256-byte ECHO failed)".into());
+        }
+        // The vpcd protocol frames at most 65 535 bytes: an ECHO command of Lc + 9 bytes must
+        // fit. Larger frames desynchronise pcscd's vpcd driver, so the search stops there.
+        let (mut lo, mut hi) = (256usize, MAX_ECHO);
+        if works(r, hi) {
+            return Ok(format!(
+                "max extended ECHO {hi} bytes (the largest the vpcd protocol carries)"
+            ));
+        }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if works(r, mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(format!("max extended ECHO {lo} bytes"))
+    });
+    r.check("extended Le (RETURN 4096)", |r| {
+        r.expect(&[0x80, 0x12, 0, 0, 0, 0x10, 0x00], &pattern(4096))
+            .map(|_| "4096 bytes".into())
+    });
+    r.check("T=0 61xx answered with GET RESPONSE", |r| {
+        let mut ch = Channel::new(r.transport());
+        let resp = ch
+            .transmit_marked(
+                &Command::new(0x80, 0x1C, 0x01, 0x20).with_le(256),
+                Secrecy::PUBLIC,
+            )
+            .map_err(|e| e.to_string())?;
+        let sent = ch.apdu_count();
+        drop(ch);
+        r.apdus += sent;
+        if resp.data != pattern(0x20) || !resp.is_success() {
+            return Err(format!("got {} bytes, SW {}", resp.data.len(), resp.sw));
+        }
+        Ok("61 20 → GET RESPONSE 32 bytes".into())
+    });
+    r.check("T=0 6Cxx answered with the right Le", |r| {
+        let mut ch = Channel::new(r.transport());
+        let resp = ch
+            .transmit_marked(
+                &Command::new(0x80, 0x1C, 0x02, 0x10).with_le(4),
+                Secrecy::PUBLIC,
+            )
+            .map_err(|e| e.to_string())?;
+        let sent = ch.apdu_count();
+        drop(ch);
+        r.apdus += sent;
+        if resp.data != pattern(0x10) || !resp.is_success() {
+            return Err(format!("got {} bytes, SW {}", resp.data.len(), resp.sw));
+        }
+        Ok("6C 10 → resent with Le 16".into())
+    });
+    let mut latency = Vec::new();
+    let samples = if opts.full { 300 } else { 50 };
+    for size in [0usize, 16, 64, 128, 255] {
+        r.check(&format!("latency ECHO {size} bytes"), |r| {
+            let cmd = if size == 0 {
+                vec![0x80, 0x10, 0, 0]
+            } else {
+                short([0x80, 0x16], &pattern(size), Some(0))
+            };
+            let want = if size == 0 { Vec::new() } else { pattern(size) };
+            let mut times = Vec::with_capacity(samples);
+            let all = Instant::now();
+            for _ in 0..samples {
+                let t0 = Instant::now();
+                r.expect(&cmd, &want)?;
+                times.push(t0.elapsed());
+            }
+            let rate = samples as f64 / all.elapsed().as_secs_f64();
+            times.sort();
+            let l = Latency {
+                bytes: size,
+                samples,
+                p50_ms: percentile(&times, 50.0),
+                p95_ms: percentile(&times, 95.0),
+                p99_ms: percentile(&times, 99.0),
+                max_ms: percentile(&times, 100.0),
+                apdus_per_s: rate,
+            };
+            let fig = format!(
+                "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, max {:.3} ms, {:.0} APDU/s",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.apdus_per_s
+            );
+            latency.push(l);
+            Ok(fig)
+        });
+    }
+    let delays: &[u16] = if opts.full {
+        &[100, 500, 1000, 2000, 5000]
+    } else {
+        &[100, 500, 1000]
+    };
+    r.check("delayed answers", |r| {
+        for &ms in delays {
+            let t0 = Instant::now();
+            r.expect(&[0x80, 0x18, (ms >> 8) as u8, ms as u8], &[])
+                .map_err(|e| format!("{ms} ms: {e}"))?;
+            let took = t0.elapsed().as_millis();
+            if took < ms as u128 {
+                return Err(format!("{ms} ms delay answered after {took} ms"));
+            }
+        }
+        Ok(format!(
+            "answered after up to {} ms",
+            delays.last().unwrap_or(&0)
+        ))
+    });
+    match &mut opts.removal {
+        Removal::Unavailable(why) => {
+            let why = why.clone();
+            r.skip("card removal and reinsertion during a loop", &why);
+        }
+        Removal::Callback(cb) => {
+            let cb = cb.as_mut();
+            r.check("card removal and reinsertion during a loop", |r| {
+                for i in 0..10 {
+                    r.raw(&[0x80, 0x10, 0, 0])
+                        .map_err(|e| format!("before the removal, APDU {i}: {e}"))?;
+                }
+                cb(false).map_err(|e| format!("could not remove the card: {e}"))?;
+                let mut seen = None;
+                for i in 1..=2000 {
+                    if let Err(e) = r.raw(&[0x80, 0x10, 0, 0]) {
+                        seen = Some((i, e));
+                        break;
+                    }
+                }
+                cb(true).map_err(|e| format!("could not insert the card: {e}"))?;
+                let (n, e) = seen.ok_or("the removed card kept answering for 2000 APDUs")?;
+                r.recover().map_err(|e| format!("after reinsertion: {e}"))?;
+                r.raw(&[0x80, 0x10, 0, 0])
+                    .map_err(|e| format!("the reinserted card: {e}"))?;
+                Ok(format!(
+                    "removal seen at APDU {n} ({e}); card back and answering"
+                ))
+            });
+        }
+    }
+    match &mut opts.unplug {
+        None => r.skip(
+            "reader unplug and replug seen by monitor",
+            "needs --interactive and a reader that can be unplugged (a vpcd reader cannot)",
+        ),
+        Some(watch) => {
+            let watch = watch.as_mut();
+            r.check("reader unplug and replug seen by monitor", |_| watch());
+        }
+    }
+    Report {
+        reader: reader.into(),
+        checks: r.checks,
+        latency,
+        duration: start.elapsed(),
+    }
+}
