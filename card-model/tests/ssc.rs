@@ -1,58 +1,16 @@
 //! The SSC and PSAM models against PROFILE.md, in-process.
 
-use sscard_core::crypto::{Algorithm, Key};
+mod common;
+
+use common::*;
+
+use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::{kid, SSSE_AID};
-use sscard_model::build::{self, test_card_key, SAMPLE_CARD_ID};
+use sscard_core::profile::kid;
+use sscard_model::build::{self, SAMPLE_CARD_ID};
 use sscard_model::card::Card;
 use sscard_model::ssc::Ssc;
 use sscard_model::store::Store;
-
-fn tx(card: &mut impl Card, hex: &str) -> String {
-    to_hex(
-        &card
-            .transmit(&parse_hex(hex).unwrap())
-            .expect("card answers"),
-    )
-}
-
-fn sw(card: &mut impl Card, hex: &str) -> String {
-    let r = tx(card, hex);
-    r[r.len() - 4..].to_string()
-}
-
-fn select_ssse(card: &mut impl Card) -> String {
-    tx(card, &format!("00A404000F{}00", to_hex(&SSSE_AID)))
-}
-
-fn key(alg: Algorithm, k: u8) -> Key {
-    test_card_key(alg, k, &SAMPLE_CARD_ID, "110000", "110100").unwrap()
-}
-
-fn challenge(card: &mut impl Card, n: usize) -> Vec<u8> {
-    let r = card.transmit(&[0, 0x84, 0, 0, n as u8]).unwrap();
-    assert_eq!(&r[n..], &[0x90, 0]);
-    r[..n].to_vec()
-}
-
-fn ext_auth(card: &mut impl Card, alg: Algorithm, k: u8, good: bool) -> String {
-    let ch = challenge(card, 8);
-    let mut c = alg.cryptogram(&key(alg, k), &ch).unwrap();
-    if !good {
-        c[0] ^= 1;
-    }
-    sw(card, &format!("008200{k:02X}{:02X}{}", c.len(), to_hex(&c)))
-}
-
-fn mac_apdu(card: &mut impl Card, alg: Algorithm, k: u8, header: &str, data: &str) -> String {
-    let ch = challenge(card, 4);
-    let data = parse_hex(data).unwrap();
-    let mut msg = parse_hex(header).unwrap();
-    msg.push(data.len() as u8 + 4);
-    msg.extend_from_slice(&data);
-    let mac = alg.line_mac(&key(alg, k), &ch, &msg).unwrap();
-    format!("{}{}", to_hex(&msg), to_hex(&mac))
-}
 
 fn card(alg: Algorithm) -> Ssc {
     sscard_model::test_pair(alg).0
@@ -62,12 +20,12 @@ fn card(alg: Algorithm) -> Ssc {
 fn select_returns_the_profile_fci() {
     let mut c = card(Algorithm::Tdes);
     assert_eq!(
-        select_ssse(&mut c),
+        select_ssse(&mut c).unwrap(),
         "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA5099F0C03860101C001029000"
     );
     let mut c = card(Algorithm::Sm4);
     assert_eq!(
-        select_ssse(&mut c),
+        select_ssse(&mut c).unwrap(),
         "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA5099F0C03860103C001029000"
     );
     assert_eq!(sw(&mut c, "00A4040002AABB00"), "6A82");
@@ -77,7 +35,7 @@ fn select_returns_the_profile_fci() {
 #[test]
 fn reads_ef05_by_number_identifier_and_to_last() {
     let mut c = card(Algorithm::Tdes);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(
         tx(&mut c, "00B2012C00"),
         "0110110100D15600000599110145000000A19000"
@@ -100,20 +58,23 @@ fn reads_ef05_by_number_identifier_and_to_last() {
 #[test]
 fn ef06_opens_with_rksse_on_sm4_cards_only() {
     let mut c = card(Algorithm::Tdes);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(sw(&mut c, "00B2013400"), "9000");
     assert_eq!(sw(&mut c, "00B2013C00"), "6982", "EF07 needs RKSSSE");
     let mut c = card(Algorithm::Sm4);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(sw(&mut c, "00B2013400"), "6982");
-    assert_eq!(ext_auth(&mut c, Algorithm::Sm4, kid::RKSSSE, true), "9000");
+    assert_eq!(
+        ext_auth(&mut c, Algorithm::Sm4, kid::RKSSSE, true).unwrap(),
+        "9000"
+    );
     assert_eq!(
         tx(&mut c, "00B2013400"),
         "0812313130313035313934393132333130303258".to_string() + "9000"
     );
     assert_eq!(sw(&mut c, "00B2013C00"), "9000");
     c.reset();
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(
         sw(&mut c, "00B2013400"),
         "6982",
@@ -125,7 +86,7 @@ fn ef06_opens_with_rksse_on_sm4_cards_only() {
 fn external_authentication_counts_down_and_blocks() {
     let alg = Algorithm::Tdes;
     let mut c = card(alg);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(
         sw(&mut c, "0082000A081122334455667788"),
         "6984",
@@ -133,13 +94,13 @@ fn external_authentication_counts_down_and_blocks() {
     );
     for left in (0..5).rev() {
         assert_eq!(
-            ext_auth(&mut c, alg, kid::RKSSSE, false),
+            ext_auth(&mut c, alg, kid::RKSSSE, false).unwrap(),
             format!("63C{left}")
         );
     }
-    assert_eq!(ext_auth(&mut c, alg, kid::RKSSSE, true), "6983");
+    assert_eq!(ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap(), "6983");
     assert_eq!(
-        ext_auth(&mut c, alg, kid::EAK_L, true),
+        ext_auth(&mut c, alg, kid::EAK_L, true).unwrap(),
         "6A88",
         "local key in SSSE"
     );
@@ -149,8 +110,8 @@ fn external_authentication_counts_down_and_blocks() {
 fn challenge_is_single_use() {
     let alg = Algorithm::Tdes;
     let mut c = card(alg);
-    select_ssse(&mut c);
-    let ch = challenge(&mut c, 8);
+    select_ssse(&mut c).unwrap();
+    let ch = challenge(&mut c, 8).unwrap();
     assert_eq!(sw(&mut c, "00B2012C00"), "9000");
     let crypt = alg.cryptogram(&key(alg, kid::RKSSSE), &ch).unwrap();
     assert_eq!(sw(&mut c, &format!("0082000A08{}", to_hex(&crypt))), "6984");
@@ -160,7 +121,7 @@ fn challenge_is_single_use() {
 fn internal_authentication_matches_the_card_key() {
     for alg in [Algorithm::Tdes, Algorithm::Sm4] {
         let mut c = card(alg);
-        select_ssse(&mut c);
+        select_ssse(&mut c).unwrap();
         let expected = alg
             .cryptogram(&key(alg, kid::IRK), &parse_hex("0102030405060708").unwrap())
             .unwrap();
@@ -178,7 +139,7 @@ fn internal_authentication_matches_the_card_key() {
 fn pin_life_cycle() {
     let alg = Algorithm::Tdes;
     let mut c = card(alg);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(sw(&mut c, "0020000003123457"), "63C2");
     assert_eq!(sw(&mut c, "0020000003123456"), "9000");
     assert_eq!(sw(&mut c, "805E010007123456FF654321"), "9000");
@@ -186,10 +147,10 @@ fn pin_life_cycle() {
     assert_eq!(sw(&mut c, "0020000003123456"), "63C1");
     assert_eq!(sw(&mut c, "0020000003123456"), "63C0");
     assert_eq!(sw(&mut c, "0020000003654321"), "6983");
-    let unblock = mac_apdu(&mut c, alg, kid::UPK, "84240001", "");
+    let unblock = mac_apdu(&mut c, alg, kid::UPK, "84240001", "").unwrap();
     assert_eq!(sw(&mut c, &unblock), "9000");
     assert_eq!(sw(&mut c, "0020000003654321"), "9000");
-    let reload = mac_apdu(&mut c, alg, kid::RPK, "845E0000", "1234");
+    let reload = mac_apdu(&mut c, alg, kid::RPK, "845E0000", "1234").unwrap();
     assert_eq!(sw(&mut c, &reload), "9000");
     assert_eq!(sw(&mut c, "00200000021234"), "9000");
     assert_eq!(sw(&mut c, "00200000"), "63C3");
@@ -199,16 +160,16 @@ fn pin_life_cycle() {
 fn update_record_with_line_mac() {
     for alg in [Algorithm::Tdes, Algorithm::Sm4] {
         let mut c = card(alg);
-        select_ssse(&mut c);
-        let apdu = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0132");
+        select_ssse(&mut c).unwrap();
+        let apdu = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0132").unwrap();
         assert_eq!(sw(&mut c, &apdu), "9000");
         if alg == Algorithm::Sm4 {
-            ext_auth(&mut c, alg, kid::RKSSSE, true);
+            ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap();
         }
         assert_eq!(tx(&mut c, "00B2043400"), "0A01329000");
-        let wrong_tag = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0B0132");
+        let wrong_tag = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0B0132").unwrap();
         assert_eq!(sw(&mut c, &wrong_tag), "6A80");
-        let mut bad = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0131");
+        let mut bad = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0131").unwrap();
         bad.replace_range(bad.len() - 2.., "00");
         assert_eq!(sw(&mut c, &bad), "6988");
         assert_eq!(
@@ -219,7 +180,7 @@ fn update_record_with_line_mac() {
             "6984"
         );
         // A local key never opens a national file.
-        let local = mac_apdu(&mut c, alg, kid::UK_L, "04DC0434", "0A0131");
+        let local = mac_apdu(&mut c, alg, kid::UK_L, "04DC0434", "0A0131").unwrap();
         assert_eq!(sw(&mut c, &local), "6988");
     }
 }
@@ -228,7 +189,7 @@ fn update_record_with_line_mac() {
 fn df01_needs_pin_or_eak_and_loses_status_on_df_change() {
     let alg = Algorithm::Sm4;
     let mut c = card(alg);
-    select_ssse(&mut c);
+    select_ssse(&mut c).unwrap();
     assert_eq!(sw(&mut c, "0020000003123456"), "9000");
     assert_eq!(
         tx(&mut c, "00A4000002DF0100"),
@@ -239,20 +200,20 @@ fn df01_needs_pin_or_eak_and_loses_status_on_df_change() {
         "6982",
         "PIN status lost on DF change"
     );
-    assert_eq!(ext_auth(&mut c, alg, kid::EAK_L, true), "9000");
+    assert_eq!(ext_auth(&mut c, alg, kid::EAK_L, true).unwrap(), "9000");
     assert_eq!(
         tx(&mut c, "00B2010C00"),
         format!("4008{}9000", "00".repeat(8))
     );
     assert_eq!(tx(&mut c, "00B0820004"), "000000009000");
     assert_eq!(sw(&mut c, "00B082FF00"), "9000");
-    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FE", "AABB");
+    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FE", "AABB").unwrap();
     assert_eq!(sw(&mut c, &apdu), "9000");
     assert_eq!(tx(&mut c, "00B082FE02"), "AABB9000");
-    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FF", "AABB");
+    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FF", "AABB").unwrap();
     assert_eq!(sw(&mut c, &apdu), "6A84");
     assert_eq!(
-        ext_auth(&mut c, alg, kid::RKSSSE, true),
+        ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap(),
         "6A88",
         "national key in DF01"
     );
@@ -274,12 +235,12 @@ fn personalisation_from_blank_to_issued() {
     let alg = Algorithm::Sm4;
     let blank = build::blank_ssc(alg, &SAMPLE_CARD_ID);
     let mut c = Ssc::from_image(blank, Store::in_memory()).unwrap();
-    assert!(select_ssse(&mut c).ends_with("C001019000"));
+    assert!(select_ssse(&mut c).unwrap().ends_with("C001019000"));
     assert_eq!(sw(&mut c, "00B2012C00"), "9000");
     assert_eq!(sw(&mut c, "00B2013400"), "6982");
-    assert_eq!(ext_auth(&mut c, alg, kid::TK, true), "9000");
+    assert_eq!(ext_auth(&mut c, alg, kid::TK, true).unwrap(), "9000");
     assert_eq!(sw(&mut c, "00B2013400"), "9000");
-    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "");
+    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "6985", "keys are missing");
     for k in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
         let value = if k == kid::PIN {
@@ -302,12 +263,13 @@ fn personalisation_from_blank_to_issued() {
             kid::TK,
             &format!("84D400{k:02X}"),
             &to_hex(&enc),
-        );
+        )
+        .unwrap();
         assert_eq!(sw(&mut c, &apdu), "9000", "key {k:02X}");
     }
-    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "");
+    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "9000");
-    assert!(select_ssse(&mut c).ends_with("C001029000"));
-    assert_eq!(ext_auth(&mut c, alg, kid::TK, true), "6A88");
+    assert!(select_ssse(&mut c).unwrap().ends_with("C001029000"));
+    assert_eq!(ext_auth(&mut c, alg, kid::TK, true).unwrap(), "6A88");
     assert_eq!(sw(&mut c, "0020000003123456"), "9000");
 }

@@ -88,12 +88,12 @@ impl<'t> Channel<'t> {
         cmd: &Command,
         secrecy: Secrecy,
     ) -> Result<Response, ChannelError> {
-        let mut resp = self.transmit_raw(&cmd.to_bytes()?, secrecy)?;
-        if let Some(le) = resp.sw.correct_le() {
-            let mut again = cmd.clone();
-            again.le = Some(if le == 0 { 256 } else { le as usize });
-            resp = self.transmit_raw(&again.to_bytes()?, secrecy)?;
-        }
+        let mut resp = self.resend_on_wrong_le(cmd, secrecy)?;
+        // GET RESPONSE carries no secret data; its answer is as secret as the command's.
+        let get_secrecy = Secrecy {
+            command_data: false,
+            response_data: secrecy.response_data,
+        };
         let mut data = std::mem::take(&mut resp.data);
         let mut rounds = 0;
         while let Some(n) = resp.sw.bytes_available() {
@@ -105,30 +105,26 @@ impl<'t> Channel<'t> {
                 });
             }
             let get = Command::new(0x00, 0xC0, 0x00, 0x00).with_le(n);
-            resp = self.transmit_raw(
-                &get.to_bytes()?,
-                Secrecy {
-                    command_data: false,
-                    response_data: secrecy.response_data,
-                },
-            )?;
-            if let Some(le) = resp.sw.correct_le() {
-                let get = Command::new(0x00, 0xC0, 0x00, 0x00).with_le(if le == 0 {
-                    256
-                } else {
-                    le as usize
-                });
-                resp = self.transmit_raw(
-                    &get.to_bytes()?,
-                    Secrecy {
-                        command_data: false,
-                        response_data: secrecy.response_data,
-                    },
-                )?;
-            }
+            resp = self.resend_on_wrong_le(&get, get_secrecy)?;
             data.append(&mut resp.data);
         }
         Ok(Response::new(data, resp.sw))
+    }
+
+    /// Sends `cmd`; on `6Cxx` sends it again once with Le = xx (`00` meaning 256).
+    fn resend_on_wrong_le(
+        &mut self,
+        cmd: &Command,
+        secrecy: Secrecy,
+    ) -> Result<Response, ChannelError> {
+        let resp = self.transmit_raw(&cmd.to_bytes()?, secrecy)?;
+        match resp.sw.correct_le() {
+            Some(le) => {
+                let again = cmd.clone().with_le(if le == 0 { 256 } else { le as usize });
+                self.transmit_raw(&again.to_bytes()?, secrecy)
+            }
+            None => Ok(resp),
+        }
     }
 
     /// Sends long data with ISO command chaining; the last part's response is returned.

@@ -15,7 +15,8 @@ pub use psam::PsamKeys;
 pub use soft::SoftKeys;
 pub use spec::{open, token_pin as spec_token_pin, KeySpec};
 
-use sscard_core::crypto::Algorithm;
+use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::profile::kid;
 
 /// Everything a flow needs from the key hierarchy, for one card and key id. Keys never leave
 /// a source that can keep them (PSAM, HSM); only results do.
@@ -62,5 +63,53 @@ pub trait KeySource {
             "{} cannot load key {kid:02X} under TK",
             self.describe()
         )))
+    }
+}
+
+/// A source that holds (or derives) the card key itself: cryptograms, MACs and key loading
+/// follow from the card key, the same way for every such source.
+pub trait CardKeys {
+    fn describe(&self) -> String;
+    /// The card key of `key_id` for `card`.
+    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError>;
+}
+
+impl<T: CardKeys> KeySource for T {
+    fn describe(&self) -> String {
+        CardKeys::describe(self)
+    }
+    fn cryptogram(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        random: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
+    }
+    fn mac(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        challenge: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 4], KeyError> {
+        Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
+    }
+    fn key_load_block(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        tries: u8,
+    ) -> Result<Vec<u8>, KeyError> {
+        let tk = self.card_key(alg, card, kid::TK)?;
+        if key_id == kid::PIN {
+            // The PIN object carries the initial PIN 123456 (BCD).
+            return soft::key_load_block(alg, &tk, key_id, tries, &[0x12, 0x34, 0x56]);
+        }
+        let value = self.card_key(alg, card, key_id)?;
+        soft::key_load_block(alg, &tk, key_id, tries, value.expose())
     }
 }

@@ -9,7 +9,7 @@
 //! that value without `unsafe`). A token without 3DES, or any SM4 request, is refused with
 //! "mechanism not supported by token" — never a silent software fallback.
 
-use super::{CardRef, KeyError, KeySource};
+use super::{CardKeys, CardRef, KeyError};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -202,27 +202,11 @@ impl Pkcs11Keys {
     }
 }
 
-impl KeySource for Pkcs11Keys {
+impl CardKeys for Pkcs11Keys {
     fn describe(&self) -> String {
         format!("PKCS#11 token {:?}", self.token)
     }
-    fn cryptogram(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: u8,
-        random: &[u8],
-    ) -> Result<Vec<u8>, KeyError> {
-        Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
-    }
-    fn mac(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: u8,
-        challenge: &[u8],
-        message: &[u8],
-    ) -> Result<[u8; 4], KeyError> {
-        Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
+    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+        Pkcs11Keys::card_key(self, alg, card, key_id)
     }
 }

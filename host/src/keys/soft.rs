@@ -1,7 +1,7 @@
 //! Software keys: master keys in memory, from the profile's test key set or a key file.
 //! For development only; commands warn when they use them.
 
-use super::{CardRef, KeyError, KeySource};
+use super::{CardKeys, CardRef, KeyError};
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::parse_hex;
 use sscard_core::profile::{kid, test_keys};
@@ -126,41 +126,11 @@ pub fn key_load_block(
     Ok(alg.encrypt_ecb(tk, &padded)?)
 }
 
-impl KeySource for SoftKeys {
+impl CardKeys for SoftKeys {
     fn describe(&self) -> String {
         self.label.clone()
     }
-    fn cryptogram(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: u8,
-        random: &[u8],
-    ) -> Result<Vec<u8>, KeyError> {
-        Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
-    }
-    fn mac(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: u8,
-        challenge: &[u8],
-        message: &[u8],
-    ) -> Result<[u8; 4], KeyError> {
-        Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
-    }
-    fn key_load_block(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: u8,
-        tries: u8,
-    ) -> Result<Vec<u8>, KeyError> {
-        let tk = self.card_key(alg, card, kid::TK)?;
-        if key_id == kid::PIN {
-            return key_load_block(alg, &tk, key_id, tries, &[0x12, 0x34, 0x56]);
-        }
-        let value = self.card_key(alg, card, key_id)?;
-        key_load_block(alg, &tk, key_id, tries, value.expose())
+    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+        SoftKeys::card_key(self, alg, card, key_id)
     }
 }

@@ -50,20 +50,8 @@ pub fn token_pin() -> Result<zeroize::Zeroizing<String>, KeyError> {
     if let Ok(pin) = std::env::var("SSCARD_PKCS11_PIN") {
         return Ok(zeroize::Zeroizing::new(pin));
     }
-    let _ = std::process::Command::new("stty")
-        .arg("-echo")
-        .stdin(std::process::Stdio::inherit())
-        .status();
-    eprint!("token PIN: ");
-    let mut line = zeroize::Zeroizing::new(String::new());
-    let read = std::io::stdin().read_line(&mut line);
-    let _ = std::process::Command::new("stty")
-        .arg("echo")
-        .stdin(std::process::Stdio::inherit())
-        .status();
-    eprintln!();
-    read.map_err(|e| KeyError::Unsupported(format!("reading the token PIN: {e}")))?;
-    Ok(zeroize::Zeroizing::new(line.trim_end().to_string()))
+    crate::prompt::secret_line("token PIN")
+        .map_err(|e| KeyError::Unsupported(format!("reading the token PIN: {e}")))
 }
 
 /// Opens a key source. Software keys print a warning on stderr.

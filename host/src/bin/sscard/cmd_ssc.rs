@@ -216,20 +216,7 @@ fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
         return Ok(pins);
     }
     for p in prompts {
-        let _ = std::process::Command::new("stty")
-            .arg("-echo")
-            .stdin(std::process::Stdio::inherit())
-            .status();
-        eprint!("{p}: ");
-        let mut line = zeroize::Zeroizing::new(String::new());
-        let read = std::io::stdin().read_line(&mut line);
-        let _ = std::process::Command::new("stty")
-            .arg("echo")
-            .stdin(std::process::Stdio::inherit())
-            .status();
-        eprintln!();
-        read?;
-        pins.push(Pin::new(&line)?);
+        pins.push(Pin::new(&sscard::prompt::secret_line(p)?)?);
     }
     Ok(pins)
 }
