@@ -243,28 +243,8 @@ fn personalisation_from_blank_to_issued() {
     let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "6985", "keys are missing");
     for k in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
-        let value = if k == kid::PIN {
-            vec![0x12, 0x34, 0x56]
-        } else {
-            key(alg, k).expose().to_vec()
-        };
-        let mut plain = vec![0, k, alg.id(), if k == kid::PIN { 3 } else { 5 }];
-        plain.extend_from_slice(&value);
-        plain[0] = (plain.len() - 1) as u8;
-        let enc = alg
-            .encrypt_ecb(
-                &key(alg, kid::TK),
-                &sscard_core::crypto::padding::pad_method2(&plain, 16),
-            )
-            .unwrap();
-        let apdu = mac_apdu(
-            &mut c,
-            alg,
-            kid::TK,
-            &format!("84D400{k:02X}"),
-            &to_hex(&enc),
-        )
-        .unwrap();
+        let enc = write_key_data(alg, k);
+        let apdu = mac_apdu(&mut c, alg, kid::TK, &format!("84D400{k:02X}"), &enc).unwrap();
         assert_eq!(sw(&mut c, &apdu), "9000", "key {k:02X}");
     }
     let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();

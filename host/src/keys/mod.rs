@@ -66,6 +66,18 @@ pub trait KeySource {
     }
 }
 
+/// Key names as key files and token labels use them.
+pub const KEY_NAMES: [(&str, u8); 8] = [
+    ("IRK", kid::IRK),
+    ("RKSSSE", kid::RKSSSE),
+    ("UK_N", kid::UK_N),
+    ("EAK_L", kid::EAK_L),
+    ("UK_L", kid::UK_L),
+    ("RPK", kid::RPK),
+    ("UPK", kid::UPK),
+    ("TK", kid::TK),
+];
+
 /// A source that holds (or derives) the card key itself: cryptograms, MACs and key loading
 /// follow from the card key, the same way for every such source.
 pub trait CardKeys {

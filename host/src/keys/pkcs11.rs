@@ -9,7 +9,7 @@
 //! that value without `unsafe`). A token without 3DES, or any SM4 request, is refused with
 //! "mechanism not supported by token" — never a silent software fallback.
 
-use super::{CardKeys, CardRef, KeyError};
+use super::{CardKeys, CardRef, KeyError, KEY_NAMES};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -22,18 +22,6 @@ use zeroize::Zeroizing;
 
 /// Label prefix of the master keys in the token.
 pub const LABEL_PREFIX: &str = "sscard:";
-
-/// Key names as labels use them.
-pub const KEY_NAMES: [(&str, u8); 8] = [
-    ("IRK", kid::IRK),
-    ("RKSSSE", kid::RKSSSE),
-    ("UK_N", kid::UK_N),
-    ("EAK_L", kid::EAK_L),
-    ("UK_L", kid::UK_L),
-    ("RPK", kid::RPK),
-    ("UPK", kid::UPK),
-    ("TK", kid::TK),
-];
 
 fn err(what: &str, e: cryptoki::error::Error) -> KeyError {
     KeyError::Unsupported(format!("PKCS#11: {what}: {e}"))

@@ -1,7 +1,7 @@
 //! Software keys: master keys in memory, from the profile's test key set or a key file.
 //! For development only; commands warn when they use them.
 
-use super::{CardKeys, CardRef, KeyError};
+use super::{CardKeys, CardRef, KeyError, KEY_NAMES};
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::parse_hex;
 use sscard_core::profile::{kid, test_keys};
@@ -15,22 +15,10 @@ pub struct SoftKeys {
     label: String,
 }
 
-/// Key-file names of the key ids.
-const NAMES: [(&str, u8); 8] = [
-    ("IRK", kid::IRK),
-    ("RKSSSE", kid::RKSSSE),
-    ("UK_N", kid::UK_N),
-    ("EAK_L", kid::EAK_L),
-    ("UK_L", kid::UK_L),
-    ("RPK", kid::RPK),
-    ("UPK", kid::UPK),
-    ("TK", kid::TK),
-];
-
 impl SoftKeys {
     /// The public test key set of PROFILE section 8.
     pub fn test_set() -> Self {
-        let masters = NAMES
+        let masters = KEY_NAMES
             .iter()
             .map(|(_, k)| {
                 (
@@ -71,7 +59,7 @@ impl SoftKeys {
                 .split_once('=')
                 .ok_or_else(|| err(format!("line {}: expected NAME = HEX", n + 1)))?;
             let name = name.trim();
-            let key_id = NAMES
+            let key_id = KEY_NAMES
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, k)| *k)

@@ -5,7 +5,7 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::keys::pkcs11::KEY_NAMES;
+use sscard::keys::KEY_NAMES;
 use sscard::keys::{KeySpec, Pkcs11Keys};
 use sscard_core::crypto::{card_factor, city_factor, province_factor, Algorithm, Key};
 use sscard_core::hexfmt::{parse_hex, to_hex};
