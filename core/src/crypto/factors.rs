@@ -10,7 +10,8 @@ fn region(code: &str) -> Result<&[u8], CryptoError> {
     }
 }
 
-/// ASCII of the 2-digit province code ‖ `0000` ‖ `sh`: `110000` → `"110000sh"`.
+/// Province level factor: ASCII of the 2-digit province code ‖ `0000` ‖ `sh`, from a 6-digit
+/// region code (`110000` or any code of the province, `110105`) → `"110000sh"`.
 pub fn province_factor(province: &str) -> Result<[u8; 8], CryptoError> {
     let code = region(province)?;
     let mut f = *b"000000sh";
@@ -18,7 +19,7 @@ pub fn province_factor(province: &str) -> Result<[u8; 8], CryptoError> {
     Ok(f)
 }
 
-/// ASCII of the 6-digit city code ‖ `sx`: `110100` → `"110100sx"`.
+/// City level factor: ASCII of the 6-digit city code ‖ `sx`: `110100` → `"110100sx"`.
 pub fn city_factor(city: &str) -> Result<[u8; 8], CryptoError> {
     let code = region(city)?;
     let mut f = *b"000000sx";
@@ -26,7 +27,8 @@ pub fn city_factor(city: &str) -> Result<[u8; 8], CryptoError> {
     Ok(f)
 }
 
-/// The last 8 bytes of the 16-byte card identification code.
+/// Card level factor (profile choice): the last 8 bytes of the 16-byte card identification
+/// code, which hold its serial part.
 pub fn card_factor(card_id: &[u8]) -> Result<[u8; 8], CryptoError> {
     if card_id.len() != 16 {
         return Err(CryptoError::BadCardId { len: card_id.len() });

@@ -1,8 +1,9 @@
-//! ISO/IEC 9797-1 padding method 2.
+//! ISO/IEC 9797-1 padding method 2, the padding of MACs and of enciphered key loads.
 
 use super::CryptoError;
 
-/// `80` then `00`s to a block multiple; a whole extra block when already aligned.
+/// Appends `80` then `00`s to a multiple of `block`; already aligned data gets a whole extra
+/// block, so that padding is always removable.
 pub fn pad_method2(data: &[u8], block: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(data.len() + block);
     v.extend_from_slice(data);
@@ -13,7 +14,8 @@ pub fn pad_method2(data: &[u8], block: usize) -> Vec<u8> {
     v
 }
 
-/// Removes method-2 padding.
+/// Removes method-2 padding: trailing `00`s and the `80` before them. Data without an `80`
+/// marker after its last data byte is [`CryptoError::BadPadding`].
 pub fn unpad_method2(data: &[u8]) -> Result<&[u8], CryptoError> {
     let end = data
         .iter()

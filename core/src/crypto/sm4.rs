@@ -1,8 +1,10 @@
+//! SM4 (GB/T 32907), the cipher of specification version `3.00`.
+
 use super::{Algorithm, Key, Suite};
 use cipher::generic_array::GenericArray;
 use cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 
-/// Sm4:SM4 (GB/T 32907), 16-byte blocks.
+/// SM4, 16-byte blocks.
 pub struct Sm4;
 
 fn cipher(key: &Key) -> sm4::Sm4 {

@@ -1,25 +1,45 @@
+//! The [`Suite`] trait (cipher chosen at compile time) and [`Algorithm`] (chosen at run time).
+
 use super::padding::pad_method2;
 use super::{Aes128, CryptoError, Key, Sm4, Tdes};
 use zeroize::Zeroize;
 
-/// One block cipher as the profile uses it. Implementations are zero-sized types.
+/// Start state of a CBC-MAC: `iv` zero-padded to `block` bytes. Panics when `iv` is longer or
+/// `padded` is not block aligned, which [`Algorithm::mac`] rules out before calling a suite.
+pub(crate) fn mac_start(iv: &[u8], padded: &[u8], block: usize) -> Vec<u8> {
+    assert!(iv.len() <= block, "IV longer than a block");
+    assert!(
+        padded.chunks_exact(block).remainder().is_empty(),
+        "MAC input is not padded"
+    );
+    let mut state = iv.to_vec();
+    state.resize(block, 0);
+    state
+}
+
+/// One block cipher as the profile uses it. Implementations are zero-sized types, so code fixed
+/// to one algorithm (a card model of one specification version) pays no run-time dispatch.
 pub trait Suite {
+    /// Block size in bytes: 8 for 3DES, 16 for SM4 and AES-128.
     const BLOCK: usize;
+    /// The run-time counterpart of this suite.
     const ALGORITHM: Algorithm;
-    /// Encrypts one block in place (`block.len() == BLOCK`).
+    /// Encrypts one block in place. Panics unless `block.len() == BLOCK` (internal use).
     fn encrypt_block(key: &Key, block: &mut [u8]);
-    /// Decrypts one block in place.
+    /// Decrypts one block in place. Panics unless `block.len() == BLOCK` (internal use).
     fn decrypt_block(key: &Key, block: &mut [u8]);
-    /// CBC-MAC of an already padded message; 3DES overrides it with the retail MAC.
+    /// Full-block MAC of an already padded message, `iv` zero-padded to a block. Plain CBC-MAC
+    /// (SM4, AES-128); 3DES overrides it with ISO/IEC 9797-1 MAC algorithm 3.
     fn cbc_mac(key: &Key, iv: &[u8], padded: &[u8]) -> Vec<u8> {
-        let mut state = iv.to_vec();
+        let mut state = mac_start(iv, padded, Self::BLOCK);
         for chunk in padded.chunks(Self::BLOCK) {
             state.iter_mut().zip(chunk).for_each(|(s, c)| *s ^= c);
             Self::encrypt_block(key, &mut state);
         }
         state
     }
-    /// One-level diversification: `E_K(D ‖ ~D)` for 16-byte blocks; 3DES overrides it.
+    /// One level of diversification by an 8-byte factor D: `E_K(D ‖ ~D)` for 16-byte blocks;
+    /// 3DES overrides it with `E_K(D) ‖ E_K(~D)`.
     fn diversify(key: &Key, factor: &[u8; 8]) -> Key {
         let mut block = [0u8; 16];
         block[..8].copy_from_slice(factor);
@@ -31,11 +51,15 @@ pub trait Suite {
     }
 }
 
-/// The algorithm of a card or PSAM, chosen at run time.
+/// The algorithm of a card or PSAM, chosen at run time (from the FCI, EF15 or the
+/// specification version); every method dispatches to the matching [`Suite`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// Two-key TDEA, specification version `2.00`.
     Tdes,
+    /// SM4 (GB/T 32907), specification version `3.00`.
     Sm4,
+    /// AES-128: in no profile yet, kept ready for a later one.
     Aes128,
 }
 
@@ -59,8 +83,8 @@ macro_rules! with_suite {
 }
 
 impl Algorithm {
-    /// Algorithm id of the FCI and EF15: `01` 3DES, `03` SM4; `04` AES-128 is this project's
-    /// choice for later profiles.
+    /// Algorithm id of the FCI, EF15 and the PSAM: `01` 3DES, `03` SM4. `04` for AES-128 is
+    /// this project's choice (no profile defines it).
     pub fn id(self) -> u8 {
         match self {
             Self::Tdes => 0x01,
@@ -69,7 +93,8 @@ impl Algorithm {
         }
     }
 
-    /// `02` (SSF33) and unknown ids are refused.
+    /// Inverse of [`Algorithm::id`]. `02` (SSF33, which has no public specification) and
+    /// unknown ids are refused with [`CryptoError::UnsupportedAlgorithm`].
     pub fn from_id(id: u8) -> Result<Self, CryptoError> {
         match id {
             0x01 => Ok(Self::Tdes),
@@ -79,6 +104,8 @@ impl Algorithm {
         }
     }
 
+    /// `2.00` → 3DES, `3.00` → SM4 (PROFILE section 5). Anything else is refused, AES-128's
+    /// placeholder `4.00` included, since no profile defines it.
     pub fn from_spec_version(v: &str) -> Result<Self, CryptoError> {
         match v {
             "2.00" => Ok(Self::Tdes),
@@ -87,6 +114,8 @@ impl Algorithm {
         }
     }
 
+    /// The specification version a card of this algorithm reports; `4.00` for AES-128 is a
+    /// placeholder of this project.
     pub fn spec_version(self) -> &'static str {
         match self {
             Self::Tdes => "2.00",
@@ -95,6 +124,7 @@ impl Algorithm {
         }
     }
 
+    /// Name for logs and command lines.
     pub fn name(self) -> &'static str {
         match self {
             Self::Tdes => "3DES",
@@ -103,13 +133,15 @@ impl Algorithm {
         }
     }
 
+    /// Block size in bytes (8 or 16); cryptogram, MAC and padding sizes follow from it.
     pub fn block_size(self) -> usize {
         with_suite!(self, S => S::BLOCK)
     }
 
     fn ecb(self, key: &Key, data: &[u8], encrypt: bool) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
-        if !data.len().is_multiple_of(block) {
+        // Not `is_multiple_of`: the workspace MSRV (1.80) predates it.
+        if !data.chunks_exact(block).remainder().is_empty() {
             return Err(CryptoError::NotBlockAligned {
                 len: data.len(),
                 block,
@@ -117,31 +149,41 @@ impl Algorithm {
         }
         let mut out = data.to_vec();
         for chunk in out.chunks_mut(block) {
-            with_suite!(self, S => if encrypt { S::encrypt_block(key, chunk) } else { S::decrypt_block(key, chunk) });
+            with_suite!(self, S => if encrypt {
+                S::encrypt_block(key, chunk)
+            } else {
+                S::decrypt_block(key, chunk)
+            });
         }
         Ok(out)
     }
 
+    /// ECB over whole blocks (key loading, diversification); data that is not block aligned is
+    /// refused rather than padded silently.
     pub fn encrypt_ecb(self, key: &Key, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.ecb(key, data, true)
     }
 
+    /// Inverse of [`Algorithm::encrypt_ecb`].
     pub fn decrypt_ecb(self, key: &Key, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.ecb(key, data, false)
     }
 
+    /// One level of PROFILE section 5 diversification of `key` by an 8-byte factor.
     pub fn diversify(self, key: &Key, factor: &[u8; 8]) -> Key {
         with_suite!(self, S => S::diversify(key, factor))
     }
 
-    /// Diversifies level by level: national → province → city → card.
+    /// Diversifies level by level (national → province → city → card); intermediate keys are
+    /// zeroized as they drop. No factors gives a copy of `master`.
     pub fn diversify_chain(self, master: &Key, factors: &[[u8; 8]]) -> Key {
         factors
             .iter()
             .fold(master.clone(), |k, f| self.diversify(&k, f))
     }
 
-    /// `E_K(R ‖ 00…)` over one block.
+    /// The authentication cryptogram `E_K(R ‖ 00…)` over one block; `random` longer than a
+    /// block is refused with [`CryptoError::TooLong`].
     pub fn cryptogram(self, key: &Key, random: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
         if random.len() > block {
@@ -155,7 +197,8 @@ impl Algorithm {
         self.encrypt_ecb(key, &b)
     }
 
-    /// The full-block MAC of `message` (padded, method 2) with `iv` zero-padded to a block.
+    /// The full-block MAC of `message`, padded with ISO/IEC 9797-1 method 2, with `iv` (a
+    /// 4-byte challenge or a whole block) zero-padded to a block; a longer `iv` is refused.
     pub fn mac(self, key: &Key, iv: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let block = self.block_size();
         if iv.len() > block {
@@ -164,13 +207,12 @@ impl Algorithm {
                 max: block,
             });
         }
-        let mut iv = iv.to_vec();
-        iv.resize(block, 0);
         let padded = pad_method2(message, block);
-        Ok(with_suite!(self, S => S::cbc_mac(key, &iv, &padded)))
+        Ok(with_suite!(self, S => S::cbc_mac(key, iv, &padded)))
     }
 
-    /// The line-protection MAC of PROFILE section 5: the first 4 bytes, IV = challenge ‖ 00….
+    /// The line-protection MAC of PROFILE section 5: the first 4 bytes of [`Algorithm::mac`]
+    /// with IV = challenge ‖ 00….
     pub fn line_mac(
         self,
         key: &Key,

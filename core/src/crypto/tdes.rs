@@ -1,3 +1,6 @@
+//! Two-key TDEA, the cipher of specification version `2.00`.
+
+use super::suite::mac_start;
 use super::{Algorithm, Key, Suite};
 use cipher::generic_array::GenericArray;
 use cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
@@ -27,7 +30,7 @@ impl Suite for Tdes {
         tdes(key).decrypt_block(GenericArray::from_mut_slice(block));
     }
 
-    /// `3DES_ECB(K, D) ‖ 3DES_ECB(K, ~D)`.
+    /// `3DES_ECB(K, D) ‖ 3DES_ECB(K, ~D)`: an 8-byte block yields half a key per encryption.
     fn diversify(key: &Key, factor: &[u8; 8]) -> Key {
         let mut out = [0u8; 16];
         out[..8].copy_from_slice(factor);
@@ -42,10 +45,10 @@ impl Suite for Tdes {
     }
 
     /// ISO/IEC 9797-1 MAC algorithm 3 (retail MAC): single-DES CBC under K1, then the last
-    /// block decrypted under K2 and encrypted under K1.
+    /// block decrypted under K2 and encrypted under K1, as PBOC-style cards compute it.
     fn cbc_mac(key: &Key, iv: &[u8], padded: &[u8]) -> Vec<u8> {
         let (k1, k2) = (des(key.left()), des(key.right()));
-        let mut state = iv.to_vec();
+        let mut state = mac_start(iv, padded, 8);
         for chunk in padded.chunks(8) {
             state.iter_mut().zip(chunk).for_each(|(s, c)| *s ^= c);
             k1.encrypt_block(GenericArray::from_mut_slice(&mut state));
