@@ -139,7 +139,9 @@ fn time_reader(count: usize) -> Result<Duration> {
 
 fn wait_empty() -> Result<()> {
     let ctx = establish()?;
-    wait_for_card_state(&ctx, READER, false, Duration::from_secs(10))?;
+    if !wait_for_card_state(&ctx, READER, false, Duration::from_secs(10))? {
+        anyhow::bail!("{READER} still holds a card after 10 s");
+    }
     Ok(())
 }
 
