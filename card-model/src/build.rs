@@ -6,116 +6,15 @@ use crate::memory::{
     AlgorithmName, EfContent, HexBytes, KeySlot, LifeCycle, PsamMemory, RecordSlot, SscMemory,
 };
 use crate::ssc::layout::{Structure, EFS};
-use serde::{Deserialize, Serialize};
 use sscard_core::crypto::{card_factor, city_factor, province_factor, Algorithm, CryptoError, Key};
 use sscard_core::hexfmt::{hex_array, parse_hex};
+use sscard_core::holder::bad;
+pub use sscard_core::holder::{bcd, gbk_name, holder_records, FileRecords, Holder, HolderError};
 use sscard_core::profile::{kid, test_keys, KEY_TRY_LIMIT, PIN_TRY_LIMIT, PSAM_ATR, SSC_ATR};
 use std::collections::BTreeMap;
 
 /// The card identification code of the profile's worked example.
 pub const SAMPLE_CARD_ID: [u8; 16] = hex_array("110100D15600000599110145000000A1");
-
-/// Why holder data cannot be written to a card.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HolderError {
-    #[error("{field}: {detail}")]
-    Field { field: &'static str, detail: String },
-}
-
-fn bad(field: &'static str, detail: impl Into<String>) -> HolderError {
-    HolderError::Field {
-        field,
-        detail: detail.into(),
-    }
-}
-
-/// The holder data a personalised card carries (PROFILE section 2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub card_number: String,
-    pub ssn: String,
-    pub name: String,
-    pub gender: String,
-    pub nation: String,
-    pub birthplace: String,
-    pub birth_date: String,
-    pub issue_date: String,
-    pub expiry_date: String,
-    pub pension: String,
-    pub medical: String,
-    pub medical_account: String,
-}
-
-impl Holder {
-    /// A sample holder for tests and the demo.
-    pub fn sample() -> Self {
-        Self {
-            card_number: "A12345674".into(),
-            ssn: "11010519491231002X".into(),
-            name: "张三".into(),
-            gender: "1".into(),
-            nation: "01".into(),
-            birthplace: "110105".into(),
-            birth_date: "19491231".into(),
-            issue_date: "20240101".into(),
-            expiry_date: "20340101".into(),
-            pension: "01".into(),
-            medical: "01".into(),
-            medical_account: "1101000000012345".into(),
-        }
-    }
-}
-
-/// BCD of a digit string of exactly `len` bytes.
-pub fn bcd(field: &'static str, digits: &str, len: usize) -> Result<Vec<u8>, HolderError> {
-    if digits.len() != 2 * len || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(field, format!("{digits:?} is not {} digits", 2 * len)));
-    }
-    Ok(parse_hex(digits).expect("digits are hex"))
-}
-
-fn ascii(field: &'static str, text: &str, len: usize) -> Result<Vec<u8>, HolderError> {
-    if text.len() != len || !text.is_ascii() {
-        return Err(bad(
-            field,
-            format!("{text:?} is not {len} ASCII characters"),
-        ));
-    }
-    Ok(text.as_bytes().to_vec())
-}
-
-/// Splits a GBK name into the 30-byte name and 20-byte extension records, zero padded.
-pub fn gbk_name(name: &str) -> Result<(Vec<u8>, Vec<u8>), HolderError> {
-    let (gbk, _, unmappable) = encoding_rs::GBK.encode(name);
-    if unmappable {
-        return Err(bad("name", format!("{name:?} cannot be written in GBK")));
-    }
-    if gbk.len() > 50 || name.is_empty() {
-        return Err(bad(
-            "name",
-            format!("{} GBK bytes; a name has 1 to 50", gbk.len()),
-        ));
-    }
-    // Cut at a character boundary at or before byte 30.
-    let mut cut = 0;
-    for ch in name.chars() {
-        let n = encoding_rs::GBK.encode(ch.encode_utf8(&mut [0; 4])).0.len();
-        if cut + n > 30 {
-            break;
-        }
-        cut += n;
-    }
-    let (mut first, mut rest) = (gbk[..cut].to_vec(), gbk[cut..].to_vec());
-    if rest.len() > 20 {
-        return Err(bad(
-            "name",
-            "too long for the name and name extension records",
-        ));
-    }
-    first.resize(30, 0);
-    rest.resize(20, 0);
-    Ok((first, rest))
-}
 
 fn records(path: &str, values: &[(u8, Vec<u8>)]) -> EfContent {
     let def = EFS.iter().find(|e| e.path == path).expect("known path");
@@ -206,45 +105,6 @@ pub fn blank_ssc(alg: Algorithm, card_id: &[u8; 16]) -> Image {
             keys,
         }),
     )
-}
-
-/// The records of one file: its memory path and (tag, value) pairs.
-pub type FileRecords = (&'static str, Vec<(u8, Vec<u8>)>);
-
-/// The file records of a holder.
-pub fn holder_records(holder: &Holder) -> Result<Vec<FileRecords>, HolderError> {
-    let (name, ext) = gbk_name(&holder.name)?;
-    Ok(vec![
-        (
-            "EF05",
-            vec![
-                (0x02, b"3".to_vec()),
-                (0x05, bcd("issue_date", &holder.issue_date, 4)?),
-                (0x06, bcd("expiry_date", &holder.expiry_date, 4)?),
-                (0x07, ascii("card_number", &holder.card_number, 9)?),
-            ],
-        ),
-        (
-            "EF06",
-            vec![
-                (0x08, ascii("ssn", &holder.ssn, 18)?),
-                (0x09, name),
-                (0x4E, ext),
-                (0x0A, ascii("gender", &holder.gender, 1)?),
-                (0x0B, bcd("nation", &holder.nation, 1)?),
-                (0x0C, bcd("birthplace", &holder.birthplace, 3)?),
-                (0x0D, bcd("birth_date", &holder.birth_date, 4)?),
-            ],
-        ),
-        (
-            "EF07",
-            vec![
-                (0x20, bcd("pension", &holder.pension, 1)?),
-                (0x21, bcd("medical", &holder.medical, 1)?),
-                (0x22, bcd("medical_account", &holder.medical_account, 8)?),
-            ],
-        ),
-    ])
 }
 
 /// A card personalised with the test key set, the holder's data and `pin`, life cycle ISSUED.

@@ -7,12 +7,14 @@
 //! - [`crypto`]: block-cipher suites (3DES, SM4, AES-128), diversification, cryptograms, MACs.
 //! - [`profile`]: constants of `PROFILE.md` (AIDs, FIDs, key ids, test key set).
 //! - [`hexfmt`]: hex parsing and printing used by every command line.
+//! - [`holder`]: holder data and its encoding into the profile's records.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
 pub mod atr;
 pub mod crypto;
 pub mod hexfmt;
+pub mod holder;
 pub mod profile;
 pub mod status;
 pub mod tlv;
