@@ -10,6 +10,7 @@
 pub mod build;
 pub mod card;
 pub mod control;
+pub mod feeder;
 pub mod image;
 pub mod loopback;
 pub mod memory;

@@ -228,6 +228,18 @@ impl Holder {
     }
 }
 
+/// The record number of `tag` in EF05, EF06 or EF07 (PROFILE section 2: EF05 numbers equal
+/// tags; EF06 and EF07 records are in profile order).
+pub fn record_number(file: &str, tag: u8) -> Option<u8> {
+    let order: &[u8] = match file {
+        "EF05" => &[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
+        "EF06" => &[0x08, 0x09, 0x4E, 0x0A, 0x0B, 0x0C, 0x0D],
+        "EF07" => &[0x20, 0x21, 0x22],
+        _ => return None,
+    };
+    order.iter().position(|t| *t == tag).map(|i| i as u8 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod keys;
+pub mod perso;
 pub mod prompt;
 pub mod qualify;
 pub mod script;

@@ -69,6 +69,19 @@ enum Cmd {
         /// Probability (0..1) of answering an APDU with 6F00 unprocessed.
         #[arg(long, default_value_t = 0.0)]
         fault_rate: f64,
+        /// Feed blank cards from this directory's point of view: issued cards are stored there
+        /// as <card number>.json and the next blank card comes in.
+        #[arg(long)]
+        feeder: Option<PathBuf>,
+        /// Blank cards the feeder has (shared by all its readers).
+        #[arg(long, default_value_t = 10)]
+        blank: usize,
+        /// Region code of the blank cards' identification codes.
+        #[arg(long, default_value = "110100")]
+        region: String,
+        /// Readers the feeder serves, on consecutive ports from --port.
+        #[arg(long, default_value_t = 1)]
+        readers: u16,
         /// What the first reader holds: the SSC with the loopback test application beside it
         /// (ssc), or the loopback application alone (loopback).
         #[arg(long, value_parser = ["ssc", "loopback"], default_value = "ssc")]
@@ -189,6 +202,10 @@ fn run(cli: Cli) -> Result<()> {
             defect,
             app,
             corrupt_over,
+            feeder,
+            blank,
+            region,
+            readers,
         } => {
             let alg: Algorithm = alg.into();
             let (default_card, default_psam) = sscard_model::test_pair(alg);
@@ -200,6 +217,31 @@ fn run(cli: Cli) -> Result<()> {
                 )),
                 None => shared(with_defect(default_card, defect)),
             };
+            if let Some(dir) = feeder {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("feeder directory {}", dir.display()))?;
+                let stock: sscard_model::feeder::Stock =
+                    std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(blank));
+                let mut served = Vec::new();
+                for i in 0..readers {
+                    let f =
+                        sscard_model::feeder::Feeder::new(alg, &region, dir.clone(), stock.clone())
+                            .map_err(anyhow::Error::msg)?;
+                    let mut o = ServeOptions::port(port + i);
+                    o.host = host.clone();
+                    o.latency = Duration::from_millis(latency_ms);
+                    served.push(serve(shared(f), o));
+                }
+                eprintln!("sscard-model: feeding {blank} blank {} cards of region {region} on {readers} reader(s) from port {port}", alg.name());
+                let served = Arc::new(Mutex::new(served));
+                if let Some(path) = control {
+                    sscard_model::control::listen(&path, served.clone())
+                        .with_context(|| format!("control socket {}", path.display()))?;
+                }
+                loop {
+                    std::thread::park();
+                }
+            }
             let first: SharedCard = if app == "loopback" {
                 shared(sscard_model::loopback::LoopbackCard::new())
             } else {

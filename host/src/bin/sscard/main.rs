@@ -6,6 +6,7 @@ mod cmd_atr;
 mod cmd_demo;
 mod cmd_keys;
 mod cmd_monitor;
+mod cmd_perso;
 mod cmd_reader_test;
 mod cmd_readers;
 mod cmd_script;
@@ -42,6 +43,9 @@ enum Cmd {
     Keys(cmd_keys::Keys),
     /// Qualify a reader with the loopback test application (sscard-model serves it).
     ReaderTest(cmd_reader_test::Args),
+    /// Batch personalisation of blank cards with an exactly-once journal.
+    #[command(subcommand)]
+    Perso(cmd_perso::Perso),
     /// APDU scripts: run conformance suites, import scriptor files.
     #[command(subcommand)]
     Script(cmd_script::ScriptCmd),
@@ -74,6 +78,7 @@ fn main() {
         Cmd::Bench(b) => bench::run(&out, b),
         Cmd::Keys(k) => cmd_keys::run(&out, k),
         Cmd::Script(c) => cmd_script::run(&out, c),
+        Cmd::Perso(p) => cmd_perso::run(&out, p),
         Cmd::ReaderTest(a) => cmd_reader_test::run(&out, a),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),

@@ -1,0 +1,180 @@
+//! `sscard perso run | status | report`: batch personalisation on several readers with an
+//! exactly-once journal.
+
+use crate::exit::{BadInput, Reported};
+use crate::output::Output;
+use anyhow::Result;
+use serde_json::json;
+use sscard::keys::{self, KeySpec};
+use sscard::perso::{batch, journal::Journal, station};
+use sscard::transport::pcsc::{establish, list_readers, resolve_reader};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum Perso {
+    /// Personalise the batch's holders on blank cards, one worker per reader.
+    Run(RunArgs),
+    /// Holders per state in the journal.
+    Status {
+        #[arg(long)]
+        journal: String,
+    },
+    /// Issued cards (card number, card identification code).
+    Report {
+        #[arg(long)]
+        journal: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// CSV with a header, or JSON lines.
+    #[arg(long)]
+    batch: PathBuf,
+    /// Readers (index or name), comma separated.
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_readers")]
+    readers: Vec<String>,
+    #[arg(long)]
+    all_readers: bool,
+    /// test | soft:FILE | pkcs11:MODULE:TOKEN (each reader's worker opens its own session).
+    #[arg(long, default_value = "test")]
+    keys: String,
+    /// sqlite:PATH
+    #[arg(long)]
+    journal: String,
+    /// The city whose blank cards this station accepts.
+    #[arg(long, default_value = "110100")]
+    region: String,
+    /// This station's name in the journal.
+    #[arg(long, default_value = "station-1")]
+    station: String,
+    /// Personalise the valid lines of a batch that has errors.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Seconds to wait for the next blank card before a reader's worker stops.
+    #[arg(long, default_value_t = 30)]
+    idle: u64,
+}
+
+pub fn run(out: &Output, p: Perso) -> Result<()> {
+    match p {
+        Perso::Status { journal } => {
+            let counts = Journal::open(&journal)?.counts()?;
+            out.result(json!({ "states": counts.iter().map(|(s, n)| (s.clone(), json!(*n))).collect::<serde_json::Map<_, _>>() }), || {
+                counts.iter().map(|(s, n)| format!("{s:<9} {n}")).collect::<Vec<_>>().join("\n")
+            });
+            Ok(())
+        }
+        Perso::Report { journal } => {
+            let issued = Journal::open(&journal)?.issued()?;
+            out.result(json!({ "issued": issued.iter().map(|(n, c)| json!({ "card_number": n, "card_id": c })).collect::<Vec<_>>() }), || {
+                issued.iter().map(|(n, c)| format!("{n} {c}")).collect::<Vec<_>>().join("\n")
+            });
+            Ok(())
+        }
+        Perso::Run(a) => run_batch(out, a),
+    }
+}
+
+fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
+    let b = batch::load(&a.batch).map_err(|e| BadInput(format!("{}: {e}", a.batch.display())))?;
+    if !b.errors.is_empty() && !a.skip_invalid {
+        let lines: Vec<String> = b
+            .errors
+            .iter()
+            .map(|e| format!("{}: {e}", a.batch.display()))
+            .collect();
+        return Err(BadInput(format!(
+            "{} invalid line(s), nothing personalised (--skip-invalid personalises the rest): {}",
+            b.errors.len(),
+            lines.join("; ")
+        ))
+        .into());
+    }
+    let spec: KeySpec = a.keys.parse()?;
+    if matches!(spec, KeySpec::Psam(_)) {
+        return Err(BadInput(
+            "a PSAM cannot serve several workers at once; use soft: or pkcs11: keys for perso run"
+                .into(),
+        )
+        .into());
+    }
+    let ctx = establish()?;
+    let all = list_readers(&ctx)?;
+    let readers: Vec<String> = if a.all_readers {
+        all.clone()
+    } else {
+        a.readers
+            .iter()
+            .map(|r| resolve_reader(&all, r))
+            .collect::<Result<_, _>>()?
+    };
+    if readers.is_empty() {
+        return Err(
+            BadInput("name the readers with --readers R1,R2 or --all-readers".into()).into(),
+        );
+    }
+    let mut journal = Journal::open(&a.journal)?;
+    let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
+    drop(journal);
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut workers = Vec::new();
+    for reader in readers {
+        let w = station::Worker {
+            station: a.station.clone(),
+            reader,
+            region: a.region.clone(),
+            journal: a.journal.clone(),
+            idle: Duration::from_secs(a.idle),
+        };
+        let (tx, spec) = (tx.clone(), spec.clone());
+        workers.push(std::thread::spawn(move || -> Result<usize, String> {
+            let mut keys = keys::open(&spec).map_err(|e| e.to_string())?;
+            station::run(&w, keys.as_mut(), &tx).map_err(|e| e.to_string())
+        }));
+    }
+    drop(tx);
+    for e in rx {
+        if out.json() {
+            crate::output::line(&serde_json::to_string(&e)?);
+        } else {
+            eprintln!(
+                "[{:>7.1} s] {:<20} {:<14} {} {}",
+                e.millis as f64 / 1000.0,
+                e.reader,
+                e.event,
+                e.card_number.as_deref().unwrap_or(""),
+                e.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let mut issued = 0;
+    let mut errors = Vec::new();
+    for w in workers {
+        match w.join() {
+            Ok(Ok(n)) => issued += n,
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push("a worker panicked".into()),
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let counts = Journal::open(&a.journal)?.counts()?;
+    let summary = json!({ "added": added, "issued_now": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs.max(1e-9), "states": counts.iter().map(|(s, n)| (s.clone(), json!(*n))).collect::<serde_json::Map<_, _>>(), "errors": errors });
+    out.result(summary, || {
+        format!(
+            "{issued} card(s) issued in {secs:.1} s ({:.1} cards/min); journal: {}",
+            issued as f64 * 60.0 / secs.max(1e-9),
+            counts
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    if !errors.is_empty() {
+        return Err(Reported(errors.join("; ")).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The exactly-once journal (SQLite, WAL): every holder's state, claimed by one station and
+//! reader at a time. Unique constraints — not just code — keep a holder from being issued
+//! twice and a card number or card from being used twice.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sscard_core::holder::Holder;
+use std::path::Path;
+
+/// States of a holder's row.
+pub mod state {
+    pub const PENDING: &str = "pending";
+    pub const CLAIMED: &str = "claimed";
+    pub const WRITTEN: &str = "written";
+    pub const VERIFIED: &str = "verified";
+    pub const ISSUED: &str = "issued";
+    pub const FAILED: &str = "failed";
+    /// Found in an unclear state after a crash: an operator decides.
+    pub const REVIEW: &str = "review";
+}
+
+/// Why the journal refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("journal URL {0:?}: use sqlite:PATH (postgres:// is not part of this build)")]
+    Url(String),
+    #[error("journal: {0}")]
+    Data(String),
+}
+
+/// A claimed holder.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: i64,
+    pub line: i64,
+    pub holder: Holder,
+}
+
+/// An SQLite journal.
+pub struct Journal {
+    db: Connection,
+}
+
+impl Journal {
+    /// Opens `sqlite:PATH` (or a bare path), creating the schema.
+    pub fn open(url: &str) -> Result<Self, JournalError> {
+        let path = match url.split_once(':') {
+            Some(("sqlite", p)) => p,
+            Some((scheme, _)) if scheme.len() > 1 => return Err(JournalError::Url(url.into())),
+            _ => url,
+        };
+        let db = Connection::open(Path::new(path))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS holders (
+                id INTEGER PRIMARY KEY,
+                batch TEXT NOT NULL,
+                line INTEGER NOT NULL,
+                card_number TEXT NOT NULL UNIQUE,
+                ssn TEXT NOT NULL UNIQUE,
+                holder TEXT NOT NULL,
+                state TEXT NOT NULL,
+                station TEXT,
+                reader TEXT,
+                card_id TEXT UNIQUE,
+                reason TEXT,
+                updated TEXT NOT NULL DEFAULT (datetime('now'))
+            );
+            CREATE INDEX IF NOT EXISTS holders_state ON holders(state);",
+        )?;
+        Ok(Self { db })
+    }
+
+    /// Adds holders as pending. A holder already in the journal (same card number and SSN) is
+    /// kept as it is; a card number or SSN already used by another holder is an error.
+    pub fn add(&mut self, batch: &str, holders: &[(usize, Holder)]) -> Result<usize, JournalError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        for (line, h) in holders {
+            let existing: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT card_number, ssn FROM holders WHERE card_number = ?1 OR ssn = ?2",
+                    params![h.card_number, h.ssn],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match existing {
+                Some((cn, ssn)) if cn == h.card_number && ssn == h.ssn => {}
+                Some(_) => {
+                    return Err(JournalError::Data(format!("line {line}: card number {} or SSN {} is already in the journal for another holder", h.card_number, h.ssn)))
+                }
+                None => {
+                    let json = serde_json::to_string(h).map_err(|e| JournalError::Data(e.to_string()))?;
+                    tx.execute(
+                        "INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+                        params![batch, *line as i64, h.card_number, h.ssn, json],
+                    )?;
+                    added += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    fn holder(json: String) -> Result<Holder, rusqlite::Error> {
+        serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+    }
+
+    /// Claims the next pending holder for a card in `reader` of `station`, atomically.
+    pub fn claim(
+        &mut self,
+        station: &str,
+        reader: &str,
+        card_id: &str,
+    ) -> Result<Option<Claim>, JournalError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, i64, String)> = tx
+            .query_row(
+                "SELECT id, line, holder FROM holders WHERE state = 'pending' ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((id, line, json)) = row else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE holders SET state = 'claimed', station = ?2, reader = ?3, card_id = ?4, reason = NULL, updated = datetime('now') WHERE id = ?1 AND state = 'pending'",
+            params![id, station, reader, card_id],
+        )?;
+        tx.commit()?;
+        Ok(Some(Claim {
+            id,
+            line,
+            holder: Self::holder(json)?,
+        }))
+    }
+
+    /// Moves a claimed row on (claimed → written → verified → issued).
+    pub fn advance(&mut self, id: i64, to: &str) -> Result<(), JournalError> {
+        let from = match to {
+            state::WRITTEN => state::CLAIMED,
+            state::VERIFIED => state::WRITTEN,
+            state::ISSUED => state::VERIFIED,
+            other => return Err(JournalError::Data(format!("no transition to {other}"))),
+        };
+        let n = self.db.execute(
+            "UPDATE holders SET state = ?2, updated = datetime('now') WHERE id = ?1 AND state = ?3",
+            params![id, to, from],
+        )?;
+        if n != 1 {
+            return Err(JournalError::Data(format!("holder {id} is not {from}")));
+        }
+        Ok(())
+    }
+
+    /// A claim that failed before anything was written goes back to pending (another card
+    /// will take it); otherwise the row is marked failed with the reason.
+    pub fn fail(
+        &mut self,
+        id: i64,
+        reason: &str,
+        nothing_written: bool,
+    ) -> Result<(), JournalError> {
+        if nothing_written {
+            self.db.execute("UPDATE holders SET state = 'pending', station = NULL, reader = NULL, card_id = NULL, reason = ?2, updated = datetime('now') WHERE id = ?1", params![id, reason])?;
+        } else {
+            self.db.execute("UPDATE holders SET state = 'failed', reason = ?2, updated = datetime('now') WHERE id = ?1", params![id, reason])?;
+        }
+        Ok(())
+    }
+
+    /// Marks a row for operator review.
+    pub fn review(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
+        self.db.execute("UPDATE holders SET state = 'review', reason = ?2, updated = datetime('now') WHERE id = ?1", params![id, reason])?;
+        Ok(())
+    }
+
+    /// Rows of this station and reader left in flight by a crash.
+    pub fn in_flight(
+        &self,
+        station: &str,
+        reader: &str,
+    ) -> Result<Vec<(i64, String, String, Holder)>, JournalError> {
+        let mut q = self.db.prepare("SELECT id, state, card_id, holder FROM holders WHERE station = ?1 AND reader = ?2 AND state IN ('claimed', 'written', 'verified') ORDER BY id")?;
+        let rows = q.query_map(params![station, reader], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                Self::holder(r.get(3)?)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Rows per state.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, JournalError> {
+        let mut q = self
+            .db
+            .prepare("SELECT state, COUNT(*) FROM holders GROUP BY state ORDER BY state")?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Issued cards: (card number, card identification code).
+    pub fn issued(&self) -> Result<Vec<(String, String)>, JournalError> {
+        let mut q = self.db.prepare(
+            "SELECT card_number, card_id FROM holders WHERE state = 'issued' ORDER BY id",
+        )?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_once_by_constraint() {
+        let path = std::env::temp_dir().join(format!("sscard-journal-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
+        let h = Holder::sample();
+        assert_eq!(j.add("b", &[(2, h.clone())]).unwrap(), 1);
+        assert_eq!(
+            j.add("b", &[(2, h.clone())]).unwrap(),
+            0,
+            "the same holder again is kept once"
+        );
+        let c = j.claim("st", "r0", "CARD1").unwrap().unwrap();
+        assert!(
+            j.claim("st", "r1", "CARD2").unwrap().is_none(),
+            "nothing else pending"
+        );
+        j.advance(c.id, state::WRITTEN).unwrap();
+        assert!(
+            j.advance(c.id, state::ISSUED).is_err(),
+            "no skipping verified"
+        );
+        j.advance(c.id, state::VERIFIED).unwrap();
+        j.advance(c.id, state::ISSUED).unwrap();
+        assert_eq!(j.counts().unwrap(), vec![("issued".into(), 1)]);
+        // The database itself refuses a second row with the same card number.
+        let dup = j.db.execute("INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ('x', 1, ?1, 'other', '{}', 'pending')", params![h.card_number]);
+        assert!(dup.is_err());
+        let _ = std::fs::remove_file(&path);
+    }
+}

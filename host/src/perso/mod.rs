@@ -1,0 +1,6 @@
+//! The personalisation station: batches of holders, one blank card each, exactly once.
+
+pub mod batch;
+pub mod card;
+pub mod journal;
+pub mod station;

@@ -1,0 +1,221 @@
+//! Batch personalisation through pcscd: two readers fed with blank cards by sscard-model, an
+//! SQLite journal, a kill -9 of the station in the middle and a resume: every holder issued
+//! exactly once, every issued card passes read-basic-info.
+
+use sscard::channel::Channel;
+use sscard::keys::SoftKeys;
+use sscard::ssc::Session;
+use sscard::transport::InProcess;
+use sscard_e2e::*;
+use sscard_model::card::shared;
+use sscard_model::ssc::Ssc;
+use sscard_model::store::Store;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
+
+fn card_number(i: usize) -> String {
+    let s = format!("C{i:07}");
+    let w = [3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = s
+        .chars()
+        .zip(w)
+        .map(|(c, w)| c.to_digit(36).unwrap() * w)
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 => 'X',
+        11 => '0',
+        r => char::from_digit(r, 10).unwrap(),
+    };
+    format!("{s}{check}")
+}
+
+fn citizen_id(i: usize) -> String {
+    let s = format!(
+        "1101051985{:02}{:02}{:03}",
+        1 + i % 12,
+        1 + i % 28,
+        i % 1000
+    );
+    sscard_core::profile::citizen_id_check(&s)
+        .map(|c| format!("{s}{c}"))
+        .unwrap()
+}
+
+fn batch(dir: &Path, n: usize) -> PathBuf {
+    let names = ["张三", "李四", "王五", "赵六", "欧阳娜娜", "司马相如"];
+    let mut text = format!("{HEADER}\n");
+    for i in 1..=n {
+        text += &format!(
+            "{},{},{},{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
+            card_number(i),
+            citizen_id(i),
+            names[i % names.len()],
+            1 + i % 2,
+            1 + i % 12,
+            1 + i % 28
+        );
+    }
+    let path = dir.join("batch.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sscard-perso-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every stored image is an issued card that passes read basic info with the test keys.
+fn check_feeder_output(feed: &Path, n: usize) -> BTreeSet<String> {
+    let mut numbers = BTreeSet::new();
+    for entry in std::fs::read_dir(feed).unwrap() {
+        let path = entry.unwrap().path();
+        let image = sscard_model::Image::load(&path).unwrap();
+        let ssc = Ssc::from_image(image, Store::in_memory()).unwrap();
+        let mut t = InProcess::new(shared(ssc), "issued card");
+        let mut keys = SoftKeys::test_set();
+        let info = Session::open(Channel::new(&mut t), &mut keys)
+            .unwrap()
+            .read_basic_info()
+            .unwrap();
+        assert_eq!(
+            format!("{}.json", info.card.card_number),
+            path.file_name().unwrap().to_string_lossy()
+        );
+        assert!(numbers.insert(info.card.card_number));
+    }
+    assert_eq!(numbers.len(), n, "{numbers:?}");
+    numbers
+}
+
+#[test]
+fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
+    let _g = exclusive();
+    let dir = tmpdir("kill");
+    let feed = dir.join("feed");
+    let n = 16;
+    let batch = batch(&dir, n);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().unwrap(),
+            "--blank",
+            "40",
+            "--readers",
+            "2",
+            "--latency-ms",
+            "3",
+        ],
+        &[READER_0, READER_1],
+    );
+    let args = [
+        "perso",
+        "run",
+        "--batch",
+        batch.to_str().unwrap(),
+        "--readers",
+        "0,1",
+        "--journal",
+        &journal,
+        "--idle",
+        "5",
+        "--json",
+    ];
+    let mut child = std::process::Command::new(bin("sscard"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = child.wait();
+    let first = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    let issued_before = first["states"]["issued"].as_i64().unwrap_or(0);
+    assert!(
+        issued_before < n as i64,
+        "the kill came too late to test a resume: {first}"
+    );
+    let o = sscard(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(
+        status["states"],
+        serde_json::json!({ "issued": n }),
+        "before the resume: {first}"
+    );
+    let report = json(&sscard(&[
+        "perso",
+        "report",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    let journal_numbers: BTreeSet<String> = report["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["card_number"].as_str().unwrap().to_string())
+        .collect();
+    // Released cards are stored by the feeder; the last card of each reader is still in it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stored = std::fs::read_dir(&feed).unwrap().count();
+    assert!(stored >= n - 2, "{stored} images for {n} holders");
+    let numbers = check_feeder_output(&feed, stored);
+    assert!(numbers.is_subset(&journal_numbers));
+    assert_eq!(journal_numbers.len(), n);
+}
+
+#[test]
+fn an_invalid_batch_personalises_nothing() {
+    let dir = tmpdir("invalid");
+    let path = dir.join("bad.csv");
+    std::fs::write(
+        &path,
+        format!("{HEADER}\n{},{},张三,1,01,110105,19850101,20240101,20340101,01,01,1101000000000001\nC0000001X,110105198501010012,李四,3,01,110105,19850230,20240101,20340101,01,01,1101000000000002\n", card_number(1), citizen_id(1)),
+    )
+    .unwrap();
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let o = sscard(&[
+        "perso",
+        "run",
+        "--batch",
+        path.to_str().unwrap(),
+        "--readers",
+        "0",
+        "--journal",
+        &journal,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("sscard: error: 1 invalid line(s), nothing personalised"),
+        "{err}"
+    );
+    assert!(err.contains("bad.csv: line 3: card_number:"), "{err}");
+    assert!(
+        !dir.join("journal.db").exists(),
+        "the journal is not even opened"
+    );
+}
