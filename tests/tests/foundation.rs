@@ -38,7 +38,7 @@ fn send_answers_through_pcscd_and_pcap_decodes() {
     let o = sscard(&[
         "send",
         "--reader",
-        "00 00",
+        "PCD 00 00",
         "--pcap",
         pcap.to_str().unwrap(),
         aid,

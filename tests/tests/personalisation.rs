@@ -1,4 +1,4 @@
-//! Batch personalisation through pcscd: two readers fed with blank cards by sscard-model, an
+//! Batch personalisation through pcscd: four readers fed with blank cards by sscard-model, an
 //! SQLite journal, a kill -9 of the station in the middle and a resume: every holder issued
 //! exactly once, every issued card passes read-basic-info.
 
@@ -93,11 +93,11 @@ fn check_feeder_output(feed: &Path, n: usize) -> BTreeSet<String> {
 }
 
 #[test]
-fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
+fn two_hundred_holders_on_four_readers_with_a_kill_and_a_resume() {
     let _g = exclusive();
     let dir = tmpdir("kill");
     let feed = dir.join("feed");
-    let n = 16;
+    let n = 200;
     let batch = batch(&dir, n);
     let journal = format!("sqlite:{}", dir.join("journal.db").display());
     let _m = ModelServer::start(
@@ -105,13 +105,18 @@ fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
             "--feeder",
             feed.to_str().unwrap(),
             "--blank",
-            "40",
+            "240",
             "--readers",
-            "2",
+            "4",
             "--latency-ms",
-            "3",
+            "2",
         ],
-        &[READER_0, READER_1],
+        &[
+            READER_0,
+            READER_1,
+            "Virtual PCD B 00 00",
+            "Virtual PCD B 00 01",
+        ],
     );
     let args = [
         "perso",
@@ -119,7 +124,7 @@ fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
         "--batch",
         batch.to_str().unwrap(),
         "--readers",
-        "0,1",
+        "0,1,2,3",
         "--journal",
         &journal,
         "--idle",
@@ -132,7 +137,7 @@ fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(3000));
     let killed = std::process::Command::new("kill")
         .args(["-9", &child.id().to_string()])
         .status()
@@ -181,7 +186,7 @@ fn a_batch_on_two_readers_with_a_kill_and_a_resume() {
     // Released cards are stored by the feeder; the last card of each reader is still in it.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let stored = std::fs::read_dir(&feed).unwrap().count();
-    assert!(stored >= n - 2, "{stored} images for {n} holders");
+    assert!(stored >= n - 4, "{stored} images for {n} holders");
     let numbers = check_feeder_output(&feed, stored);
     assert!(numbers.is_subset(&journal_numbers));
     assert_eq!(journal_numbers.len(), n);
