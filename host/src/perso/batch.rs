@@ -188,3 +188,38 @@ mod tests {
         );
     }
 }
+
+/// `n` valid, distinct holders for test benches: card numbers `<prefix>0000001…` with their
+/// check characters, citizen IDs with theirs. Line numbers start at 2 (after a header).
+pub fn synthetic(n: usize, prefix: char) -> Vec<(usize, Holder)> {
+    use sscard_core::profile::{card_number_check, citizen_id_check};
+    let names = ["张三", "李四", "王五", "赵六", "欧阳娜娜", "司马相如"];
+    (1..=n)
+        .map(|i| {
+            let cn = format!("{prefix}{i:07}");
+            let card_number = format!("{cn}{}", card_number_check(&cn).unwrap_or('0'));
+            let id = format!(
+                "1101051985{:02}{:02}{:03}",
+                1 + i % 12,
+                1 + i % 28,
+                i % 1000
+            );
+            let ssn = format!("{id}{}", citizen_id_check(&id).unwrap_or('0'));
+            let h = Holder {
+                card_number,
+                ssn,
+                name: names[i % names.len()].into(),
+                gender: if i % 2 == 0 { "2" } else { "1" }.into(),
+                nation: "01".into(),
+                birthplace: "110105".into(),
+                birth_date: format!("1985{:02}{:02}", 1 + i % 12, 1 + i % 28),
+                issue_date: "20240101".into(),
+                expiry_date: "20340101".into(),
+                pension: "01".into(),
+                medical: "01".into(),
+                medical_account: format!("11010000{i:08}"),
+            };
+            (i + 1, h)
+        })
+        .collect()
+}

@@ -121,12 +121,20 @@ fn as_static(s: &str) -> &'static str {
     }
 }
 
+/// What a worker did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub issued: usize,
+    /// Time spent in the journal.
+    pub journal: Duration,
+}
+
 /// Runs one reader's worker until no holder is pending or no blank card comes within `idle`.
 pub fn run(
     w: &Worker,
     keys: &mut dyn KeySource,
     events: &Sender<Event>,
-) -> Result<usize, JournalError> {
+) -> Result<Stats, JournalError> {
     let mut journal = Journal::open(&w.journal)?;
     let t0 = Instant::now();
     let mut issued = 0;
@@ -188,7 +196,10 @@ pub fn run(
                 Some(format!("no blank card within {} s", w.idle.as_secs())),
                 t0,
             ));
-            return Ok(issued);
+            return Ok(Stats {
+                issued,
+                journal: journal.spent(),
+            });
         };
         let Some(claim) = journal.claim(&w.station, &w.reader, &card_id)? else {
             let _ = events.send(ev(
@@ -199,7 +210,10 @@ pub fn run(
                 Some("no holder pending".into()),
                 t0,
             ));
-            return Ok(issued);
+            return Ok(Stats {
+                issued,
+                journal: journal.spent(),
+            });
         };
         let _ = events.send(ev(
             w,

@@ -22,6 +22,8 @@ pub enum Bench {
     Vpcd(VpcdArgs),
     /// Diversification + MAC per second: software keys beside another key source.
     Keys(KeysArgs),
+    /// Personalisation cards/min with 1, 2, 4, 8 readers and the journal's share.
+    Perso(crate::bench_perso::PersoArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +77,7 @@ pub fn run(out: &Output, bench: Bench) -> Result<()> {
         Bench::Model(args) => crate::bench_model::model(out, args.apdus, args.sessions),
         Bench::Vpcd(args) => crate::bench_model::vpcd(out, args.count, args.rounds),
         Bench::Keys(args) => keys(out, args),
+        Bench::Perso(args) => crate::bench_perso::perso(out, args),
     }
 }
 

@@ -130,10 +130,12 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             idle: Duration::from_secs(a.idle),
         };
         let (tx, spec) = (tx.clone(), spec.clone());
-        workers.push(std::thread::spawn(move || -> Result<usize, String> {
-            let mut keys = keys::open(&spec).map_err(|e| e.to_string())?;
-            station::run(&w, keys.as_mut(), &tx).map_err(|e| e.to_string())
-        }));
+        workers.push(std::thread::spawn(
+            move || -> Result<station::Stats, String> {
+                let mut keys = keys::open(&spec).map_err(|e| e.to_string())?;
+                station::run(&w, keys.as_mut(), &tx).map_err(|e| e.to_string())
+            },
+        ));
     }
     drop(tx);
     for e in rx {
@@ -154,7 +156,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let mut errors = Vec::new();
     for w in workers {
         match w.join() {
-            Ok(Ok(n)) => issued += n,
+            Ok(Ok(st)) => issued += st.issued,
             Ok(Err(e)) => errors.push(e),
             Err(_) => errors.push("a worker panicked".into()),
         }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_model;
+mod bench_perso;
 mod cmd_atr;
 mod cmd_demo;
 mod cmd_keys;
