@@ -159,36 +159,6 @@ pub fn load(path: &Path) -> std::io::Result<Batch> {
     Ok(parse(&text, jsonl))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
-
-    #[test]
-    fn valid_and_invalid_lines_are_told_apart() {
-        let text = format!(
-            "{HEADER}\nA12345674,11010519491231002X,张三,1,01,110105,19491231,20240101,20340101,01,01,1101000000012345\nA12345674,11010519491231002X,李四,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\nB1234567X,110105194912310021,王五,1,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n"
-        );
-        let b = parse(&text, false);
-        assert_eq!(b.holders.len(), 1);
-        assert_eq!(b.errors.len(), 2);
-        assert_eq!(
-            b.errors[0].to_string(),
-            "line 3: ssn: 11010519491231002X already on line 2"
-        );
-        assert_eq!(b.errors[1].line, 4);
-        assert_eq!(b.errors[1].field, "card_number");
-        let b = parse("{\"card_number\":\"A12345674\"}\n", true);
-        assert_eq!(b.errors[0].to_string(), "line 1: ssn: missing");
-        let b = parse("card_number,ssn\n", false);
-        assert_eq!(
-            b.errors[0].to_string(),
-            "line 1: name: column missing from the header"
-        );
-    }
-}
-
 /// `n` valid, distinct holders for test benches: card numbers `<prefix>0000001…` with their
 /// check characters, citizen IDs with theirs. Line numbers start at 2 (after a header).
 pub fn synthetic(n: usize, prefix: char) -> Vec<(usize, Holder)> {
@@ -222,4 +192,34 @@ pub fn synthetic(n: usize, prefix: char) -> Vec<(usize, Holder)> {
             (i + 1, h)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
+
+    #[test]
+    fn valid_and_invalid_lines_are_told_apart() {
+        let text = format!(
+            "{HEADER}\nA12345674,11010519491231002X,张三,1,01,110105,19491231,20240101,20340101,01,01,1101000000012345\nA12345674,11010519491231002X,李四,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\nB1234567X,110105194912310021,王五,1,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n"
+        );
+        let b = parse(&text, false);
+        assert_eq!(b.holders.len(), 1);
+        assert_eq!(b.errors.len(), 2);
+        assert_eq!(
+            b.errors[0].to_string(),
+            "line 3: ssn: 11010519491231002X already on line 2"
+        );
+        assert_eq!(b.errors[1].line, 4);
+        assert_eq!(b.errors[1].field, "card_number");
+        let b = parse("{\"card_number\":\"A12345674\"}\n", true);
+        assert_eq!(b.errors[0].to_string(), "line 1: ssn: missing");
+        let b = parse("card_number,ssn\n", false);
+        assert_eq!(
+            b.errors[0].to_string(),
+            "line 1: name: column missing from the header"
+        );
+    }
 }
