@@ -190,6 +190,18 @@ fn two_hundred_holders_on_four_readers_with_a_kill_and_a_resume() {
     let numbers = check_feeder_output(&feed, stored);
     assert!(numbers.is_subset(&journal_numbers));
     assert_eq!(journal_numbers.len(), n);
+    let audit = json(&sscard(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(audit["verified"], true);
+    assert!(
+        audit["entries"].as_u64().unwrap() >= n as u64 + 2,
+        "two batch entries and one per card: {audit}"
+    );
 }
 
 #[test]

@@ -93,7 +93,19 @@ impl Journal {
                 reason TEXT,
                 updated TEXT NOT NULL DEFAULT (datetime('now'))
             );
-            CREATE INDEX IF NOT EXISTS holders_state ON holders(state);",
+            CREATE INDEX IF NOT EXISTS holders_state ON holders(state);
+            CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                station TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                event TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                prev TEXT NOT NULL,
+                hash TEXT NOT NULL
+            );
+            CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
         )?;
         Ok(Self {
             db,
@@ -237,6 +249,74 @@ impl Journal {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Appends to the audit log: who did what with which key ids (never key values). Each entry's
+    /// hash covers the previous entry's hash, so any later change breaks the chain.
+    pub fn audit(&mut self, station: &str, event: &str, detail: &str) -> Result<(), JournalError> {
+        let _t = self.timer();
+        let actor = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into());
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, prev): (i64, String) = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, "0".repeat(64)));
+        let at: String = tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
+            r.get(0)
+        })?;
+        let seq = seq + 1;
+        let hash = audit_hash(&prev, seq, &at, station, &actor, event, detail);
+        tx.execute(
+            "INSERT INTO audit (seq, at, station, actor, event, detail, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![seq, at, station, actor, event, detail, prev, hash],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Walks the audit chain: the number of entries, or the first entry that does not verify.
+    pub fn audit_verify(&self) -> Result<Result<usize, String>, JournalError> {
+        let mut q = self.db.prepare(
+            "SELECT seq, at, station, actor, event, detail, prev, hash FROM audit ORDER BY seq",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut prev_hash = "0".repeat(64);
+        let mut n = 0;
+        for row in rows {
+            let (seq, at, station, actor, event, detail, prev, hash) = row?;
+            n += 1;
+            if seq != n as i64 {
+                return Ok(Err(format!("entry {n} is missing (found {seq})")));
+            }
+            if prev != prev_hash
+                || audit_hash(&prev, seq, &at, &station, &actor, &event, &detail) != hash
+            {
+                return Ok(Err(format!(
+                    "entry {seq} ({event}) does not verify: the log was changed"
+                )));
+            }
+            prev_hash = hash;
+        }
+        Ok(Ok(n))
+    }
+
     /// Rows per state.
     pub fn counts(&self) -> Result<Vec<(String, i64)>, JournalError> {
         let _t = self.timer();
@@ -256,6 +336,24 @@ impl Journal {
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+fn audit_hash(
+    prev: &str,
+    seq: i64,
+    at: &str,
+    station: &str,
+    actor: &str,
+    event: &str,
+    detail: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [prev, &seq.to_string(), at, station, actor, event, detail] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    sscard_core::hexfmt::to_hex(&h.finalize())
 }
 
 #[cfg(test)]
@@ -290,6 +388,32 @@ mod tests {
         // The database itself refuses a second row with the same card number.
         let dup = j.db.execute("INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ('x', 1, ?1, 'other', '{}', 'pending')", params![h.card_number]);
         assert!(dup.is_err());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn the_audit_chain_catches_a_change() {
+        let path = std::env::temp_dir().join(format!("sscard-audit-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
+        for e in ["batch", "issued", "issued"] {
+            j.audit("st", e, "card 1: key ids 08 0A 03 11 12 21 22 30")
+                .unwrap();
+        }
+        assert_eq!(j.audit_verify().unwrap(), Ok(3));
+        assert!(
+            j.db.execute("UPDATE audit SET detail = 'x' WHERE seq = 2", [])
+                .is_err(),
+            "append-only"
+        );
+        j.db.execute_batch(
+            "DROP TRIGGER audit_append_only_u; UPDATE audit SET detail = 'x' WHERE seq = 2;",
+        )
+        .unwrap();
+        assert_eq!(
+            j.audit_verify().unwrap(),
+            Err("entry 2 (issued) does not verify: the log was changed".into())
+        );
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -150,6 +150,11 @@ pub fn run(
                 match issue(w, &mut t, keys, &mut journal, id, as_static(&st), &holder) {
                     Ok(()) => {
                         issued += 1;
+                        journal.audit(
+                            &w.station,
+                            "issued after resume",
+                            &audit_detail(&card_id, &holder, keys),
+                        )?;
                         let _ = events.send(ev(
                             w,
                             "resumed_issued",
@@ -234,6 +239,11 @@ pub fn run(
         ) {
             Ok(()) => {
                 issued += 1;
+                journal.audit(
+                    &w.station,
+                    "issued",
+                    &audit_detail(&card_id, &claim.holder, keys),
+                )?;
                 let _ = events.send(ev(
                     w,
                     "issued",
@@ -258,6 +268,16 @@ pub fn run(
         drop(t);
         wait_for_release(w, &card_id, keys);
     }
+}
+
+/// What the audit log records of an issued card: the card, the holder and the key ids loaded,
+/// never key values.
+fn audit_detail(card_id: &str, holder: &Holder, keys: &dyn KeySource) -> String {
+    format!(
+        "card {card_id} holder {}: key ids 08 0A 03 11 12 21 22 and the PIN object loaded under TK 00, from {}",
+        holder.card_number,
+        keys.describe()
+    )
 }
 
 /// The next blank card in the reader: its transport and identification code.

@@ -25,6 +25,11 @@ pub enum Perso {
         #[arg(long)]
         journal: String,
     },
+    /// Check the audit log's hash chain.
+    AuditVerify {
+        #[arg(long)]
+        journal: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -73,6 +78,15 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
             });
             Ok(())
         }
+        Perso::AuditVerify { journal } => match Journal::open(&journal)?.audit_verify()? {
+            Ok(n) => {
+                out.result(json!({ "entries": n, "verified": true }), || {
+                    format!("audit log verified: {n} entries")
+                });
+                Ok(())
+            }
+            Err(e) => Err(Reported(format!("audit log broken: {e}")).into()),
+        },
         Perso::Run(a) => run_batch(out, a),
     }
 }
@@ -117,6 +131,16 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     }
     let mut journal = Journal::open(&a.journal)?;
     let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
+    journal.audit(
+        &a.station,
+        "batch",
+        &format!(
+            "{} valid holders from {} ({added} new), keys {}",
+            b.holders.len(),
+            a.batch.display(),
+            a.keys
+        ),
+    )?;
     drop(journal);
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
