@@ -162,20 +162,50 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         ));
     }
     drop(tx);
+    // Progress: a line per reader and an overall bar with ETA and cards/min (stderr; --json
+    // prints one event object per line instead).
+    let total = b.holders.len() as u64;
+    let multi = indicatif::MultiProgress::with_draw_target(if out.json() {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    });
+    let overall = multi.add(indicatif::ProgressBar::new(total));
+    overall.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cards  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut lines: std::collections::BTreeMap<String, indicatif::ProgressBar> =
+        std::collections::BTreeMap::new();
+    let mut done = 0u64;
     for e in rx {
         if out.json() {
             crate::output::line(&serde_json::to_string(&e)?);
-        } else {
-            eprintln!(
-                "[{:>7.1} s] {:<20} {:<14} {} {}",
-                e.millis as f64 / 1000.0,
-                e.reader,
-                e.event,
-                e.card_number.as_deref().unwrap_or(""),
-                e.detail.as_deref().unwrap_or("")
+            continue;
+        }
+        let line = lines.entry(e.reader.clone()).or_insert_with(|| {
+            let p = multi.insert_before(&overall, indicatif::ProgressBar::new_spinner());
+            p.set_style(
+                indicatif::ProgressStyle::with_template("{prefix:<22} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
+            p.set_prefix(e.reader.clone());
+            p
+        });
+        line.set_message(format!(
+            "{} {} {}",
+            e.event,
+            e.card_number.as_deref().unwrap_or(""),
+            e.detail.as_deref().unwrap_or("")
+        ));
+        if e.event.contains("issued") {
+            done += 1;
+            overall.set_position(done.min(total));
+            let mins = start.elapsed().as_secs_f64() / 60.0;
+            overall.set_message(format!("{:.1} cards/min", done as f64 / mins.max(1e-9)));
         }
     }
+    overall.finish();
     let mut issued = 0;
     let mut errors = Vec::new();
     for w in workers {
