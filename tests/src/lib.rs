@@ -270,3 +270,55 @@ pub fn softhsm_token() -> String {
     assert!(conf.exists());
     format!("pkcs11:{SOFTHSM_MODULE}:{HSM_TOKEN}")
 }
+
+/// Port of the PostgreSQL server the tests start.
+pub const PG_PORT: u16 = 55432;
+
+static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// A PostgreSQL server for journal tests: started once per test binary on 127.0.0.1:55432 in a
+/// temporary directory (initdb as the `postgres` user, trust auth), or the one already there.
+/// Returns a fresh database's URL for each call. Panics (never skips) when it cannot start.
+pub fn postgres_url(db: &str) -> String {
+    let base = PG.get_or_init(|| {
+        let url = format!("postgres://postgres@127.0.0.1:{PG_PORT}/postgres");
+        let up = || std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], PG_PORT).into(), Duration::from_millis(300)).is_ok();
+        if !up() {
+            let bin = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()
+                .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
+                .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/setup.sh installs postgresql)");
+            let dir = std::env::temp_dir().join(format!("sscard-pg-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let run = |args: &[&str]| {
+                let o = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).output().expect("runuser");
+                assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            };
+            let chown = Command::new("chown").args(["postgres:postgres", dir.to_str().unwrap()]).status().unwrap();
+            assert!(chown.success());
+            let data = dir.join("data");
+            run(&[bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres"]);
+            let opts = format!("-p {PG_PORT} -k {} -c listen_addresses=127.0.0.1", dir.display());
+            run(&[bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &opts, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
+            assert!(up(), "PostgreSQL did not come up on {PG_PORT}");
+        }
+        url
+    });
+    let o = Command::new("psql")
+        .args([
+            base.as_str(),
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {db}"),
+            "-c",
+            &format!("CREATE DATABASE {db}"),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        o.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    format!("postgres://postgres@127.0.0.1:{PG_PORT}/{db}")
+}

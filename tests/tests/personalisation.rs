@@ -236,3 +236,108 @@ fn an_invalid_batch_personalises_nothing() {
         "the journal is not even opened"
     );
 }
+
+#[test]
+fn two_stations_share_a_postgresql_journal_with_a_kill_and_a_resume() {
+    let _g = exclusive();
+    let dir = tmpdir("pg");
+    let feed = dir.join("feed");
+    let n = 60;
+    let batch = batch(&dir, n);
+    let journal = postgres_url("sscard_perso_test");
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().unwrap(),
+            "--blank",
+            "80",
+            "--readers",
+            "4",
+            "--latency-ms",
+            "2",
+        ],
+        &[
+            READER_0,
+            READER_1,
+            "Virtual PCD B 00 00",
+            "Virtual PCD B 00 01",
+        ],
+    );
+    let station = |name: &str, readers: &str| {
+        let args: Vec<String> = [
+            "perso",
+            "run",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            readers,
+            "--journal",
+            &journal,
+            "--station",
+            name,
+            "--idle",
+            "5",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        std::process::Command::new(bin("sscard"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut one = station("station-1", "0,1");
+    let two = station("station-2", "2,3");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::process::Command::new("kill")
+        .args(["-9", &one.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = one.wait();
+    let resumed = station("station-1", "0,1").wait_with_output().unwrap();
+    let last_line = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(resumed.status.success(), "{}", last_line(&resumed));
+    let other = two.wait_with_output().unwrap();
+    assert!(other.status.success(), "{}", last_line(&other));
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(status["states"], serde_json::json!({ "issued": n }));
+    let report = json(&sscard(&[
+        "perso",
+        "report",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    let ids: BTreeSet<String> = report["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["card_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), n, "every holder on its own card");
+    assert_eq!(
+        json(&sscard(&[
+            "perso",
+            "audit-verify",
+            "--journal",
+            &journal,
+            "--json"
+        ]))["verified"],
+        true
+    );
+}

@@ -1,46 +1,14 @@
-//! The exactly-once journal (SQLite, WAL): every holder's state, claimed by one station and
-//! reader at a time. Unique constraints — not just code — keep a holder from being issued
-//! twice and a card number or card from being used twice.
+//! The SQLite journal (WAL), the default for a single station.
 
+use super::{audit_hash, Claim, JournalError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sscard_core::holder::Holder;
 use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// States of a holder's row.
-pub mod state {
-    pub const PENDING: &str = "pending";
-    pub const CLAIMED: &str = "claimed";
-    pub const WRITTEN: &str = "written";
-    pub const VERIFIED: &str = "verified";
-    pub const ISSUED: &str = "issued";
-    pub const FAILED: &str = "failed";
-    /// Found in an unclear state after a crash: an operator decides.
-    pub const REVIEW: &str = "review";
-}
-
-/// Why the journal refused.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("journal: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("journal URL {0:?}: use sqlite:PATH (postgres:// is not part of this build)")]
-    Url(String),
-    #[error("journal: {0}")]
-    Data(String),
-}
-
-/// A claimed holder.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub id: i64,
-    pub line: i64,
-    pub holder: Holder,
-}
-
 /// An SQLite journal.
-pub struct Journal {
+pub struct SqliteJournal {
     db: Connection,
     /// Time spent in journal calls (the benchmark reports its share of per-card time).
     spent: std::rc::Rc<Cell<Duration>>,
@@ -55,7 +23,7 @@ impl Drop for Timer {
     }
 }
 
-impl Journal {
+impl SqliteJournal {
     /// Time spent in journal calls so far.
     pub fn spent(&self) -> Duration {
         self.spent.get()
@@ -190,12 +158,7 @@ impl Journal {
     /// Moves a claimed row on (claimed → written → verified → issued).
     pub fn advance(&mut self, id: i64, to: &str) -> Result<(), JournalError> {
         let _t = self.timer();
-        let from = match to {
-            state::WRITTEN => state::CLAIMED,
-            state::VERIFIED => state::WRITTEN,
-            state::ISSUED => state::VERIFIED,
-            other => return Err(JournalError::Data(format!("no transition to {other}"))),
-        };
+        let from = super::previous(to)?;
         let n = self.db.execute(
             "UPDATE holders SET state = ?2, updated = datetime('now') WHERE id = ?1 AND state = ?3",
             params![id, to, from],
@@ -338,33 +301,16 @@ impl Journal {
     }
 }
 
-fn audit_hash(
-    prev: &str,
-    seq: i64,
-    at: &str,
-    station: &str,
-    actor: &str,
-    event: &str,
-    detail: &str,
-) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [prev, &seq.to_string(), at, station, actor, event, detail] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    sscard_core::hexfmt::to_hex(&h.finalize())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::state;
     use super::*;
 
     #[test]
     fn exactly_once_by_constraint() {
         let path = std::env::temp_dir().join(format!("sscard-journal-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
+        let mut j = SqliteJournal::open(&format!("sqlite:{}", path.display())).unwrap();
         let h = Holder::sample();
         assert_eq!(j.add("b", &[(2, h.clone())]).unwrap(), 1);
         assert_eq!(
@@ -395,7 +341,7 @@ mod tests {
     fn the_audit_chain_catches_a_change() {
         let path = std::env::temp_dir().join(format!("sscard-audit-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
+        let mut j = SqliteJournal::open(&format!("sqlite:{}", path.display())).unwrap();
         for e in ["batch", "issued", "issued"] {
             j.audit("st", e, "card 1: key ids 08 0A 03 11 12 21 22 30")
                 .unwrap();
