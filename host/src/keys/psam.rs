@@ -2,8 +2,8 @@
 //! CRYPT (`80FA`) to encrypt or MAC. The PSAM answers T=0 style; the channel fetches data.
 
 use super::{CardRef, KeyError, KeySource};
-use crate::channel::Channel;
-use crate::transport::Transport;
+use crate::channel::{Channel, ChannelError};
+use crate::transport::{Transport, TransportError};
 use sscard_core::apdu::Command;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
@@ -36,12 +36,24 @@ fn check(command: &'static str, sw: StatusWord) -> Result<(), KeyError> {
     }
 }
 
+fn select_security_application(ch: &mut Channel<'_>) -> Result<(), KeyError> {
+    let r = ch.transmit(&Command::new(0, 0xA4, 0, 0).with_data(fid::DF01.to_be_bytes()))?;
+    check("SELECT DF01", r.sw)
+}
+
+/// Whether another application reset the PSAM under us (its DF01 selection is gone).
+fn was_reset(e: &KeyError) -> bool {
+    matches!(
+        e,
+        KeyError::PsamChannel(ChannelError::Transport(TransportError::CardReset))
+    )
+}
+
 impl<T: Transport> PsamKeys<T> {
     /// Selects the security application (DF01) and reads EF15 and EF16.
     pub fn open(mut transport: T) -> Result<Self, KeyError> {
         let mut ch = Channel::new(&mut transport);
-        let r = ch.transmit(&Command::new(0, 0xA4, 0, 0).with_data(fid::DF01.to_be_bytes()))?;
-        check("SELECT DF01", r.sw)?;
+        select_security_application(&mut ch)?;
         let ef15 = ch.transmit(&Command::new(0, 0xB0, 0x95, 0).with_le(24))?;
         check("READ BINARY EF15", ef15.sw)?;
         let ef16 = ch.transmit(&Command::new(0, 0xB0, 0x96, 0).with_le(6))?;
@@ -101,6 +113,9 @@ impl<T: Transport> PsamKeys<T> {
         Ok(())
     }
 
+    /// DES INIT then DES CRYPT. A PSAM shared with other applications may be reset between
+    /// two operations (a terminal's other process, a test runner's warm reset): the pair holds
+    /// no state worth keeping, so the source selects DF01 again and repeats it once.
     fn init_and_crypt(
         &mut self,
         alg: Algorithm,
@@ -111,8 +126,28 @@ impl<T: Transport> PsamKeys<T> {
     ) -> Result<Vec<u8>, KeyError> {
         self.check_alg(alg)?;
         let factors = self.factors(card, key_id)?;
+        match self.init_and_crypt_once(key_id, p1, &factors, &data) {
+            Err(e) if was_reset(&e) => {
+                let mut ch = Channel::new(&mut self.transport);
+                select_security_application(&mut ch)?;
+                let selected = ch.apdu_count();
+                drop(ch);
+                self.apdus += selected;
+                self.init_and_crypt_once(key_id, p1, &factors, &data)
+            }
+            r => r,
+        }
+    }
+
+    fn init_and_crypt_once(
+        &mut self,
+        key_id: u8,
+        p1: u8,
+        factors: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
         let mut ch = Channel::new(&mut self.transport);
-        let r = ch.transmit(&Command::new(0x80, 0x1A, key_id, 0x01).with_data(factors))?;
+        let r = ch.transmit(&Command::new(0x80, 0x1A, key_id, 0x01).with_data(factors.to_vec()))?;
         if r.sw == StatusWord::REF_DATA_NOT_FOUND {
             return Err(KeyError::MissingKey {
                 kid: key_id,
@@ -121,7 +156,7 @@ impl<T: Transport> PsamKeys<T> {
         }
         check("DES INIT", r.sw)?;
         let r = ch.transmit_marked(
-            &Command::new(0x80, 0xFA, p1, 0x00).with_data(data),
+            &Command::new(0x80, 0xFA, p1, 0x00).with_data(data.to_vec()),
             crate::trace::Secrecy::RESPONSE_DATA,
         )?;
         check("DES CRYPT", r.sw)?;
