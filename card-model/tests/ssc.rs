@@ -33,6 +33,27 @@ fn select_returns_the_profile_fci() {
 }
 
 #[test]
+fn select_with_a_short_le_answers_6cxx_and_selects_nothing() {
+    let mut c = card(Algorithm::Tdes);
+    // The SSSE FCI is 30 bytes, DF01's 17 (PROFILE section 4, Le rule).
+    assert_eq!(
+        tx(&mut c, "00A404000F7378312E73682EC9E7BBE1B1A3D5CF10"),
+        "6C1E"
+    );
+    assert_eq!(sw(&mut c, "00B2012C00"), "6A82", "SSSE is not selected");
+    assert_eq!(
+        tx(&mut c, "00A404000F7378312E73682EC9E7BBE1B1A3D5CF1E"),
+        "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA5099F0C03860101C001029000"
+    );
+    assert_eq!(tx(&mut c, "00A4000002DF0105"), "6C11");
+    assert_eq!(sw(&mut c, "00B2012C00"), "9000", "still in SSSE");
+    assert_eq!(
+        tx(&mut c, "00A4000002DF0111"),
+        "6F0F8402DF01A5099F0C03860101C001029000"
+    );
+}
+
+#[test]
 fn reads_ef05_by_number_identifier_and_to_last() {
     let mut c = card(Algorithm::Tdes);
     select_ssse(&mut c).unwrap();

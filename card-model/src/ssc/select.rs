@@ -2,8 +2,8 @@
 
 use super::layout::{self, Df};
 use super::Ssc;
-use crate::reply::{ok, Reply};
-use sscard_core::apdu::{Command, Response};
+use crate::reply::{data_with_le, ok, Reply};
+use sscard_core::apdu::Command;
 use sscard_core::profile::{fid, life_cycle, SSSE_AID};
 use sscard_core::status::StatusWord;
 use sscard_core::tlv::Fci;
@@ -51,29 +51,33 @@ impl Ssc {
                 ok()
             }
             Target::Df(df) => {
+                let name = match df {
+                    Df::Mf => None,
+                    Df::Ssse => Some(SSSE_AID.to_vec()),
+                    Df::Df01 => Some(fid::DF01.to_be_bytes().to_vec()),
+                };
+                let fci = match name {
+                    Some(df_name) if wants_fci => Fci {
+                        df_name,
+                        algorithm_id: self.algorithm().id(),
+                        life_cycle: if self.issued() {
+                            life_cycle::ISSUED
+                        } else {
+                            life_cycle::PERSONALISATION
+                        },
+                    }
+                    .to_bytes(),
+                    _ => Vec::new(),
+                };
+                // A short Le answers 6Cxx before anything changes: the command was not
+                // carried out, the terminal resends it with the right Le.
+                let reply = data_with_le(fci, cmd.le)?;
                 if self.vol.df != Some(df) {
                     self.vol.security.clear();
                 }
                 self.vol.df = Some(df);
                 self.vol.ef = None;
-                let name = match df {
-                    Df::Mf => return ok(),
-                    Df::Ssse => SSSE_AID.to_vec(),
-                    Df::Df01 => fid::DF01.to_be_bytes().to_vec(),
-                };
-                if !wants_fci {
-                    return ok();
-                }
-                let fci = Fci {
-                    df_name: name,
-                    algorithm_id: self.algorithm().id(),
-                    life_cycle: if self.issued() {
-                        life_cycle::ISSUED
-                    } else {
-                        life_cycle::PERSONALISATION
-                    },
-                };
-                Ok(Response::new(fci.to_bytes(), StatusWord::OK))
+                Ok(reply)
             }
         }
     }
