@@ -263,11 +263,28 @@ fn personalisation_from_blank_to_issued() {
     assert_eq!(sw(&mut c, "00B2013400"), "9000");
     let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "6985", "keys are missing");
-    for k in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
+    let write_key = |c: &mut Ssc, k: u8| {
         let enc = write_key_data(alg, k);
-        let apdu = mac_apdu(&mut c, alg, kid::TK, &format!("84D400{k:02X}"), &enc).unwrap();
-        assert_eq!(sw(&mut c, &apdu), "9000", "key {k:02X}");
+        let apdu = mac_apdu(c, alg, kid::TK, &format!("84D400{k:02X}"), &enc).unwrap();
+        sw(c, &apdu)
+    };
+    // Each key in the DF where it is valid (PROFILE section 3), 6A88 elsewhere.
+    for k in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
+        let want = if kid::is_local_only(k) {
+            "6A88"
+        } else {
+            "9000"
+        };
+        assert_eq!(write_key(&mut c, k), want, "key {k:02X} in SSSE");
     }
+    assert_eq!(sw(&mut c, "00A4000002DF01"), "9000");
+    for k in [kid::IRK, kid::RKSSSE, kid::UK_N] {
+        assert_eq!(write_key(&mut c, k), "6A88", "key {k:02X} in DF01");
+    }
+    for k in [kid::EAK_L, kid::UK_L] {
+        assert_eq!(write_key(&mut c, k), "9000", "key {k:02X} in DF01");
+    }
+    assert!(select_ssse(&mut c).unwrap().ends_with("C001019000"));
     let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "9000");
     assert!(select_ssse(&mut c).unwrap().ends_with("C001029000"));

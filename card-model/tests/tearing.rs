@@ -54,11 +54,16 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
         write_key!(kid::IRK),
         write_key!(kid::RKSSSE),
         write_key!(kid::UK_N),
-        write_key!(kid::EAK_L),
-        write_key!(kid::UK_L),
         write_key!(kid::RPK),
         write_key!(kid::UPK),
         write_key!(kid::PIN),
+        // The local keys are valid in DF01 only.
+        s("select DF01", |c, _| {
+            expect(try_tx(c, "00A4000002DF01"), "9000")
+        }),
+        write_key!(kid::EAK_L),
+        write_key!(kid::UK_L),
+        s("select SSSE", |c, _| expect(select_ssse(c), "9000")),
     ]);
     steps.push(s("update EF05 card number", |c, a| {
         let apdu = mac_apdu(c, a, kid::TK, "04DC072C", "0709413132333435363734")?;

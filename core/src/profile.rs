@@ -52,6 +52,10 @@ pub mod kid {
     pub const fn is_national(kid: u8) -> bool {
         matches!(kid, IRK | RKSSSE | UK_N)
     }
+    /// Keys valid in DF01 only: used in SSSE they answer `6A88` (PROFILE section 3).
+    pub const fn is_local_only(kid: u8) -> bool {
+        matches!(kid, EAK_L | UK_L)
+    }
     /// A readable name for messages.
     pub const fn name(kid: u8) -> &'static str {
         match kid {

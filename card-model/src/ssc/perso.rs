@@ -18,6 +18,12 @@ impl Ssc {
         if cmd.p1 != 0 {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
+        // A key is written in the DF where it is valid (PROFILE section 3): EAK_L in SSSE, or
+        // IRK in DF01, answers 6A88 like any use of a KID outside its DF.
+        let df = self.vol.df.unwrap_or(super::Df::Mf);
+        if !super::layout::key_in_scope(cmd.p2, df) {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
         let encrypted = self.check_mac(kid::TK, cmd, challenge)?;
         let tk = self.usable_key(kid::TK)?;
         let alg = self.algorithm();

@@ -77,7 +77,7 @@ pub fn personalise(
     stage(Stage::Authenticated);
     let alg = s.algorithm();
     let card = crate::keys::CardRef::new(id.card_id);
-    for key_id in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
+    let write_key = |s: &mut Session, key_id: u8| -> Result<(), PersoError> {
         let block = s
             .key_source()
             .key_load_block(alg, &card, key_id, tries(key_id))
@@ -89,7 +89,25 @@ pub fn personalise(
             &block,
             Secrecy::COMMAND_DATA,
         )?;
+        Ok(())
+    };
+    // PROFILE section 3: a key is written in the DF where it is valid — EAK_L and UK_L in DF01
+    // only (6A88 in SSSE); the national and the shared ones in SSSE.
+    for key_id in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
+        if !kid::is_local_only(key_id) {
+            write_key(&mut s, key_id)?;
+        }
     }
+    s.select_local()?;
+    for key_id in kid::CARD_KEYS
+        .into_iter()
+        .filter(|k| kid::is_local_only(*k))
+    {
+        write_key(&mut s, key_id)?;
+    }
+    // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
+    s.select_application()?;
+    s.external_authenticate(kid::TK)?;
     stage(Stage::KeysLoaded);
     let files = holder_records(holder).map_err(|e| PersoError::Holder(e.to_string()))?;
     for (file, records) in &files {
