@@ -43,7 +43,7 @@ pub fn return_code(e: &SscError) -> i32 {
             _ => -999,
         },
         SscError::Card { sw, .. } => from_status_word(*sw),
-        SscError::WrongCard(_) | SscError::AlgorithmNotSupported { .. } => -1,
+        SscError::WrongCard(_) | SscError::AlgorithmNotSupported { .. } | SscError::NotIssued => -1,
         SscError::BadCardId(_) => -20,
         SscError::NotGenuine => -21,
         SscError::WrongPin { .. } => -51,

@@ -179,3 +179,21 @@ fn wait_for_a_card_inserted_after_the_command_started() {
     ]);
     assert_eq!(json(&o)["code"], -2, "no card after the wait");
 }
+
+#[test]
+fn a_card_still_in_personalisation_reports_no_fields() {
+    let _g = exclusive();
+    let blank = tmp("blank.json");
+    model_new(&["--kind", "blank", "--out", blank.to_str().unwrap()]);
+    let _m = ModelServer::start(&["--card", blank.to_str().unwrap()], &[READER_0, READER_1]);
+    let o = sscard(&["info", "--json", "--reader", READER_0, "--keys", "test"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "error": "the card is not issued (life cycle PERSONALISATION): personalise it first",
+            "code": -1,
+            "exit": 4
+        })
+    );
+}

@@ -21,6 +21,8 @@ pub enum SscError {
     AlgorithmNotSupported { id: u8 },
     #[error("card identification code is malformed: {0}")]
     BadCardId(String),
+    #[error("the card is not issued (life cycle PERSONALISATION): personalise it first")]
+    NotIssued,
     #[error("internal authentication failed: the card is not genuine")]
     NotGenuine,
     #[error("wrong PIN, {tries_left} tries left")]

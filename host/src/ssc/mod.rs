@@ -262,6 +262,11 @@ impl<'t, 'k> Session<'t, 'k> {
 
     /// Read basic info (PROFILE section 7): EF05, internal authentication, EF06.
     pub fn read_basic_info(&mut self) -> Result<BasicInfo, SscError> {
+        // A card still in personalisation holds zero-filled records: no field of it is
+        // holder data, so none is reported.
+        if !self.issued {
+            return Err(SscError::NotIssued);
+        }
         if let Some(alg) = self.keys.algorithm() {
             if alg != self.algorithm {
                 return Err(crate::keys::KeyError::AlgorithmMismatch {
@@ -343,6 +348,20 @@ impl<'t, 'k> Session<'t, 'k> {
             data,
             Secrecy::PUBLIC,
         )
+    }
+
+    /// Selects DF01, the local extension (security status of SSSE is lost).
+    pub fn select_local(&mut self) -> Result<(), SscError> {
+        self.select_df_of(EfRef::Df01Ef01)
+    }
+
+    /// Selects SSSE again, without FCI (security status of DF01 is lost).
+    pub fn select_application(&mut self) -> Result<(), SscError> {
+        self.transmit(
+            "SELECT SSSE",
+            &Command::new(0x00, 0xA4, 0x04, 0x00).with_data(SSSE_AID),
+        )?;
+        Ok(())
     }
 
     /// Opens DF01 for reading with EAK_L.

@@ -48,6 +48,7 @@ pub fn classify(e: &anyhow::Error) -> (i32, i32) {
             SscError::Keys(KeyError::PsamChannel(ChannelError::Transport(t))) => transport_exit(t),
             SscError::Keys(_) => OTHER,
             SscError::WrongCard(_)
+            | SscError::NotIssued
             | SscError::AlgorithmNotSupported { .. }
             | SscError::NotGenuine
             | SscError::BadCardId(_) => CARD,
