@@ -14,6 +14,7 @@ pub mod feeder;
 pub mod image;
 pub mod loopback;
 pub mod memory;
+pub mod presenter;
 pub mod psam;
 pub mod reply;
 pub mod ssc;

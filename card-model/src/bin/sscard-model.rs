@@ -73,6 +73,11 @@ enum Cmd {
         /// as <card number>.json and the next blank card comes in.
         #[arg(long)]
         feeder: Option<PathBuf>,
+        /// Present every SSC image in this directory (`*.json`, name order) one after another
+        /// in the first reader, the next when the terminal powers the card off; for reading
+        /// issued cards back. The PSAM is served beside it as usual.
+        #[arg(long, conflicts_with_all = ["card", "feeder"])]
+        present: Option<PathBuf>,
         /// Blank cards the feeder has (shared by all its readers).
         #[arg(long, default_value_t = 10)]
         blank: usize,
@@ -203,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
             app,
             corrupt_over,
             feeder,
+            present,
             blank,
             region,
             readers,
@@ -242,7 +248,16 @@ fn run(cli: Cli) -> Result<()> {
                     std::thread::park();
                 }
             }
-            let first: SharedCard = if app == "loopback" {
+            let first: SharedCard = if let Some(dir) = &present {
+                let p = sscard_model::presenter::Presenter::from_dir(dir)
+                    .map_err(|e| anyhow::anyhow!("--present: {e}"))?;
+                eprintln!(
+                    "sscard-model: presenting {} card(s) from {}",
+                    p.remaining(),
+                    dir.display()
+                );
+                shared(p)
+            } else if app == "loopback" {
                 shared(sscard_model::loopback::LoopbackCard::new())
             } else {
                 let inner = std::sync::Arc::try_unwrap(ssc)
