@@ -322,3 +322,73 @@ pub fn postgres_url(db: &str) -> String {
     );
     format!("postgres://postgres@127.0.0.1:{PG_PORT}/{db}")
 }
+
+/// Readers kept for the independent card and terminal of `tests/independent/` (scripts/setup.sh).
+pub const READER_E0: &str = "Virtual PCD E 00 00";
+pub const READER_E1: &str = "Virtual PCD E 00 01";
+pub const READER_F0: &str = "Virtual PCD F 00 00";
+pub const READER_F1: &str = "Virtual PCD F 00 01";
+/// vpcd ports of readers E and F.
+pub const PORT_E: u16 = 35971;
+pub const PORT_F: u16 = 35973;
+
+/// A file of `tests/independent/`.
+pub fn independent(file: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/independent")).join(file)
+}
+
+/// Runs the independent terminal (`tests/independent/terminal.py`, written from PROFILE.md
+/// alone) under Debian's Python with pyscard. Returns its output.
+pub fn independent_terminal(args: &[&str]) -> Output {
+    Command::new("/usr/bin/python3")
+        .arg(independent("terminal.py"))
+        .args(args)
+        .output()
+        .expect("/usr/bin/python3 runs (scripts/setup.sh installs python3-pyscard)")
+}
+
+/// The independent card (`tests/independent/card.py`, an SSC and a city PSAM written from
+/// PROFILE.md alone) served to pcscd in readers E; stopped on drop.
+pub struct IndependentCard {
+    child: Child,
+    /// What the card serves: its start-up JSON line (holder data, card id, algorithm).
+    pub serves: serde_json::Value,
+}
+
+impl IndependentCard {
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        ensure_pcscd();
+        for r in [READER_E0, READER_E1] {
+            assert!(!card_present(r), "{r} already holds a card");
+        }
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(independent("card.py"))
+            .args(["--port", &PORT_E.to_string()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("/usr/bin/python3 runs (scripts/setup.sh installs python3-pycryptodome)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("card.py prints what it serves");
+        let serves = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("card.py start-up line is not JSON ({e}): {line:?}"));
+        for r in [READER_E0, READER_E1] {
+            wait_for(&format!("the independent card in {r}"), || card_present(r));
+        }
+        Self { child, serves }
+    }
+}
+
+impl Drop for IndependentCard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for r in [READER_E0, READER_E1] {
+            wait_for(&format!("{r} to be empty"), || !card_present(r));
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Batch personalisation through pcscd: four readers fed with blank cards by sscard-model, an
 //! SQLite journal, a kill -9 of the station in the middle and a resume: every holder issued
-//! exactly once, every issued card passes read-basic-info.
+//! exactly once, every issued card passes read-basic-info — ours in-process, and the independent
+//! terminal's through pcscd.
 
 use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
@@ -90,6 +91,79 @@ fn check_feeder_output(feed: &Path, n: usize) -> BTreeSet<String> {
     }
     assert_eq!(numbers.len(), n, "{numbers:?}");
     numbers
+}
+
+/// Every issued card read back by the independent terminal (tests/independent/terminal.py,
+/// written from PROFILE.md alone) through pcscd with a PSAM: the stored images presented one
+/// after another in reader F, then the issued cards still in the feeder's four readers. Each
+/// card's fields must be its holder's line of the batch.
+fn independent_read_back(feed: &Path, batch: &Path, stored: usize, issued: &BTreeSet<String>) {
+    let holders: std::collections::BTreeMap<String, Vec<String>> = std::fs::read_to_string(batch)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<String> = l.split(',').map(String::from).collect();
+            (f[0].clone(), f)
+        })
+        .collect();
+    let mut read = BTreeSet::new();
+    let mut check = |card: &serde_json::Value| {
+        let f = &card["fields"];
+        let number = f["card_number"].as_str().unwrap().to_string();
+        let line = &holders[&number];
+        assert_eq!(f["ssn"], line[1].as_str(), "{number}");
+        assert_eq!(f["full_name"], line[2].as_str(), "{number}");
+        assert_eq!(f["birth_date"], line[6].as_str(), "{number}");
+        assert_eq!(f["card_number_check_ok"], true);
+        assert_eq!(f["ssn_check_ok"], true);
+        assert!(read.insert(number.clone()), "{number} read twice");
+    };
+    {
+        let _bench = ModelServer::start(
+            &[
+                "--present",
+                feed.to_str().unwrap(),
+                "--port",
+                &PORT_F.to_string(),
+            ],
+            &[READER_F0, READER_F1],
+        );
+        let count = stored.to_string();
+        let o = independent_terminal(&[
+            "info", "--card", READER_F0, "--psam", READER_F1, "--count", &count,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        let cards = if stored == 1 {
+            vec![v]
+        } else {
+            v["cards"].as_array().unwrap().clone()
+        };
+        assert_eq!(cards.len(), stored);
+        cards.iter().for_each(&mut check);
+        // The cards still in the feeder: issued ones read back, blank ones are refused.
+        for reader in [
+            READER_0,
+            READER_1,
+            "Virtual PCD B 00 00",
+            "Virtual PCD B 00 01",
+        ] {
+            let o = independent_terminal(&["info", "--card", reader, "--psam", READER_F1]);
+            let v = json(&o);
+            if o.status.success() {
+                check(&v);
+            } else {
+                // A blank card holds no IRK: KID 08 answers 6A88 (-27272).
+                assert_eq!(v["failed_step"], "INTERNAL AUTHENTICATE", "{v}");
+                assert_eq!(v["return_code"], -27272, "{v}");
+            }
+        }
+    }
+    assert_eq!(
+        &read, issued,
+        "the independent terminal read every issued card once"
+    );
 }
 
 #[test]
@@ -190,6 +264,7 @@ fn two_hundred_holders_on_four_readers_with_a_kill_and_a_resume() {
     let numbers = check_feeder_output(&feed, stored);
     assert!(numbers.is_subset(&journal_numbers));
     assert_eq!(journal_numbers.len(), n);
+    independent_read_back(&feed, &batch, stored, &journal_numbers);
     let audit = json(&sscard(&[
         "perso",
         "audit-verify",
