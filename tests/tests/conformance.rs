@@ -12,8 +12,19 @@ fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("sscard-conformance-{}-{name}", std::process::id()))
 }
 
-/// Checks the JUnit file with Python's XML parser: well formed, and the counts add up.
+/// Checks the JUnit file: valid against `docs/junit.xsd` (xmllint), and the counts add up.
 fn check_junit(path: &std::path::Path) -> (u64, u64) {
+    let o = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/junit.xsd"))
+        .arg(path)
+        .output()
+        .expect("xmllint runs (scripts/setup.sh installs libxml2-utils)");
+    assert!(
+        o.status.success(),
+        "JUnit does not validate against docs/junit.xsd: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let code = "import sys, xml.etree.ElementTree as ET\nr = ET.parse(sys.argv[1]).getroot()\nassert r.tag == 'testsuites'\ncases = r.findall('./testsuite/testcase')\nfails = r.findall('./testsuite/testcase/failure')\nassert int(r.get('tests')) == len(cases), (r.get('tests'), len(cases))\nassert int(r.get('failures')) == len(fails)\nfor s in r.findall('testsuite'):\n    assert int(s.get('tests')) == len(s.findall('testcase'))\nprint(len(cases), len(fails))\n";
     let o = std::process::Command::new("python3")
         .arg("-c")
