@@ -366,12 +366,23 @@ fn two_stations_share_a_postgresql_journal_with_a_kill_and_a_resume() {
     };
     let mut one = station("station-1", "0,1");
     let two = station("station-2", "2,3");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     std::process::Command::new("kill")
         .args(["-9", &one.id().to_string()])
         .status()
         .unwrap();
     let _ = one.wait();
+    let at_kill = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert!(
+        at_kill["states"]["issued"].as_i64().unwrap_or(0) < n as i64,
+        "the kill came too late to test a resume: {at_kill}"
+    );
     let resumed = station("station-1", "0,1").wait_with_output().unwrap();
     let last_line = |o: &std::process::Output| {
         String::from_utf8_lossy(&o.stdout)
