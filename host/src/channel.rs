@@ -66,10 +66,11 @@ impl<'t> Channel<'t> {
         bytes: &[u8],
         secrecy: Secrecy,
     ) -> Result<Response, ChannelError> {
-        let (at, start) = (SystemTime::now(), Instant::now());
+        // Clocks are read only for trace sinks: an untraced exchange costs the transport alone.
+        let clock = (!self.sinks.is_empty()).then(|| (SystemTime::now(), Instant::now()));
         let raw = self.transport.transmit(bytes)?;
         self.apdus += 1;
-        if !self.sinks.is_empty() {
+        if let Some((at, start)) = clock {
             let e = Exchange::new(bytes, &raw, secrecy, at, start.elapsed());
             self.sinks.iter_mut().for_each(|s| s.record(&e));
         }
