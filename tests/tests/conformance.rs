@@ -157,6 +157,40 @@ fn suite_passes_through_pcscd_for_both_algorithms() {
 }
 
 #[test]
+fn personalisation_suite_passes_through_pcscd_on_a_blank_card() {
+    let _g = exclusive();
+    for alg in ["3des", "sm4"] {
+        let blank = tmp(&format!("blank-{alg}.json"));
+        let o = std::process::Command::new(bin("sscard-model"))
+            .args(["new", "--kind", "blank", "--alg", alg, "--out"])
+            .arg(&blank)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let _m = ModelServer::start(
+            &["--alg", alg, "--card", blank.to_str().unwrap()],
+            &[READER_0, READER_1],
+        );
+        // A PSAM cannot wrap card keys under TK: the suite's WRITE KEYs take software keys.
+        let o = sscard(&[
+            "script",
+            "run",
+            &format!("{}/perso", scripts()),
+            "--reader",
+            READER_0,
+            "--keys",
+            "test",
+        ]);
+        assert!(o.status.success(), "{alg}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).starts_with("12 passed, 0 failed"),
+            "{alg}: {}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
 fn script_errors_name_file_line_and_column() {
     let path = tmp("bad.apdu");
     std::fs::write(&path, "test \"x\"\n  00A4 04 00 -> 90G0\n").unwrap();
