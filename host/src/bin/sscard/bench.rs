@@ -52,7 +52,8 @@ pub struct VpcdArgs {
     /// APDUs per side and round.
     #[arg(long, default_value_t = 2000)]
     count: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Rounds, alternating which side goes first.
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
 }
 

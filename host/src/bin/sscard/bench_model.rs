@@ -148,18 +148,23 @@ fn wait_empty() -> Result<()> {
 pub fn vpcd(out: &Output, count: usize, rounds: usize) -> Result<()> {
     wait_empty().context("the reader must be free: stop other sscard-model servers")?;
     let (mut peer, mut model) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..rounds {
-        let stop = Arc::new(AtomicBool::new(false));
-        let h = minimal_peer(35963, stop.clone());
-        peer += time_reader(count)?;
-        stop.store(true, Ordering::SeqCst);
-        let _ = h.join();
-        wait_empty()?;
-        let (ssc, _) = sscard_model::test_pair(Algorithm::Tdes);
-        let served = serve(shared(ssc), ServeOptions::port(35963));
-        model += time_reader(count)?;
-        drop(served);
-        wait_empty()?;
+    for round in 0..rounds {
+        // Alternate which side goes first, so drift in the machine's speed hits both alike.
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                let stop = Arc::new(AtomicBool::new(false));
+                let h = minimal_peer(35963, stop.clone());
+                peer += time_reader(count)?;
+                stop.store(true, Ordering::SeqCst);
+                let _ = h.join();
+            } else {
+                let (ssc, _) = sscard_model::test_pair(Algorithm::Tdes);
+                let served = serve(shared(ssc), ServeOptions::port(35963));
+                model += time_reader(count)?;
+                drop(served);
+            }
+            wait_empty()?;
+        }
     }
     let n = (count * rounds) as f64;
     let (peer_rate, model_rate) = (n / peer.as_secs_f64(), n / model.as_secs_f64());
