@@ -67,8 +67,9 @@ impl Store {
         self.path.as_deref()
     }
 
-    /// Writes the image; either the whole new image lands or the old one stays.
-    pub fn save(&mut self, image: &Image) -> Result<(), StoreError> {
+    /// Writes the image; either the whole new image lands or the old one stays. The image is
+    /// built only when there is a file to write: a memory-only card pays for the count alone.
+    pub fn save(&mut self, image: impl FnOnce() -> Image) -> Result<(), StoreError> {
         self.writes += 1;
         let torn = self.tear_at == Some(self.writes);
         if torn {
@@ -86,6 +87,7 @@ impl Store {
             source,
         };
         let tmp = path.with_extension("tmp");
+        let image = image();
         let json = image.to_json();
         let mut f = OpenOptions::new()
             .write(true)
@@ -109,7 +111,7 @@ impl Store {
             .unwrap_or(Path::new("."));
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         if let Some(h) = &mut self.history {
-            h.push(image.clone());
+            h.push(image);
         }
         Ok(())
     }

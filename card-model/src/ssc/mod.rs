@@ -138,8 +138,11 @@ impl Ssc {
     /// Persists card memory. On a power cut the card returns to the last committed memory and
     /// goes mute; on an I/O error it stays up and answers `6581`.
     fn persist(&mut self) -> Result<(), Fail> {
-        let image = self.image();
-        match self.store.save(&image) {
+        let (atr, mem) = (&self.atr, &self.mem);
+        match self
+            .store
+            .save(|| Image::new(atr.clone(), Memory::Ssc(mem.clone())))
+        {
             Ok(()) => {
                 self.committed = self.mem.clone();
                 Ok(())
