@@ -36,6 +36,7 @@ pub fn return_code(e: &SscError) -> i32 {
             KeyError::AlgorithmMismatch { .. } => -2202,
             KeyError::NoPsam(_) => -2201,
             KeyError::MissingKey { kid: 0x0A, .. } => -2203,
+            KeyError::LevelTooLow { .. } => -24,
             KeyError::PsamChannel(ChannelError::Transport(t)) => match transport_code(t) {
                 -2 => -2201,
                 c => c,

@@ -257,3 +257,29 @@ fn independent_terminal_passes_against_the_model_through_pcscd() {
         );
     }
 }
+
+#[test]
+fn a_province_psam_reads_national_files_and_is_too_low_for_local_ones() {
+    let _g = exclusive();
+    let card = IndependentCard::start(&["--psam-level", "1", "--psam-region", "110000"]);
+    // National keys: two factors from the province level down (PROFILE section 6).
+    host_info("3DES", &card);
+    let o = sscard(&[
+        "read",
+        "DF01/EF01",
+        "--reader",
+        READER_E0,
+        "--psam-reader",
+        READER_E1,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "code": -24,
+            "error": "the PSAM's level (1) holds no EAK_L (KID 11): local keys need a city PSAM (-24)",
+            "exit": 6
+        })
+    );
+}

@@ -7,6 +7,12 @@ use sscard_core::status::StatusWord;
 pub enum KeyError {
     #[error("key source has no key {kid:02X} ({name})")]
     MissingKey { kid: u8, name: &'static str },
+    #[error("the PSAM's level ({level}) holds no {name} (KID {kid:02X}): local keys need a city PSAM (-24)")]
+    LevelTooLow {
+        kid: u8,
+        name: &'static str,
+        level: u8,
+    },
     #[error("the PSAM serves {psam}, the card needs {card} (-2202)")]
     AlgorithmMismatch {
         psam: &'static str,

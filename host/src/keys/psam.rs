@@ -148,6 +148,17 @@ impl<T: Transport> PsamKeys<T> {
     ) -> Result<Vec<u8>, KeyError> {
         let mut ch = Channel::new(&mut self.transport);
         let r = ch.transmit(&Command::new(0x80, 0x1A, key_id, 0x01).with_data(factors.to_vec()))?;
+        if r.sw == StatusWord::REF_DATA_NOT_FOUND
+            && !kid::is_national(key_id)
+            && self.info.level < 2
+        {
+            // PROFILE section 5: local keys have a city master and only the card level.
+            return Err(KeyError::LevelTooLow {
+                kid: key_id,
+                name: kid::name(key_id),
+                level: self.info.level,
+            });
+        }
         if r.sw == StatusWord::REF_DATA_NOT_FOUND {
             return Err(KeyError::MissingKey {
                 kid: key_id,
