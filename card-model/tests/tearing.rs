@@ -1,4 +1,5 @@
-//! Tearing campaign: power is cut at every persistent write of a personalisation and of PIN,
+//! Tearing campaign: power is cut at every persistent write of a whole personalisation (every
+//! key, every record of EF05/EF06/EF07, the DF01 files, END PERSONALISATION) and of PIN,
 //! authentication and MAC operations. After each cut the image on disk must load (0 corrupted),
 //! equal the state before the cut write, and never hold a try counter higher than the card
 //! had when it compared a secret.
@@ -65,14 +66,49 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
         write_key!(kid::UK_L),
         s("select SSSE", |c, _| expect(select_ssse(c), "9000")),
     ]);
-    steps.push(s("update EF05 card number", |c, a| {
-        let apdu = mac_apdu(c, a, kid::TK, "04DC072C", "0709413132333435363734")?;
-        expect(try_tx(c, &apdu), "9000")
-    }));
-    steps.push(s("update EF06 gender", |c, a| {
-        let apdu = mac_apdu(c, a, kid::TK, "04DC0434", "0A0131")?;
-        expect(try_tx(c, &apdu), "9000")
-    }));
+    // Every record a station writes (PROFILE section 2), each under a MAC with TK.
+    macro_rules! update {
+        ($name:expr, $header:expr, $data:expr) => {
+            s($name, |c, a| {
+                let apdu = mac_apdu(c, a, kid::TK, $header, $data)?;
+                expect(try_tx(c, &apdu), "9000")
+            })
+        };
+    }
+    steps.extend([
+        update!("EF05 card type", "04DC022C", "020133"),
+        update!("EF05 issue date", "04DC052C", "050420240101"),
+        update!("EF05 expiry date", "04DC062C", "060420340101"),
+        update!("EF05 card number", "04DC072C", "0709413132333435363734"),
+        update!(
+            "EF06 SSN",
+            "04DC0134",
+            "0812313130313035313934393132333130303258"
+        ),
+        update!(
+            "EF06 name",
+            "04DC0234",
+            "091ED5C5C8FD0000000000000000000000000000000000000000000000000000"
+        ),
+        update!(
+            "EF06 name extension",
+            "04DC0334",
+            "4E140000000000000000000000000000000000000000"
+        ),
+        update!("EF06 gender", "04DC0434", "0A0131"),
+        update!("EF06 nation", "04DC0534", "0B0101"),
+        update!("EF06 birthplace", "04DC0634", "0C03110105"),
+        update!("EF06 birth date", "04DC0734", "0D0419491231"),
+        update!("EF07 pension", "04DC013C", "200101"),
+        update!("EF07 medical", "04DC023C", "210101"),
+        update!("EF07 medical account", "04DC033C", "22081101000000012345"),
+        s("select DF01", |c, _| {
+            expect(try_tx(c, "00A4000002DF01"), "9000")
+        }),
+        update!("DF01/EF01 record 1", "04DC010C", "40080102030405060708"),
+        update!("DF01/EF02 binary", "04D68200", "0102030405060708"),
+        s("select SSSE", |c, _| expect(select_ssse(c), "9000")),
+    ]);
     steps.push(s("end personalisation", |c, a| {
         let apdu = mac_apdu(c, a, kid::TK, "84EE0000", "")?;
         expect(try_tx(c, &apdu), "9000")
@@ -218,9 +254,10 @@ fn tearing_personalisation_every_write_point() {
             &perso_steps(),
         );
         // TK has a try counter, so every check under it is a decrement and a restore: external
-        // authentication 2; then 8 WRITE KEYs, 2 UPDATE RECORDs and END PERSONALISATION, each
-        // 2 for the MAC under TK plus its own write.
-        assert_eq!(points, 2 + 11 * 3, "{alg:?}");
+        // authentication 2; then 8 WRITE KEYs, 16 updates (14 national records, one DF01
+        // record, DF01 binary) and END PERSONALISATION, each 2 for the MAC under TK plus its
+        // own write.
+        assert_eq!(points, 2 + 25 * 3, "{alg:?}");
     }
 }
 
