@@ -148,21 +148,44 @@ fn parse_kid(word: &str) -> Result<u8, String> {
 }
 
 /// Hex with `$var` pieces.
-fn pieces(text: &str) -> Result<Vec<Piece>, String> {
+/// The error names the offending word itself, so its column is exact.
+fn pieces(text: &str) -> Result<Vec<Piece>, (&str, String)> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         if let Some(name) = word.strip_prefix('$') {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("{word:?} is not a variable name"));
+                return Err((word, format!("{word:?} is not a variable name")));
             }
             out.push(Piece::Var(name.into()));
         } else {
             out.push(Piece::Bytes(
-                parse_hex(word).map_err(|e| format!("{word:?}: {e}"))?,
+                parse_hex(word).map_err(|e| (word, format!("{word:?}: {e}")))?,
             ));
         }
     }
     Ok(out)
+}
+
+/// The text from the first to the last of `words` (sub-slices of `text`), as a sub-slice of
+/// `text`, so errors inside it keep their columns.
+fn span<'a>(text: &'a str, words: &[&'a str]) -> &'a str {
+    match (words.first(), words.last()) {
+        (Some(first), Some(last)) => {
+            let start = first.as_ptr() as usize - text.as_ptr() as usize;
+            let end = last.as_ptr() as usize - text.as_ptr() as usize + last.len();
+            &text[start..end]
+        }
+        _ => "",
+    }
+}
+
+/// Refuses words after a macro's last argument: a misspelt `wrong` must not pass for a right
+/// cryptogram.
+fn no_more<'a>(words: &[&'a str], used: usize) -> Result<(), (&'a str, String)> {
+    match words.get(used) {
+        Some(w) => Err((w, format!("unexpected {w:?} after the macro's arguments"))),
+        None => Ok(()),
+    }
 }
 
 fn parse_save(text: &str) -> Result<Save, String> {
@@ -326,12 +349,22 @@ impl Parser {
             parse_kid(w).map_err(|m| (w, m))
         };
         let action = match words.first().copied() {
-            Some("reset") => Action::Reset,
-            Some("ext-auth") => Action::ExtAuth {
-                kid: kid_at(1)?,
-                wrong: words.get(2) == Some(&"wrong"),
-            },
-            Some("int-auth") => Action::IntAuth { kid: kid_at(1)? },
+            Some("reset") => {
+                no_more(&words, 1)?;
+                Action::Reset
+            }
+            Some("ext-auth") => {
+                let wrong = words.get(2) == Some(&"wrong");
+                no_more(&words, 2 + usize::from(wrong))?;
+                Action::ExtAuth {
+                    kid: kid_at(1)?,
+                    wrong,
+                }
+            }
+            Some("int-auth") => {
+                no_more(&words, 2)?;
+                Action::IntAuth { kid: kid_at(1)? }
+            }
             Some("write-key") => {
                 let tries = match words.get(2) {
                     Some(t) => t
@@ -339,6 +372,7 @@ impl Parser {
                         .map_err(|_| (*t, format!("tries {t:?} is not a number")))?,
                     None => 0,
                 };
+                no_more(&words, 3)?;
                 Action::WriteKey {
                     kid: kid_at(1)?,
                     tries,
@@ -366,6 +400,7 @@ impl Parser {
                 let mut kid = None;
                 if let Some(i) = rest.iter().position(|w| *w == "key") {
                     kid = Some(kid_at(i + 2)?);
+                    no_more(&rest, i + 2)?;
                     rest.truncate(i);
                 }
                 let (header, data, default_kid) = match m {
@@ -377,19 +412,22 @@ impl Parser {
                             .ok()
                             .and_then(|b| b.try_into().ok())
                             .ok_or((*h, format!("{h:?} is not a 4-byte header")))?;
-                        (header, rest[1..].join(" "), 0x03)
+                        (header, span(action_text, &rest[1..]), 0x03)
                     }
-                    "reload-pin" => ([0x84, 0x5E, 0x00, 0x00], rest.join(" "), 0x21),
-                    _ => ([0x84, 0x24, 0x00, 0x01], String::new(), 0x22),
+                    "reload-pin" => ([0x84, 0x5E, 0x00, 0x00], span(action_text, &rest), 0x21),
+                    _ => {
+                        no_more(&rest, 0)?;
+                        ([0x84, 0x24, 0x00, 0x01], "", 0x22)
+                    }
                 };
                 Action::Mac {
                     header,
-                    data: pieces(&data).map_err(|m| (action_text, m))?,
+                    data: pieces(data)?,
                     kid: kid.unwrap_or(default_kid),
                     wrong,
                 }
             }
-            Some(_) => Action::Apdu(pieces(action_text).map_err(|m| (action_text, m))?),
+            Some(_) => Action::Apdu(pieces(action_text)?),
             None => return Err((body, "empty step".into())),
         };
         Ok(Step {
@@ -462,8 +500,45 @@ mod tests {
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 0G -> 9000\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.apdu:2:3: \"0G\": 'G' at column 2 is not a hex digit"
+            "t.apdu:2:8: \"0G\": 'G' at column 2 is not a hex digit"
         );
+        let e = parse(
+            Path::new("t.apdu"),
+            "test x\n  mac 04DC0434 0A01Z1 key UK_N\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:16: \"0A01Z1\": 'Z' at column 5 is not a hex digit"
+        );
+        let e = parse(
+            Path::new("t.apdu"),
+            "test x\n  ext-auth RKSSSE wrnog -> 63Cx\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:19: unexpected \"wrnog\" after the macro's arguments"
+        );
+        let e = parse(
+            Path::new("t.apdu"),
+            "test x\n  mac 04DC0434 0A0131 key UK_N TK\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:32: unexpected \"TK\" after the macro's arguments"
+        );
+        for extra in [
+            "reset now",
+            "int-auth IRK garbage",
+            "write-key IRK 0 x",
+            "unblock-pin 00",
+        ] {
+            let text = format!("test x\n  {extra}\n");
+            let e = parse(Path::new("t.apdu"), &text).unwrap_err();
+            assert!(e.message.starts_with("unexpected "), "{extra}: {e}");
+        }
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 -> 90\n").unwrap_err();
         assert_eq!(
             e.to_string(),
