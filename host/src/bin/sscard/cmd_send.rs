@@ -36,8 +36,9 @@ pub struct Args {
 
 /// The start of a long hex string, for error messages.
 fn preview(hex: &str) -> String {
-    if hex.len() > 24 {
-        format!("{}…", &hex[..24])
+    // By characters: the input may hold any UTF-8, and a byte cut could split one.
+    if hex.chars().count() > 24 {
+        format!("{}…", hex.chars().take(24).collect::<String>())
     } else {
         hex.to_string()
     }
