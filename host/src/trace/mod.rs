@@ -48,6 +48,9 @@ pub struct Exchange {
 impl Exchange {
     /// Builds a masked exchange: command data bytes (after the 4-byte header and the length
     /// bytes) and response data bytes become [`MASK_BYTE`] where `secrecy` says so.
+    /// A trace of `command` and `response`; command data is masked when the caller marks it
+    /// secret, and always for the commands that carry a PIN, a key or a cryptogram, so a raw
+    /// APDU typed into `send` or a script is masked as well.
     pub fn new(
         command: &[u8],
         response: &[u8],
@@ -57,7 +60,7 @@ impl Exchange {
     ) -> Self {
         let mut cmd = command.to_vec();
         let mut cmask = vec![false; cmd.len()];
-        if secrecy.command_data && cmd.len() > 5 {
+        if (secrecy.command_data || carries_secret(command)) && cmd.len() > 5 {
             let (start, end) = data_range(command);
             for i in start..end {
                 cmd[i] = MASK_BYTE;
@@ -163,6 +166,13 @@ impl TraceSink for LogSink {
     }
 }
 
+/// Commands whose data is a PIN, key material or an authentication cryptogram, whoever sends
+/// them: VERIFY (20), CHANGE/RESET RETRY COUNTER (24), EXTERNAL AUTHENTICATE (82), CHANGE and
+/// RELOAD PIN (5E), WRITE KEY (D4).
+pub fn carries_secret(command: &[u8]) -> bool {
+    matches!(command.get(1), Some(0x20 | 0x24 | 0x5E | 0x82 | 0xD4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +199,34 @@ mod tests {
         );
         assert_eq!(masked_hex(&e.response, &e.response_masked), "****9000");
         assert_eq!(e.sw, StatusWord::OK);
+    }
+
+    #[test]
+    fn pin_and_key_commands_are_masked_even_when_sent_as_public() {
+        for (apdu, masked) in [
+            ("0020000003802417", "0020000003******"),
+            ("805E010007123456FF802417", "805E010007**************"),
+            ("0082000A081122334455667788", "0082000A08****************"),
+            ("84D4000803AABBCC", "84D4000803******"),
+        ] {
+            let bytes = sscard_core::hexfmt::parse_hex(apdu).unwrap();
+            let e = Exchange::new(
+                &bytes,
+                &[0x90, 0],
+                Secrecy::PUBLIC,
+                SystemTime::now(),
+                Duration::ZERO,
+            );
+            assert_eq!(masked_hex(&e.command, &e.command_masked), masked, "{apdu}");
+        }
+        let e = Exchange::new(
+            &[0, 0xB2, 1, 0x2C, 0],
+            &[0x90, 0],
+            Secrecy::PUBLIC,
+            SystemTime::now(),
+            Duration::ZERO,
+        );
+        assert_eq!(masked_hex(&e.command, &e.command_masked), "00B2012C00");
     }
 
     #[test]
