@@ -134,6 +134,15 @@ enum Kind {
 }
 
 fn main() {
+    // Diagnostics (`RUST_LOG=debug`, default warnings and errors) go to stderr, never stdout,
+    // which carries results and --json.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("sscard-model: error: {e:#}");
         std::process::exit(2);

@@ -69,6 +69,15 @@ enum Cmd {
 }
 
 fn main() {
+    // Diagnostics (`RUST_LOG=debug`, default warnings and errors) go to stderr, never stdout,
+    // which carries results and --json.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let out = output::Output::new(cli.json);
     let result = match cli.command {
