@@ -110,6 +110,11 @@ impl Psam {
 
     fn des_init(&mut self, cmd: &Command) -> Reply {
         self.working_key = None;
+        // The keys belong to the security application (PROFILE section 6): outside DF01 the
+        // key reference is not found.
+        if !matches!(self.df, Selected::Df01) {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
         let n = self.factor_count();
         if cmd.data.len() != 8 * n {
             return Err(StatusWord::WRONG_LENGTH.into());
