@@ -78,7 +78,7 @@ impl Feeder {
             Memory::Psam(_) => "psam".into(),
         };
         let path = self.dir.join(format!("{number}.json"));
-        if let Err(e) = std::fs::write(&path, image.to_json()) {
+        if let Err(e) = crate::store::write_atomic(&path, image.to_json().as_bytes()) {
             tracing::error!("feeder: cannot store {}: {e}", path.display());
         }
         self.next_card();

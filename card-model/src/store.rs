@@ -86,33 +86,44 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
-        let tmp = path.with_extension("tmp");
         let image = image();
         let json = image.to_json();
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io)?;
         if torn {
             // Power goes while the temporary file is half written; the rename never happens.
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path.with_extension("tmp"))
+                .map_err(io)?;
             f.write_all(&json.as_bytes()[..json.len() / 2])
                 .map_err(io)?;
             return Err(StoreError::Torn(self.writes));
         }
-        f.write_all(json.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io)?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        write_atomic(path, json.as_bytes()).map_err(io)?;
         if let Some(h) = &mut self.history {
             h.push(image);
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` so that a power cut leaves either the old file or the new one:
+/// a temporary file beside it, fsync, rename over, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
 }

@@ -194,7 +194,7 @@ fn run(cli: Cli) -> Result<()> {
                     build::personalised_ssc(alg, &card_id(&id)?, &holder, &pin)?
                 }
             };
-            std::fs::write(&out, image.to_json())
+            sscard_model::store::write_atomic(&out, image.to_json().as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             Ok(())
