@@ -262,9 +262,15 @@ impl Ctx<'_, '_> {
         key_id: u8,
         wrong: bool,
     ) -> Result<Command, String> {
+        let lc = u8::try_from(data.len() + 4).map_err(|_| {
+            format!(
+                "{} data bytes and a 4-byte MAC do not fit one short APDU (at most 251)",
+                data.len()
+            )
+        })?;
         let challenge = self.challenge(4)?;
         let mut message = header.to_vec();
-        message.push((data.len() + 4) as u8);
+        message.push(lc);
         message.extend_from_slice(data);
         let mut mac = self
             .keys

@@ -300,6 +300,13 @@ impl<'t, 'k> Session<'t, 'k> {
         data: &[u8],
         secrecy: Secrecy,
     ) -> Result<(), SscError> {
+        // Lc counts the MAC: a short APDU carries at most 251 data bytes with it.
+        let lc = u8::try_from(data.len() + 4).map_err(|_| {
+            SscError::InvalidData(format!(
+                "{command}: {} data bytes and a 4-byte MAC do not fit one short APDU (at most 251)",
+                data.len()
+            ))
+        })?;
         let card = self.card_ref()?;
         let challenge = self
             .transmit(
@@ -308,7 +315,7 @@ impl<'t, 'k> Session<'t, 'k> {
             )?
             .data;
         let mut message = header.to_vec();
-        message.push((data.len() + 4) as u8);
+        message.push(lc);
         message.extend_from_slice(data);
         let mac = self
             .keys
