@@ -70,22 +70,22 @@ enum Cmd {
         #[arg(long, default_value_t = 0.0)]
         fault_rate: f64,
         /// Feed blank cards from this directory's point of view: issued cards are stored there
-        /// as <card number>.json and the next blank card comes in.
-        #[arg(long)]
+        /// as <card number>.json and the next blank card comes in. Serves no PSAM.
+        #[arg(long, conflicts_with_all = ["card", "psam", "no_psam", "fault_rate", "corrupt_over", "defect", "app"])]
         feeder: Option<PathBuf>,
         /// Present every SSC image in this directory (`*.json`, name order) one after another
         /// in the first reader, the next when the terminal powers the card off; for reading
         /// issued cards back. The PSAM is served beside it as usual.
-        #[arg(long, conflicts_with_all = ["card", "feeder"])]
+        #[arg(long, conflicts_with_all = ["card", "feeder", "corrupt_over", "defect", "app"])]
         present: Option<PathBuf>,
         /// Blank cards the feeder has (shared by all its readers).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, requires = "feeder")]
         blank: usize,
         /// Region code of the blank cards' identification codes.
-        #[arg(long, default_value = "110100")]
+        #[arg(long, default_value = "110100", requires = "feeder")]
         region: String,
         /// Readers the feeder serves, on consecutive ports from --port.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, requires = "feeder")]
         readers: u16,
         /// What the first reader holds: the SSC with the loopback test application beside it
         /// (ssc), or the loopback application alone (loopback).
