@@ -24,6 +24,7 @@ pub struct Args {
     /// Every short length, 300 samples per latency size, delays up to 5 s.
     #[arg(long)]
     full: bool,
+    /// Write the JSON report to this file (the global --json prints it on stdout instead).
     #[arg(long = "json-file")]
     json_file: Option<PathBuf>,
     #[arg(long)]
