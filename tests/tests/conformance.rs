@@ -183,7 +183,7 @@ fn personalisation_suite_passes_through_pcscd_on_a_blank_card() {
         ]);
         assert!(o.status.success(), "{alg}: {}{}", stdout(&o), stderr(&o));
         assert!(
-            stdout(&o).starts_with("12 passed, 0 failed"),
+            stdout(&o).starts_with("13 passed, 0 failed"),
             "{alg}: {}",
             stdout(&o)
         );
