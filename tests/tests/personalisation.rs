@@ -280,6 +280,58 @@ fn two_hundred_holders_on_four_readers_with_a_kill_and_a_resume() {
 }
 
 #[test]
+fn a_blank_card_of_another_city_is_refused_and_no_holder_is_used() {
+    let _g = exclusive();
+    let dir = tmpdir("other-city");
+    let batch = batch(&dir, 1);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            dir.join("feed").to_str().unwrap(),
+            "--blank",
+            "1",
+            "--region",
+            "120100",
+        ],
+        &[READER_0],
+    );
+    let o = sscard(&[
+        "perso",
+        "run",
+        "--batch",
+        batch.to_str().unwrap(),
+        "--readers",
+        "0",
+        "--journal",
+        &journal,
+        "--idle",
+        "1",
+        "--json",
+    ]);
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let refused: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(
+        refused[0]["detail"],
+        "a blank card of region 120100, the key source serves 110100"
+    );
+    assert!(events.iter().all(|e| e["event"] != "claimed"), "{events:?}");
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(status["states"], serde_json::json!({ "pending": 1 }));
+}
+
+#[test]
 fn an_invalid_batch_personalises_nothing() {
     let dir = tmpdir("invalid");
     let path = dir.join("bad.csv");

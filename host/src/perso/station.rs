@@ -191,8 +191,10 @@ pub fn run(
             }
         }
     }
+    // Cards refused here stay refused: the operator takes them out.
+    let mut refused = std::collections::HashSet::new();
     loop {
-        let Some((mut t, card_id)) = wait_for_blank(w, keys) else {
+        let Some((mut t, card_id)) = wait_for_blank(w, keys, &refused) else {
             let _ = events.send(ev(
                 w,
                 "idle",
@@ -206,6 +208,24 @@ pub fn run(
                 journal: journal.spent(),
             });
         };
+        // A blank card of another city is refused before a holder is claimed for it: the key
+        // source could not make its keys, and the holder stays pending for the next card.
+        if !card_id.starts_with(&w.region) {
+            let _ = events.send(ev(
+                w,
+                "refused",
+                Some(&card_id),
+                None,
+                Some(format!(
+                    "a blank card of region {}, the key source serves {}",
+                    &card_id[..6.min(card_id.len())],
+                    w.region
+                )),
+                t0,
+            ));
+            refused.insert(card_id);
+            continue;
+        }
         let Some(claim) = journal.claim(&w.station, &w.reader, &card_id)? else {
             let _ = events.send(ev(
                 w,
@@ -280,13 +300,19 @@ fn audit_detail(card_id: &str, holder: &Holder, keys: &dyn KeySource) -> String 
     )
 }
 
-/// The next blank card in the reader: its transport and identification code.
-fn wait_for_blank(w: &Worker, keys: &mut dyn KeySource) -> Option<(PcscTransport, String)> {
+/// The next blank card in the reader (not one refused before): its transport and
+/// identification code.
+fn wait_for_blank(
+    w: &Worker,
+    keys: &mut dyn KeySource,
+    refused: &std::collections::HashSet<String>,
+) -> Option<(PcscTransport, String)> {
     let deadline = Instant::now() + w.idle;
     while Instant::now() < deadline {
         if let Some(mut t) = connect(&w.reader) {
-            if let Ok((card_id, true)) = identify(Channel::new(&mut t), keys) {
-                return Some((t, card_id));
+            match identify(Channel::new(&mut t), keys) {
+                Ok((card_id, true)) if !refused.contains(&card_id) => return Some((t, card_id)),
+                _ => {}
             }
         }
         std::thread::sleep(Duration::from_millis(100));
