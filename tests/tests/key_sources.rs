@@ -60,17 +60,29 @@ fn software_psam_and_softhsm_agree() {
                     s,
                     "SoftHSM, key {k:02X}"
                 );
-                let msg = [0x04, 0xDC, 0x04, 0x34, 0x07, 0x0A, 0x01, 0x31];
-                let m = soft.mac(alg, &card, k, &r[..4], &msg).unwrap();
+                // One, two and three blocks after padding: the token's CBC part and its last
+                // block both count.
+                for msg in [
+                    &[0x84, 0x24, 0x00, 0x01, 0x04][..],
+                    &[0x04, 0xDC, 0x04, 0x34, 0x07, 0x0A, 0x01, 0x31],
+                    &[0x55; 20],
+                ] {
+                    let m = soft.mac(alg, &card, k, &r[..4], msg).unwrap();
+                    assert_eq!(
+                        psam.mac(alg, &card, k, &r[..4], msg).unwrap(),
+                        m,
+                        "PSAM MAC, key {k:02X}"
+                    );
+                    assert_eq!(
+                        hsm.mac(alg, &card, k, &r[..4], msg).unwrap(),
+                        m,
+                        "SoftHSM MAC, key {k:02X}"
+                    );
+                }
                 assert_eq!(
-                    psam.mac(alg, &card, k, &r[..4], &msg).unwrap(),
-                    m,
-                    "PSAM MAC, key {k:02X}"
-                );
-                assert_eq!(
-                    hsm.mac(alg, &card, k, &r[..4], &msg).unwrap(),
-                    m,
-                    "SoftHSM MAC, key {k:02X}"
+                    hsm.key_load_block(alg, &card, k, 5).unwrap(),
+                    soft.key_load_block(alg, &card, k, 5).unwrap(),
+                    "SoftHSM key loading, key {k:02X}"
                 );
                 checked += 1;
             }

@@ -1,20 +1,29 @@
 //! A PKCS#11 token (HSM) as key source, through `cryptoki`. Master keys are non-extractable,
 //! sensitive secret-key objects found by label (`sscard:IRK`, `sscard:RKSSSE`, …).
 //!
-//! The token encrypts with the master key: the first diversification level,
-//! `3DES_ECB(master, D) ‖ 3DES_ECB(master, ~D)`, is one `C_Encrypt` inside the token, so master
-//! keys never leave it. The levels below and the cryptograms/MACs under the card key run on
-//! the host with zeroized keys: SoftHSM offers CKM_DES3_ECB_ENCRYPT_DATA to keep them in the
-//! token, but `cryptoki` 0.10 has no `Mechanism` for it (its `MechanismType` cannot be built for
-//! that value without `unsafe`). A token without 3DES, or any SM4 request, is refused with
-//! "mechanism not supported by token" — never a silent software fallback.
+//! Diversification runs inside the token: each level is a `C_DeriveKey` with
+//! CKM_DES3_ECB_ENCRYPT_DATA over `D ‖ ~D` (PROFILE section 5: `3DES_ECB(K, D) ‖ 3DES_ECB(K, ~D)`)
+//! into a sensitive, non-extractable session object, destroyed after use. Cryptograms are a
+//! `C_Encrypt` (CKM_DES3_ECB) under the card-key object; the retail MAC is CKM_DES3_CBC under a
+//! second object derived over `D ‖ D ‖ D`, which is the card key's left half three times (single
+//! DES as 3DES, so no single-DES mechanism is needed), then one CKM_DES3_ECB of the last block
+//! under the card key, which is exactly `E_K1(D_K2(E_K1(·)))`. No key value leaves the token for
+//! authentication or line protection.
+//!
+//! Key loading for personalisation is the exception: the WRITE KEY block puts the card key's
+//! value between header bytes, a layout no PKCS#11 wrap produces, so the card key is assembled on
+//! the host in zeroized memory (the master level still a `C_Encrypt` inside the token) and only
+//! the TK encryption runs in the token. A token without a mechanism, or any SM4 request, is
+//! refused with "mechanism … not supported by token" — never a silent software fallback.
 
-use super::{CardKeys, CardRef, KeyError, KEY_NAMES};
+use super::{CardRef, KeyError, KeySource, KEY_NAMES};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
+use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use sscard_core::crypto::padding::pad_method2;
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::profile::kid;
 use std::path::Path;
@@ -33,6 +42,33 @@ pub struct Pkcs11Keys {
     session: Session,
     token: String,
     has_des3: bool,
+    has_des3_cbc: bool,
+    /// CKM_DES3_ECB_ENCRYPT_DATA, when the token has it.
+    derive: Option<MechanismType>,
+}
+
+/// A derived session key object, destroyed when dropped.
+struct SessionKey<'s> {
+    session: &'s Session,
+    handle: ObjectHandle,
+}
+
+impl Drop for SessionKey<'_> {
+    fn drop(&mut self) {
+        let _ = self.session.destroy_object(self.handle);
+    }
+}
+
+/// The two objects a card key takes in the token.
+struct CardKeyObjects<'s> {
+    /// The two-key TDEA card key.
+    key: SessionKey<'s>,
+    /// Its left half three times: single DES as 3DES, for the CBC part of the retail MAC.
+    left: SessionKey<'s>,
+}
+
+fn complement(d: &[u8; 8]) -> [u8; 8] {
+    d.map(|b| !b)
 }
 
 impl Pkcs11Keys {
@@ -65,10 +101,11 @@ impl Pkcs11Keys {
                     module.display()
                 ))
             })?;
-        let has_des3 = ctx
-            .get_mechanism_list(slot)
-            .map_err(|e| err("C_GetMechanismList", e))?
-            .contains(&MechanismType::DES3_ECB);
+        // Asked one by one: cryptoki leaves out of C_GetMechanismList what it cannot name.
+        let supported = |m: MechanismType| ctx.get_mechanism_info(slot, m).is_ok();
+        let has_des3 = supported(MechanismType::DES3_ECB);
+        let has_des3_cbc = supported(sscard_pkcs11_ext::des3_cbc());
+        let derive = Some(sscard_pkcs11_ext::des3_ecb_encrypt_data()).filter(|m| supported(*m));
         let session = if read_write {
             ctx.open_rw_session(slot)
         } else {
@@ -83,6 +120,8 @@ impl Pkcs11Keys {
             session,
             token: token.into(),
             has_des3,
+            has_des3_cbc,
+            derive,
         })
     }
 
@@ -105,6 +144,9 @@ impl Pkcs11Keys {
             .find_objects(&[
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::Label(label.into_bytes()),
+                // Only a key the token keeps to itself is a master key.
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
             ])
             .map_err(|e| err("C_FindObjects", e))?;
         found.first().copied().ok_or(KeyError::MissingKey {
@@ -161,25 +203,116 @@ impl Pkcs11Keys {
         ))
     }
 
-    /// The card key: the master level inside the token, the rest on the host.
-    pub fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+    fn check_mechanisms(&self, alg: Algorithm) -> Result<MechanismType, KeyError> {
         if alg != Algorithm::Tdes {
             return Err(self.unsupported(&format!("{}-ECB", alg.name())));
         }
         if !self.has_des3 {
             return Err(self.unsupported("DES3-ECB"));
         }
+        if !self.has_des3_cbc {
+            return Err(self.unsupported("DES3-CBC"));
+        }
+        self.derive
+            .ok_or_else(|| self.unsupported("DES3-ECB-ENCRYPT-DATA"))
+    }
+
+    /// `C_DeriveKey` with CKM_DES3_ECB_ENCRYPT_DATA: the new key's value is `base` encrypting
+    /// `data` (8, 16 or 24 bytes for DES, DES2, DES3), kept in the token.
+    fn derive_key<'s>(
+        &'s self,
+        mechanism: MechanismType,
+        base: ObjectHandle,
+        data: &[u8],
+    ) -> Result<SessionKey<'s>, KeyError> {
+        let mut data = Zeroizing::new(data.to_vec());
+        let key_type = if data.len() == 24 {
+            KeyType::DES3
+        } else {
+            KeyType::DES2
+        };
+        let params = cryptoki_sys::CK_KEY_DERIVATION_STRING_DATA {
+            pData: data.as_mut_ptr(),
+            ulLen: data.len() as cryptoki_sys::CK_ULONG,
+        };
+        let mechanism =
+            Mechanism::VendorDefined(VendorDefinedMechanism::new(mechanism, Some(&params)));
+        let handle = self
+            .session
+            .derive_key(
+                &mechanism,
+                base,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(key_type),
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Derive(true),
+                ],
+            )
+            .map_err(|e| err("C_DeriveKey (DES3-ECB-ENCRYPT-DATA)", e))?;
+        Ok(SessionKey {
+            session: &self.session,
+            handle,
+        })
+    }
+
+    /// The card key of `key_id` for `card` as token objects, every level derived in the token.
+    fn card_key_objects(
+        &self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+    ) -> Result<CardKeyObjects<'_>, KeyError> {
+        let derive = self.check_mechanisms(alg)?;
         let master = self.master(key_id)?;
         let factors: Vec<[u8; 8]> = if kid::is_national(key_id) {
             card.national_factors()?.to_vec()
         } else {
             vec![card.card_factor()]
         };
-        let mut block = Zeroizing::new([0u8; 16]);
-        block[..8].copy_from_slice(&factors[0]);
-        for (b, f) in block[8..].iter_mut().zip(factors[0]) {
-            *b = !f;
+        let (card_factor, above) = factors.split_last().expect("at least the card factor");
+        let mut parent: Option<SessionKey> = None;
+        for f in above {
+            let base = parent.as_ref().map_or(master, |k| k.handle);
+            parent = Some(self.derive_key(derive, base, &[*f, complement(f)].concat())?);
         }
+        let base = parent.as_ref().map_or(master, |k| k.handle);
+        Ok(CardKeyObjects {
+            key: self.derive_key(
+                derive,
+                base,
+                &[*card_factor, complement(card_factor)].concat(),
+            )?,
+            left: self.derive_key(derive, base, &card_factor.repeat(3))?,
+        })
+    }
+
+    fn encrypt(
+        &self,
+        mechanism: &Mechanism,
+        key: &SessionKey,
+        data: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        self.session
+            .encrypt(mechanism, key.handle, data)
+            .map_err(|e| err("C_Encrypt", e))
+    }
+
+    /// The card key's value for key loading only: the master level inside the token, the rest
+    /// on the host in zeroized memory (see the module documentation).
+    fn card_key_value(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+        self.check_mechanisms(alg)?;
+        let master = self.master(key_id)?;
+        let factors: Vec<[u8; 8]> = if kid::is_national(key_id) {
+            card.national_factors()?.to_vec()
+        } else {
+            vec![card.card_factor()]
+        };
+        let block = Zeroizing::new([factors[0], complement(&factors[0])].concat());
         let first = Zeroizing::new(
             self.session
                 .encrypt(&Mechanism::Des3Ecb, master, &block[..])
@@ -190,11 +323,69 @@ impl Pkcs11Keys {
     }
 }
 
-impl CardKeys for Pkcs11Keys {
+impl KeySource for Pkcs11Keys {
     fn describe(&self) -> String {
         format!("PKCS#11 token {:?}", self.token)
     }
-    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
-        Pkcs11Keys::card_key(self, alg, card, key_id)
+
+    fn cryptogram(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        random: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let keys = self.card_key_objects(alg, card, key_id)?;
+        let mut block = Zeroizing::new(random.to_vec());
+        block.resize(alg.block_size(), 0);
+        self.encrypt(&Mechanism::Des3Ecb, &keys.key, &block)
+    }
+
+    /// ISO/IEC 9797-1 MAC algorithm 3 in the token: single-DES CBC under the left half over all
+    /// but the last block, then `E_K1(D_K2(E_K1(last ⊕ chain)))` = 3DES-ECB under the card key.
+    fn mac(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        challenge: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 4], KeyError> {
+        let keys = self.card_key_objects(alg, card, key_id)?;
+        let mut iv = [0u8; 8];
+        let n = challenge.len().min(8);
+        iv[..n].copy_from_slice(&challenge[..n]);
+        let padded = pad_method2(message, 8);
+        let (head, last) = padded.split_at(padded.len() - 8);
+        let chain: [u8; 8] = if head.is_empty() {
+            iv
+        } else {
+            let cbc = self.encrypt(&Mechanism::Des3Cbc(iv), &keys.left, head)?;
+            cbc[cbc.len() - 8..].try_into().expect("a whole block")
+        };
+        let x: Vec<u8> = last.iter().zip(chain).map(|(a, b)| a ^ b).collect();
+        let mac = self.encrypt(&Mechanism::Des3Ecb, &keys.key, &x)?;
+        Ok(mac[..4].try_into().expect("8 bytes"))
+    }
+
+    fn key_load_block(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        key_id: u8,
+        tries: u8,
+    ) -> Result<Vec<u8>, KeyError> {
+        let value = if key_id == kid::PIN {
+            // The PIN object carries the initial PIN 123456 (BCD).
+            Zeroizing::new(vec![0x12, 0x34, 0x56])
+        } else {
+            Zeroizing::new(self.card_key_value(alg, card, key_id)?.expose().to_vec())
+        };
+        let mut plain = Zeroizing::new(vec![0, key_id, alg.id(), tries]);
+        plain.extend_from_slice(&value);
+        plain[0] = (plain.len() - 1) as u8;
+        let padded = Zeroizing::new(pad_method2(&plain, alg.block_size()));
+        let tk = self.card_key_objects(alg, card, kid::TK)?;
+        self.encrypt(&Mechanism::Des3Ecb, &tk.key, &padded)
     }
 }
