@@ -318,3 +318,23 @@ fn bench_model_and_vpcd_print_their_figures() {
     assert_eq!(v["apdus_per_side"], 100);
     assert!(v["ratio"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn usage_errors_are_one_line_and_json_with_json() {
+    let o = sscard(&["send", "--bogus", "00A4040000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "sscard: error: unexpected argument '--bogus' found (see --help)\n"
+    );
+    let o = sscard(&["--json", "send"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "error": "the following required arguments were not provided: <APDUS>... (see --help)",
+            "code": -23,
+            "exit": 2
+        })
+    );
+}

@@ -79,7 +79,10 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     let out = output::Output::new(cli.json);
     let result = match cli.command {
         Cmd::Readers => cmd_readers::run(&out),
@@ -104,4 +107,35 @@ fn main() {
         }
         std::process::exit(exit);
     }
+}
+
+/// Help and version print as clap makes them; a usage error is one line (JSON with `--json`)
+/// and exit code 2, like any other bad input.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // The first paragraph of clap's message (a missing argument is named on the next line).
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
+    let json = std::env::args().any(|a| a == "--json");
+    let out = output::Output::new(json);
+    out.error(
+        &anyhow::anyhow!("{message} (see --help)"),
+        exit::BAD_INPUT,
+        -23,
+    );
+    std::process::exit(exit::BAD_INPUT);
 }
