@@ -72,7 +72,16 @@ impl PcscTransport {
         let readers = list_readers(ctx)?;
         let name = match reader {
             Some(w) => resolve_reader(&readers, w)?,
-            None => readers.first().cloned().ok_or(TransportError::NoReader)?,
+            // The first reader holding a card; with none, the first reader (whose error then
+            // says there is no card).
+            None => readers
+                .iter()
+                .find(|r| {
+                    wait_for_card_state(ctx, r, true, std::time::Duration::ZERO).unwrap_or(false)
+                })
+                .or(readers.first())
+                .cloned()
+                .ok_or(TransportError::NoReader)?,
         };
         Self::connect_named(ctx, &name, exclusive)
     }
