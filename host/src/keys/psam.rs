@@ -139,6 +139,8 @@ impl<T: Transport> PsamKeys<T> {
         }
     }
 
+    /// DES INIT, DES CRYPT and its GET RESPONSE inside one PC/SC transaction: another process
+    /// sharing the PSAM cannot slip its own DES INIT between them and change the working key.
     fn init_and_crypt_once(
         &mut self,
         key_id: u8,
@@ -146,17 +148,48 @@ impl<T: Transport> PsamKeys<T> {
         factors: &[u8],
         data: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
-        let mut ch = Channel::new(&mut self.transport);
+        let level = self.info.level;
+        let mut outcome = None;
+        let ended = self.transport.with_transaction(&mut |t| {
+            let r = Self::init_and_crypt_in(t, level, key_id, p1, factors, data);
+            // A transport error ends the transaction (and a reset reconnects); others are ours.
+            match r {
+                Err(KeyError::PsamChannel(ChannelError::Transport(e))) => Err(e),
+                r => {
+                    outcome = Some(r);
+                    Ok(())
+                }
+            }
+        });
+        match (ended, outcome) {
+            (Err(e), _) => Err(KeyError::PsamChannel(ChannelError::Transport(e))),
+            (Ok(()), Some(Ok((out, apdus)))) => {
+                self.apdus += apdus;
+                Ok(out)
+            }
+            (Ok(()), Some(Err(e))) => Err(e),
+            (Ok(()), None) => Err(KeyError::Unsupported(
+                "the PSAM's transport ended a transaction without running it".into(),
+            )),
+        }
+    }
+
+    fn init_and_crypt_in(
+        transport: &mut dyn Transport,
+        level: u8,
+        key_id: u8,
+        p1: u8,
+        factors: &[u8],
+        data: &[u8],
+    ) -> Result<(Vec<u8>, u64), KeyError> {
+        let mut ch = Channel::new(transport);
         let r = ch.transmit(&Command::new(0x80, 0x1A, key_id, 0x01).with_data(factors.to_vec()))?;
-        if r.sw == StatusWord::REF_DATA_NOT_FOUND
-            && !kid::is_national(key_id)
-            && self.info.level < 2
-        {
+        if r.sw == StatusWord::REF_DATA_NOT_FOUND && !kid::is_national(key_id) && level < 2 {
             // PROFILE section 5: local keys have a city master and only the card level.
             return Err(KeyError::LevelTooLow {
                 kid: key_id,
                 name: kid::name(key_id),
-                level: self.info.level,
+                level,
             });
         }
         if r.sw == StatusWord::REF_DATA_NOT_FOUND {
@@ -171,8 +204,7 @@ impl<T: Transport> PsamKeys<T> {
             crate::trace::Secrecy::RESPONSE_DATA,
         )?;
         check("DES CRYPT", r.sw)?;
-        self.apdus += ch.apdu_count();
-        Ok(r.data)
+        Ok((r.data, ch.apdu_count()))
     }
 }
 

@@ -180,6 +180,22 @@ impl Transport for PcscTransport {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
     ) -> Result<(), TransportError> {
+        let result = self.in_transaction(f);
+        if matches!(result, Err(TransportError::CardReset)) {
+            // Reset by another application, at SCardBeginTransaction or inside: reconnect, as
+            // `transmit` does, so the caller can start its flow over.
+            self.card
+                .reconnect(self.share, Protocols::ANY, Disposition::LeaveCard)?;
+        }
+        result
+    }
+}
+
+impl PcscTransport {
+    fn in_transaction(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
+    ) -> Result<(), TransportError> {
         let tx = self.card.transaction()?;
         let mut view = InTransaction {
             card: &tx,
