@@ -381,10 +381,7 @@ impl KeySource for Pkcs11Keys {
         } else {
             Zeroizing::new(self.card_key_value(alg, card, key_id)?.expose().to_vec())
         };
-        let mut plain = Zeroizing::new(vec![0, key_id, alg.id(), tries]);
-        plain.extend_from_slice(&value);
-        plain[0] = (plain.len() - 1) as u8;
-        let padded = Zeroizing::new(pad_method2(&plain, alg.block_size()));
+        let padded = super::soft::key_block_plain(alg, key_id, tries, &value);
         let tk = self.card_key_objects(alg, card, kid::TK)?;
         self.encrypt(&Mechanism::Des3Ecb, &tk.key, &padded)
     }

@@ -104,14 +104,24 @@ pub fn key_load_block(
     tries: u8,
     value: &[u8],
 ) -> Result<Vec<u8>, KeyError> {
+    Ok(alg.encrypt_ecb(tk, &key_block_plain(alg, key_id, tries, value))?)
+}
+
+/// The WRITE KEY plaintext before encryption under TK: `LEN ‖ KID ‖ ALG ‖ TRIES ‖ VALUE`,
+/// method-2 padded (PROFILE section 4).
+pub(crate) fn key_block_plain(
+    alg: Algorithm,
+    key_id: u8,
+    tries: u8,
+    value: &[u8],
+) -> zeroize::Zeroizing<Vec<u8>> {
     let mut plain = zeroize::Zeroizing::new(vec![0, key_id, alg.id(), tries]);
     plain.extend_from_slice(value);
     plain[0] = (plain.len() - 1) as u8;
-    let padded = zeroize::Zeroizing::new(sscard_core::crypto::padding::pad_method2(
+    zeroize::Zeroizing::new(sscard_core::crypto::padding::pad_method2(
         &plain,
         alg.block_size(),
-    ));
-    Ok(alg.encrypt_ecb(tk, &padded)?)
+    ))
 }
 
 impl CardKeys for SoftKeys {
