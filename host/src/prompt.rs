@@ -18,7 +18,10 @@ pub fn secret_line(prompt: &str) -> std::io::Result<Zeroizing<String>> {
     let read = std::io::stdin().read_line(&mut line);
     echo(true);
     eprintln!();
-    read?;
+    if read? == 0 {
+        // End of input at the prompt: the operator cancelled the entry (Ctrl-D).
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Zeroizing::new(
         line.trim_end_matches(['\r', '\n']).to_string(),
     ))

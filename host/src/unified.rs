@@ -50,6 +50,7 @@ pub fn return_code(e: &SscError) -> i32 {
         SscError::WrongPin { .. } => -51,
         SscError::PinLocked => -52,
         SscError::PinLength => -33,
+        SscError::PinCancelled => -31,
         SscError::NewPinIsInitial => -36,
         SscError::PinsDiffer => -34,
         SscError::WeakPin(_) | SscError::InvalidData(_) => -23,

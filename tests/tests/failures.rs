@@ -197,3 +197,14 @@ fn a_card_still_in_personalisation_reports_no_fields() {
         })
     );
 }
+
+#[test]
+fn end_of_input_at_the_pin_prompt_is_a_cancelled_entry() {
+    // No card is touched: the PIN is read first.
+    let o = sscard(&["pin", "verify", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({ "error": "PIN entry cancelled", "code": -31, "exit": 2 })
+    );
+}

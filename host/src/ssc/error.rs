@@ -29,6 +29,8 @@ pub enum SscError {
     WrongPin { tries_left: u8 },
     #[error("the PIN is locked")]
     PinLocked,
+    #[error("PIN entry cancelled")]
+    PinCancelled,
     #[error("a PIN has 2 to 6 digits")]
     PinLength,
     #[error("the PIN cannot be changed to the initial PIN 123456")]

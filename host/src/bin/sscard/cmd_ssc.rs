@@ -216,7 +216,13 @@ fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
         return Ok(pins);
     }
     for p in prompts {
-        pins.push(Pin::new(&sscard::prompt::secret_line(p)?)?);
+        let line = match sscard::prompt::secret_line(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(sscard::ssc::SscError::PinCancelled.into())
+            }
+            r => r?,
+        };
+        pins.push(Pin::new(&line)?);
     }
     Ok(pins)
 }

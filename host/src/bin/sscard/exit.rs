@@ -53,6 +53,7 @@ pub fn classify(e: &anyhow::Error) -> (i32, i32) {
             | SscError::NotGenuine
             | SscError::BadCardId(_) => CARD,
             SscError::PinLength
+            | SscError::PinCancelled
             | SscError::NewPinIsInitial
             | SscError::WeakPin(_)
             | SscError::PinsDiffer
