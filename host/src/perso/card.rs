@@ -35,6 +35,10 @@ pub enum PersoError {
     Holder(String),
     #[error("read-back of {file} record {tag:02X} differs from what was written")]
     ReadBack { file: &'static str, tag: u8 },
+    /// The listener of the stages (the journal) could not record one: personalisation stops
+    /// there rather than issue a card the journal does not know of.
+    #[error("personalisation stopped at {stage:?}: {reason}")]
+    Stopped { stage: Stage, reason: String },
 }
 
 /// The card identification code of a card in a reader (and whether it is still blank).
@@ -42,6 +46,13 @@ pub fn identify(ch: Channel, keys: &mut dyn KeySource) -> Result<(String, bool),
     let mut s = Session::open(ch, keys)?;
     let id = s.read_identification()?;
     Ok((to_hex(&id.card_id), !s.is_issued()))
+}
+
+fn reached(
+    stage: &mut dyn FnMut(Stage) -> Result<(), String>,
+    at: Stage,
+) -> Result<(), PersoError> {
+    stage(at).map_err(|reason| PersoError::Stopped { stage: at, reason })
 }
 
 /// Try limits written with each key (PROFILE section 3: external-authentication keys count).
@@ -53,13 +64,14 @@ fn tries(key_id: u8) -> u8 {
     }
 }
 
-/// Personalises the blank card on `ch` for `holder`; `stage` hears each state reached.
+/// Personalises the blank card on `ch` for `holder`; `stage` hears each state reached and may
+/// stop the run (an error from it ends personalisation at that point).
 pub fn personalise(
     ch: Channel,
     keys: &mut dyn KeySource,
     holder: &Holder,
     region: &str,
-    stage: &mut dyn FnMut(Stage),
+    stage: &mut dyn FnMut(Stage) -> Result<(), String>,
 ) -> Result<String, PersoError> {
     let mut s = Session::open(ch, keys)?;
     if s.is_issued() {
@@ -72,9 +84,9 @@ pub fn personalise(
             keys: region.into(),
         });
     }
-    stage(Stage::Blank);
+    reached(stage, Stage::Blank)?;
     s.external_authenticate(kid::TK)?;
-    stage(Stage::Authenticated);
+    reached(stage, Stage::Authenticated)?;
     let alg = s.algorithm();
     let card = crate::keys::CardRef::new(id.card_id);
     let write_key = |s: &mut Session, key_id: u8| -> Result<(), PersoError> {
@@ -108,7 +120,7 @@ pub fn personalise(
     // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
     s.select_application()?;
     s.external_authenticate(kid::TK)?;
-    stage(Stage::KeysLoaded);
+    reached(stage, Stage::KeysLoaded)?;
     let files = holder_records(holder).map_err(|e| PersoError::Holder(e.to_string()))?;
     for (file, records) in &files {
         let sfi = match *file {
@@ -130,7 +142,7 @@ pub fn personalise(
             )?;
         }
     }
-    stage(Stage::Written);
+    reached(stage, Stage::Written)?;
     for (file, records) in &files {
         let ef = match *file {
             "EF05" => EfRef::Ef05,
@@ -144,7 +156,7 @@ pub fn personalise(
             }
         }
     }
-    stage(Stage::Verified);
+    reached(stage, Stage::Verified)?;
     s.send_with_mac(
         "END PERSONALISATION",
         kid::TK,
@@ -152,7 +164,7 @@ pub fn personalise(
         &[],
         Secrecy::PUBLIC,
     )?;
-    stage(Stage::Issued);
+    reached(stage, Stage::Issued)?;
     Ok(to_hex(&id.card_id))
 }
 

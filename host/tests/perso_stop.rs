@@ -1,0 +1,57 @@
+//! A personalisation whose journal cannot record a step stops before END PERSONALISATION: no
+//! card leaves the station issued while its journal row says otherwise.
+
+use sscard::channel::Channel;
+use sscard::keys::SoftKeys;
+use sscard::perso::card::{identify, personalise, PersoError, Stage};
+use sscard::transport::InProcess;
+use sscard_core::crypto::Algorithm;
+use sscard_core::holder::Holder;
+use sscard_model::build::{blank_ssc, SAMPLE_CARD_ID};
+use sscard_model::card::shared;
+use sscard_model::ssc::Ssc;
+use sscard_model::store::Store;
+
+#[test]
+fn a_stage_the_journal_refuses_stops_the_card_unissued() {
+    for alg in [Algorithm::Tdes, Algorithm::Sm4] {
+        let card = Ssc::from_image(blank_ssc(alg, &SAMPLE_CARD_ID), Store::in_memory()).unwrap();
+        let mut t = InProcess::new(shared(card), "blank card");
+        let mut keys = SoftKeys::test_set();
+        let mut seen = Vec::new();
+        let r = personalise(
+            Channel::new(&mut t),
+            &mut keys,
+            &Holder::sample(),
+            "110100",
+            &mut |stage| {
+                seen.push(stage);
+                if stage == Stage::Written {
+                    Err("journal is read-only".into())
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        match r {
+            Err(PersoError::Stopped { stage, reason }) => {
+                assert_eq!(
+                    (stage, reason.as_str()),
+                    (Stage::Written, "journal is read-only")
+                )
+            }
+            other => panic!("{alg:?}: {other:?}"),
+        }
+        assert_eq!(
+            seen,
+            [
+                Stage::Blank,
+                Stage::Authenticated,
+                Stage::KeysLoaded,
+                Stage::Written
+            ]
+        );
+        let (_, blank) = identify(Channel::new(&mut t), &mut keys).unwrap();
+        assert!(blank, "{alg:?}: the card must still be in personalisation");
+    }
+}
