@@ -35,7 +35,8 @@ pub fn return_code(e: &SscError) -> i32 {
         SscError::Keys(k) => match k {
             KeyError::AlgorithmMismatch { .. } => -2202,
             KeyError::NoPsam(_) => -2201,
-            KeyError::MissingKey { kid: 0x0A, .. } => -2203,
+            // -2203 is the PSAM's own code; a key file or token without RKSSSE is -999.
+            KeyError::PsamMissingKey { kid: 0x0A, .. } => -2203,
             KeyError::LevelTooLow { .. } => -24,
             KeyError::PsamChannel(ChannelError::Transport(t)) => match transport_code(t) {
                 -2 => -2201,

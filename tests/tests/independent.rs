@@ -283,3 +283,26 @@ fn a_province_psam_reads_national_files_and_is_too_low_for_local_ones() {
         })
     );
 }
+
+#[test]
+fn a_psam_without_rkssse_is_2203_on_an_sm4_card() {
+    let _g = exclusive();
+    let _card = IndependentCard::start(&["--alg", "sm4", "--psam-omit", "RKSSSE"]);
+    let o = sscard(&[
+        "info",
+        "--reader",
+        READER_E0,
+        "--psam-reader",
+        READER_E1,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "code": -2203,
+            "error": "the PSAM has no key 0A (RKSSSE)",
+            "exit": 6
+        })
+    );
+}

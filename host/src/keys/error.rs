@@ -7,6 +7,9 @@ use sscard_core::status::StatusWord;
 pub enum KeyError {
     #[error("key source has no key {kid:02X} ({name})")]
     MissingKey { kid: u8, name: &'static str },
+    /// The PSAM answered DES INIT with 6A88: it holds no such key.
+    #[error("the PSAM has no key {kid:02X} ({name})")]
+    PsamMissingKey { kid: u8, name: &'static str },
     #[error("the PSAM's level ({level}) holds no {name} (KID {kid:02X}): local keys need a city PSAM (-24)")]
     LevelTooLow {
         kid: u8,

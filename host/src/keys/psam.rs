@@ -193,7 +193,7 @@ impl<T: Transport> PsamKeys<T> {
             });
         }
         if r.sw == StatusWord::REF_DATA_NOT_FOUND {
-            return Err(KeyError::MissingKey {
+            return Err(KeyError::PsamMissingKey {
                 kid: key_id,
                 name: kid::name(key_id),
             });
