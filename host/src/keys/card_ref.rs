@@ -31,4 +31,13 @@ impl CardRef {
     pub fn card_factor(&self) -> [u8; 8] {
         card_factor(&self.card_id).expect("16 bytes")
     }
+    /// The factors from `key_id`'s master down to this card (PROFILE section 5): national keys
+    /// through province and city, local keys and TK the card level only.
+    pub fn factors_for(&self, key_id: u8) -> Result<Vec<[u8; 8]>, KeyError> {
+        Ok(if sscard_core::profile::kid::is_national(key_id) {
+            self.national_factors()?.to_vec()
+        } else {
+            vec![self.card_factor()]
+        })
+    }
 }

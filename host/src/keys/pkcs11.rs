@@ -269,11 +269,7 @@ impl Pkcs11Keys {
     ) -> Result<CardKeyObjects<'_>, KeyError> {
         let derive = self.check_mechanisms(alg)?;
         let master = self.master(key_id)?;
-        let factors: Vec<[u8; 8]> = if kid::is_national(key_id) {
-            card.national_factors()?.to_vec()
-        } else {
-            vec![card.card_factor()]
-        };
+        let factors = card.factors_for(key_id)?;
         let (card_factor, above) = factors.split_last().expect("at least the card factor");
         let mut parent: Option<SessionKey> = None;
         for f in above {
@@ -307,11 +303,7 @@ impl Pkcs11Keys {
     fn card_key_value(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
         self.check_mechanisms(alg)?;
         let master = self.master(key_id)?;
-        let factors: Vec<[u8; 8]> = if kid::is_national(key_id) {
-            card.national_factors()?.to_vec()
-        } else {
-            vec![card.card_factor()]
-        };
+        let factors = card.factors_for(key_id)?;
         let block = Zeroizing::new([factors[0], complement(&factors[0])].concat());
         let first = Zeroizing::new(
             self.session

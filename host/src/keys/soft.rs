@@ -87,11 +87,7 @@ impl SoftKeys {
             kid: key_id,
             name: kid::name(key_id),
         })?;
-        Ok(if kid::is_national(key_id) {
-            alg.diversify_chain(master, &card.national_factors()?)
-        } else {
-            alg.diversify(master, &card.card_factor())
-        })
+        Ok(alg.diversify_chain(master, &card.factors_for(key_id)?))
     }
 }
 
