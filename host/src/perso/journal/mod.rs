@@ -62,6 +62,46 @@ pub(crate) fn audit_hash(
     sscard_core::hexfmt::to_hex(&h.finalize())
 }
 
+/// One audit-log row as stored: `hash` chains it to `prev`.
+pub(crate) struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub station: String,
+    pub actor: String,
+    pub event: String,
+    pub detail: String,
+    pub prev: String,
+    pub hash: String,
+}
+
+/// Walks the audit log in `seq` order: `Ok(n)` when all `n` entries are there and chained,
+/// else the first entry that is missing or was changed.
+pub(crate) fn verify_chain(
+    entries: impl IntoIterator<Item = Result<AuditEntry, JournalError>>,
+) -> Result<Result<usize, String>, JournalError> {
+    let mut prev_hash = "0".repeat(64);
+    let mut n = 0;
+    for e in entries {
+        let e = e?;
+        n += 1;
+        if e.seq != n as i64 {
+            return Ok(Err(format!("entry {n} is missing (found {})", e.seq)));
+        }
+        if e.prev != prev_hash
+            || audit_hash(
+                &e.prev, e.seq, &e.at, &e.station, &e.actor, &e.event, &e.detail,
+            ) != e.hash
+        {
+            return Ok(Err(format!(
+                "entry {} ({}) does not verify: the log was changed",
+                e.seq, e.event
+            )));
+        }
+        prev_hash = e.hash;
+    }
+    Ok(Ok(n))
+}
+
 /// The server's message, not just "db error".
 fn pg_detail(e: &::postgres::Error) -> String {
     match e.as_db_error() {

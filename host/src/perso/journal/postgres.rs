@@ -2,7 +2,7 @@
 //! pending row with `FOR UPDATE SKIP LOCKED`, so stations never wait for, or take, each
 //! other's rows.
 
-use super::{audit_hash, previous, Claim, JournalError};
+use super::{audit_hash, previous, verify_chain, AuditEntry, Claim, JournalError};
 use postgres::{Client, NoTls};
 use sscard_core::holder::Holder;
 use std::time::{Duration, Instant};
@@ -239,38 +239,17 @@ impl PgJournal {
             "SELECT seq, at, station, actor, event, detail, prev, hash FROM audit ORDER BY seq",
             &[],
         )?;
-        let mut prev_hash = "0".repeat(64);
-        for (n, r) in rows.iter().enumerate() {
-            let seq: i64 = r.get(0);
-            let (at, station, actor, event, detail, prev, hash): (
-                String,
-                String,
-                String,
-                String,
-                String,
-                String,
-                String,
-            ) = (
-                r.get(1),
-                r.get(2),
-                r.get(3),
-                r.get(4),
-                r.get(5),
-                r.get(6),
-                r.get(7),
-            );
-            if seq != n as i64 + 1 {
-                return Ok(Err(format!("entry {} is missing (found {seq})", n + 1)));
-            }
-            if prev != prev_hash
-                || audit_hash(&prev, seq, &at, &station, &actor, &event, &detail) != hash
-            {
-                return Ok(Err(format!(
-                    "entry {seq} ({event}) does not verify: the log was changed"
-                )));
-            }
-            prev_hash = hash;
-        }
-        Ok(Ok(rows.len()))
+        verify_chain(rows.iter().map(|r| {
+            Ok(AuditEntry {
+                seq: r.get(0),
+                at: r.get(1),
+                station: r.get(2),
+                actor: r.get(3),
+                event: r.get(4),
+                detail: r.get(5),
+                prev: r.get(6),
+                hash: r.get(7),
+            })
+        }))
     }
 }

@@ -1,6 +1,6 @@
 //! The SQLite journal (WAL), the default for a single station.
 
-use super::{audit_hash, Claim, JournalError};
+use super::{audit_hash, verify_chain, AuditEntry, Claim, JournalError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sscard_core::holder::Holder;
 use std::cell::Cell;
@@ -249,35 +249,18 @@ impl SqliteJournal {
             "SELECT seq, at, station, actor, event, detail, prev, hash FROM audit ORDER BY seq",
         )?;
         let rows = q.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-            ))
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                station: r.get(2)?,
+                actor: r.get(3)?,
+                event: r.get(4)?,
+                detail: r.get(5)?,
+                prev: r.get(6)?,
+                hash: r.get(7)?,
+            })
         })?;
-        let mut prev_hash = "0".repeat(64);
-        let mut n = 0;
-        for row in rows {
-            let (seq, at, station, actor, event, detail, prev, hash) = row?;
-            n += 1;
-            if seq != n as i64 {
-                return Ok(Err(format!("entry {n} is missing (found {seq})")));
-            }
-            if prev != prev_hash
-                || audit_hash(&prev, seq, &at, &station, &actor, &event, &detail) != hash
-            {
-                return Ok(Err(format!(
-                    "entry {seq} ({event}) does not verify: the log was changed"
-                )));
-            }
-            prev_hash = hash;
-        }
-        Ok(Ok(n))
+        verify_chain(rows.map(|r| r.map_err(JournalError::from)))
     }
 
     /// Rows per state.
