@@ -63,8 +63,9 @@ impl Drop for SessionKey<'_> {
 struct CardKeyObjects<'s> {
     /// The two-key TDEA card key.
     key: SessionKey<'s>,
-    /// Its left half three times: single DES as 3DES, for the CBC part of the retail MAC.
-    left: SessionKey<'s>,
+    /// Its left half three times: single DES as 3DES, for the CBC part of the retail MAC;
+    /// derived only for MACs.
+    left: Option<SessionKey<'s>>,
 }
 
 fn complement(d: &[u8; 8]) -> [u8; 8] {
@@ -260,12 +261,14 @@ impl Pkcs11Keys {
         })
     }
 
-    /// The card key of `key_id` for `card` as token objects, every level derived in the token.
+    /// The card key of `key_id` for `card` as token objects, every level derived in the token;
+    /// with `for_mac`, its left half too.
     fn card_key_objects(
         &self,
         alg: Algorithm,
         card: &CardRef,
         key_id: u8,
+        for_mac: bool,
     ) -> Result<CardKeyObjects<'_>, KeyError> {
         let derive = self.check_mechanisms(alg)?;
         let master = self.master(key_id)?;
@@ -283,7 +286,11 @@ impl Pkcs11Keys {
                 base,
                 &[*card_factor, complement(card_factor)].concat(),
             )?,
-            left: self.derive_key(derive, base, &card_factor.repeat(3))?,
+            left: if for_mac {
+                Some(self.derive_key(derive, base, &card_factor.repeat(3))?)
+            } else {
+                None
+            },
         })
     }
 
@@ -327,7 +334,7 @@ impl KeySource for Pkcs11Keys {
         key_id: u8,
         random: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
-        let keys = self.card_key_objects(alg, card, key_id)?;
+        let keys = self.card_key_objects(alg, card, key_id, false)?;
         let mut block = Zeroizing::new(random.to_vec());
         block.resize(alg.block_size(), 0);
         self.encrypt(&Mechanism::Des3Ecb, &keys.key, &block)
@@ -343,7 +350,7 @@ impl KeySource for Pkcs11Keys {
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError> {
-        let keys = self.card_key_objects(alg, card, key_id)?;
+        let keys = self.card_key_objects(alg, card, key_id, true)?;
         let mut iv = [0u8; 8];
         let n = challenge.len().min(8);
         iv[..n].copy_from_slice(&challenge[..n]);
@@ -352,7 +359,8 @@ impl KeySource for Pkcs11Keys {
         let chain: [u8; 8] = if head.is_empty() {
             iv
         } else {
-            let cbc = self.encrypt(&Mechanism::Des3Cbc(iv), &keys.left, head)?;
+            let left = keys.left.as_ref().expect("derived for a MAC");
+            let cbc = self.encrypt(&Mechanism::Des3Cbc(iv), left, head)?;
             cbc[cbc.len() - 8..].try_into().expect("a whole block")
         };
         let x: Vec<u8> = last.iter().zip(chain).map(|(a, b)| a ^ b).collect();
@@ -374,7 +382,7 @@ impl KeySource for Pkcs11Keys {
             Zeroizing::new(self.card_key_value(alg, card, key_id)?.expose().to_vec())
         };
         let padded = super::soft::key_block_plain(alg, key_id, tries, &value);
-        let tk = self.card_key_objects(alg, card, kid::TK)?;
+        let tk = self.card_key_objects(alg, card, kid::TK, false)?;
         self.encrypt(&Mechanism::Des3Ecb, &tk.key, &padded)
     }
 }
