@@ -130,10 +130,19 @@ fn card_pulled_mid_write_leaves_the_old_or_the_new_record() {
         "write", "EF06", "--record", "4", "--tlv", "0A0132", "--json",
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert_eq!(
-        json(&o)["code"],
-        -4,
-        "power cut mid-write: the card does not answer"
+    // The model drops its vpcd connection when power goes. pcscd reports that as an empty answer,
+    // or as a removed card when its presence poll saw the drop first (a race inside pcscd, seen
+    // in CI): either exact outcome says the write did not complete.
+    let v = json(&o);
+    let outcome = (v["code"].as_i64(), v["error"].as_str());
+    assert!(
+        outcome
+            == (
+                Some(-4),
+                Some("malformed response: 0 byte(s), no status word")
+            )
+            || outcome == (Some(-2), Some("the card was removed")),
+        "power cut mid-write: {v}"
     );
     let text = std::fs::read_to_string(&image).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).expect("the image is intact");
