@@ -191,7 +191,20 @@ impl Drop for ModelServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.control);
-        for r in &self.readers {
+        await_empty(&self.readers);
+    }
+}
+
+/// Waits until pcscd sees each reader empty. While a test is already failing, a reader that
+/// stays full is not a second panic (which would abort the whole test binary).
+fn await_empty(readers: &[&str]) {
+    for r in readers {
+        if std::thread::panicking() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while card_present(r) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
             wait_for(&format!("{r} to be empty"), || !card_present(r));
         }
     }
@@ -387,8 +400,6 @@ impl Drop for IndependentCard {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for r in [READER_E0, READER_E1] {
-            wait_for(&format!("{r} to be empty"), || !card_present(r));
-        }
+        await_empty(&[READER_E0, READER_E1]);
     }
 }
