@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
-pub mod card;
 pub mod control;
 pub mod feeder;
 pub mod image;
@@ -23,8 +22,10 @@ pub mod t0;
 pub mod validate;
 pub mod vpcd;
 
-pub use card::{Card, SharedCard};
 pub use image::Image;
+/// The card interface lives in `sscard-core`, where the host's in-process transport finds it too.
+pub use sscard_core::card;
+pub use sscard_core::card::{Card, SharedCard};
 
 use sscard_core::crypto::Algorithm;
 

@@ -7,11 +7,13 @@
 //! - [`crypto`]: block-cipher suites (3DES, SM4, AES-128), diversification, cryptograms, MACs.
 //! - [`profile`]: constants of `PROFILE.md` (AIDs, FIDs, key ids, test key set).
 //! - [`hexfmt`]: hex parsing and printing used by every command line.
+//! - [`card`]: the interface a simulated card offers a reader (the model implements it).
 //! - [`holder`]: holder data and its encoding into the profile's records.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
 pub mod atr;
+pub mod card;
 pub mod crypto;
 pub mod hexfmt;
 pub mod holder;

@@ -6,13 +6,12 @@
 //! of PROFILE section 7 on top.
 #![forbid(unsafe_code)]
 
-pub mod channel;
 pub mod keys;
-pub mod perso;
 pub mod prompt;
 pub mod qualify;
 pub mod script;
 pub mod ssc;
-pub mod trace;
-pub mod transport;
 pub mod unified;
+
+pub use sscard_transport as transport;
+pub use sscard_transport::{channel, trace};

@@ -3,6 +3,7 @@
 
 mod card_ref;
 mod error;
+#[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod psam;
 mod soft;
@@ -10,6 +11,7 @@ mod spec;
 
 pub use card_ref::CardRef;
 pub use error::KeyError;
+#[cfg(feature = "pkcs11")]
 pub use pkcs11::Pkcs11Keys;
 pub use psam::PsamKeys;
 pub use soft::SoftKeys;

@@ -74,12 +74,17 @@ pub fn open(spec: &KeySpec) -> Result<Box<dyn KeySource>, KeyError> {
                 .map_err(|e| KeyError::Unsupported(format!("PSAM reader: {e}")))?;
             Ok(Box::new(PsamKeys::open(t)?))
         }
+        #[cfg(feature = "pkcs11")]
         KeySpec::Pkcs11 { module, token } => {
             let pin = token_pin()?;
             Ok(Box::new(super::Pkcs11Keys::open(
                 module, token, &pin, false,
             )?))
         }
+        #[cfg(not(feature = "pkcs11"))]
+        KeySpec::Pkcs11 { .. } => Err(KeyError::Unsupported(
+            "this build of sscard has no PKCS#11 support (cargo feature pkcs11)".into(),
+        )),
     }
 }
 

@@ -51,7 +51,7 @@ impl SwPattern {
         self.nibbles
             .iter()
             .zip(got)
-            .all(|(want, g)| want.is_none_or(|w| w == g))
+            .all(|(want, g)| want.map_or(true, |w| w == g))
     }
 
     pub fn text(&self) -> &str {
@@ -110,7 +110,7 @@ impl DataPattern {
                 .bytes
                 .iter()
                 .zip(data)
-                .all(|(want, got)| want.is_none_or(|w| w == *got))
+                .all(|(want, got)| want.map_or(true, |w| w == *got))
     }
 
     pub fn text(&self) -> &str {

@@ -1,6 +1,6 @@
 //! PC/SC through pcscd (crate `pcsc`).
 
-use super::{Transport, TransportError};
+use crate::{Transport, TransportError};
 use pcsc::{Card, Context, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
 

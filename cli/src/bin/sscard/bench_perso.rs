@@ -5,12 +5,12 @@ use crate::output::Output;
 use anyhow::{Context, Result};
 use serde_json::json;
 use sscard::keys::SoftKeys;
-use sscard::perso::{batch, journal::Journal, station};
 use sscard::transport::pcsc::{establish, list_readers, wait_for_card_state};
 use sscard_core::crypto::Algorithm;
 use sscard_model::card::shared;
 use sscard_model::feeder::Feeder;
 use sscard_model::vpcd::{serve, ServeOptions};
+use sscard_perso::{batch, journal::Journal, station};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]

@@ -1,10 +1,10 @@
 //! Personalising one blank card, as a sequence of states that the journal mirrors:
 //! Blank → Authenticated → KeysLoaded → Written → Verified → Issued.
 
-use crate::channel::Channel;
-use crate::keys::KeySource;
-use crate::ssc::{EfRef, Session, SscError};
-use crate::trace::Secrecy;
+use sscard::channel::Channel;
+use sscard::keys::KeySource;
+use sscard::ssc::{EfRef, Session, SscError};
+use sscard::trace::Secrecy;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::holder::{holder_records, record_number, Holder};
 use sscard_core::profile::{kid, KEY_TRY_LIMIT, PIN_TRY_LIMIT};
@@ -88,7 +88,7 @@ pub fn personalise(
     s.external_authenticate(kid::TK)?;
     reached(stage, Stage::Authenticated)?;
     let alg = s.algorithm();
-    let card = crate::keys::CardRef::new(id.card_id);
+    let card = sscard::keys::CardRef::new(id.card_id);
     let write_key = |s: &mut Session, key_id: u8| -> Result<(), PersoError> {
         let block = s
             .key_source()

@@ -1,7 +1,12 @@
 //! Moving APDU bytes to a card and back.
+#![forbid(unsafe_code)]
+
+pub mod channel;
+pub mod trace;
 
 mod error;
 mod in_process;
+#[cfg(feature = "pcsc")]
 pub mod pcsc;
 
 pub use error::TransportError;

@@ -2,7 +2,7 @@
 //! chaining, APDU counting and tracing with secrets masked.
 
 use crate::trace::{Exchange, Secrecy, TraceSink};
-use crate::transport::{Transport, TransportError};
+use crate::{Transport, TransportError};
 use sscard_core::apdu::{ApduError, Command, Response};
 use sscard_core::hexfmt::to_hex;
 use std::time::{Instant, SystemTime};

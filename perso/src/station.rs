@@ -1,11 +1,11 @@
 //! One worker per reader: wait for a blank card, claim a holder, personalise, verify, issue,
 //! and resume after a crash from what the journal and the card in the reader say.
 
-use super::card::{accept, identify, personalise, Stage};
-use super::journal::{state, Journal, JournalError};
-use crate::channel::Channel;
-use crate::keys::KeySource;
-use crate::transport::pcsc::{establish, PcscTransport};
+use crate::card::{accept, identify, personalise, Stage};
+use crate::journal::{state, Journal, JournalError};
+use sscard::channel::Channel;
+use sscard::keys::KeySource;
+use sscard::transport::pcsc::{establish, PcscTransport};
 use sscard_core::holder::Holder;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};

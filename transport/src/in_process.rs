@@ -1,7 +1,7 @@
 //! A card model in the same process: no pcscd, no reader.
 
-use super::{Transport, TransportError};
-use sscard_model::card::SharedCard;
+use crate::{Transport, TransportError};
+use sscard_core::card::SharedCard;
 
 /// An `sscard-model` card reached directly.
 pub struct InProcess {

@@ -3,7 +3,6 @@
 
 use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
-use sscard::perso::card::{identify, personalise, PersoError, Stage};
 use sscard::transport::InProcess;
 use sscard_core::crypto::Algorithm;
 use sscard_core::holder::Holder;
@@ -11,6 +10,7 @@ use sscard_model::build::{blank_ssc, SAMPLE_CARD_ID};
 use sscard_model::card::shared;
 use sscard_model::ssc::Ssc;
 use sscard_model::store::Store;
+use sscard_perso::card::{identify, personalise, PersoError, Stage};
 
 #[test]
 fn a_stage_the_journal_refuses_stops_the_card_unissued() {

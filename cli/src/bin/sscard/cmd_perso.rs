@@ -6,8 +6,8 @@ use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
 use sscard::keys::{self, KeySpec};
-use sscard::perso::{batch, journal::Journal, station};
 use sscard::transport::pcsc::{establish, list_readers, resolve_reader};
+use sscard_perso::{batch, journal::Journal, station};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

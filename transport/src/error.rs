@@ -28,6 +28,7 @@ pub enum TransportError {
     Pcsc(String),
 }
 
+#[cfg(feature = "pcsc")]
 impl From<::pcsc::Error> for TransportError {
     fn from(e: ::pcsc::Error) -> Self {
         use ::pcsc::Error as E;

@@ -1,4 +1,5 @@
 //! The personalisation station: batches of holders, one blank card each, exactly once.
+#![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod card;
