@@ -3,34 +3,45 @@
 
 use crate::image::{Image, Memory};
 use crate::memory::{
-    AlgorithmName, EfContent, HexBytes, KeySlot, LifeCycle, PsamMemory, RecordSlot, SscMemory,
+    kid_name, AlgorithmName, EfContent, HexBytes, KeySlot, LifeCycle, PsamMemory, RecordSlot,
+    SscMemory,
 };
-use crate::ssc::layout::{Structure, EFS};
 use sscard_core::crypto::{card_factor, city_factor, province_factor, Algorithm, CryptoError, Key};
 use sscard_core::hexfmt::{hex_array, parse_hex};
-use sscard_core::holder::bad;
-pub use sscard_core::holder::{bcd, gbk_name, holder_records, FileRecords, Holder, HolderError};
-use sscard_core::profile::{kid, test_keys, KEY_TRY_LIMIT, PIN_TRY_LIMIT, PSAM_ATR, SSC_ATR};
+use sscard_core::profile::files::{self, FileDef, RecordDef, Structure, FILES};
+use sscard_core::profile::holder::bad;
+pub use sscard_core::profile::holder::{
+    bcd, gbk_name, FileRecords, Holder, HolderError, CARD_TYPE,
+};
+use sscard_core::profile::psam::level;
+use sscard_core::profile::{
+    test_keys, Kid, KEY_TRY_LIMIT, PSAM_ATR, SSC_ATR, TEST_CITY, TEST_PROVINCE,
+};
 use std::collections::BTreeMap;
 
 /// The card identification code of the profile's worked example.
 pub const SAMPLE_CARD_ID: [u8; 16] = hex_array("110100D15600000599110145000000A1");
 
-fn records(path: &str, values: &[(u8, Vec<u8>)]) -> EfContent {
-    let def = EFS.iter().find(|e| e.path == path).expect("known path");
-    match def.structure {
-        Structure::Records(layout) => EfContent::Records(
-            layout
-                .iter()
-                .map(|&(tag, len)| {
-                    let value = values
-                        .iter()
-                        .find(|(t, _)| *t == tag)
-                        .map(|(_, v)| v.clone());
-                    RecordSlot {
-                        tag,
-                        value: HexBytes(value.unwrap_or_else(|| vec![0; len as usize])),
-                    }
+/// The initialisation organisation the model's factory writes into EF05.
+const INIT_ORG: &str = "110100000000000000000001";
+
+/// Record values by file name; records without a value are manufactured zero.
+type Values = BTreeMap<&'static str, Vec<(&'static RecordDef, Vec<u8>)>>;
+
+/// The content of `file`: every record of the file table with its tag and its value from
+/// `values` (zero when absent); a transparent file zero.
+fn content(file: &FileDef, values: &[(&RecordDef, Vec<u8>)]) -> EfContent {
+    match file.structure {
+        Structure::Records(defs) => EfContent::Records(
+            defs.iter()
+                .map(|def| RecordSlot {
+                    tag: def.tag,
+                    value: HexBytes(
+                        values
+                            .iter()
+                            .find(|(r, _)| r.tag == def.tag)
+                            .map_or_else(|| vec![0; def.len as usize], |(_, v)| v.clone()),
+                    ),
                 })
                 .collect(),
         ),
@@ -38,10 +49,14 @@ fn records(path: &str, values: &[(u8, Vec<u8>)]) -> EfContent {
     }
 }
 
-/// Empty files of the layout (every record with its tag and a zero value).
-fn empty_files() -> BTreeMap<String, EfContent> {
-    EFS.iter()
-        .map(|e| (e.path.to_string(), records(e.path, &[])))
+/// Every file of the file table, under its name, with `values` written.
+fn files_with(values: &Values) -> BTreeMap<String, EfContent> {
+    FILES
+        .iter()
+        .map(|f| {
+            let v = values.get(f.name).map_or(&[][..], Vec::as_slice);
+            (f.name.to_string(), content(f, v))
+        })
         .collect()
 }
 
@@ -52,17 +67,17 @@ fn alg_name(alg: Algorithm) -> AlgorithmName {
     }
 }
 
-/// The card key of `key_id` derived from the test key set (PROFILE section 5).
+/// The card key of `kid` derived from the test key set (PROFILE section 5).
 pub fn test_card_key(
     alg: Algorithm,
-    key_id: u8,
+    kid: Kid,
     card_id: &[u8; 16],
     province: &str,
     city: &str,
 ) -> Result<Key, CryptoError> {
-    let master = Key::new(test_keys::master(key_id).ok_or(CryptoError::BadKeyLength { len: 0 })?);
+    let master = Key::new(test_keys::master(kid).ok_or(CryptoError::BadKeyLength { len: 0 })?);
     let card = card_factor(card_id)?;
-    Ok(if kid::is_national(key_id) {
+    Ok(if kid.is_national() {
         alg.diversify_chain(
             &master,
             &[province_factor(province)?, city_factor(city)?, card],
@@ -72,28 +87,35 @@ pub fn test_card_key(
     })
 }
 
-fn manufacture_records(alg: Algorithm, card_id: &[u8; 16]) -> Vec<(u8, Vec<u8>)> {
-    vec![
-        (0x01, card_id.to_vec()),
-        (0x03, alg.spec_version().as_bytes().to_vec()),
-        (0x04, parse_hex("110100000000000000000001").expect("hex")),
-    ]
+/// What the factory writes: EF05's card identification code, specification version and
+/// initialisation organisation.
+fn manufacture_records(alg: Algorithm, card_id: &[u8; 16]) -> Values {
+    let ef05 = files::ef05();
+    let record = |key: &str| {
+        ef05.record_by_key(key)
+            .expect("EF05 has the manufacture records")
+    };
+    let records = vec![
+        (record("card_id"), card_id.to_vec()),
+        (
+            record("spec_version"),
+            alg.spec_version().as_bytes().to_vec(),
+        ),
+        (record("init_org"), parse_hex(INIT_ORG).expect("hex")),
+    ];
+    BTreeMap::from([(ef05.name, records)])
 }
 
 /// A blank card as it leaves the factory: life cycle PERSONALISATION, TK only.
 pub fn blank_ssc(alg: Algorithm, card_id: &[u8; 16]) -> Image {
-    let mut files = empty_files();
-    files.insert(
-        "EF05".into(),
-        records("EF05", &manufacture_records(alg, card_id)),
-    );
+    let files = files_with(&manufacture_records(alg, card_id));
     let tk = alg.diversify(
         &Key::new(test_keys::TRANSPORT),
         &card_factor(card_id).expect("16 bytes"),
     );
     let mut keys = BTreeMap::new();
     keys.insert(
-        format!("{:02X}", kid::TK),
+        kid_name(Kid::Tk),
         KeySlot::new(tk.expose().to_vec(), KEY_TRY_LIMIT),
     );
     Image::new(
@@ -114,36 +136,26 @@ pub fn personalised_ssc(
     holder: &Holder,
     pin: &str,
 ) -> Result<Image, HolderError> {
-    let mut files = empty_files();
-    let mut ef05 = manufacture_records(alg, card_id);
-    for (path, values) in holder_records(holder)? {
-        if path == "EF05" {
-            ef05.extend(values);
-        } else {
-            files.insert(path.into(), records(path, &values));
-        }
+    let mut values = manufacture_records(alg, card_id);
+    for (file, records) in holder.records()? {
+        values.entry(file.name).or_default().extend(records);
     }
-    files.insert("EF05".into(), records("EF05", &ef05));
+    let files = files_with(&values);
     let mut keys = BTreeMap::new();
-    for key_id in kid::CARD_KEYS {
-        let key = test_card_key(alg, key_id, card_id, "110000", "110100")
+    for kid in Kid::CARD_KEYS {
+        let key = test_card_key(alg, kid, card_id, TEST_PROVINCE, TEST_CITY)
             .map_err(|e| bad("card_id", e.to_string()))?;
-        let tries = if matches!(key_id, kid::RKSSSE | kid::EAK_L) {
-            KEY_TRY_LIMIT
-        } else {
-            0
-        };
         keys.insert(
-            format!("{key_id:02X}"),
-            KeySlot::new(key.expose().to_vec(), tries),
+            kid_name(kid),
+            KeySlot::new(key.expose().to_vec(), kid.try_limit()),
         );
     }
     if !(2..=6).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("pin", "a PIN has 2 to 6 digits"));
     }
     keys.insert(
-        format!("{:02X}", kid::PIN),
-        KeySlot::new(pin.as_bytes().to_vec(), PIN_TRY_LIMIT),
+        kid_name(Kid::Pin),
+        KeySlot::new(pin.as_bytes().to_vec(), Kid::Pin.try_limit()),
     );
     Ok(Image::new(
         SSC_ATR.to_vec(),
@@ -159,7 +171,7 @@ pub fn personalised_ssc(
 /// A city PSAM (level 2, region 110100) holding the test key set: national keys diversified to
 /// the city, the city's local masters, and the transport master for personalisation.
 pub fn city_psam(alg: Algorithm) -> Image {
-    city_psam_for(alg, "110100").expect("110100 is a valid city")
+    city_psam_for(alg, TEST_CITY).expect("the test city is a valid city")
 }
 
 /// A city PSAM for another city: national keys diversified to that city (so its cards'
@@ -173,15 +185,15 @@ pub fn city_psam_for(alg: Algorithm, city: &str) -> Result<Image, HolderError> {
         city_factor(city).map_err(|e| bad("city", e.to_string()))?,
     );
     let mut keys = BTreeMap::new();
-    for key_id in kid::CARD_KEYS.into_iter().chain([kid::TK]) {
-        let master = Key::new(test_keys::master(key_id).expect("test key"));
-        let key = if kid::is_national(key_id) {
+    for kid in Kid::CARD_KEYS.into_iter().chain([Kid::Tk]) {
+        let master = Key::new(test_keys::master(kid).expect("test key"));
+        let key = if kid.is_national() {
             alg.diversify_chain(&master, &[prov, cityf])
         } else {
             master
         };
         keys.insert(
-            format!("{key_id:02X}/01"),
+            format!("{}/01", kid_name(kid)),
             KeySlot::new(key.expose().to_vec(), 0),
         );
     }
@@ -189,7 +201,7 @@ pub fn city_psam_for(alg: Algorithm, city: &str) -> Result<Image, HolderError> {
     ef15.push(0x01); // version
     ef15.push(alg.id());
     ef15.extend(&city_code); // issuer region
-    ef15.push(0x02); // level: city
+    ef15.push(level::CITY); // key level
     ef15.extend(parse_hex("2024010120340101").expect("hex")); // start, expiry
     let mut terminal = city_code;
     terminal.extend(parse_hex("000001").expect("hex"));
@@ -199,7 +211,7 @@ pub fn city_psam_for(alg: Algorithm, city: &str) -> Result<Image, HolderError> {
             algorithm: alg_name(alg),
             ef15: HexBytes(ef15),
             ef16: HexBytes(terminal),
-            level: 2,
+            level: level::CITY,
             keys,
         }),
     ))

@@ -8,19 +8,44 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Runs one control command against the served cards.
+/// Why a control command was not carried out (answered `error: …`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    #[error("missing reader slot: remove, insert and tear take N, the reader slot from 0")]
+    MissingSlot,
+    #[error("reader slot {word:?} is not a number: slots count from 0")]
+    SlotNotANumber { word: String },
+    #[error("no reader slot {slot} (serving {serving}, slots count from 0)")]
+    NoSuchSlot { slot: usize, serving: usize },
+    #[error("tear N W: W is the n-th write from now, 1 or more")]
+    TearWrite,
+    #[error("this card has no persistent writes to tear")]
+    NothingToTear,
+    #[error("unknown command {command:?} (remove N, insert N, tear N W, status)")]
+    UnknownCommand { command: String },
+    #[error("empty command (remove N, insert N, tear N W, status)")]
+    Empty,
+}
+
+/// Runs one control command against the served cards: `ok`, a status line, or `error: …`.
 pub fn execute(cards: &[ServedCard], line: &str) -> String {
+    run(cards, line).unwrap_or_else(|e| format!("error: {e}"))
+}
+
+fn run(cards: &[ServedCard], line: &str) -> Result<String, ControlError> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let slot = |w: Option<&&str>| -> Result<&ServedCard, String> {
-        let n: usize = w
-            .ok_or("missing reader slot")?
-            .parse()
-            .map_err(|_| "reader slot is not a number".to_string())?;
-        cards
-            .get(n)
-            .ok_or(format!("no reader slot {n} (serving {})", cards.len()))
+    let slot = |w: Option<&&str>| -> Result<&ServedCard, ControlError> {
+        let word = w.ok_or(ControlError::MissingSlot)?;
+        let n: usize = word.parse().map_err(|_| ControlError::SlotNotANumber {
+            word: word.to_string(),
+        })?;
+        cards.get(n).ok_or(ControlError::NoSuchSlot {
+            slot: n,
+            serving: cards.len(),
+        })
     };
-    let result = match words.first().copied() {
+    match words.first().copied() {
         Some("remove") => slot(words.get(1)).map(|c| {
             c.remove();
             "ok".to_string()
@@ -34,11 +59,11 @@ pub fn execute(cards: &[ServedCard], line: &str) -> String {
                 .get(2)
                 .and_then(|w| w.parse().ok())
                 .filter(|n| *n > 0)
-                .ok_or("tear N W: W is the n-th write from now, 1 or more")?;
+                .ok_or(ControlError::TearWrite)?;
             if c.card().lock().expect("card lock").arm_tearing(n) {
                 Ok("ok".to_string())
             } else {
-                Err("this card has no persistent writes to tear".to_string())
+                Err(ControlError::NothingToTear)
             }
         }),
         Some("status") => Ok(cards
@@ -63,12 +88,11 @@ pub fn execute(cards: &[ServedCard], line: &str) -> String {
             })
             .collect::<Vec<_>>()
             .join("; ")),
-        Some(other) => Err(format!(
-            "unknown command {other:?} (remove N, insert N, tear N W, status)"
-        )),
-        None => Err("empty command".into()),
-    };
-    result.unwrap_or_else(|e| format!("error: {e}"))
+        Some(other) => Err(ControlError::UnknownCommand {
+            command: other.into(),
+        }),
+        None => Err(ControlError::Empty),
+    }
 }
 
 /// Listens on `path` until the process ends.

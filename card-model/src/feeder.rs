@@ -4,19 +4,28 @@
 //! and presents the next blank card, until N have been used.
 
 use crate::card::Card;
-use crate::image::Memory;
+use crate::image::{Image, Memory};
 use crate::ssc::Ssc;
 use crate::store::Store;
 use crate::{build, memory::EfContent, memory::LifeCycle};
 use rand::RngCore;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::parse_hex;
+use sscard_core::profile::files;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Blank cards left, shared by every reader of one feeder.
 pub type Stock = Arc<AtomicUsize>;
+
+/// Why a feeder cannot start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeederError {
+    #[error("region {region:?} is not 6 digits: give the issuing city's region code, e.g. 110100")]
+    Region { region: String },
+}
 
 /// One reader's slot of the feeder.
 pub struct Feeder {
@@ -28,11 +37,18 @@ pub struct Feeder {
 }
 
 impl Feeder {
-    pub fn new(alg: Algorithm, region: &str, dir: PathBuf, stock: Stock) -> Result<Self, String> {
+    pub fn new(
+        alg: Algorithm,
+        region: &str,
+        dir: PathBuf,
+        stock: Stock,
+    ) -> Result<Self, FeederError> {
         let r = parse_hex(region)
             .ok()
             .filter(|b| b.len() == 3 && region.bytes().all(|c| c.is_ascii_digit()))
-            .ok_or(format!("region {region:?} is not 6 digits"))?;
+            .ok_or_else(|| FeederError::Region {
+                region: region.into(),
+            })?;
         let mut f = Self {
             alg,
             region: [r[0], r[1], r[2]],
@@ -70,19 +86,31 @@ impl Feeder {
         }
         let card = self.card.take().expect("checked");
         let image = card.image();
-        let number = match &image.memory {
-            Memory::Ssc(m) => match m.files.get("EF05") {
-                Some(EfContent::Records(r)) => String::from_utf8_lossy(&r[6].value.0).into_owned(),
-                _ => "unknown".into(),
-            },
-            Memory::Psam(_) => "psam".into(),
-        };
+        let number = card_number(&image);
         let path = self.dir.join(format!("{number}.json"));
         if let Err(e) = crate::store::write_atomic(&path, image.to_json().as_bytes()) {
             tracing::error!("feeder: cannot store {}: {e}", path.display());
         }
         self.next_card();
     }
+}
+
+/// The card number in EF05 of an image, which names the stored file.
+fn card_number(image: &Image) -> String {
+    let Memory::Ssc(m) = &image.memory else {
+        return "psam".into();
+    };
+    let ef05 = files::ef05();
+    let record = ef05
+        .record_by_key("card_number")
+        .and_then(|def| match m.files.get(ef05.name) {
+            Some(EfContent::Records(r)) => r.get(usize::from(def.number) - 1),
+            _ => None,
+        });
+    record.map_or_else(
+        || "unknown".into(),
+        |r| String::from_utf8_lossy(&r.value.0).into_owned(),
+    )
 }
 
 impl Card for Feeder {

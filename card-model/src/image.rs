@@ -29,6 +29,7 @@ pub enum Memory {
 
 /// Why an image cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImageError {
     #[error("cannot read card image {path}: {source}")]
     Io {

@@ -1,10 +1,11 @@
 //! `sscard-model`: a software social security card (SSC) and PSAM that follow `PROFILE.md`
 //! to the byte, for tests in-process and for real PC/SC stacks through vsmartcard's vpcd.
 //!
-//! Layers, like a real card: the file layout is fixed in code (the ROM mask, [`ssc::layout`]),
-//! card memory ([`memory`]) is what an EEPROM holds and is written through a [`store::Store`]
-//! (atomic on disk, with a tearing hook), and volatile state (current DF, security status,
-//! challenge) lives only in the application struct and is lost on reset.
+//! Layers, like a real card: the file layout is fixed in code (the ROM mask: the profile's file
+//! table in [`sscard_core::profile::files`], read rules and update keys included), card memory
+//! ([`memory`]) is what an EEPROM holds and is written through a [`store::Store`] (atomic on
+//! disk, with a tearing hook), and volatile state (current DF, security status, challenge) lives
+//! only in the application struct and is lost on reset.
 #![forbid(unsafe_code)]
 
 pub mod build;
@@ -26,6 +27,7 @@ pub use image::Image;
 /// The card interface lives in `sscard-core`, where the host's in-process transport finds it too.
 pub use sscard_core::card;
 pub use sscard_core::card::{Card, SharedCard};
+pub use validate::InvalidImage;
 
 use sscard_core::crypto::Algorithm;
 
@@ -43,11 +45,4 @@ pub fn test_pair(alg: Algorithm) -> (ssc::Ssc, psam::Psam) {
         ssc::Ssc::from_image(card, store::Store::in_memory()).expect("an SSC image"),
         psam::Psam::from_image(build::city_psam(alg)).expect("a PSAM image"),
     )
-}
-
-/// `Ok` when `bytes` is a well-formed ATR.
-pub(crate) fn atr_check(bytes: &[u8]) -> Result<(), String> {
-    sscard_core::atr::Atr::parse(bytes)
-        .map(|_| ())
-        .map_err(|e| format!("atr: {e}"))
 }

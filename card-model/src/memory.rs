@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::profile::Kid;
 use std::collections::BTreeMap;
 use zeroize::Zeroize;
 
@@ -114,17 +115,18 @@ impl KeySlot {
 pub struct SscMemory {
     pub algorithm: AlgorithmName,
     pub life_cycle: LifeCycle,
-    /// By path: `EF05`, `EF06`, `EF07`, `DF01/EF01`, `DF01/EF02`.
+    /// By the file table's name ([`FileDef::name`](sscard_core::profile::FileDef)): `EF05`,
+    /// `EF06`, `EF07`, `DF01/EF01`, `DF01/EF02`.
     pub files: BTreeMap<String, EfContent>,
     /// By key id in hex (`08`, `0A`, …, `30` for the PIN, whose value is its digits in ASCII).
     pub keys: BTreeMap<String, KeySlot>,
 }
 
 impl SscMemory {
-    pub fn key(&self, kid: u8) -> Option<&KeySlot> {
+    pub fn key(&self, kid: Kid) -> Option<&KeySlot> {
         self.keys.get(&kid_name(kid))
     }
-    pub fn key_mut(&mut self, kid: u8) -> Option<&mut KeySlot> {
+    pub fn key_mut(&mut self, kid: Kid) -> Option<&mut KeySlot> {
         self.keys.get_mut(&kid_name(kid))
     }
 }
@@ -143,7 +145,7 @@ pub struct PsamMemory {
     pub keys: BTreeMap<String, KeySlot>,
 }
 
-/// Image key of a key id.
-pub fn kid_name(kid: u8) -> String {
-    format!("{kid:02X}")
+/// Image key of a key: its id in two hex digits (`0A`).
+pub fn kid_name(kid: Kid) -> String {
+    format!("{:02X}", kid.id())
 }

@@ -5,10 +5,27 @@
 //! never written back: the presenter is an inspection bench, not a card store.
 
 use crate::card::Card;
+use crate::image::ImageError;
 use crate::ssc::Ssc;
 use crate::store::Store;
+use crate::validate::InvalidImage;
 use crate::Image;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a stack of images cannot be presented.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresenterError {
+    #[error("cannot read the image directory {}: {source}", dir.display())]
+    ReadDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Image { path: PathBuf, source: ImageError },
+    #[error("{}: {source}", path.display())]
+    Card { path: PathBuf, source: InvalidImage },
+}
 
 /// Images presented one after another.
 pub struct Presenter {
@@ -20,20 +37,25 @@ pub struct Presenter {
 impl Presenter {
     /// Every `*.json` SSC image in `dir`, in file-name order. Any image that does not load is an
     /// error naming its file: a bench that silently skipped a card would hide it.
-    pub fn from_dir(dir: &Path) -> Result<Self, String> {
+    pub fn from_dir(dir: &Path) -> Result<Self, PresenterError> {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map_err(|source| PresenterError::ReadDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         paths.sort();
         let cards = paths
-            .iter()
-            .map(|p| {
-                Image::load(p)
-                    .map_err(|e| e.to_string())
-                    .and_then(|i| Ssc::from_image(i, Store::in_memory()))
-                    .map_err(|e| format!("{}: {e}", p.display()))
+            .into_iter()
+            .map(|path| {
+                let image = match Image::load(&path) {
+                    Ok(image) => image,
+                    Err(source) => return Err(PresenterError::Image { path, source }),
+                };
+                Ssc::from_image(image, Store::in_memory())
+                    .map_err(|source| PresenterError::Card { path, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(cards))
@@ -126,7 +148,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sscard-presenter-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("A1.json"), "{").unwrap();
-        let e = Presenter::from_dir(&dir).err().expect("refused");
+        let e = Presenter::from_dir(&dir)
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(
             e.starts_with(&format!("{}: ", dir.join("A1.json").display())),
             "{e}"

@@ -5,6 +5,7 @@ use sscard_core::status::StatusWord;
 
 /// A handler that cannot answer with data answers with a status word, or not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fail {
     Sw(StatusWord),
     /// The tearing hook cut power during a persistent write.

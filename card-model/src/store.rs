@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// A persistent write that did not happen.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The tearing hook cut power: the write did not land; the old image stands.
     #[error("power cut during persistent write {0}")]

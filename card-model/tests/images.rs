@@ -2,6 +2,7 @@
 //! (which are never overwritten).
 
 use sscard_core::crypto::Algorithm;
+use sscard_core::profile::Kid;
 use sscard_model::build::{self, Holder, SAMPLE_CARD_ID};
 use sscard_model::psam::Psam;
 use sscard_model::ssc::Ssc;
@@ -19,8 +20,14 @@ fn images_round_trip_and_show_masks_keys() {
     assert_eq!(back, image);
     let shown = image.masked_json();
     assert!(shown.contains("\"value\": \"**\""));
-    let card_rkssse =
-        build::test_card_key(Algorithm::Sm4, 0x0A, &SAMPLE_CARD_ID, "110000", "110100").unwrap();
+    let card_rkssse = build::test_card_key(
+        Algorithm::Sm4,
+        Kid::Rkssse,
+        &SAMPLE_CARD_ID,
+        "110000",
+        "110100",
+    )
+    .unwrap();
     assert!(!shown.contains(&sscard_core::hexfmt::to_hex(card_rkssse.expose())));
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["keys"]["30"]["value"], "**", "the PIN is masked");
@@ -38,7 +45,7 @@ fn hand_edited_images_name_the_field() {
             .map(drop)
             .map_err(|e| sscard_model::image::ImageError::Invalid {
                 path: "card.json".into(),
-                detail: e,
+                detail: e.to_string(),
             })
     };
     let err = edit("\"life_cycle\": \"ISSUED\",", "")
@@ -58,7 +65,8 @@ fn hand_edited_images_name_the_field() {
     let image = Image::from_json(&v.to_string(), "card.json").unwrap();
     let err = Ssc::from_image(image, Store::in_memory())
         .map(drop)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "files.EF06.records[1] is tag 09 with 29 bytes; the profile has tag 09 with 30"

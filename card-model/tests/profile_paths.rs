@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::kid;
+use sscard_core::profile::Kid;
 use sscard_model::ssc::Ssc;
 
 fn card(alg: Algorithm) -> Ssc {
@@ -42,7 +42,7 @@ fn worked_example_of_section_9() {
         );
         // INTERNAL AUTHENTICATE with the same R answers the IRK cryptogram of the same card.
         let irk = alg
-            .cryptogram(&key(alg, kid::IRK), &[1, 2, 3, 4, 5, 6, 7, 8])
+            .cryptogram(&key(alg, Kid::Irk), &[1, 2, 3, 4, 5, 6, 7, 8])
             .unwrap();
         assert_eq!(
             tx(
@@ -60,7 +60,7 @@ fn remaining_status_word_paths() {
     let mut c = card(alg);
     // 6981: READ RECORD on the transparent EF02 (after opening DF01).
     assert_eq!(sw(&mut c, "00A4000002DF01"), "9000");
-    assert_eq!(ext_auth(&mut c, alg, kid::EAK_L, true).unwrap(), "9000");
+    assert_eq!(ext_auth(&mut c, alg, Kid::EakL, true).unwrap(), "9000");
     assert_eq!(sw(&mut c, "00B2011400"), "6981");
     // 6B00: READ BINARY beyond the end; 6Cxx on a short Le for records.
     assert_eq!(
@@ -94,10 +94,10 @@ fn remaining_status_word_paths() {
     );
     // RELOAD / UNBLOCK: no challenge → 6984, wrong MAC → 6988.
     assert_eq!(sw(&mut c, "845E00000712345611223344"), "6984");
-    let mut bad = mac_apdu(&mut c, alg, kid::UPK, "84240001", "").unwrap();
+    let mut bad = mac_apdu(&mut c, alg, Kid::Upk, "84240001", "").unwrap();
     bad.replace_range(bad.len() - 2.., "00");
     assert_eq!(sw(&mut c, &bad), "6988");
-    let reload = mac_apdu(&mut c, alg, kid::RPK, "845E0000", "654321").unwrap();
+    let reload = mac_apdu(&mut c, alg, Kid::Rpk, "845E0000", "654321").unwrap();
     assert_eq!(sw(&mut c, &reload), "9000");
     assert_eq!(
         sw(&mut c, "0020000003654321"),
@@ -108,14 +108,14 @@ fn remaining_status_word_paths() {
     let wk = mac_apdu(
         &mut c,
         alg,
-        kid::UK_N,
+        Kid::UkN,
         "84D40008",
-        &write_key_data(alg, kid::IRK),
+        &write_key_data(alg, Kid::Irk),
     )
     .unwrap();
     assert_eq!(sw(&mut c, &wk), "6985");
-    assert_eq!(ext_auth(&mut c, alg, kid::TK, true).unwrap(), "6A88");
-    let end = mac_apdu(&mut c, alg, kid::UK_N, "84EE0000", "").unwrap();
+    assert_eq!(ext_auth(&mut c, alg, Kid::Tk, true).unwrap(), "6A88");
+    let end = mac_apdu(&mut c, alg, Kid::UkN, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "6985");
     // GET CHALLENGE: only 4 or 8 bytes; P1/P2 must be zero.
     assert_eq!(sw(&mut c, "0084000010"), "6700");
@@ -160,7 +160,7 @@ fn psam_t0_paths() {
     assert_eq!(sw(&mut p, "80FA0000080102030405060708"), "6108");
     assert_eq!(sw(&mut p, "00C0000004"), "6C08");
     let expected = Algorithm::Tdes
-        .cryptogram(&key(Algorithm::Tdes, kid::IRK), &[1, 2, 3, 4, 5, 6, 7, 8])
+        .cryptogram(&key(Algorithm::Tdes, Kid::Irk), &[1, 2, 3, 4, 5, 6, 7, 8])
         .unwrap();
     assert_eq!(tx(&mut p, "00C0000008"), to_hex(&expected) + "9000");
     assert_eq!(sw(&mut p, "00C0000008"), "6985", "nothing left to get");

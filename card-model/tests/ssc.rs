@@ -6,7 +6,7 @@ use common::*;
 
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::kid;
+use sscard_core::profile::{KeyScope, Kid};
 use sscard_model::build::{self, SAMPLE_CARD_ID};
 use sscard_model::card::Card;
 use sscard_model::ssc::Ssc;
@@ -86,7 +86,7 @@ fn ef06_opens_with_rksse_on_sm4_cards_only() {
     select_ssse(&mut c).unwrap();
     assert_eq!(sw(&mut c, "00B2013400"), "6982");
     assert_eq!(
-        ext_auth(&mut c, Algorithm::Sm4, kid::RKSSSE, true).unwrap(),
+        ext_auth(&mut c, Algorithm::Sm4, Kid::Rkssse, true).unwrap(),
         "9000"
     );
     assert_eq!(
@@ -115,13 +115,13 @@ fn external_authentication_counts_down_and_blocks() {
     );
     for left in (0..5).rev() {
         assert_eq!(
-            ext_auth(&mut c, alg, kid::RKSSSE, false).unwrap(),
+            ext_auth(&mut c, alg, Kid::Rkssse, false).unwrap(),
             format!("63C{left}")
         );
     }
-    assert_eq!(ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap(), "6983");
+    assert_eq!(ext_auth(&mut c, alg, Kid::Rkssse, true).unwrap(), "6983");
     assert_eq!(
-        ext_auth(&mut c, alg, kid::EAK_L, true).unwrap(),
+        ext_auth(&mut c, alg, Kid::EakL, true).unwrap(),
         "6A88",
         "local key in SSSE"
     );
@@ -134,7 +134,7 @@ fn challenge_is_single_use() {
     select_ssse(&mut c).unwrap();
     let ch = challenge(&mut c, 8).unwrap();
     assert_eq!(sw(&mut c, "00B2012C00"), "9000");
-    let crypt = alg.cryptogram(&key(alg, kid::RKSSSE), &ch).unwrap();
+    let crypt = alg.cryptogram(&key(alg, Kid::Rkssse), &ch).unwrap();
     assert_eq!(sw(&mut c, &format!("0082000A08{}", to_hex(&crypt))), "6984");
 }
 
@@ -144,7 +144,7 @@ fn internal_authentication_matches_the_card_key() {
         let mut c = card(alg);
         select_ssse(&mut c).unwrap();
         let expected = alg
-            .cryptogram(&key(alg, kid::IRK), &parse_hex("0102030405060708").unwrap())
+            .cryptogram(&key(alg, Kid::Irk), &parse_hex("0102030405060708").unwrap())
             .unwrap();
         assert_eq!(
             tx(
@@ -168,10 +168,10 @@ fn pin_life_cycle() {
     assert_eq!(sw(&mut c, "0020000003123456"), "63C1");
     assert_eq!(sw(&mut c, "0020000003123456"), "63C0");
     assert_eq!(sw(&mut c, "0020000003654321"), "6983");
-    let unblock = mac_apdu(&mut c, alg, kid::UPK, "84240001", "").unwrap();
+    let unblock = mac_apdu(&mut c, alg, Kid::Upk, "84240001", "").unwrap();
     assert_eq!(sw(&mut c, &unblock), "9000");
     assert_eq!(sw(&mut c, "0020000003654321"), "9000");
-    let reload = mac_apdu(&mut c, alg, kid::RPK, "845E0000", "1234").unwrap();
+    let reload = mac_apdu(&mut c, alg, Kid::Rpk, "845E0000", "1234").unwrap();
     assert_eq!(sw(&mut c, &reload), "9000");
     assert_eq!(sw(&mut c, "00200000021234"), "9000");
     assert_eq!(sw(&mut c, "00200000"), "63C3");
@@ -182,15 +182,15 @@ fn update_record_with_line_mac() {
     for alg in [Algorithm::Tdes, Algorithm::Sm4] {
         let mut c = card(alg);
         select_ssse(&mut c).unwrap();
-        let apdu = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0132").unwrap();
+        let apdu = mac_apdu(&mut c, alg, Kid::UkN, "04DC0434", "0A0132").unwrap();
         assert_eq!(sw(&mut c, &apdu), "9000");
         if alg == Algorithm::Sm4 {
-            ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap();
+            ext_auth(&mut c, alg, Kid::Rkssse, true).unwrap();
         }
         assert_eq!(tx(&mut c, "00B2043400"), "0A01329000");
-        let wrong_tag = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0B0132").unwrap();
+        let wrong_tag = mac_apdu(&mut c, alg, Kid::UkN, "04DC0434", "0B0132").unwrap();
         assert_eq!(sw(&mut c, &wrong_tag), "6A80");
-        let mut bad = mac_apdu(&mut c, alg, kid::UK_N, "04DC0434", "0A0131").unwrap();
+        let mut bad = mac_apdu(&mut c, alg, Kid::UkN, "04DC0434", "0A0131").unwrap();
         bad.replace_range(bad.len() - 2.., "00");
         assert_eq!(sw(&mut c, &bad), "6988");
         assert_eq!(
@@ -201,7 +201,7 @@ fn update_record_with_line_mac() {
             "6984"
         );
         // A local key never opens a national file.
-        let local = mac_apdu(&mut c, alg, kid::UK_L, "04DC0434", "0A0131").unwrap();
+        let local = mac_apdu(&mut c, alg, Kid::UkL, "04DC0434", "0A0131").unwrap();
         assert_eq!(sw(&mut c, &local), "6988");
     }
 }
@@ -221,20 +221,20 @@ fn df01_needs_pin_or_eak_and_loses_status_on_df_change() {
         "6982",
         "PIN status lost on DF change"
     );
-    assert_eq!(ext_auth(&mut c, alg, kid::EAK_L, true).unwrap(), "9000");
+    assert_eq!(ext_auth(&mut c, alg, Kid::EakL, true).unwrap(), "9000");
     assert_eq!(
         tx(&mut c, "00B2010C00"),
         format!("4008{}9000", "00".repeat(8))
     );
     assert_eq!(tx(&mut c, "00B0820004"), "000000009000");
     assert_eq!(sw(&mut c, "00B082FF00"), "9000");
-    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FE", "AABB").unwrap();
+    let apdu = mac_apdu(&mut c, alg, Kid::UkL, "04D682FE", "AABB").unwrap();
     assert_eq!(sw(&mut c, &apdu), "9000");
     assert_eq!(tx(&mut c, "00B082FE02"), "AABB9000");
-    let apdu = mac_apdu(&mut c, alg, kid::UK_L, "04D682FF", "AABB").unwrap();
+    let apdu = mac_apdu(&mut c, alg, Kid::UkL, "04D682FF", "AABB").unwrap();
     assert_eq!(sw(&mut c, &apdu), "6A84");
     assert_eq!(
-        ext_auth(&mut c, alg, kid::RKSSSE, true).unwrap(),
+        ext_auth(&mut c, alg, Kid::Rkssse, true).unwrap(),
         "6A88",
         "national key in DF01"
     );
@@ -259,35 +259,35 @@ fn personalisation_from_blank_to_issued() {
     assert!(select_ssse(&mut c).unwrap().ends_with("C001019000"));
     assert_eq!(sw(&mut c, "00B2012C00"), "9000");
     assert_eq!(sw(&mut c, "00B2013400"), "6982");
-    assert_eq!(ext_auth(&mut c, alg, kid::TK, true).unwrap(), "9000");
+    assert_eq!(ext_auth(&mut c, alg, Kid::Tk, true).unwrap(), "9000");
     assert_eq!(sw(&mut c, "00B2013400"), "9000");
-    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
+    let end = mac_apdu(&mut c, alg, Kid::Tk, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "6985", "keys are missing");
-    let write_key = |c: &mut Ssc, k: u8| {
+    let write_key = |c: &mut Ssc, k: Kid| {
         let enc = write_key_data(alg, k);
-        let apdu = mac_apdu(c, alg, kid::TK, &format!("84D400{k:02X}"), &enc).unwrap();
+        let apdu = mac_apdu(c, alg, Kid::Tk, &format!("84D400{:02X}", k.id()), &enc).unwrap();
         sw(c, &apdu)
     };
     // Each key in the DF where it is valid (PROFILE section 3), 6A88 elsewhere.
-    for k in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
-        let want = if kid::is_local_only(k) {
+    for k in Kid::CARD_KEYS.into_iter().chain([Kid::Pin]) {
+        let want = if k.scope() == KeyScope::Df01 {
             "6A88"
         } else {
             "9000"
         };
-        assert_eq!(write_key(&mut c, k), want, "key {k:02X} in SSSE");
+        assert_eq!(write_key(&mut c, k), want, "key {:02X} in SSSE", k.id());
     }
     assert_eq!(sw(&mut c, "00A4000002DF01"), "9000");
-    for k in [kid::IRK, kid::RKSSSE, kid::UK_N] {
-        assert_eq!(write_key(&mut c, k), "6A88", "key {k:02X} in DF01");
+    for k in [Kid::Irk, Kid::Rkssse, Kid::UkN] {
+        assert_eq!(write_key(&mut c, k), "6A88", "key {:02X} in DF01", k.id());
     }
-    for k in [kid::EAK_L, kid::UK_L] {
-        assert_eq!(write_key(&mut c, k), "9000", "key {k:02X} in DF01");
+    for k in [Kid::EakL, Kid::UkL] {
+        assert_eq!(write_key(&mut c, k), "9000", "key {:02X} in DF01", k.id());
     }
     assert!(select_ssse(&mut c).unwrap().ends_with("C001019000"));
-    let end = mac_apdu(&mut c, alg, kid::TK, "84EE0000", "").unwrap();
+    let end = mac_apdu(&mut c, alg, Kid::Tk, "84EE0000", "").unwrap();
     assert_eq!(sw(&mut c, &end), "9000");
     assert!(select_ssse(&mut c).unwrap().ends_with("C001029000"));
-    assert_eq!(ext_auth(&mut c, alg, kid::TK, true).unwrap(), "6A88");
+    assert_eq!(ext_auth(&mut c, alg, Kid::Tk, true).unwrap(), "6A88");
     assert_eq!(sw(&mut c, "0020000003123456"), "9000");
 }

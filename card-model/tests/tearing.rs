@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sscard_core::crypto::Algorithm;
-use sscard_core::profile::kid;
+use sscard_core::profile::Kid;
 use sscard_model::build::{self, Holder, SAMPLE_CARD_ID};
 use sscard_model::card::Card;
 use sscard_model::memory::SscMemory;
@@ -34,7 +34,7 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
     let mut steps: Vec<(&'static str, Step)> = vec![
         s("select", |c, _| expect(select_ssse(c), "9000")),
         s("ext-auth TK", |c, a| {
-            expect(ext_auth(c, a, kid::TK, true), "9000")
+            expect(ext_auth(c, a, Kid::Tk, true), "9000")
         }),
     ];
     macro_rules! write_key {
@@ -43,8 +43,8 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
                 let apdu = mac_apdu(
                     c,
                     a,
-                    kid::TK,
-                    &format!("84D400{:02X}", $k),
+                    Kid::Tk,
+                    &format!("84D400{:02X}", $k.id()),
                     &write_key_data(a, $k),
                 )?;
                 expect(try_tx(c, &apdu), "9000")
@@ -52,25 +52,25 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
         };
     }
     steps.extend([
-        write_key!(kid::IRK),
-        write_key!(kid::RKSSSE),
-        write_key!(kid::UK_N),
-        write_key!(kid::RPK),
-        write_key!(kid::UPK),
-        write_key!(kid::PIN),
+        write_key!(Kid::Irk),
+        write_key!(Kid::Rkssse),
+        write_key!(Kid::UkN),
+        write_key!(Kid::Rpk),
+        write_key!(Kid::Upk),
+        write_key!(Kid::Pin),
         // The local keys are valid in DF01 only.
         s("select DF01", |c, _| {
             expect(try_tx(c, "00A4000002DF01"), "9000")
         }),
-        write_key!(kid::EAK_L),
-        write_key!(kid::UK_L),
+        write_key!(Kid::EakL),
+        write_key!(Kid::UkL),
         s("select SSSE", |c, _| expect(select_ssse(c), "9000")),
     ]);
     // Every record a station writes (PROFILE section 2), each under a MAC with TK.
     macro_rules! update {
         ($name:expr, $header:expr, $data:expr) => {
             s($name, |c, a| {
-                let apdu = mac_apdu(c, a, kid::TK, $header, $data)?;
+                let apdu = mac_apdu(c, a, Kid::Tk, $header, $data)?;
                 expect(try_tx(c, &apdu), "9000")
             })
         };
@@ -110,7 +110,7 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
         s("select SSSE", |c, _| expect(select_ssse(c), "9000")),
     ]);
     steps.push(s("end personalisation", |c, a| {
-        let apdu = mac_apdu(c, a, kid::TK, "84EE0000", "")?;
+        let apdu = mac_apdu(c, a, Kid::Tk, "84EE0000", "")?;
         expect(try_tx(c, &apdu), "9000")
     }));
     steps
@@ -129,21 +129,21 @@ fn pin_mac_steps() -> Vec<(&'static str, Step)> {
             expect(try_tx(c, "805E010007123456FF802417"), "9000")
         }),
         s("ext-auth wrong", |c, a| {
-            expect(ext_auth(c, a, kid::RKSSSE, false), "63C4")
+            expect(ext_auth(c, a, Kid::Rkssse, false), "63C4")
         }),
         s("ext-auth right", |c, a| {
-            expect(ext_auth(c, a, kid::RKSSSE, true), "9000")
+            expect(ext_auth(c, a, Kid::Rkssse, true), "9000")
         }),
         s("update with MAC", |c, a| {
-            let apdu = mac_apdu(c, a, kid::UK_N, "04DC0434", "0A0132")?;
+            let apdu = mac_apdu(c, a, Kid::UkN, "04DC0434", "0A0132")?;
             expect(try_tx(c, &apdu), "9000")
         }),
         s("reload pin", |c, a| {
-            let apdu = mac_apdu(c, a, kid::RPK, "845E0000", "246810")?;
+            let apdu = mac_apdu(c, a, Kid::Rpk, "845E0000", "246810")?;
             expect(try_tx(c, &apdu), "9000")
         }),
         s("unblock pin", |c, a| {
-            let apdu = mac_apdu(c, a, kid::UPK, "84240001", "")?;
+            let apdu = mac_apdu(c, a, Kid::Upk, "84240001", "")?;
             expect(try_tx(c, &apdu), "9000")
         }),
     ]
@@ -285,7 +285,7 @@ fn a_cut_during_a_correct_verify_never_gives_the_try_back() {
     card.store_mut().tear_at(2); // write 1: decrement; write 2: restore after the match
     assert_eq!(try_tx(&mut card, "0020000003123456"), None);
     let on_disk = Image::load(&path).unwrap();
-    assert_eq!(memory(&on_disk).key(kid::PIN).unwrap().tries_left, 2);
+    assert_eq!(memory(&on_disk).key(Kid::Pin).unwrap().tries_left, 2);
     // A cut at the decrement itself leaves 3 tries, but the card never compared: it stayed mute.
     let mut card = card_on_disk(&path, &image);
     select_ssse(&mut card).unwrap();
@@ -293,7 +293,7 @@ fn a_cut_during_a_correct_verify_never_gives_the_try_back() {
     assert_eq!(try_tx(&mut card, "0020000003111111"), None);
     assert_eq!(
         memory(&Image::load(&path).unwrap())
-            .key(kid::PIN)
+            .key(Kid::Pin)
             .unwrap()
             .tries_left,
         3

@@ -2,6 +2,7 @@
 
 /// Why bytes are not an ATR.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AtrError {
     #[error("the ATR is empty")]
     Empty,

@@ -2,6 +2,7 @@
 
 /// Why a hex string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HexError {
     /// Hex needs two digits per byte.
     #[error("odd number of hex digits ({digits}): every byte needs two")]

@@ -5,18 +5,19 @@
 //! - [`atr`]: answer-to-reset parser and explainer.
 //! - [`tlv`]: the one-byte-tag, one-byte-length records of the profile and the FCI.
 //! - [`crypto`]: block-cipher suites (3DES, SM4, AES-128), diversification, cryptograms, MACs.
-//! - [`profile`]: constants of `PROFILE.md` (AIDs, FIDs, key ids, test key set).
+//! - [`profile`]: `PROFILE.md` in one place: key ids, the file table, field encodings, holder
+//!   data, every APDU of the profile, PSAM files, unified return codes, the test key set.
+//! - [`classify`]: the error taxonomy (unified return code and exit class of an error).
 //! - [`hexfmt`]: hex parsing and printing used by every command line.
 //! - [`card`]: the interface a simulated card offers a reader (the model implements it).
-//! - [`holder`]: holder data and its encoding into the profile's records.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
 pub mod atr;
 pub mod card;
+pub mod classify;
 pub mod crypto;
 pub mod hexfmt;
-pub mod holder;
 pub mod profile;
 pub mod status;
 pub mod tlv;

@@ -5,6 +5,7 @@ use iso7816_tlv::ber::{Tag, Tlv, Value};
 
 /// Why bytes are not the TLV the profile expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlvError {
     #[error("TLV ends after {len} byte(s): a record needs a tag and a length")]
     Truncated { len: usize },

@@ -5,26 +5,31 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
-use sscard::ssc::{BasicInfo, EfRef, Pin, Session};
-use sscard::transport::{InProcess, Transport, TransportError};
+use sscard::ssc::{BasicInfo, Pin, Session};
+use sscard::Connection;
+use sscard_core::card::Card;
 use sscard_core::crypto::Algorithm;
+use sscard_core::profile::files::{by_name, ef06};
 use sscard_core::profile::{card_number_check, citizen_id_check};
 use sscard_core::tlv::Record;
 use sscard_model::card::shared;
+use sscard_transport::InProcess;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+/// The model card behind a layer that mutates its answers.
 struct Hostile {
-    inner: InProcess,
+    inner: Box<dyn Card>,
     rng: StdRng,
     /// Probability that a response is mutated.
     rate: f64,
-    endless: bool,
+    endless: Arc<AtomicBool>,
 }
 
 impl Hostile {
     fn mutate(&mut self, mut r: Vec<u8>) -> Vec<u8> {
-        if self.endless {
+        if self.endless.load(Ordering::Relaxed) {
             return vec![0x61, 0x10];
         }
         if !self.rng.gen_bool(self.rate) {
@@ -73,25 +78,16 @@ impl Hostile {
     }
 }
 
-impl Transport for Hostile {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+impl Card for Hostile {
+    fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         let r = self.inner.transmit(apdu)?;
-        Ok(self.mutate(r))
+        Some(self.mutate(r))
     }
     fn atr(&self) -> Vec<u8> {
         self.inner.atr()
     }
-    fn name(&self) -> String {
-        "hostile".into()
-    }
-    fn reset(&mut self) -> Result<(), TransportError> {
+    fn reset(&mut self) {
         self.inner.reset()
-    }
-    fn with_transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
-    ) -> Result<(), TransportError> {
-        f(self)
     }
 }
 
@@ -134,21 +130,24 @@ fn check(info: &BasicInfo) {
 
 fn drive(alg: Algorithm, seed: u64, flows: usize) -> (usize, usize) {
     let (ssc, _) = sscard_model::test_pair(alg);
-    let mut t = Hostile {
-        inner: InProcess::new(shared(ssc), "model"),
+    let endless = Arc::new(AtomicBool::new(false));
+    let card = shared(Hostile {
+        inner: Box::new(ssc),
         rng: StdRng::seed_from_u64(seed),
         rate: 0.15,
-        endless: false,
-    };
+        endless: endless.clone(),
+    });
+    let mut t = Connection::new(InProcess::new(card.clone(), "hostile"));
     let mut keys = SoftKeys::test_set();
     let (mut ok, mut failed) = (0, 0);
     let pin = Pin::new("123456").unwrap();
     let new_pin = Pin::new("802417").unwrap();
     for i in 0..flows {
-        t.endless = i % 1000 == 999;
-        let _ = t.inner.reset();
+        endless.store(i % 1000 == 999, Ordering::Relaxed);
+        card.lock().unwrap().reset();
         let result = (|| -> Result<(), sscard::ssc::SscError> {
-            let mut s = Session::open(Channel::new(&mut t), &mut keys)?;
+            let mut tx = t.transaction()?;
+            let mut s = Session::open(&mut tx, &mut keys)?;
             match i % 6 {
                 0 | 1 => check(&s.read_basic_info()?),
                 2 => {
@@ -158,11 +157,11 @@ fn drive(alg: Algorithm, seed: u64, flows: usize) -> (usize, usize) {
                     s.change_pin(&pin, &new_pin)?;
                     s.change_pin(&new_pin, &pin)?;
                 }
-                4 => s.update_record(EfRef::Ef06, 4, &Record::new(0x0A, vec![b'1']).unwrap())?,
+                4 => s.update_record(ef06(), 4, &Record::new(0x0A, vec![b'1']).unwrap())?,
                 _ => {
                     s.unblock_pin()?;
                     s.open_local()?;
-                    s.read_records(EfRef::Df01Ef01)?;
+                    s.read_records(by_name("DF01/EF01").unwrap())?;
                 }
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! Batch files of holders: CSV with a header, or JSON lines with the same keys. Everything is
 //! validated before any card is touched; each error names the line and the field.
 
-use sscard_core::holder::Holder;
+use sscard_core::profile::holder::Holder;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -66,9 +66,7 @@ fn from_fields(line: usize, get: &dyn Fn(&str) -> Option<String>) -> Result<Hold
         medical: f("medical")?,
         medical_account: f("medical_account")?,
     };
-    h.validate().map_err(|e| match e {
-        sscard_core::holder::HolderError::Field { field, detail } => err(line, field, detail),
-    })?;
+    h.validate().map_err(|e| err(line, e.field(), e.detail()))?;
     Ok(h)
 }
 

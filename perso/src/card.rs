@@ -1,29 +1,29 @@
-//! Personalising one blank card, as a sequence of states that the journal mirrors:
-//! Blank → Authenticated → KeysLoaded → Written → Verified → Issued.
+//! Personalising one blank card as a typed state machine, rustls style: each state is a type,
+//! each transition consumes the old state, so an illegal sequence (writing records before the
+//! keys, ending personalisation unverified) does not compile. The states are the journal's
+//! [`Stage`]s: Blank → Authenticated → KeysLoaded → Written → Verified → Issued.
+//!
+//! Every state holds the [`Session`] over the one transaction the card's personalisation
+//! borrows, so no other application's APDU comes between two of its own.
 
-use sscard::channel::Channel;
-use sscard::keys::KeySource;
-use sscard::ssc::{EfRef, Session, SscError};
-use sscard::trace::Secrecy;
+use crate::state::Stage;
+use sscard::keys::{CardRef, KeySource};
+use sscard::ssc::{CardIdentification, Session, SscError};
+use sscard::Transaction;
+use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::hexfmt::to_hex;
-use sscard_core::holder::{holder_records, record_number, Holder};
-use sscard_core::profile::{kid, KEY_TRY_LIMIT, PIN_TRY_LIMIT};
-use sscard_core::tlv::Record;
+use sscard_core::profile::commands;
+use sscard_core::profile::files::FileDef;
+use sscard_core::profile::holder::{Holder, HolderError};
+use sscard_core::profile::{codes, KeyScope, Kid};
+use sscard_core::tlv::{Record, TlvError};
 
-/// Where a card is in its personalisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    Blank,
-    Authenticated,
-    KeysLoaded,
-    Written,
-    Verified,
-    Issued,
-}
+/// A listener's refusal to record a stage (the journal could not write it).
+pub type ListenerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a card was not personalised.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PersoError {
     #[error("{0}")]
     Card(#[from] SscError),
@@ -32,7 +32,9 @@ pub enum PersoError {
     #[error("the card belongs to region {card}, the key source serves {keys}")]
     OtherRegion { card: String, keys: String },
     #[error("holder data: {0}")]
-    Holder(String),
+    Holder(#[from] HolderError),
+    #[error("holder data: {0}")]
+    Record(#[from] TlvError),
     #[error("read-back of {file} record {tag:02X} differs from what was written")]
     ReadBack { file: &'static str, tag: u8 },
     /// The listener of the stages (the journal) could not record one: personalisation stops
@@ -41,138 +43,259 @@ pub enum PersoError {
     Stopped { stage: Stage, reason: String },
 }
 
-/// The card identification code of a card in a reader (and whether it is still blank).
-pub fn identify(ch: Channel, keys: &mut dyn KeySource) -> Result<(String, bool), PersoError> {
-    let mut s = Session::open(ch, keys)?;
+impl Classified for PersoError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::Card(e) => e.return_code(),
+            Self::NotBlank | Self::OtherRegion { .. } => codes::WRONG_CARD,
+            Self::Holder(_) | Self::Record(_) => codes::INVALID_DATA,
+            Self::ReadBack { .. } => codes::DATA_MISMATCH,
+            Self::Stopped { .. } => codes::UNKNOWN,
+        }
+    }
+
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            Self::Card(e) => e.exit_class(),
+            Self::NotBlank | Self::OtherRegion { .. } | Self::ReadBack { .. } => ExitClass::Card,
+            Self::Holder(_) | Self::Record(_) => ExitClass::BadInput,
+            Self::Stopped { .. } => ExitClass::Other,
+        }
+    }
+}
+
+/// The card identification code of the card in `tx` (hex) and whether it is still blank.
+pub fn identify(
+    tx: &mut Transaction<'_>,
+    keys: &mut dyn KeySource,
+) -> Result<(String, bool), PersoError> {
+    let mut s = Session::open(tx, keys)?;
     let id = s.read_identification()?;
     Ok((to_hex(&id.card_id), !s.is_issued()))
 }
 
-fn reached(
-    stage: &mut dyn FnMut(Stage) -> Result<(), String>,
-    at: Stage,
-) -> Result<(), PersoError> {
-    stage(at).map_err(|reason| PersoError::Stopped { stage: at, reason })
+/// A blank card of the station's region, claimed for a holder.
+pub struct Blank<'a, 'c> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
 }
 
-/// Try limits written with each key (PROFILE section 3: external-authentication keys count).
-fn tries(key_id: u8) -> u8 {
-    match key_id {
-        kid::RKSSSE | kid::EAK_L => KEY_TRY_LIMIT,
-        kid::PIN => PIN_TRY_LIMIT,
-        _ => 0,
+/// Authenticated with TK.
+pub struct Authenticated<'a, 'c> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
+}
+
+/// Every key and the PIN object loaded.
+pub struct KeysLoaded<'a, 'c> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
+}
+
+/// The holder's records written.
+pub struct Written<'a, 'c> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
+    written: Vec<(&'static FileDef, Vec<Record>)>,
+}
+
+/// The records read back equal to what was written.
+pub struct Verified<'a, 'c> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
+}
+
+/// END PERSONALISATION done: the card is issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The card identification code, hex.
+    pub card_id: String,
+}
+
+impl<'a, 'c> Blank<'a, 'c> {
+    /// The stage this state is.
+    pub const STAGE: Stage = Stage::Blank;
+
+    /// Opens the card in `tx`: it must be blank (life cycle PERSONALISATION) and of `region`.
+    pub fn open(
+        tx: &'a mut Transaction<'c>,
+        keys: &'a mut dyn KeySource,
+        region: &str,
+    ) -> Result<Self, PersoError> {
+        let mut s = Session::open(tx, keys)?;
+        if s.is_issued() {
+            return Err(PersoError::NotBlank);
+        }
+        let id = s.read_identification()?;
+        if id.region != region {
+            return Err(PersoError::OtherRegion {
+                card: id.region,
+                keys: region.into(),
+            });
+        }
+        Ok(Self { s, id })
+    }
+
+    /// The card identification code, hex.
+    pub fn card_id(&self) -> String {
+        to_hex(&self.id.card_id)
+    }
+
+    /// External authentication with the card's transport key.
+    pub fn authenticate(mut self) -> Result<Authenticated<'a, 'c>, PersoError> {
+        self.s.external_authenticate(Kid::Tk)?;
+        Ok(Authenticated {
+            s: self.s,
+            id: self.id,
+        })
     }
 }
 
-/// Personalises the blank card on `ch` for `holder`; `stage` hears each state reached and may
-/// stop the run (an error from it ends personalisation at that point).
+impl<'a, 'c> Authenticated<'a, 'c> {
+    pub const STAGE: Stage = Stage::Authenticated;
+
+    fn write_key(&mut self, key: Kid) -> Result<(), PersoError> {
+        let card = CardRef::new(self.id.card_id);
+        let alg = self.s.algorithm();
+        let block = self
+            .s
+            .key_source()
+            .key_load_block(alg, &card, key, key.try_limit())
+            .map_err(SscError::from)?;
+        self.s
+            .send_protected(commands::write_key(key, block), Kid::Tk)?;
+        Ok(())
+    }
+
+    /// Loads every key and the PIN object under TK, each in the DF where it is valid (PROFILE
+    /// section 3): EAK_L and UK_L in DF01 only (`6A88` in SSSE), the others in SSSE.
+    pub fn load_keys(mut self) -> Result<KeysLoaded<'a, 'c>, PersoError> {
+        let all = Kid::CARD_KEYS.into_iter().chain([Kid::Pin]);
+        let (local, here): (Vec<Kid>, Vec<Kid>) = all.partition(|k| k.scope() == KeyScope::Df01);
+        for key in here {
+            self.write_key(key)?;
+        }
+        self.s.select_local()?;
+        for key in local {
+            self.write_key(key)?;
+        }
+        // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
+        self.s.select_application()?;
+        self.s.external_authenticate(Kid::Tk)?;
+        Ok(KeysLoaded {
+            s: self.s,
+            id: self.id,
+        })
+    }
+}
+
+impl<'a, 'c> KeysLoaded<'a, 'c> {
+    pub const STAGE: Stage = Stage::KeysLoaded;
+
+    /// Writes the holder's records of EF05, EF06 and EF07 under TK.
+    pub fn write(mut self, holder: &Holder) -> Result<Written<'a, 'c>, PersoError> {
+        let mut written = Vec::new();
+        for (file, records) in holder.records()? {
+            let mut on_file = Vec::new();
+            for (rec, value) in records {
+                let record = Record::new(rec.tag, value)?;
+                self.s.send_protected(
+                    commands::update_record(file, rec.number, record.to_bytes()),
+                    Kid::Tk,
+                )?;
+                on_file.push(record);
+            }
+            written.push((file, on_file));
+        }
+        Ok(Written {
+            s: self.s,
+            id: self.id,
+            written,
+        })
+    }
+}
+
+impl<'a, 'c> Written<'a, 'c> {
+    pub const STAGE: Stage = Stage::Written;
+
+    /// Reads every written file back and compares it with what was written.
+    pub fn verify(mut self) -> Result<Verified<'a, 'c>, PersoError> {
+        for (file, records) in &self.written {
+            let on_card = self.s.read_records(file)?;
+            for r in records {
+                if !on_card.contains(r) {
+                    return Err(PersoError::ReadBack {
+                        file: file.name,
+                        tag: r.tag,
+                    });
+                }
+            }
+        }
+        Ok(Verified {
+            s: self.s,
+            id: self.id,
+        })
+    }
+}
+
+impl<'a, 'c> Verified<'a, 'c> {
+    pub const STAGE: Stage = Stage::Verified;
+
+    /// END PERSONALISATION under TK: PERSONALISATION → ISSUED.
+    pub fn issue(mut self) -> Result<Issued, PersoError> {
+        self.s
+            .send_protected(commands::end_personalisation(), Kid::Tk)?;
+        Ok(Issued {
+            card_id: to_hex(&self.id.card_id),
+        })
+    }
+}
+
+fn reached(
+    on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
+    stage: Stage,
+) -> Result<(), PersoError> {
+    on_stage(stage).map_err(|e| PersoError::Stopped {
+        stage,
+        reason: e.to_string(),
+    })
+}
+
+/// Personalises the blank card in `tx` for `holder` through every state; `on_stage` hears each
+/// state reached and may stop the run: a stage it cannot record (the journal is durable before
+/// the card moves on) ends personalisation there, before END PERSONALISATION.
 pub fn personalise(
-    ch: Channel,
+    tx: &mut Transaction<'_>,
     keys: &mut dyn KeySource,
     holder: &Holder,
     region: &str,
-    stage: &mut dyn FnMut(Stage) -> Result<(), String>,
-) -> Result<String, PersoError> {
-    let mut s = Session::open(ch, keys)?;
-    if s.is_issued() {
-        return Err(PersoError::NotBlank);
-    }
-    let id = s.read_identification()?;
-    if id.region != region {
-        return Err(PersoError::OtherRegion {
-            card: id.region,
-            keys: region.into(),
-        });
-    }
-    reached(stage, Stage::Blank)?;
-    s.external_authenticate(kid::TK)?;
-    reached(stage, Stage::Authenticated)?;
-    let alg = s.algorithm();
-    let card = sscard::keys::CardRef::new(id.card_id);
-    let write_key = |s: &mut Session, key_id: u8| -> Result<(), PersoError> {
-        let block = s
-            .key_source()
-            .key_load_block(alg, &card, key_id, tries(key_id))
-            .map_err(SscError::from)?;
-        s.send_with_mac(
-            "WRITE KEY",
-            kid::TK,
-            [0x84, 0xD4, 0x00, key_id],
-            &block,
-            Secrecy::COMMAND_DATA,
-        )?;
-        Ok(())
-    };
-    // PROFILE section 3: a key is written in the DF where it is valid — EAK_L and UK_L in DF01
-    // only (6A88 in SSSE); the national and the shared ones in SSSE.
-    for key_id in kid::CARD_KEYS.into_iter().chain([kid::PIN]) {
-        if !kid::is_local_only(key_id) {
-            write_key(&mut s, key_id)?;
-        }
-    }
-    s.select_local()?;
-    for key_id in kid::CARD_KEYS
-        .into_iter()
-        .filter(|k| kid::is_local_only(*k))
-    {
-        write_key(&mut s, key_id)?;
-    }
-    // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
-    s.select_application()?;
-    s.external_authenticate(kid::TK)?;
-    reached(stage, Stage::KeysLoaded)?;
-    let files = holder_records(holder).map_err(|e| PersoError::Holder(e.to_string()))?;
-    for (file, records) in &files {
-        let sfi = match *file {
-            "EF05" => 0x05,
-            "EF06" => 0x06,
-            _ => 0x07,
-        };
-        for (tag, value) in records {
-            let n = record_number(file, *tag).ok_or(PersoError::ReadBack { file, tag: *tag })?;
-            let tlv = Record::new(*tag, value.clone())
-                .map_err(|e| PersoError::Holder(e.to_string()))?
-                .to_bytes();
-            s.send_with_mac(
-                "UPDATE RECORD",
-                kid::TK,
-                [0x04, 0xDC, n, sfi << 3 | 0x04],
-                &tlv,
-                Secrecy::PUBLIC,
-            )?;
-        }
-    }
-    reached(stage, Stage::Written)?;
-    for (file, records) in &files {
-        let ef = match *file {
-            "EF05" => EfRef::Ef05,
-            "EF06" => EfRef::Ef06,
-            _ => EfRef::Ef07,
-        };
-        let on_card = s.read_records(ef)?;
-        for (tag, value) in records {
-            if !on_card.iter().any(|r| r.tag == *tag && &r.value == value) {
-                return Err(PersoError::ReadBack { file, tag: *tag });
-            }
-        }
-    }
-    reached(stage, Stage::Verified)?;
-    s.send_with_mac(
-        "END PERSONALISATION",
-        kid::TK,
-        [0x84, 0xEE, 0x00, 0x00],
-        &[],
-        Secrecy::PUBLIC,
-    )?;
-    reached(stage, Stage::Issued)?;
-    Ok(to_hex(&id.card_id))
+    on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
+) -> Result<Issued, PersoError> {
+    let blank = Blank::open(tx, keys, region)?;
+    reached(on_stage, Blank::STAGE)?;
+    let card = blank.authenticate()?;
+    reached(on_stage, Authenticated::STAGE)?;
+    let card = card.load_keys()?;
+    reached(on_stage, KeysLoaded::STAGE)?;
+    let card = card.write(holder)?;
+    reached(on_stage, Written::STAGE)?;
+    let card = card.verify()?;
+    reached(on_stage, Verified::STAGE)?;
+    let issued = card.issue()?;
+    reached(on_stage, Stage::Issued)?;
+    Ok(issued)
 }
 
-/// The acceptance test of an issued card: read basic info with mutual authentication.
-pub fn accept(ch: Channel, keys: &mut dyn KeySource, holder: &Holder) -> Result<(), PersoError> {
-    let mut s = Session::open(ch, keys)?;
+/// The acceptance test of an issued card: read basic info with mutual authentication, and the
+/// card must carry the holder's card number and SSN.
+pub fn accept(
+    tx: &mut Transaction<'_>,
+    keys: &mut dyn KeySource,
+    holder: &Holder,
+) -> Result<(), PersoError> {
+    let mut s = Session::open(tx, keys)?;
     let info = s.read_basic_info()?;
-    s.external_authenticate(kid::RKSSSE)?;
+    s.external_authenticate(Kid::Rkssse)?;
     if info.card.card_number != holder.card_number || info.holder.ssn != holder.ssn {
         return Err(PersoError::ReadBack {
             file: "EF05",

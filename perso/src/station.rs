@@ -1,12 +1,17 @@
 //! One worker per reader: wait for a blank card, claim a holder, personalise, verify, issue,
-//! and resume after a crash from what the journal and the card in the reader say.
+//! and resume after a crash from what the journal and the card in the reader say. The whole
+//! personalisation of one card, acceptance test included, runs in one transaction.
 
-use crate::card::{accept, identify, personalise, Stage};
-use crate::journal::{state, Journal, JournalError};
-use sscard::channel::Channel;
+use crate::card::{accept, identify, personalise, ListenerError, PersoError};
+use crate::journal::{Journal, JournalError};
+use crate::state::Stage;
 use sscard::keys::KeySource;
-use sscard::transport::pcsc::{establish, PcscTransport};
-use sscard_core::holder::Holder;
+use sscard_core::profile::holder::Holder;
+use sscard_core::profile::Kid;
+use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::trace::Trace;
+use sscard_transport::{Connection, TransportError};
+use std::collections::HashSet;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,7 @@ pub struct Event {
 }
 
 /// A worker's settings.
+#[derive(Debug)]
 pub struct Worker {
     pub station: String,
     pub reader: String,
@@ -29,6 +35,22 @@ pub struct Worker {
     pub journal: String,
     /// How long to wait for the next blank card before giving up.
     pub idle: Duration,
+    /// Where the card's exchanges go (`--trace`, `--pcap`, `--trace-json`).
+    pub trace: Trace,
+}
+
+/// Why one card was not issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Perso(#[from] PersoError),
+    #[error("acceptance test: {0}")]
+    Acceptance(PersoError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 fn ev(
@@ -49,71 +71,65 @@ fn ev(
     }
 }
 
-fn connect(reader: &str) -> Option<PcscTransport> {
+fn connect(w: &Worker) -> Option<Connection> {
     let ctx = establish().ok()?;
-    PcscTransport::connect_named(&ctx, reader, false).ok()
+    let backend = PcscBackend::connect_named(&ctx, &w.reader, false).ok()?;
+    Some(Connection::new(backend).traced(&w.trace, "card"))
 }
 
-/// Advances the journal row to `to`, through the states in between.
-fn advance_to(
+/// The identification code of the card in `conn` and whether it is blank, in a transaction of
+/// its own.
+fn identify_card(
+    conn: &mut Connection,
+    keys: &mut dyn KeySource,
+) -> Result<(String, bool), IssueError> {
+    let mut tx = conn.transaction()?;
+    Ok(identify(&mut tx, keys)?)
+}
+
+/// Moves the journal row from `at` up to `to`, stage by stage, each on disk before the next.
+fn record_up_to(
     journal: &mut Journal,
     id: i64,
-    from: &mut &'static str,
-    to: &'static str,
+    at: &mut Stage,
+    to: Stage,
 ) -> Result<(), JournalError> {
-    let order = [
-        state::CLAIMED,
-        state::WRITTEN,
-        state::VERIFIED,
-        state::ISSUED,
-    ];
-    let (a, b) = (
-        order.iter().position(|s| s == from).unwrap_or(0),
-        order.iter().position(|s| *s == to).unwrap_or(0),
-    );
-    for s in &order[a + 1..=b.max(a)] {
-        journal.advance(id, s)?;
-        *from = s;
+    while *at < to {
+        let next = at.next().unwrap_or(Stage::Issued);
+        journal.reached(id, *at, next)?;
+        *at = next;
     }
     Ok(())
 }
 
-/// Personalises (or finishes) the card in the reader for one claimed row.
+/// Personalises (or finishes) the card in the reader for one claimed row, whose card is at
+/// stage `at` in the journal.
 fn issue(
     w: &Worker,
-    t: &mut PcscTransport,
+    conn: &mut Connection,
     keys: &mut dyn KeySource,
     journal: &mut Journal,
     id: i64,
-    mut at: &'static str,
+    mut at: Stage,
     holder: &Holder,
-) -> Result<(), String> {
-    let (_, blank) = identify(Channel::new(t), keys).map_err(|e| e.to_string())?;
+) -> Result<(), IssueError> {
+    let mut tx = conn.transaction()?;
+    let (_, blank) = identify(&mut tx, keys)?;
     if blank {
-        personalise(Channel::new(t), keys, holder, &w.region, &mut |stage| {
-            let to = match stage {
-                Stage::Written => state::WRITTEN,
-                Stage::Verified => state::VERIFIED,
-                _ => return Ok(()),
-            };
-            // A step the journal cannot record stops the card before END PERSONALISATION.
-            advance_to(journal, id, &mut at, to).map_err(|e| e.to_string())
-        })
-        .map_err(|e| e.to_string())?;
+        personalise(&mut tx, keys, holder, &w.region, &mut |stage| {
+            // Issued is recorded once the acceptance test passed. A stage the journal cannot
+            // record stops the card before END PERSONALISATION.
+            if stage == Stage::Issued {
+                return Ok(());
+            }
+            record_up_to(journal, id, &mut at, stage).map_err(|e| Box::new(e) as ListenerError)
+        })?;
     }
     // Issued on the card: the acceptance test decides the journal's last step. No reset here:
     // a card feeder takes a reset of an issued card as its release.
-    accept(Channel::new(t), keys, holder).map_err(|e| format!("acceptance test: {e}"))?;
-    advance_to(journal, id, &mut at, state::VERIFIED).map_err(|e| e.to_string())?;
-    advance_to(journal, id, &mut at, state::ISSUED).map_err(|e| e.to_string())
-}
-
-fn as_static(s: &str) -> &'static str {
-    match s {
-        "written" => state::WRITTEN,
-        "verified" => state::VERIFIED,
-        _ => state::CLAIMED,
-    }
+    accept(&mut tx, keys, holder).map_err(IssueError::Acceptance)?;
+    record_up_to(journal, id, &mut at, Stage::Issued)?;
+    Ok(())
 }
 
 /// What a worker did.
@@ -134,52 +150,53 @@ pub fn run(
     let t0 = Instant::now();
     let mut issued = 0;
     // Resume what a crash left in flight on this reader.
-    for (id, st, card_id, holder) in journal.in_flight(&w.station, &w.reader)? {
-        let here = connect(&w.reader).and_then(|mut t| {
-            identify(Channel::new(&mut t), keys)
+    for f in journal.in_flight(&w.station, &w.reader)? {
+        let here = connect(w).and_then(|mut c| {
+            identify_card(&mut c, keys)
                 .ok()
-                .map(|(c, _)| (t, c))
+                .map(|(card_id, _)| (c, card_id))
         });
         match here {
-            Some((mut t, c)) if c == card_id => {
-                match issue(w, &mut t, keys, &mut journal, id, as_static(&st), &holder) {
+            Some((mut conn, c)) if c == f.card_id => {
+                match issue(w, &mut conn, keys, &mut journal, f.id, f.stage, &f.holder) {
                     Ok(()) => {
                         issued += 1;
                         journal.audit(
                             &w.station,
                             "issued after resume",
-                            &audit_detail(&card_id, &holder, keys),
+                            &audit_detail(&f.card_id, &f.holder, keys),
                         )?;
                         let _ = events.send(ev(
                             w,
                             "resumed_issued",
-                            Some(&card_id),
-                            Some(&holder),
+                            Some(&f.card_id),
+                            Some(&f.holder),
                             None,
                             t0,
                         ));
-                        wait_for_release(w, &card_id, keys);
+                        drop(conn);
+                        wait_for_release(w, &f.card_id, keys);
                     }
                     Err(e) => {
-                        journal.review(id, &format!("resume: {e}"))?;
+                        journal.review(f.id, &format!("resume: {e}"))?;
                         let _ = events.send(ev(
                             w,
                             "review",
-                            Some(&card_id),
-                            Some(&holder),
-                            Some(e),
+                            Some(&f.card_id),
+                            Some(&f.holder),
+                            Some(e.to_string()),
                             t0,
                         ));
                     }
                 }
             }
             _ => {
-                journal.review(id, "after a restart the card was no longer in the reader")?;
+                journal.review(f.id, "after a restart the card was no longer in the reader")?;
                 let _ = events.send(ev(
                     w,
                     "review",
-                    Some(&card_id),
-                    Some(&holder),
+                    Some(&f.card_id),
+                    Some(&f.holder),
                     Some("card gone".into()),
                     t0,
                 ));
@@ -187,9 +204,9 @@ pub fn run(
         }
     }
     // Cards refused here stay refused: the operator takes them out.
-    let mut refused = std::collections::HashSet::new();
+    let mut refused = HashSet::new();
     loop {
-        let Some((mut t, card_id)) = wait_for_blank(w, keys, &refused) else {
+        let Some((mut conn, card_id)) = wait_for_blank(w, keys, &refused) else {
             let _ = events.send(ev(
                 w,
                 "idle",
@@ -245,11 +262,11 @@ pub fn run(
         ));
         match issue(
             w,
-            &mut t,
+            &mut conn,
             keys,
             &mut journal,
             claim.id,
-            state::CLAIMED,
+            Stage::Blank,
             &claim.holder,
         ) {
             Ok(()) => {
@@ -269,18 +286,18 @@ pub fn run(
                 ));
             }
             Err(e) => {
-                journal.fail(claim.id, &e, false)?;
+                journal.fail(claim.id, &e.to_string(), false)?;
                 let _ = events.send(ev(
                     w,
                     "failed",
                     Some(&card_id),
                     Some(&claim.holder),
-                    Some(e),
+                    Some(e.to_string()),
                     t0,
                 ));
             }
         }
-        drop(t);
+        drop(conn);
         wait_for_release(w, &card_id, keys);
     }
 }
@@ -288,25 +305,31 @@ pub fn run(
 /// What the audit log records of an issued card: the card, the holder and the key ids loaded,
 /// never key values.
 fn audit_detail(card_id: &str, holder: &Holder, keys: &dyn KeySource) -> String {
+    let ids: Vec<String> = Kid::CARD_KEYS
+        .iter()
+        .map(|k| format!("{:02X}", k.id()))
+        .collect();
     format!(
-        "card {card_id} holder {}: key ids 08 0A 03 11 12 21 22 and the PIN object loaded under TK 00, from {}",
+        "card {card_id} holder {}: key ids {} and the PIN object loaded under TK {:02X}, from {}",
         holder.card_number,
+        ids.join(" "),
+        Kid::Tk.id(),
         keys.describe()
     )
 }
 
-/// The next blank card in the reader (not one refused before): its transport and
+/// The next blank card in the reader (not one refused before): its connection and
 /// identification code.
 fn wait_for_blank(
     w: &Worker,
     keys: &mut dyn KeySource,
-    refused: &std::collections::HashSet<String>,
-) -> Option<(PcscTransport, String)> {
+    refused: &HashSet<String>,
+) -> Option<(Connection, String)> {
     let deadline = Instant::now() + w.idle;
     while Instant::now() < deadline {
-        if let Some(mut t) = connect(&w.reader) {
-            match identify(Channel::new(&mut t), keys) {
-                Ok((card_id, true)) if !refused.contains(&card_id) => return Some((t, card_id)),
+        if let Some(mut c) = connect(w) {
+            match identify_card(&mut c, keys) {
+                Ok((card_id, true)) if !refused.contains(&card_id) => return Some((c, card_id)),
                 _ => {}
             }
         }
@@ -319,9 +342,26 @@ fn wait_for_blank(
 fn wait_for_release(w: &Worker, card_id: &str, keys: &mut dyn KeySource) {
     let deadline = Instant::now() + w.idle;
     while Instant::now() < deadline {
-        match connect(&w.reader).and_then(|mut t| identify(Channel::new(&mut t), keys).ok()) {
+        match connect(w).and_then(|mut c| identify_card(&mut c, keys).ok()) {
             Some((c, _)) if c == card_id => std::thread::sleep(Duration::from_millis(100)),
             _ => return,
+        }
+    }
+}
+
+impl sscard_core::classify::Classified for IssueError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::Transport(e) => e.return_code(),
+            Self::Perso(e) | Self::Acceptance(e) => e.return_code(),
+            Self::Journal(e) => e.return_code(),
+        }
+    }
+    fn exit_class(&self) -> sscard_core::classify::ExitClass {
+        match self {
+            Self::Transport(e) => e.exit_class(),
+            Self::Perso(e) | Self::Acceptance(e) => e.exit_class(),
+            Self::Journal(e) => e.exit_class(),
         }
     }
 }

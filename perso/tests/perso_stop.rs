@@ -1,26 +1,27 @@
 //! A personalisation whose journal cannot record a step stops before END PERSONALISATION: no
 //! card leaves the station issued while its journal row says otherwise.
 
-use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
-use sscard::transport::InProcess;
+use sscard::Connection;
 use sscard_core::crypto::Algorithm;
-use sscard_core::holder::Holder;
+use sscard_core::profile::holder::Holder;
 use sscard_model::build::{blank_ssc, SAMPLE_CARD_ID};
 use sscard_model::card::shared;
 use sscard_model::ssc::Ssc;
 use sscard_model::store::Store;
-use sscard_perso::card::{identify, personalise, PersoError, Stage};
+use sscard_perso::card::{identify, personalise, PersoError};
+use sscard_perso::state::Stage;
+use sscard_transport::InProcess;
 
 #[test]
 fn a_stage_the_journal_refuses_stops_the_card_unissued() {
     for alg in [Algorithm::Tdes, Algorithm::Sm4] {
         let card = Ssc::from_image(blank_ssc(alg, &SAMPLE_CARD_ID), Store::in_memory()).unwrap();
-        let mut t = InProcess::new(shared(card), "blank card");
+        let mut t = Connection::new(InProcess::new(shared(card), "blank card"));
         let mut keys = SoftKeys::test_set();
         let mut seen = Vec::new();
         let r = personalise(
-            Channel::new(&mut t),
+            &mut t.transaction().unwrap(),
             &mut keys,
             &Holder::sample(),
             "110100",
@@ -51,7 +52,7 @@ fn a_stage_the_journal_refuses_stops_the_card_unissued() {
                 Stage::Written
             ]
         );
-        let (_, blank) = identify(Channel::new(&mut t), &mut keys).unwrap();
+        let (_, blank) = identify(&mut t.transaction().unwrap(), &mut keys).unwrap();
         assert!(blank, "{alg:?}: the card must still be in personalisation");
     }
 }

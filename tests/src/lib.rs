@@ -112,8 +112,7 @@ pub fn card_present(reader: &str) -> bool {
     let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
         return false;
     };
-    sscard::transport::pcsc::wait_for_card_state(&ctx, reader, true, Duration::ZERO)
-        .unwrap_or(false)
+    sscard_transport::pcsc::wait_for_card_state(&ctx, reader, true, Duration::ZERO).unwrap_or(false)
 }
 
 fn wait_for(what: &str, cond: impl Fn() -> bool) {

@@ -1,10 +1,9 @@
 //! Foundation through real pcscd + vpcd: readers, send, pcap, atr, bad input, typed errors.
 
-use sscard::channel::Channel;
-use sscard::transport::pcsc::{establish, PcscTransport};
-use sscard::transport::{in_transaction, Transport, TransportError};
 use sscard_core::apdu::Command;
 use sscard_e2e::*;
+use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::{Connection, TransportError};
 
 #[test]
 fn readers_json_lists_the_vpcd_readers() {
@@ -153,14 +152,10 @@ fn card_removed_mid_transaction_is_a_typed_error() {
     let _g = exclusive();
     let m = ModelServer::start(&["--no-psam"], &[READER_0]);
     let ctx = establish().unwrap();
-    let mut t = PcscTransport::connect(&ctx, Some(READER_0), false).unwrap();
-    let result: Result<(), TransportError> = in_transaction(&mut t as &mut dyn Transport, |t| {
-        let mut ch = Channel::new(t);
-        ch.transmit(&Command::new(0, 0xA4, 0, 0))
-            .map_err(|e| match e {
-                sscard::channel::ChannelError::Transport(t) => t,
-                other => panic!("{other}"),
-            })?;
+    let mut t = Connection::new(PcscBackend::connect(&ctx, Some(READER_0), false).unwrap());
+    let result: Result<(), TransportError> = (|| {
+        let mut ch = t.transaction()?;
+        ch.transmit(&Command::new(0, 0xA4, 0, 0))?;
         assert_eq!(m.control("remove 0"), "ok");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
@@ -169,11 +164,10 @@ fn card_removed_mid_transaction_is_a_typed_error() {
                     std::thread::sleep(std::time::Duration::from_millis(50))
                 }
                 Ok(r) => panic!("card still answers {r:?}"),
-                Err(sscard::channel::ChannelError::Transport(e)) => return Err(e),
-                Err(e) => panic!("{e}"),
+                Err(e) => return Err(e),
             }
         }
-    });
+    })();
     assert_eq!(result, Err(TransportError::CardRemoved));
     assert_eq!(m.control("insert 0"), "ok");
 }

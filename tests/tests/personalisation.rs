@@ -3,14 +3,14 @@
 //! exactly once, every issued card passes read-basic-info — ours in-process, and the independent
 //! terminal's through pcscd.
 
-use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
 use sscard::ssc::Session;
-use sscard::transport::InProcess;
+use sscard::Connection;
 use sscard_e2e::*;
 use sscard_model::card::shared;
 use sscard_model::ssc::Ssc;
 use sscard_model::store::Store;
+use sscard_transport::InProcess;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -77,9 +77,9 @@ fn check_feeder_output(feed: &Path, n: usize) -> BTreeSet<String> {
         let path = entry.unwrap().path();
         let image = sscard_model::Image::load(&path).unwrap();
         let ssc = Ssc::from_image(image, Store::in_memory()).unwrap();
-        let mut t = InProcess::new(shared(ssc), "issued card");
+        let mut t = Connection::new(InProcess::new(shared(ssc), "issued card"));
         let mut keys = SoftKeys::test_set();
-        let info = Session::open(Channel::new(&mut t), &mut keys)
+        let info = Session::open(&mut t.transaction().unwrap(), &mut keys)
             .unwrap()
             .read_basic_info()
             .unwrap();

@@ -1,6 +1,11 @@
-/// Why bytes did not reach the card or come back. PC/SC error codes map one-to-one where
-/// they mean something to a user.
+use sscard_core::apdu::ApduError;
+use sscard_core::classify::{Classified, ExitClass};
+use sscard_core::profile::codes;
+
+/// Why bytes did not reach the card or come back. PC/SC error codes map one-to-one where they
+/// mean something to a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     #[error("pcscd is not running: start it (e.g. `pcscd` as root, or run scripts/setup.sh)")]
     ServiceNotRunning,
@@ -22,10 +27,44 @@ pub enum TransportError {
     Timeout,
     #[error("the card does not answer")]
     Unresponsive,
-    #[error("malformed response: {0}")]
-    MalformedResponse(String),
-    #[error("PC/SC error: {0}")]
-    Pcsc(String),
+    #[error("malformed response: {len} byte(s), no status word")]
+    NoStatusWord { len: usize },
+    #[error("{command}: GET RESPONSE did not end after {rounds} rounds")]
+    EndlessGetResponse { command: String, rounds: usize },
+    #[error("cannot encode the command: {0}")]
+    Encode(#[from] ApduError),
+    /// A PC/SC error with no meaning of its own to a user (its text and code).
+    #[error("PC/SC error: {message} ({code:#010X})")]
+    Pcsc { code: u32, message: String },
+}
+
+impl Classified for TransportError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::NoCard { .. } | Self::CardRemoved => codes::NO_CARD,
+            Self::Unresponsive
+            | Self::Timeout
+            | Self::NoStatusWord { .. }
+            | Self::EndlessGetResponse { .. } => codes::NO_ANSWER,
+            Self::ServiceNotRunning
+            | Self::NoReader
+            | Self::UnknownReader { .. }
+            | Self::AmbiguousReader { .. } => codes::READER_CONNECTION,
+            Self::SharingViolation | Self::CardReset | Self::Pcsc { .. } => codes::NO_CONNECTION,
+            Self::Encode(_) => codes::INVALID_DATA,
+        }
+    }
+
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            Self::ServiceNotRunning => ExitClass::NoService,
+            Self::NoReader | Self::UnknownReader { .. } | Self::AmbiguousReader { .. } => {
+                ExitClass::Reader
+            }
+            Self::Encode(_) => ExitClass::BadInput,
+            _ => ExitClass::Card,
+        }
+    }
 }
 
 #[cfg(feature = "pcsc")]
@@ -45,7 +84,29 @@ impl From<::pcsc::Error> for TransportError {
             E::UnresponsiveCard | E::UnpoweredCard | E::CommError | E::NotTransacted => {
                 Self::Unresponsive
             }
-            other => Self::Pcsc(other.to_string()),
+            other => Self::Pcsc {
+                code: other as u32,
+                message: other.to_string(),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_classes_are_decided_once() {
+        // A bare timeout and the same timeout anywhere else give the same code.
+        assert_eq!(TransportError::Timeout.return_code(), -4);
+        assert_eq!(TransportError::CardRemoved.return_code(), -2);
+        assert_eq!(TransportError::NoReader.return_code(), -11);
+        assert_eq!(TransportError::CardReset.return_code(), -12);
+        assert_eq!(
+            TransportError::ServiceNotRunning.exit_class(),
+            ExitClass::NoService
+        );
+        assert_eq!(TransportError::CardRemoved.exit_class(), ExitClass::Card);
     }
 }

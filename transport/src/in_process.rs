@@ -1,16 +1,29 @@
-//! A card model in the same process: no pcscd, no reader.
+//! The in-process backend: any [`Card`] implementation (the sscard card model, a test's
+//! hostile card) reached directly, no pcscd, no reader. A transaction holds the card's lock, so
+//! it is exclusive here as it is through PC/SC.
 
-use crate::{Transport, TransportError};
-use sscard_core::card::SharedCard;
+use crate::backend::{CardBackend, CardTransaction};
+use crate::TransportError;
+use sscard_core::card::{Card, SharedCard};
+use std::sync::MutexGuard;
 
-/// An `sscard-model` card reached directly.
+/// A card in this process.
 pub struct InProcess {
     card: SharedCard,
     name: String,
     removed: bool,
 }
 
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 impl InProcess {
+    /// The card `card`, shown as the reader `name`.
     pub fn new(card: SharedCard, name: impl Into<String>) -> Self {
         Self {
             card,
@@ -18,47 +31,72 @@ impl InProcess {
             removed: false,
         }
     }
+
+    /// The card, e.g. to reset it or arm its tearing hook between transactions.
     pub fn card(&self) -> &SharedCard {
         &self.card
     }
-    /// Simulates pulling the card out.
-    pub fn remove(&mut self) {
-        self.removed = true;
-    }
+
+    /// Puts a card that lost power back: it is reset and answers again.
     pub fn insert(&mut self) {
         self.removed = false;
-        self.card.lock().expect("card lock").reset();
+        self.lock().reset();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Box<dyn Card>> {
+        // A test that panicked while holding the card poisoned the lock; the card is still a
+        // card.
+        self.card.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-impl Transport for InProcess {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+impl CardBackend for InProcess {
+    fn reader(&self) -> &str {
+        &self.name
+    }
+
+    fn atr(&self) -> Vec<u8> {
+        self.lock().atr()
+    }
+
+    fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
         if self.removed {
             return Err(TransportError::CardRemoved);
         }
-        match self.card.lock().expect("card lock").transmit(apdu) {
+        let card = self.card.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Box::new(InProcessTransaction {
+            card,
+            removed: &mut self.removed,
+        }))
+    }
+}
+
+struct InProcessTransaction<'a> {
+    card: MutexGuard<'a, Box<dyn Card>>,
+    removed: &'a mut bool,
+}
+
+impl CardTransaction for InProcessTransaction<'_> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if *self.removed {
+            return Err(TransportError::CardRemoved);
+        }
+        match self.card.transmit(apdu) {
             Some(r) => Ok(r),
             None => {
                 // The card lost power mid-command: like a card pulled from the reader.
-                self.removed = true;
+                *self.removed = true;
                 Err(TransportError::CardRemoved)
             }
         }
     }
-    fn atr(&self) -> Vec<u8> {
-        self.card.lock().expect("card lock").atr()
+
+    fn was_reset(&self) -> bool {
+        false
     }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn reset(&mut self) -> Result<(), TransportError> {
-        self.card.lock().expect("card lock").reset();
-        Ok(())
-    }
-    fn with_transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
-    ) -> Result<(), TransportError> {
-        f(self)
+
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.card.reset();
+        Ok(self.card.atr())
     }
 }

@@ -1,8 +1,12 @@
-//! PC/SC through pcscd (crate `pcsc`).
+//! The PC/SC backend: readers and cards through pcscd (crate `pcsc`). The reader level is the
+//! PC/SC context ([`establish`], [`list_readers`], [`resolve_reader`]); a card in a reader is a
+//! [`PcscBackend`]; its transactions are `SCardBeginTransaction` … `SCardEndTransaction`.
 
-use crate::{Transport, TransportError};
+use crate::backend::{CardBackend, CardTransaction};
+use crate::TransportError;
 use pcsc::{Card, Context, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 /// Connects to pcscd.
 pub fn establish() -> Result<Context, TransportError> {
@@ -53,15 +57,31 @@ pub fn resolve_reader(readers: &[String], wanted: &str) -> Result<String, Transp
 }
 
 /// A card in a PC/SC reader.
-pub struct PcscTransport {
+pub struct PcscBackend {
     card: Card,
     reader: String,
     share: ShareMode,
     atr: Vec<u8>,
     buf: Vec<u8>,
+    /// The card was reset and reconnected inside a transaction: the next one reports it.
+    reset_seen: bool,
 }
 
-impl PcscTransport {
+impl std::fmt::Debug for PcscBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcscBackend")
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+fn atr_of(card: &Card) -> Vec<u8> {
+    card.status2_owned()
+        .map(|s| s.atr().to_vec())
+        .unwrap_or_default()
+}
+
+impl PcscBackend {
     /// Connects to the card in `reader` (index, name or substring; `None` = the first reader
     /// with a card).
     pub fn connect(
@@ -76,9 +96,7 @@ impl PcscTransport {
             // says there is no card).
             None => readers
                 .iter()
-                .find(|r| {
-                    wait_for_card_state(ctx, r, true, std::time::Duration::ZERO).unwrap_or(false)
-                })
+                .find(|r| wait_for_card_state(ctx, r, true, Duration::ZERO).unwrap_or(false))
                 .or(readers.first())
                 .cloned()
                 .ok_or(TransportError::NoReader)?,
@@ -86,6 +104,7 @@ impl PcscTransport {
         Self::connect_named(ctx, &name, exclusive)
     }
 
+    /// Connects to the card in the reader with exactly this name.
     pub fn connect_named(
         ctx: &Context,
         reader: &str,
@@ -108,21 +127,14 @@ impl PcscTransport {
                 },
                 e => e.into(),
             })?;
-        let atr = card
-            .status2_owned()
-            .map(|s| s.atr().to_vec())
-            .unwrap_or_default();
         Ok(Self {
+            atr: atr_of(&card),
             card,
             reader: reader.into(),
             share,
-            atr,
             buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+            reset_seen: false,
         })
-    }
-
-    pub fn reader(&self) -> &str {
-        &self.reader
     }
 
     /// The underlying card, e.g. for the benchmark's bare-pcsc side.
@@ -141,103 +153,88 @@ fn transmit_on(card: &Card, buf: &mut [u8], apdu: &[u8]) -> Result<Vec<u8>, Tran
                 Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
                     return Err(TransportError::CardRemoved)
                 }
-                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Ok(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
-        return Err(TransportError::MalformedResponse(format!(
-            "{} byte(s), no status word",
-            r.len()
-        )));
+        return Err(TransportError::NoStatusWord { len: r.len() });
     }
     Ok(r.to_vec())
 }
 
-impl Transport for PcscTransport {
+impl CardBackend for PcscBackend {
+    fn reader(&self) -> &str {
+        &self.reader
+    }
+
+    fn atr(&self) -> Vec<u8> {
+        self.atr.clone()
+    }
+
+    fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+        let Self {
+            card,
+            share,
+            atr,
+            buf,
+            reset_seen,
+            ..
+        } = self;
+        let share = *share;
+        let mut was_reset = std::mem::take(reset_seen);
+        let tx = match card.transaction2() {
+            Ok(tx) => tx,
+            // Reset by another application since our last transaction: reconnect (which
+            // acknowledges the reset), begin again, and tell the flow.
+            Err((card, pcsc::Error::ResetCard)) => {
+                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)?;
+                *atr = atr_of(card);
+                was_reset = true;
+                card.transaction()?
+            }
+            Err((_, e)) => return Err(e.into()),
+        };
+        Ok(Box::new(PcscTransaction {
+            tx,
+            share,
+            buf,
+            reset_seen,
+            was_reset,
+        }))
+    }
+}
+
+/// An open `SCardBeginTransaction`; dropping it ends the transaction.
+struct PcscTransaction<'a> {
+    tx: pcsc::Transaction<'a>,
+    share: ShareMode,
+    buf: &'a mut Vec<u8>,
+    reset_seen: &'a mut bool,
+    was_reset: bool,
+}
+
+impl CardTransaction for PcscTransaction<'_> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        match transmit_on(&self.card, &mut self.buf, apdu) {
+        match transmit_on(&self.tx, self.buf, apdu) {
             Err(TransportError::CardReset) => {
-                // Another application reset the card: reconnect and report it, so the flow
-                // (whose security status is gone) can start over.
-                self.card
+                // Reset under us (a power glitch, a reader that resets on its own): reconnect
+                // and report it, so the flow, whose security status is gone, can start over.
+                self.tx
                     .reconnect(self.share, Protocols::ANY, Disposition::LeaveCard)?;
+                *self.reset_seen = true;
                 Err(TransportError::CardReset)
             }
             r => r,
         }
     }
-    fn atr(&self) -> Vec<u8> {
-        self.atr.clone()
+
+    fn was_reset(&self) -> bool {
+        self.was_reset
     }
-    fn name(&self) -> String {
-        self.reader.clone()
-    }
-    fn reset(&mut self) -> Result<(), TransportError> {
-        self.card
+
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.tx
             .reconnect(self.share, Protocols::ANY, Disposition::ResetCard)?;
-        Ok(())
-    }
-    fn with_transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
-    ) -> Result<(), TransportError> {
-        let result = self.in_transaction(f);
-        if matches!(result, Err(TransportError::CardReset)) {
-            // Reset by another application, at SCardBeginTransaction or inside: reconnect, as
-            // `transmit` does, so the caller can start its flow over.
-            self.card
-                .reconnect(self.share, Protocols::ANY, Disposition::LeaveCard)?;
-        }
-        result
-    }
-}
-
-impl PcscTransport {
-    fn in_transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
-    ) -> Result<(), TransportError> {
-        let tx = self.card.transaction()?;
-        let mut view = InTransaction {
-            card: &tx,
-            reader: &self.reader,
-            atr: &self.atr,
-            buf: &mut self.buf,
-        };
-        let result = f(&mut view);
-        // Ending can fail when the card went away; the body's error says more.
-        let _ = tx.end(Disposition::LeaveCard);
-        result
-    }
-}
-
-/// The transport as seen inside a PC/SC transaction.
-struct InTransaction<'a> {
-    card: &'a Card,
-    reader: &'a str,
-    atr: &'a [u8],
-    buf: &'a mut Vec<u8>,
-}
-
-impl Transport for InTransaction<'_> {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        transmit_on(self.card, self.buf, apdu)
-    }
-    fn atr(&self) -> Vec<u8> {
-        self.atr.to_vec()
-    }
-    fn name(&self) -> String {
-        self.reader.to_string()
-    }
-    fn reset(&mut self) -> Result<(), TransportError> {
-        Err(TransportError::Pcsc(
-            "cannot reset inside a transaction".into(),
-        ))
-    }
-    fn with_transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Transport) -> Result<(), TransportError>,
-    ) -> Result<(), TransportError> {
-        f(self)
+        Ok(atr_of(&self.tx))
     }
 }
 
@@ -252,7 +249,7 @@ pub fn wait_for_card_state(
     ctx: &Context,
     reader: &str,
     present: bool,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<bool, TransportError> {
     let name = CString::new(reader).map_err(|_| TransportError::UnknownReader {
         wanted: reader.into(),

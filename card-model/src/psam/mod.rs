@@ -5,9 +5,10 @@ use crate::image::{Image, Memory};
 use crate::memory::PsamMemory;
 use crate::reply::{data_with_le, finish, ok, Fail, Reply};
 use crate::t0::T0;
+use crate::validate::InvalidImage;
 use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::{Algorithm, Key};
-use sscard_core::profile::fid;
+use sscard_core::profile::{fid, psam};
 use sscard_core::status::StatusWord;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,14 +39,14 @@ impl Psam {
         }
     }
 
-    pub fn from_image(image: Image) -> Result<Self, String> {
+    pub fn from_image(image: Image) -> Result<Self, InvalidImage> {
         match image.memory {
             Memory::Psam(mem) => {
                 crate::validate::atr(&image.atr.0)?;
                 crate::validate::psam(&mem)?;
                 Ok(Self::new(image.atr.0, mem))
             }
-            Memory::Ssc(_) => Err("the image is a social security card, not a PSAM".into()),
+            Memory::Ssc(_) => Err(InvalidImage::NotAPsam),
         }
     }
 
@@ -59,7 +60,7 @@ impl Psam {
 
     /// Factors DES INIT needs from this PSAM's level down to the card.
     fn factor_count(&self) -> usize {
-        3usize.saturating_sub(self.mem.level as usize).max(1)
+        psam::factor_count(self.mem.level)
     }
 
     fn select(&mut self, cmd: &Command) -> Reply {

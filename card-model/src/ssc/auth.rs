@@ -1,11 +1,11 @@
 //! GET CHALLENGE, EXTERNAL AUTHENTICATE, INTERNAL AUTHENTICATE.
 
-use super::{OnWrong, Ssc};
+use super::{kid_of, OnWrong, Ssc};
 use crate::reply::{data_with_le, ok, Reply};
 use rand::RngCore;
 use sscard_core::apdu::Command;
 use sscard_core::crypto::ct_eq;
-use sscard_core::profile::kid;
+use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 
 impl Ssc {
@@ -39,7 +39,8 @@ impl Ssc {
         if cmd.data.len() != alg.block_size() {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
-        let key = self.usable_key(cmd.p2)?;
+        let kid = kid_of(cmd.p2)?;
+        let key = self.usable_key(kid)?;
         let challenge = match challenge {
             Some(c) if c.len() == 8 => c,
             _ => return Err(StatusWord::REF_DATA_NOT_USABLE.into()),
@@ -48,8 +49,8 @@ impl Ssc {
             .cryptogram(&key, challenge)
             .map_err(|_| StatusWord::WRONG_DATA)?;
         let matches = ct_eq(&expected, &cmd.data);
-        self.counted_check(cmd.p2, matches, OnWrong::TriesLeft)?;
-        self.vol.security.grant_external(cmd.p2);
+        self.counted_check(kid, matches, OnWrong::TriesLeft)?;
+        self.vol.security.grant_external(kid);
         ok()
     }
 
@@ -60,10 +61,10 @@ impl Ssc {
         if cmd.data.len() != 8 {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
-        if cmd.p2 != kid::IRK {
+        if cmd.p2 != Kid::Irk.id() {
             return Err(StatusWord::REF_DATA_NOT_FOUND.into());
         }
-        let key = self.usable_key(cmd.p2)?;
+        let key = self.usable_key(Kid::Irk)?;
         let cryptogram = self
             .algorithm()
             .cryptogram(&key, &cmd.data)

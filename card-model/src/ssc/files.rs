@@ -1,54 +1,53 @@
 //! READ/UPDATE RECORD and READ/UPDATE BINARY with SFI addressing and access rules.
 
-use super::layout::{self, Df, EfDef, ReadRule, Structure};
 use super::Ssc;
 use crate::memory::EfContent;
 use crate::reply::{data_with_le, ok, Fail, Reply};
 use sscard_core::apdu::Command;
-use sscard_core::crypto::Algorithm;
-use sscard_core::profile::kid;
+use sscard_core::profile::files;
+use sscard_core::profile::{Access, Df, FileDef, Kid};
 use sscard_core::status::StatusWord;
 
 impl Ssc {
     /// Resolves SFI addressing (`0` = current EF) and makes the file current.
-    fn ef_by_sfi_or_current(&mut self, sfi: u8) -> Result<&'static EfDef, Fail> {
+    fn ef_by_sfi_or_current(&mut self, sfi: u8) -> Result<&'static FileDef, Fail> {
         if sfi == 0 {
             return self.vol.ef.ok_or(Fail::Sw(StatusWord(0x6986)));
         }
         let df = self.vol.df.unwrap_or(Df::Mf);
-        let ef = layout::ef_by_sfi(df, sfi).ok_or(StatusWord::FILE_NOT_FOUND)?;
+        let ef = files::by_sfi(df, sfi).ok_or(StatusWord::FILE_NOT_FOUND)?;
         self.vol.ef = Some(ef);
         Ok(ef)
     }
 
-    fn may_read(&self, ef: &EfDef) -> bool {
+    /// The file's read rule for the card's algorithm; in PERSONALISATION external
+    /// authentication with TK opens every file.
+    fn may_read(&self, ef: &FileDef) -> bool {
         let sec = &self.vol.security;
-        if !self.issued() && sec.has_external(kid::TK) {
+        if !self.issued() && sec.has_external(Kid::Tk) {
             return true;
         }
-        match ef.read {
-            ReadRule::Always => true,
-            ReadRule::AlwaysOnV2ElseRksse => {
-                self.algorithm() == Algorithm::Tdes || sec.has_external(kid::RKSSSE)
-            }
-            ReadRule::ExtAuth(k) => sec.has_external(k),
-            ReadRule::PinOrExtAuth(k) => sec.pin_verified() || sec.has_external(k),
+        match ef.read_access(self.algorithm()) {
+            Access::Always => true,
+            Access::ExtAuth(k) => sec.has_external(k),
+            Access::PinOrExtAuth(k) => sec.pin_verified() || sec.has_external(k),
+            _ => false,
         }
     }
 
-    fn update_key(&self, ef: &EfDef) -> u8 {
+    fn update_key(&self, ef: &FileDef) -> Kid {
         if self.issued() {
-            ef.update_key
+            ef.update
         } else {
-            kid::TK
+            Kid::Tk
         }
     }
 
-    fn content(&self, ef: &EfDef) -> &EfContent {
+    fn content(&self, ef: &FileDef) -> &EfContent {
         self.mem
             .files
-            .get(ef.path)
-            .expect("every EF of the layout is in memory")
+            .get(ef.name)
+            .expect("every EF of the file table is in memory")
     }
 
     pub(super) fn read_record(&mut self, cmd: &Command) -> Reply {
@@ -81,7 +80,7 @@ impl Ssc {
     }
 
     /// P1/P2 of READ/UPDATE BINARY: SFI form (`80|SFI`, offset P2) or offset form.
-    fn binary_target(&mut self, cmd: &Command) -> Result<(&'static EfDef, usize), Fail> {
+    fn binary_target(&mut self, cmd: &Command) -> Result<(&'static FileDef, usize), Fail> {
         let (ef, offset) = if cmd.p1 & 0x80 != 0 {
             if cmd.p1 & 0x60 != 0 {
                 return Err(StatusWord::INCORRECT_P1P2.into());
@@ -93,9 +92,10 @@ impl Ssc {
                 u16::from_be_bytes([cmd.p1, cmd.p2]) as usize,
             )
         };
-        match ef.structure {
-            Structure::Binary(_) => Ok((ef, offset)),
-            Structure::Records(_) => Err(StatusWord(0x6981).into()),
+        if ef.is_binary() {
+            Ok((ef, offset))
+        } else {
+            Err(StatusWord(0x6981).into())
         }
     }
 
@@ -131,7 +131,7 @@ impl Ssc {
         if tlv.len() != len + 2 || tlv[0] != tag || tlv[1] as usize != len {
             return Err(StatusWord::WRONG_DATA.into());
         }
-        if let Some(EfContent::Records(records)) = self.mem.files.get_mut(ef.path) {
+        if let Some(EfContent::Records(records)) = self.mem.files.get_mut(ef.name) {
             records[index - 1].value.0 = tlv[2..].to_vec();
         }
         self.persist()?;
@@ -141,7 +141,7 @@ impl Ssc {
     pub(super) fn update_binary(&mut self, cmd: &Command, challenge: Option<&[u8]>) -> Reply {
         let (ef, offset) = self.binary_target(cmd)?;
         let data = self.check_mac(self.update_key(ef), cmd, challenge)?;
-        let Some(EfContent::Binary(bytes)) = self.mem.files.get_mut(ef.path) else {
+        let Some(EfContent::Binary(bytes)) = self.mem.files.get_mut(ef.name) else {
             return Err(StatusWord::NOT_RECORD_FILE.into());
         };
         if offset + data.len() > bytes.0.len() {

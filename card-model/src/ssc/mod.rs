@@ -2,7 +2,6 @@
 
 mod auth;
 mod files;
-pub mod layout;
 mod perso;
 mod pin;
 mod security;
@@ -13,18 +12,19 @@ use crate::image::{Image, Memory};
 use crate::memory::{LifeCycle, SscMemory};
 use crate::reply::{finish, Fail, Reply};
 use crate::store::{Store, StoreError};
-use layout::{Df, EfDef};
+use crate::validate::InvalidImage;
 pub use security::SecurityStatus;
 use sscard_core::apdu::Command;
 use sscard_core::crypto::{ct_eq, Algorithm, Key};
-use sscard_core::profile::kid;
+use sscard_core::profile::commands::{describe, LineProtected};
+use sscard_core::profile::{Df, FileDef, KeyScope, Kid};
 use sscard_core::status::StatusWord;
 
 /// Volatile state: lost on reset, like the card's RAM.
 #[derive(Debug, Default)]
 struct Volatile {
     df: Option<Df>,
-    ef: Option<&'static EfDef>,
+    ef: Option<&'static FileDef>,
     security: SecurityStatus,
     challenge: Option<Vec<u8>>,
 }
@@ -46,6 +46,7 @@ pub struct Ssc {
 
 /// Rules a test bench can break on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Defect {
     /// Line-protection MACs are accepted whatever their value.
     MacNotChecked,
@@ -53,17 +54,40 @@ pub enum Defect {
     TryCounterNotDecremented,
 }
 
+/// Why a defect name is not one the model knows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefectError {
+    #[error("unknown defect {name:?}: mac-not-checked or try-counter-not-decremented")]
+    Unknown { name: String },
+}
+
 impl std::str::FromStr for Defect {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = DefectError;
+    fn from_str(s: &str) -> Result<Self, DefectError> {
         match s {
             "mac-not-checked" => Ok(Self::MacNotChecked),
             "try-counter-not-decremented" => Ok(Self::TryCounterNotDecremented),
-            _ => Err(format!(
-                "unknown defect {s:?}: mac-not-checked or try-counter-not-decremented"
-            )),
+            _ => Err(DefectError::Unknown { name: s.into() }),
         }
     }
+}
+
+/// Whether `kid` may be used while `df` is current (PROFILE section 3): the national keys in
+/// SSSE only, the local keys in DF01 only, the others (TK during personalisation included) in
+/// both application DFs. A key used outside its scope answers `6A88`.
+fn key_in_scope(kid: Kid, df: Df) -> bool {
+    match kid.scope() {
+        KeyScope::Ssse => df == Df::Ssse,
+        KeyScope::Df01 => df == Df::Df01,
+        KeyScope::Both => matches!(df, Df::Ssse | Df::Df01),
+        _ => false,
+    }
+}
+
+/// The key a command names in P2: `6A88` when the profile has no such key id.
+fn kid_of(p2: u8) -> Result<Kid, Fail> {
+    Kid::from_id(p2).ok_or(Fail::Sw(StatusWord::REF_DATA_NOT_FOUND))
 }
 
 /// How a failed comparison under a try counter answers.
@@ -91,14 +115,14 @@ impl Ssc {
     }
 
     /// A card from an image; `store` usually points back at the image file.
-    pub fn from_image(image: Image, store: Store) -> Result<Self, String> {
+    pub fn from_image(image: Image, store: Store) -> Result<Self, InvalidImage> {
         match image.memory {
             Memory::Ssc(mem) => {
                 crate::validate::atr(&image.atr.0)?;
                 crate::validate::ssc(&mem)?;
                 Ok(Self::new(image.atr.0, mem, store))
             }
-            Memory::Psam(_) => Err("the image is a PSAM, not a social security card".into()),
+            Memory::Psam(_) => Err(InvalidImage::NotAnSsc),
         }
     }
 
@@ -162,12 +186,12 @@ impl Ssc {
     }
 
     /// A usable key in the current DF: `6A88` when absent or out of scope, `6983` when blocked.
-    fn usable_key(&self, key_id: u8) -> Result<Key, Fail> {
+    fn usable_key(&self, kid: Kid) -> Result<Key, Fail> {
         let df = self.vol.df.unwrap_or(Df::Mf);
-        if !layout::key_in_scope(key_id, df) || (key_id == kid::TK && self.issued()) {
+        if !key_in_scope(kid, df) || (kid == Kid::Tk && self.issued()) {
             return Err(StatusWord::REF_DATA_NOT_FOUND.into());
         }
-        let slot = self.mem.key(key_id).ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
+        let slot = self.mem.key(kid).ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
         if slot.blocked() {
             return Err(StatusWord::AUTH_BLOCKED.into());
         }
@@ -176,17 +200,17 @@ impl Ssc {
 
     /// Runs a secret comparison under the key's try counter: the counter is decremented and
     /// persisted **before** comparing, so a power cut can never give a try back.
-    fn counted_check(&mut self, key_id: u8, matches: bool, on_wrong: OnWrong) -> Result<(), Fail> {
-        let counted = self.mem.key(key_id).is_some_and(|s| s.has_counter())
+    fn counted_check(&mut self, kid: Kid, matches: bool, on_wrong: OnWrong) -> Result<(), Fail> {
+        let counted = self.mem.key(kid).is_some_and(|s| s.has_counter())
             && self.defect != Some(Defect::TryCounterNotDecremented);
         if counted {
-            let slot = self.mem.key_mut(key_id).expect("checked above");
+            let slot = self.mem.key_mut(kid).expect("checked above");
             slot.tries_left = slot.tries_left.saturating_sub(1);
             self.persist()?;
         }
         if matches {
             if counted {
-                let slot = self.mem.key_mut(key_id).expect("checked above");
+                let slot = self.mem.key_mut(kid).expect("checked above");
                 slot.tries_left = slot.try_limit;
                 self.persist()?;
             }
@@ -195,36 +219,41 @@ impl Ssc {
         Err(match on_wrong {
             OnWrong::Sw(sw) => sw.into(),
             OnWrong::TriesLeft => {
-                let left = self.mem.key(key_id).map_or(0, |s| s.tries_left);
+                let left = self.mem.key(kid).map_or(0, |s| s.tries_left);
                 StatusWord::new(0x63, 0xC0 | left.min(15)).into()
             }
         })
     }
 
-    /// Checks the line-protection MAC of a command (PROFILE section 5) under `key_id` and returns
+    /// Checks the line-protection MAC of a command (PROFILE section 5) under `kid` and returns
     /// the data without the MAC. `6700` without room for a MAC, `6984` without a challenge,
     /// `6988` when wrong.
     fn check_mac(
         &mut self,
-        key_id: u8,
+        kid: Kid,
         cmd: &Command,
         challenge: Option<&[u8]>,
     ) -> Result<Vec<u8>, Fail> {
         if cmd.data.len() < 4 {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
-        let key = self.usable_key(key_id)?;
+        let key = self.usable_key(kid)?;
         let challenge = challenge.ok_or(StatusWord::REF_DATA_NOT_USABLE)?;
         let (body, mac) = cmd.data.split_at(cmd.data.len() - 4);
-        let mut message = cmd.header().to_vec();
-        message.push(cmd.data.len() as u8);
-        message.extend_from_slice(body);
-        let expected = self
-            .algorithm()
-            .line_mac(&key, &challenge[..4], &message)
-            .map_err(|_| Fail::Sw(StatusWord::WRONG_DATA))?;
-        let matches = ct_eq(&expected, mac) || self.defect == Some(Defect::MacNotChecked);
-        self.counted_check(key_id, matches, OnWrong::Sw(StatusWord::INCORRECT_SM))?;
+        // The MAC input exactly as the host builds it: header ‖ Lc ‖ data, Lc counting the MAC.
+        // Data too long for a short Lc can carry no valid MAC: it fails like a wrong one.
+        let name = describe(cmd.cla, cmd.ins).name;
+        let expected = match LineProtected::new(name, cmd.header(), body.to_vec()).mac_input() {
+            Ok(message) => Some(
+                self.algorithm()
+                    .line_mac(&key, &challenge[..4], &message)
+                    .map_err(|_| Fail::Sw(StatusWord::WRONG_DATA))?,
+            ),
+            Err(_) => None,
+        };
+        let matches =
+            expected.is_some_and(|e| ct_eq(&e, mac)) || self.defect == Some(Defect::MacNotChecked);
+        self.counted_check(kid, matches, OnWrong::Sw(StatusWord::INCORRECT_SM))?;
         Ok(body.to_vec())
     }
 

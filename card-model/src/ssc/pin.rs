@@ -1,11 +1,11 @@
 //! VERIFY, CHANGE PIN, RELOAD PIN, UNBLOCK PIN. The PIN is key object `30` whose value holds
 //! its digits in ASCII; it shares the try-counter logic of the keys.
 
-use super::{OnWrong, Ssc};
+use super::{key_in_scope, OnWrong, Ssc};
 use crate::reply::{ok, Fail, Reply};
 use sscard_core::apdu::Command;
 use sscard_core::crypto::ct_eq;
-use sscard_core::profile::kid;
+use sscard_core::profile::{Df, Kid};
 use sscard_core::status::StatusWord;
 use zeroize::Zeroizing;
 
@@ -32,12 +32,12 @@ pub fn decode_pin(bcd: &[u8]) -> Result<Zeroizing<Vec<u8>>, Fail> {
 
 impl Ssc {
     fn pin_in_scope(&self) -> Result<(), Fail> {
-        if self.mem.key(kid::PIN).is_none()
-            || !super::layout::key_in_scope(kid::PIN, self.vol.df.unwrap_or(super::Df::Mf))
+        if self.mem.key(Kid::Pin).is_none()
+            || !key_in_scope(Kid::Pin, self.vol.df.unwrap_or(Df::Mf))
         {
             return Err(StatusWord::REF_DATA_NOT_FOUND.into());
         }
-        if self.mem.key(kid::PIN).is_some_and(|s| s.blocked()) {
+        if self.mem.key(Kid::Pin).is_some_and(|s| s.blocked()) {
             return Err(StatusWord::AUTH_BLOCKED.into());
         }
         Ok(())
@@ -48,15 +48,15 @@ impl Ssc {
         self.pin_in_scope()?;
         let matches = self
             .mem
-            .key(kid::PIN)
+            .key(Kid::Pin)
             .is_some_and(|s| ct_eq(&s.value.0, candidate));
-        self.counted_check(kid::PIN, matches, OnWrong::TriesLeft)
+        self.counted_check(Kid::Pin, matches, OnWrong::TriesLeft)
     }
 
     fn set_pin(&mut self, digits: &[u8]) -> Result<(), Fail> {
         let slot = self
             .mem
-            .key_mut(kid::PIN)
+            .key_mut(Kid::Pin)
             .ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
         slot.value.0 = digits.to_vec();
         slot.tries_left = slot.try_limit;
@@ -70,7 +70,7 @@ impl Ssc {
         if cmd.data.is_empty() {
             // ISO 7816-4: VERIFY without data asks for the tries left.
             self.pin_in_scope()?;
-            let left = self.mem.key(kid::PIN).map_or(0, |s| s.tries_left);
+            let left = self.mem.key(Kid::Pin).map_or(0, |s| s.tries_left);
             return Err(StatusWord::new(0x63, 0xC0 | left.min(15)).into());
         }
         if cmd.data.len() > 3 {
@@ -104,7 +104,7 @@ impl Ssc {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
         self.pin_object_present()?;
-        let body = self.check_mac(kid::RPK, cmd, challenge)?;
+        let body = self.check_mac(Kid::Rpk, cmd, challenge)?;
         let new = decode_pin(&body)?;
         self.set_pin(&new)?;
         ok()
@@ -118,10 +118,10 @@ impl Ssc {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
         self.pin_object_present()?;
-        self.check_mac(kid::UPK, cmd, challenge)?;
+        self.check_mac(Kid::Upk, cmd, challenge)?;
         let slot = self
             .mem
-            .key_mut(kid::PIN)
+            .key_mut(Kid::Pin)
             .ok_or(StatusWord::REF_DATA_NOT_FOUND)?;
         slot.tries_left = slot.try_limit;
         self.persist()?;
@@ -129,7 +129,7 @@ impl Ssc {
     }
 
     fn pin_object_present(&self) -> Result<(), Fail> {
-        match self.mem.key(kid::PIN) {
+        match self.mem.key(Kid::Pin) {
             Some(_) => Ok(()),
             None => Err(StatusWord::REF_DATA_NOT_FOUND.into()),
         }

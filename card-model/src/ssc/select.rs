@@ -1,16 +1,15 @@
 //! SELECT (PROFILE section 4): by AID, by FID, by child FID.
 
-use super::layout::{self, Df};
 use super::Ssc;
 use crate::reply::{data_with_le, ok, Reply};
 use sscard_core::apdu::Command;
-use sscard_core::profile::{fid, life_cycle, SSSE_AID};
+use sscard_core::profile::{fid, files, life_cycle, Df, FileDef, SSSE_AID};
 use sscard_core::status::StatusWord;
 use sscard_core::tlv::Fci;
 
 enum Target {
     Df(Df),
-    Ef(&'static layout::EfDef),
+    Ef(&'static FileDef),
 }
 
 impl Ssc {
@@ -36,7 +35,7 @@ impl Ssc {
                     (0x00 | 0x01, fid::DF01) if matches!(current, Df::Ssse | Df::Df01) => {
                         Target::Df(Df::Df01)
                     }
-                    (0x00 | 0x02, _) => match layout::ef_by_fid(current, id) {
+                    (0x00 | 0x02, _) => match files::by_fid(current, id) {
                         Some(ef) => Target::Ef(ef),
                         None => return Err(StatusWord::FILE_NOT_FOUND.into()),
                     },
@@ -51,10 +50,11 @@ impl Ssc {
                 ok()
             }
             Target::Df(df) => {
+                // The MF has no DF name and no FCI.
                 let name = match df {
-                    Df::Mf => None,
                     Df::Ssse => Some(SSSE_AID.to_vec()),
                     Df::Df01 => Some(fid::DF01.to_be_bytes().to_vec()),
+                    _ => None,
                 };
                 let fci = match name {
                     Some(df_name) if wants_fci => Fci {

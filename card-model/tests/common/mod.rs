@@ -4,7 +4,7 @@
 
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::SSSE_AID;
+use sscard_core::profile::{Kid, SSSE_AID};
 use sscard_model::build::{test_card_key, SAMPLE_CARD_ID};
 use sscard_model::card::Card;
 
@@ -26,7 +26,7 @@ pub fn select_ssse(card: &mut impl Card) -> Option<String> {
     try_tx(card, &format!("00A404000F{}00", to_hex(&SSSE_AID)))
 }
 
-pub fn key(alg: Algorithm, k: u8) -> Key {
+pub fn key(alg: Algorithm, k: Kid) -> Key {
     test_card_key(alg, k, &SAMPLE_CARD_ID, "110000", "110100").unwrap()
 }
 
@@ -37,21 +37,24 @@ pub fn challenge(card: &mut impl Card, n: usize) -> Option<Vec<u8>> {
 }
 
 /// EXTERNAL AUTHENTICATE with the test key (or a wrong cryptogram); `None` when mute.
-pub fn ext_auth(card: &mut impl Card, alg: Algorithm, k: u8, good: bool) -> Option<String> {
+pub fn ext_auth(card: &mut impl Card, alg: Algorithm, k: Kid, good: bool) -> Option<String> {
     let ch = challenge(card, 8)?;
     let mut c = alg.cryptogram(&key(alg, k), &ch).unwrap();
     if !good {
         c[0] ^= 1;
     }
-    try_tx(card, &format!("008200{k:02X}{:02X}{}", c.len(), to_hex(&c)))
-        .map(|r| r[r.len() - 4..].to_string())
+    try_tx(
+        card,
+        &format!("008200{:02X}{:02X}{}", k.id(), c.len(), to_hex(&c)),
+    )
+    .map(|r| r[r.len() - 4..].to_string())
 }
 
 /// A command with a line-protection MAC under the test key `k`; `None` when mute.
 pub fn mac_apdu(
     card: &mut impl Card,
     alg: Algorithm,
-    k: u8,
+    k: Kid,
     header: &str,
     data: &str,
 ) -> Option<String> {
@@ -65,16 +68,15 @@ pub fn mac_apdu(
 }
 
 /// WRITE KEY plaintext for key `k` (or the PIN 123456), encrypted under TK.
-pub fn write_key_data(alg: Algorithm, k: u8) -> String {
-    use sscard_core::profile::kid;
-    let value = if k == kid::PIN {
+pub fn write_key_data(alg: Algorithm, k: Kid) -> String {
+    let value = if k == Kid::Pin {
         vec![0x12, 0x34, 0x56]
     } else {
         key(alg, k).expose().to_vec()
     };
-    let mut plain = vec![0, k, alg.id(), if k == kid::PIN { 3 } else { 5 }];
+    let mut plain = vec![0, k.id(), alg.id(), if k == Kid::Pin { 3 } else { 5 }];
     plain.extend_from_slice(&value);
     plain[0] = (plain.len() - 1) as u8;
     let padded = sscard_core::crypto::padding::pad_method2(&plain, alg.block_size());
-    to_hex(&alg.encrypt_ecb(&key(alg, kid::TK), &padded).unwrap())
+    to_hex(&alg.encrypt_ecb(&key(alg, Kid::Tk), &padded).unwrap())
 }

@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(long, default_value_t = 0.0)]
         fault_rate: f64,
         /// Feed blank cards from this directory's point of view: issued cards are stored there
-        /// as <card number>.json and the next blank card comes in. Serves no PSAM.
+        /// as `<card number>.json` and the next blank card comes in. Serves no PSAM.
         #[arg(long, conflicts_with_all = ["card", "psam", "no_psam", "fault_rate", "corrupt_over", "defect", "app"])]
         feeder: Option<PathBuf>,
         /// Present every SSC image in this directory (`*.json`, name order) one after another

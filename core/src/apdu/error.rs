@@ -2,6 +2,7 @@ use thiserror::Error;
 
 /// Why bytes are not a valid APDU.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ApduError {
     #[error("an APDU needs at least 4 header bytes, got {len}")]
     TooShort { len: usize },

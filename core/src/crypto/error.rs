@@ -3,6 +3,7 @@
 /// Why a cryptographic operation was refused: always a caller mistake (a wrong length, an
 /// unknown algorithm), never a condition that depends on secret data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptoError {
     /// A key that is not 16 bytes.
     #[error("a key has 16 bytes, not {len}")]

@@ -53,6 +53,9 @@ pub trait Suite {
 
 /// The algorithm of a card or PSAM, chosen at run time (from the FCI, EF15 or the
 /// specification version); every method dispatches to the matching [`Suite`].
+///
+/// Deliberately not `#[non_exhaustive]`: an algorithm added to the profile must be handled by
+/// every `match` over suites, which the compiler then points out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// Two-key TDEA, specification version `2.00`.

@@ -1,6 +1,7 @@
 use super::KeyError;
 use sscard_core::crypto::{card_factor, city_factor, province_factor};
 use sscard_core::hexfmt::to_hex;
+use sscard_core::profile::Kid;
 
 /// The card a key is wanted for: its identification code and the region it was issued in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,8 +34,8 @@ impl CardRef {
     }
     /// The factors from `key_id`'s master down to this card (PROFILE section 5): national keys
     /// through province and city, local keys and TK the card level only.
-    pub fn factors_for(&self, key_id: u8) -> Result<Vec<[u8; 8]>, KeyError> {
-        Ok(if sscard_core::profile::kid::is_national(key_id) {
+    pub fn factors_for(&self, key_id: Kid) -> Result<Vec<[u8; 8]>, KeyError> {
+        Ok(if key_id.is_national() {
             self.national_factors()?.to_vec()
         } else {
             vec![self.card_factor()]

@@ -1,21 +1,53 @@
-use crate::channel::ChannelError;
+use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::crypto::CryptoError;
+use sscard_core::hexfmt::HexError;
+use sscard_core::profile::psam::PsamInfoError;
+use sscard_core::profile::{codes, Kid};
 use sscard_core::status::StatusWord;
+use sscard_transport::TransportError;
+
+/// What is wrong with a key file, line by line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileProblem {
+    #[error("{reason}")]
+    Unreadable { reason: String },
+    #[error("line {line}: expected NAME = HEX")]
+    NotAnAssignment { line: usize },
+    #[error("line {line}: unknown key name {name:?}")]
+    UnknownName { line: usize, name: String },
+    #[error("line {line}: {source}")]
+    BadHex { line: usize, source: HexError },
+    #[error("line {line}: {source}")]
+    BadKey { line: usize, source: CryptoError },
+}
+
+/// Why there is no PSAM to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoPsamReason {
+    #[error("no reader holds a PSAM")]
+    NoneFound,
+    #[error("{0}")]
+    Reader(TransportError),
+    #[error("the card in {reader:?} is not a PSAM ({source})")]
+    NotAPsam {
+        reader: String,
+        source: Box<KeyError>,
+    },
+}
 
 /// Why a key source could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
-    #[error("key source has no key {kid:02X} ({name})")]
-    MissingKey { kid: u8, name: &'static str },
+    #[error("key source has no key {:02X} ({kid})", kid.id())]
+    MissingKey { kid: Kid },
     /// The PSAM answered DES INIT with 6A88: it holds no such key.
-    #[error("the PSAM has no key {kid:02X} ({name})")]
-    PsamMissingKey { kid: u8, name: &'static str },
-    #[error("the PSAM's level ({level}) holds no {name} (KID {kid:02X}): local keys need a city PSAM (-24)")]
-    LevelTooLow {
-        kid: u8,
-        name: &'static str,
-        level: u8,
-    },
+    #[error("the PSAM has no key {:02X} ({kid})", kid.id())]
+    PsamMissingKey { kid: Kid },
+    #[error("the PSAM's level ({level}) holds no {kid} (KID {:02X}): local keys need a city PSAM (-24)", kid.id())]
+    LevelTooLow { kid: Kid, level: u8 },
     #[error("the PSAM serves {psam}, the card needs {card} (-2202)")]
     AlgorithmMismatch {
         psam: &'static str,
@@ -27,21 +59,122 @@ pub enum KeyError {
         sw: StatusWord,
     },
     #[error("PSAM: {0}")]
-    PsamChannel(#[from] ChannelError),
-    #[error("PSAM EF15 is malformed: {0}")]
-    BadPsamInfo(String),
+    PsamTransport(TransportError),
+    #[error("{0}")]
+    PsamInfo(#[from] PsamInfoError),
+    #[error("PSAM DES CRYPT returned a {len}-byte MAC, at least 4 expected")]
+    PsamShortMac { len: usize },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    #[error("key file {path}: {detail}")]
-    KeyFile { path: String, detail: String },
+    #[error("key file {path}: {problem}")]
+    KeyFile {
+        path: String,
+        problem: KeyFileProblem,
+    },
     #[error(
         "key file {path} is readable by group or others (mode {mode:o}); run chmod 600 {path}"
     )]
     KeyFileTooOpen { path: String, mode: u32 },
-    #[error("bad --keys {spec:?}: {detail}")]
-    BadSpec { spec: String, detail: String },
+    #[error("bad --keys {spec:?}: expected {expected}")]
+    BadSpec {
+        spec: String,
+        expected: &'static str,
+    },
     #[error("no PSAM: {0}")]
-    NoPsam(String),
-    #[error("{0}")]
-    Unsupported(String),
+    NoPsam(NoPsamReason),
+    /// The source cannot export a key under another (a PSAM): it cannot load keys.
+    #[error(
+        "{source_name} cannot load key {kid} under TK; personalise with soft: or pkcs11: keys"
+    )]
+    CannotLoadKeys { source_name: String, kid: Kid },
+    #[error("PKCS#11: {operation}: {detail}")]
+    Pkcs11 {
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("PKCS#11: no token labelled {token:?} in {module}")]
+    Pkcs11NoToken { module: String, token: String },
+    #[error("mechanism {mechanism} not supported by token {token:?}")]
+    Pkcs11Mechanism { mechanism: String, token: String },
+    #[error("this build of sscard has no PKCS#11 key source (cargo feature pkcs11)")]
+    Pkcs11NotBuilt,
+    #[error("this build of sscard has no PC/SC, so no PSAM key source (cargo feature pcsc)")]
+    PcscNotBuilt,
+    #[error("the token PIN was not given: set SSCARD_PKCS11_PIN or enter it at the prompt")]
+    NoTokenPin,
+}
+
+impl From<TransportError> for KeyError {
+    fn from(e: TransportError) -> Self {
+        Self::PsamTransport(e)
+    }
+}
+
+impl Classified for KeyError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::AlgorithmMismatch { .. } => codes::PSAM_ALGORITHM,
+            Self::NoPsam(_) => codes::NO_PSAM,
+            // -2203 is the PSAM's own code; a key file or token without RKSSSE is -999.
+            Self::PsamMissingKey { kid: Kid::Rkssse } => codes::PSAM_LACKS_RKSSSE,
+            Self::LevelTooLow { .. } => codes::PSAM_LEVEL_TOO_LOW,
+            // A PSAM that went away is no PSAM.
+            Self::PsamTransport(t) => match t.return_code() {
+                codes::NO_CARD => codes::NO_PSAM,
+                c => c,
+            },
+            _ => codes::UNKNOWN,
+        }
+    }
+
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            Self::BadSpec { .. } | Self::KeyFile { .. } | Self::KeyFileTooOpen { .. } => {
+                ExitClass::BadInput
+            }
+            Self::PsamTransport(t) => t.exit_class(),
+            _ => ExitClass::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_of_key_errors() {
+        assert_eq!(
+            KeyError::PsamMissingKey { kid: Kid::Rkssse }.return_code(),
+            -2203
+        );
+        assert_eq!(
+            KeyError::MissingKey { kid: Kid::Rkssse }.return_code(),
+            -999
+        );
+        assert_eq!(
+            KeyError::PsamTransport(TransportError::CardRemoved).return_code(),
+            -2201
+        );
+        assert_eq!(
+            KeyError::PsamTransport(TransportError::Timeout).return_code(),
+            -4
+        );
+        assert_eq!(
+            KeyError::LevelTooLow {
+                kid: Kid::EakL,
+                level: 1
+            }
+            .to_string(),
+            "the PSAM's level (1) holds no EAK_L (KID 11): local keys need a city PSAM (-24)"
+        );
+        assert_eq!(
+            KeyError::BadSpec {
+                spec: "hsm".into(),
+                expected: "test"
+            }
+            .exit_class(),
+            ExitClass::BadInput
+        );
+    }
 }

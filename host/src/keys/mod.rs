@@ -10,15 +10,16 @@ mod soft;
 mod spec;
 
 pub use card_ref::CardRef;
-pub use error::KeyError;
+pub use error::{KeyError, KeyFileProblem, NoPsamReason};
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::Pkcs11Keys;
 pub use psam::PsamKeys;
 pub use soft::SoftKeys;
-pub use spec::{open, token_pin as spec_token_pin, KeySpec};
+pub use spec::{open, KeySpec};
 
 use sscard_core::crypto::{Algorithm, Key};
-use sscard_core::profile::kid;
+use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
+use sscard_core::profile::Kid;
 
 /// Everything a flow needs from the key hierarchy, for one card and key id. Keys never leave
 /// a source that can keep them (PSAM, HSM); only results do.
@@ -39,7 +40,7 @@ pub trait KeySource {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        kid: u8,
+        kid: Kid,
         random: &[u8],
     ) -> Result<Vec<u8>, KeyError>;
     /// The 4-byte line-protection MAC under the card key `kid`, IV = challenge ‖ 00….
@@ -47,7 +48,7 @@ pub trait KeySource {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        kid: u8,
+        kid: Kid,
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError>;
@@ -58,34 +59,22 @@ pub trait KeySource {
         &mut self,
         _alg: Algorithm,
         _card: &CardRef,
-        kid: u8,
+        kid: Kid,
         _tries: u8,
     ) -> Result<Vec<u8>, KeyError> {
-        Err(KeyError::Unsupported(format!(
-            "{} cannot load key {kid:02X} under TK",
-            self.describe()
-        )))
+        Err(KeyError::CannotLoadKeys {
+            source_name: self.describe(),
+            kid,
+        })
     }
 }
-
-/// Key names as key files and token labels use them.
-pub const KEY_NAMES: [(&str, u8); 8] = [
-    ("IRK", kid::IRK),
-    ("RKSSSE", kid::RKSSSE),
-    ("UK_N", kid::UK_N),
-    ("EAK_L", kid::EAK_L),
-    ("UK_L", kid::UK_L),
-    ("RPK", kid::RPK),
-    ("UPK", kid::UPK),
-    ("TK", kid::TK),
-];
 
 /// A source that holds (or derives) the card key itself: cryptograms, MACs and key loading
 /// follow from the card key, the same way for every such source.
 pub trait CardKeys {
     fn describe(&self) -> String;
     /// The card key of `key_id` for `card`.
-    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError>;
+    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: Kid) -> Result<Key, KeyError>;
 }
 
 impl<T: CardKeys> KeySource for T {
@@ -96,7 +85,7 @@ impl<T: CardKeys> KeySource for T {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         random: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
         Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
@@ -105,7 +94,7 @@ impl<T: CardKeys> KeySource for T {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError> {
@@ -115,15 +104,21 @@ impl<T: CardKeys> KeySource for T {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         tries: u8,
     ) -> Result<Vec<u8>, KeyError> {
-        let tk = self.card_key(alg, card, kid::TK)?;
-        if key_id == kid::PIN {
+        let tk = self.card_key(alg, card, Kid::Tk)?;
+        let plain = if key_id == Kid::Pin {
             // The PIN object carries the initial PIN 123456 (BCD).
-            return soft::key_load_block(alg, &tk, key_id, tries, &[0x12, 0x34, 0x56]);
-        }
-        let value = self.card_key(alg, card, key_id)?;
-        soft::key_load_block(alg, &tk, key_id, tries, value.expose())
+            key_block_plain(alg, key_id, tries, &INITIAL_PIN_BCD)
+        } else {
+            key_block_plain(
+                alg,
+                key_id,
+                tries,
+                self.card_key(alg, card, key_id)?.expose(),
+            )
+        };
+        Ok(alg.encrypt_ecb(&tk, &plain)?)
     }
 }

@@ -16,7 +16,7 @@
 //! the TK encryption runs in the token. A token without a mechanism, or any SM4 request, is
 //! refused with "mechanism … not supported by token" — never a silent software fallback.
 
-use super::{CardRef, KeyError, KeySource, KEY_NAMES};
+use super::{CardRef, KeyError, KeySource};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -25,15 +25,19 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use sscard_core::crypto::padding::pad_method2;
 use sscard_core::crypto::{Algorithm, Key};
-use sscard_core::profile::kid;
+use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
+use sscard_core::profile::Kid;
 use std::path::Path;
 use zeroize::Zeroizing;
 
 /// Label prefix of the master keys in the token.
 pub const LABEL_PREFIX: &str = "sscard:";
 
-fn err(what: &str, e: cryptoki::error::Error) -> KeyError {
-    KeyError::Unsupported(format!("PKCS#11: {what}: {e}"))
+fn err(operation: &'static str, e: cryptoki::error::Error) -> KeyError {
+    KeyError::Pkcs11 {
+        operation,
+        detail: e.to_string(),
+    }
 }
 
 /// An open, logged-in session on a token.
@@ -75,8 +79,10 @@ fn complement(d: &[u8; 8]) -> [u8; 8] {
 impl Pkcs11Keys {
     /// Loads `module`, finds the token labelled `token`, logs in with `pin`.
     pub fn open(module: &Path, token: &str, pin: &str, read_write: bool) -> Result<Self, KeyError> {
-        let ctx =
-            Pkcs11::new(module).map_err(|e| err(&format!("loading {}", module.display()), e))?;
+        let ctx = Pkcs11::new(module).map_err(|e| KeyError::Pkcs11 {
+            operation: "loading the module",
+            detail: format!("{}: {e}", module.display()),
+        })?;
         match ctx.initialize(CInitializeArgs::OsThreads) {
             // Another handle in this process initialised the module already: fine.
             Err(cryptoki::error::Error::Pkcs11(
@@ -96,11 +102,9 @@ impl Pkcs11Keys {
                     .map(|i| i.label().trim_end() == token)
                     .unwrap_or(false)
             })
-            .ok_or_else(|| {
-                KeyError::Unsupported(format!(
-                    "PKCS#11: no token labelled {token:?} in {}",
-                    module.display()
-                ))
+            .ok_or_else(|| KeyError::Pkcs11NoToken {
+                module: module.display().to_string(),
+                token: token.into(),
             })?;
         // Asked one by one: cryptoki leaves out of C_GetMechanismList what it cannot name.
         let supported = |m: MechanismType| ctx.get_mechanism_info(slot, m).is_ok();
@@ -127,19 +131,14 @@ impl Pkcs11Keys {
     }
 
     fn unsupported(&self, mechanism: &str) -> KeyError {
-        KeyError::Unsupported(format!(
-            "mechanism {mechanism} not supported by token {:?}",
-            self.token
-        ))
+        KeyError::Pkcs11Mechanism {
+            mechanism: mechanism.into(),
+            token: self.token.clone(),
+        }
     }
 
-    fn master(&self, key_id: u8) -> Result<ObjectHandle, KeyError> {
-        let name = KEY_NAMES
-            .iter()
-            .find(|(_, k)| *k == key_id)
-            .map(|(n, _)| *n)
-            .unwrap_or("?");
-        let label = format!("{LABEL_PREFIX}{name}");
+    fn master(&self, key_id: Kid) -> Result<ObjectHandle, KeyError> {
+        let label = format!("{LABEL_PREFIX}{key_id}");
         let found = self
             .session
             .find_objects(&[
@@ -150,23 +149,15 @@ impl Pkcs11Keys {
                 Attribute::Extractable(false),
             ])
             .map_err(|e| err("C_FindObjects", e))?;
-        found.first().copied().ok_or(KeyError::MissingKey {
-            kid: key_id,
-            name: kid::name(key_id),
-        })
+        found
+            .first()
+            .copied()
+            .ok_or(KeyError::MissingKey { kid: key_id })
     }
 
     /// Imports master keys as non-extractable, sensitive token objects (test benches).
-    pub fn import(&self, masters: &[(u8, Key)]) -> Result<usize, KeyError> {
+    pub fn import(&self, masters: &[(Kid, Key)]) -> Result<usize, KeyError> {
         for (key_id, key) in masters {
-            let name = KEY_NAMES
-                .iter()
-                .find(|(_, k)| k == key_id)
-                .map(|(n, _)| *n)
-                .ok_or(KeyError::MissingKey {
-                    kid: *key_id,
-                    name: "?",
-                })?;
             if let Ok(old) = self.master(*key_id) {
                 self.session
                     .destroy_object(old)
@@ -179,7 +170,7 @@ impl Pkcs11Keys {
                 .create_object(&[
                     Attribute::Class(ObjectClass::SECRET_KEY),
                     Attribute::KeyType(KeyType::DES3),
-                    Attribute::Label(format!("{LABEL_PREFIX}{name}").into_bytes()),
+                    Attribute::Label(format!("{LABEL_PREFIX}{key_id}").into_bytes()),
                     Attribute::Value(value.to_vec()),
                     Attribute::Token(true),
                     Attribute::Private(true),
@@ -194,7 +185,7 @@ impl Pkcs11Keys {
     }
 
     /// Whether the token lets anyone read a master's value (it must not).
-    pub fn master_value_readable(&self, key_id: u8) -> Result<bool, KeyError> {
+    pub fn master_value_readable(&self, key_id: Kid) -> Result<bool, KeyError> {
         let h = self.master(key_id)?;
         Ok(matches!(
             self.session
@@ -267,7 +258,7 @@ impl Pkcs11Keys {
         &self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         for_mac: bool,
     ) -> Result<CardKeyObjects<'_>, KeyError> {
         let derive = self.check_mechanisms(alg)?;
@@ -307,7 +298,7 @@ impl Pkcs11Keys {
 
     /// The card key's value for key loading only: the master level inside the token, the rest
     /// on the host in zeroized memory (see the module documentation).
-    fn card_key_value(&self, alg: Algorithm, card: &CardRef, key_id: u8) -> Result<Key, KeyError> {
+    fn card_key_value(&self, alg: Algorithm, card: &CardRef, key_id: Kid) -> Result<Key, KeyError> {
         self.check_mechanisms(alg)?;
         let master = self.master(key_id)?;
         let factors = card.factors_for(key_id)?;
@@ -331,7 +322,7 @@ impl KeySource for Pkcs11Keys {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         random: &[u8],
     ) -> Result<Vec<u8>, KeyError> {
         let keys = self.card_key_objects(alg, card, key_id, false)?;
@@ -346,7 +337,7 @@ impl KeySource for Pkcs11Keys {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError> {
@@ -372,17 +363,17 @@ impl KeySource for Pkcs11Keys {
         &mut self,
         alg: Algorithm,
         card: &CardRef,
-        key_id: u8,
+        key_id: Kid,
         tries: u8,
     ) -> Result<Vec<u8>, KeyError> {
-        let value = if key_id == kid::PIN {
+        let value = if key_id == Kid::Pin {
             // The PIN object carries the initial PIN 123456 (BCD).
-            Zeroizing::new(vec![0x12, 0x34, 0x56])
+            Zeroizing::new(INITIAL_PIN_BCD.to_vec())
         } else {
             Zeroizing::new(self.card_key_value(alg, card, key_id)?.expose().to_vec())
         };
-        let padded = super::soft::key_block_plain(alg, key_id, tries, &value);
-        let tk = self.card_key_objects(alg, card, kid::TK, false)?;
+        let padded = key_block_plain(alg, key_id, tries, &value);
+        let tk = self.card_key_objects(alg, card, Kid::Tk, false)?;
         self.encrypt(&Mechanism::Des3Ecb, &tk.key, &padded)
     }
 }

@@ -1,12 +1,13 @@
 //! `--keys soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL`: the one way every command names
 //! its key source. Without `--keys`, commands use the software test key set and say so.
 
-use super::{KeyError, KeySource, PsamKeys, SoftKeys};
-use crate::transport::pcsc::{establish, PcscTransport};
+use super::{KeyError, KeySource, SoftKeys};
+use sscard_transport::trace::Trace;
 use std::path::PathBuf;
 
 /// A parsed `--keys` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeySpec {
     /// The profile's public test key set.
     TestSet,
@@ -18,12 +19,14 @@ pub enum KeySpec {
     },
 }
 
+const EXPECTED: &str = "test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL";
+
 impl std::str::FromStr for KeySpec {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        let bad = |detail: &str| KeyError::BadSpec {
+        let bad = |expected| KeyError::BadSpec {
             spec: s.into(),
-            detail: detail.into(),
+            expected,
         };
         match s.split_once(':') {
             _ if s == "test" => Ok(Self::TestSet),
@@ -36,55 +39,69 @@ impl std::str::FromStr for KeySpec {
                         token: token.into(),
                     })
                 }
-                _ => Err(bad("expected pkcs11:MODULE:TOKEN-LABEL")),
+                _ => Err(bad("pkcs11:MODULE:TOKEN-LABEL")),
             },
-            _ => Err(bad(
-                "expected test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL",
-            )),
+            _ => Err(bad(EXPECTED)),
         }
     }
 }
 
-/// The token PIN: `SSCARD_PKCS11_PIN`, or a no-echo prompt. Never from argv.
-pub fn token_pin() -> Result<zeroize::Zeroizing<String>, KeyError> {
-    if let Ok(pin) = std::env::var("SSCARD_PKCS11_PIN") {
-        return Ok(zeroize::Zeroizing::new(pin));
+impl KeySpec {
+    /// Whether opening the source needs the token PIN.
+    pub fn needs_token_pin(&self) -> bool {
+        matches!(self, Self::Pkcs11 { .. })
     }
-    crate::prompt::secret_line("token PIN")
-        .map_err(|e| KeyError::Unsupported(format!("reading the token PIN: {e}")))
+
+    /// A warning for sources that keep master keys in host memory (software keys), to print
+    /// before using them.
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            Self::TestSet => {
+                Some("using the PROFILE test key set (software keys; never for production)".into())
+            }
+            Self::Soft(path) => Some(format!("using software keys from {}", path.display())),
+            _ => None,
+        }
+    }
 }
 
-/// Opens a key source. Software keys print a warning on stderr.
-pub fn open(spec: &KeySpec) -> Result<Box<dyn KeySource>, KeyError> {
+/// Opens a key source. A PSAM's exchanges go to `trace` (role `psam`); a PKCS#11 token logs in
+/// with `token_pin` (see [`KeySpec::needs_token_pin`]).
+pub fn open(
+    spec: &KeySpec,
+    trace: &Trace,
+    token_pin: Option<&str>,
+) -> Result<Box<dyn KeySource>, KeyError> {
     match spec {
-        KeySpec::TestSet => {
-            eprintln!("sscard: warning: using the PROFILE test key set (software keys; never for production)");
-            Ok(Box::new(SoftKeys::test_set()))
-        }
-        KeySpec::Soft(path) => {
-            eprintln!(
-                "sscard: warning: using software keys from {}",
-                path.display()
-            );
-            Ok(Box::new(SoftKeys::from_file(path)?))
-        }
+        KeySpec::TestSet => Ok(Box::new(SoftKeys::test_set())),
+        KeySpec::Soft(path) => Ok(Box::new(SoftKeys::from_file(path)?)),
+        #[cfg(feature = "pcsc")]
         KeySpec::Psam(reader) => {
-            let ctx = establish().map_err(|e| KeyError::Unsupported(e.to_string()))?;
-            let t = PcscTransport::connect(&ctx, Some(reader), false)
-                .map_err(|e| KeyError::Unsupported(format!("PSAM reader: {e}")))?;
-            Ok(Box::new(PsamKeys::open(t)?))
+            use sscard_transport::pcsc::{establish, PcscBackend};
+            use sscard_transport::Connection;
+            let ctx = establish()?;
+            let backend = PcscBackend::connect(&ctx, Some(reader), false)?;
+            Ok(Box::new(super::PsamKeys::open(
+                Connection::new(backend).traced(trace, "psam"),
+            )?))
+        }
+        #[cfg(not(feature = "pcsc"))]
+        KeySpec::Psam(_) => {
+            let _ = trace;
+            Err(KeyError::PcscNotBuilt)
         }
         #[cfg(feature = "pkcs11")]
         KeySpec::Pkcs11 { module, token } => {
-            let pin = token_pin()?;
+            let pin = token_pin.ok_or(KeyError::NoTokenPin)?;
             Ok(Box::new(super::Pkcs11Keys::open(
-                module, token, &pin, false,
+                module, token, pin, false,
             )?))
         }
         #[cfg(not(feature = "pkcs11"))]
-        KeySpec::Pkcs11 { .. } => Err(KeyError::Unsupported(
-            "this build of sscard has no PKCS#11 support (cargo feature pkcs11)".into(),
-        )),
+        KeySpec::Pkcs11 { .. } => {
+            let _ = token_pin;
+            Err(KeyError::Pkcs11NotBuilt)
+        }
     }
 }
 
@@ -111,12 +128,17 @@ mod tests {
                 token: "sscard".into()
             }
         );
+        let e = "hsm".parse::<KeySpec>().unwrap_err();
         assert_eq!(
-            "hsm".parse::<KeySpec>().unwrap_err(),
+            e,
             KeyError::BadSpec {
                 spec: "hsm".into(),
-                detail: "expected test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL".into()
+                expected: "test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL"
             }
+        );
+        assert_eq!(
+            e.to_string(),
+            "bad --keys \"hsm\": expected test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL"
         );
     }
 }

@@ -1,9 +1,8 @@
 use super::{percentile, Latency, Report};
-use crate::channel::Channel;
 use crate::script::run::Outcome;
-use crate::trace::Secrecy;
-use crate::transport::{Transport, TransportError};
 use sscard_core::apdu::Command;
+use sscard_core::status::StatusWord;
+use sscard_transport::{Connection, Transaction, TransportError};
 use std::time::{Duration, Instant};
 
 /// The loopback application's AID.
@@ -14,6 +13,56 @@ pub const MAX_ECHO: usize = 65_535 - 9;
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// An error of a callback the caller gives (the model's control socket, an operator prompt).
+pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a check failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckFailure {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("answered {0}")]
+    Answered(StatusWord),
+    #[error("{got} bytes back, {expected} expected; first difference at byte {at}")]
+    Data {
+        got: usize,
+        expected: usize,
+        at: usize,
+    },
+    #[error("{context}: {source}")]
+    In {
+        context: String,
+        source: Box<CheckFailure>,
+    },
+    #[error("no extended APDU works (256-byte ECHO failed)")]
+    NoExtended,
+    #[error("got {len} bytes, SW {sw}")]
+    Response { len: usize, sw: StatusWord },
+    #[error("{ms} ms delay answered after {took} ms")]
+    TooFast { ms: u16, took: u128 },
+    #[error("the card went away and there is no way to reconnect")]
+    NoReconnect,
+    #[error("could not {what} the card: {source}")]
+    Callback {
+        what: &'static str,
+        source: CallbackError,
+    },
+    #[error("the removed card kept answering for 2000 APDUs")]
+    KeptAnswering,
+    #[error("{0}")]
+    Unplug(CallbackError),
+}
+
+impl CheckFailure {
+    fn within(self, context: impl Into<String>) -> Self {
+        Self::In {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
 }
 
 /// One check and its figure.
@@ -28,14 +77,15 @@ pub struct Check {
 }
 
 /// Connects to the reader again after the card came back.
-pub type Reconnect = Box<dyn FnMut() -> Result<Box<dyn Transport>, TransportError>>;
+pub type Reconnect = Box<dyn FnMut() -> Result<Connection, TransportError>>;
 
 /// How to take the card out and put it back during the removal check.
 pub enum Removal {
     /// Not possible here: the check is reported skipped with the reason.
     Unavailable(String),
-    /// Remove and insert through a callback (the model's control socket, or an operator).
-    Callback(Box<dyn FnMut(bool) -> Result<(), String>>),
+    /// Remove (`false`) and insert (`true`) through a callback (the model's control socket, or
+    /// an operator).
+    Callback(Box<dyn FnMut(bool) -> Result<(), CallbackError>>),
 }
 
 /// What to run.
@@ -46,80 +96,89 @@ pub struct Options {
     pub reconnect: Option<Reconnect>,
     /// Asks for the reader to be unplugged and plugged back and reports what the PnP
     /// notification saw.
-    pub unplug: Option<Box<dyn FnMut() -> Result<String, String>>>,
+    pub unplug: Option<Box<dyn FnMut() -> Result<String, CallbackError>>>,
 }
 
+/// Sends `apdu` as it is and expects `9000` with `data`.
+fn expect(tx: &mut Transaction<'_>, apdu: &[u8], data: &[u8]) -> Result<(), CheckFailure> {
+    let r = tx.transmit_raw(apdu)?;
+    if r.sw != StatusWord::OK {
+        return Err(CheckFailure::Answered(r.sw));
+    }
+    if r.data != data {
+        let at = r
+            .data
+            .iter()
+            .zip(data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(r.data.len().min(data.len()));
+        return Err(CheckFailure::Data {
+            got: r.data.len(),
+            expected: data.len(),
+            at,
+        });
+    }
+    Ok(())
+}
+
+const NOOP: [u8; 4] = [0x80, 0x10, 0, 0];
+
 struct Runner<'a> {
-    t: &'a mut dyn Transport,
+    conn: &'a mut Connection,
     /// A new connection after the card went away (binary search past the reader's limit,
     /// removal check).
-    replacement: Option<Box<dyn Transport>>,
+    replacement: Option<Connection>,
     reconnect: Option<Reconnect>,
     checks: Vec<Check>,
-    apdus: u64,
 }
 
 impl Runner<'_> {
-    fn transport(&mut self) -> &mut dyn Transport {
+    fn conn(&mut self) -> &mut Connection {
         match &mut self.replacement {
-            Some(t) => t.as_mut(),
-            None => &mut *self.t,
+            Some(c) => c,
+            None => self.conn,
         }
+    }
+
+    fn apdus(&mut self) -> u64 {
+        self.conn.apdu_count() + self.replacement.as_ref().map_or(0, |c| c.apdu_count())
+    }
+
+    /// Runs `f` in one transaction on the current connection.
+    fn in_tx<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, CheckFailure>,
+    ) -> Result<T, CheckFailure> {
+        let mut tx = self.conn().transaction()?;
+        f(&mut tx)
+    }
+
+    /// One APDU in a transaction of its own (where the card may go away between two).
+    fn raw(&mut self, apdu: &[u8]) -> Result<(), CheckFailure> {
+        self.in_tx(|tx| tx.transmit_raw(apdu).map(drop).map_err(Into::into))
     }
 
     /// After a transport error: connect again and select the loopback application.
-    fn recover(&mut self) -> Result<(), String> {
-        let f = self
-            .reconnect
-            .as_mut()
-            .ok_or("the card went away and there is no way to reconnect")?;
-        let mut t = f().map_err(|e| e.to_string())?;
-        t.transmit(&select_apdu()).map_err(|e| e.to_string())?;
-        self.replacement = Some(t);
+    fn recover(&mut self) -> Result<(), CheckFailure> {
+        let f = self.reconnect.as_mut().ok_or(CheckFailure::NoReconnect)?;
+        let mut c = f()?;
+        c.transaction()?.transmit_raw(&select_apdu())?;
+        self.replacement = Some(c);
         Ok(())
     }
 
-    fn raw(&mut self, apdu: &[u8]) -> Result<(Vec<u8>, [u8; 2]), String> {
-        self.apdus += 1;
-        let r = self.transport().transmit(apdu).map_err(|e| e.to_string())?;
-        if r.len() < 2 {
-            return Err(format!("{} byte answer", r.len()));
-        }
-        let (d, sw) = r.split_at(r.len() - 2);
-        Ok((d.to_vec(), [sw[0], sw[1]]))
-    }
-
-    fn expect(&mut self, apdu: &[u8], data: &[u8]) -> Result<(), String> {
-        let (d, sw) = self.raw(apdu)?;
-        if sw != [0x90, 0x00] {
-            return Err(format!("answered {:02X}{:02X}", sw[0], sw[1]));
-        }
-        if d != data {
-            let at = d
-                .iter()
-                .zip(data)
-                .position(|(a, b)| a != b)
-                .unwrap_or(d.len().min(data.len()));
-            return Err(format!(
-                "{} bytes back, {} expected; first difference at byte {at}",
-                d.len(),
-                data.len()
-            ));
-        }
-        Ok(())
-    }
-
-    fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<String, String>) {
-        let (start, before) = (Instant::now(), self.apdus);
+    fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<String, CheckFailure>) {
+        let (start, before) = (Instant::now(), self.apdus());
         let (outcome, figure) = match f(self) {
             Ok(fig) => (Outcome::Passed, fig),
-            Err(e) => (Outcome::Failed(e.clone()), e),
+            Err(e) => (Outcome::Failed(e.to_string()), e.to_string()),
         };
+        let apdus = self.apdus() - before;
         self.checks.push(Check {
             name: name.into(),
             outcome,
             figure,
-            apdus: self.apdus - before,
+            apdus,
             duration: start.elapsed(),
         });
     }
@@ -160,19 +219,20 @@ fn extended_echo(n: usize) -> Vec<u8> {
     v
 }
 
-/// Runs the qualification on the card in `t` (it must hold the loopback application).
-pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
+/// Runs the qualification on the card of `conn` (it must hold the loopback application). Each
+/// check runs in a transaction of its own.
+pub fn run(conn: &mut Connection, reader: &str, mut opts: Options) -> Report {
     let start = Instant::now();
     let mut r = Runner {
-        t,
+        conn,
         replacement: None,
         reconnect: opts.reconnect.take(),
         checks: Vec::new(),
-        apdus: 0,
     };
     let select = select_apdu();
     r.check("select the loopback application", |r| {
-        r.expect(&select, &[]).map(|_| "9000".into())
+        r.in_tx(|tx| expect(tx, &select, &[]))
+            .map(|_| "9000".into())
     });
     if matches!(r.checks[0].outcome, Outcome::Failed(_)) {
         return Report {
@@ -183,7 +243,7 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
         };
     }
     r.check("case 1 (NOOP)", |r| {
-        r.expect(&[0x80, 0x10, 0, 0], &[]).map(|_| "9000".into())
+        r.in_tx(|tx| expect(tx, &NOOP, &[])).map(|_| "9000".into())
     });
     let lengths: Vec<usize> = if opts.full {
         (1..=255).collect()
@@ -201,14 +261,17 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
             if opts.full { "1..256" } else { "sample" }
         ),
         |r| {
-            for &n in &les {
-                r.expect(
-                    &short([0x80, 0x12], &[], Some((n % 256) as u8)),
-                    &pattern(n),
-                )
-                .map_err(|e| format!("Le {n}: {e}"))?;
-            }
-            Ok(format!("{} lengths", les.len()))
+            r.in_tx(|tx| {
+                for &n in &les {
+                    expect(
+                        tx,
+                        &short([0x80, 0x12], &[], Some((n % 256) as u8)),
+                        &pattern(n),
+                    )
+                    .map_err(|e| e.within(format!("Le {n}")))?;
+                }
+                Ok(format!("{} lengths", les.len()))
+            })
         },
     );
     r.check(
@@ -217,13 +280,15 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
             if opts.full { "1..255" } else { "sample" }
         ),
         |r| {
-            for &n in &lengths {
-                let cmd = short([0x80, 0x14], &pattern(n), None);
-                r.expect(&cmd, &[]).map_err(|e| format!("Lc {n}: {e}"))?;
-                r.expect(&[0x80, 0x1A, 0, 0, 0], &cmd)
-                    .map_err(|e| format!("Lc {n}, as received: {e}"))?;
-            }
-            Ok(format!("{} lengths", lengths.len()))
+            r.in_tx(|tx| {
+                for &n in &lengths {
+                    let cmd = short([0x80, 0x14], &pattern(n), None);
+                    expect(tx, &cmd, &[]).map_err(|e| e.within(format!("Lc {n}")))?;
+                    expect(tx, &[0x80, 0x1A, 0, 0, 0], &cmd)
+                        .map_err(|e| e.within(format!("Lc {n}, as received")))?;
+                }
+                Ok(format!("{} lengths", lengths.len()))
+            })
         },
     );
     r.check(
@@ -232,26 +297,31 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
             if opts.full { "1..255" } else { "sample" }
         ),
         |r| {
-            for &n in &lengths {
-                r.expect(&short([0x80, 0x16], &pattern(n), Some(0)), &pattern(n))
-                    .map_err(|e| format!("Lc {n}: {e}"))?;
-            }
-            Ok(format!("{} lengths", lengths.len()))
+            r.in_tx(|tx| {
+                for &n in &lengths {
+                    expect(tx, &short([0x80, 0x16], &pattern(n), Some(0)), &pattern(n))
+                        .map_err(|e| e.within(format!("Lc {n}")))?;
+                }
+                Ok(format!("{} lengths", lengths.len()))
+            })
         },
     );
     r.check("extended length (largest ECHO, binary search)", |r| {
-        // A size past the reader's limit may cost the connection: reconnect and go on.
-        let works = |r: &mut Runner, n: usize| match r.expect(&extended_echo(n), &pattern(n)) {
+        // A size past the reader's limit may cost the connection: reconnect and go on. Each
+        // size goes in a transaction of its own for that reason.
+        let works = |r: &mut Runner, n: usize| match r
+            .in_tx(|tx| expect(tx, &extended_echo(n), &pattern(n)))
+        {
             Ok(()) => true,
             Err(_) => {
-                if r.raw(&[0x80, 0x10, 0, 0]).is_err() {
+                if r.raw(&NOOP).is_err() {
                     let _ = r.recover();
                 }
                 false
             }
         };
         if !works(r, 256) {
-            return Err("no extended APDU works (256-byte ECHO failed)".into());
+            return Err(CheckFailure::NoExtended);
         }
         // The vpcd protocol frames at most 65 535 bytes: an ECHO command of Lc + 9 bytes must
         // fit. Larger frames desynchronise pcscd's vpcd driver, so the search stops there.
@@ -272,38 +342,28 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
         Ok(format!("max extended ECHO {lo} bytes"))
     });
     r.check("extended Le (RETURN 4096)", |r| {
-        r.expect(&[0x80, 0x12, 0, 0, 0, 0x10, 0x00], &pattern(4096))
+        r.in_tx(|tx| expect(tx, &[0x80, 0x12, 0, 0, 0, 0x10, 0x00], &pattern(4096)))
             .map(|_| "4096 bytes".into())
     });
     r.check("T=0 61xx answered with GET RESPONSE", |r| {
-        let mut ch = Channel::new(r.transport());
-        let resp = ch
-            .transmit_marked(
-                &Command::new(0x80, 0x1C, 0x01, 0x20).with_le(256),
-                Secrecy::PUBLIC,
-            )
-            .map_err(|e| e.to_string())?;
-        let sent = ch.apdu_count();
-        drop(ch);
-        r.apdus += sent;
+        let resp =
+            r.in_tx(|tx| Ok(tx.transmit(&Command::new(0x80, 0x1C, 0x01, 0x20).with_le(256))?))?;
         if resp.data != pattern(0x20) || !resp.is_success() {
-            return Err(format!("got {} bytes, SW {}", resp.data.len(), resp.sw));
+            return Err(CheckFailure::Response {
+                len: resp.data.len(),
+                sw: resp.sw,
+            });
         }
         Ok("61 20 → GET RESPONSE 32 bytes".into())
     });
     r.check("T=0 6Cxx answered with the right Le", |r| {
-        let mut ch = Channel::new(r.transport());
-        let resp = ch
-            .transmit_marked(
-                &Command::new(0x80, 0x1C, 0x02, 0x10).with_le(4),
-                Secrecy::PUBLIC,
-            )
-            .map_err(|e| e.to_string())?;
-        let sent = ch.apdu_count();
-        drop(ch);
-        r.apdus += sent;
+        let resp =
+            r.in_tx(|tx| Ok(tx.transmit(&Command::new(0x80, 0x1C, 0x02, 0x10).with_le(4))?))?;
         if resp.data != pattern(0x10) || !resp.is_success() {
-            return Err(format!("got {} bytes, SW {}", resp.data.len(), resp.sw));
+            return Err(CheckFailure::Response {
+                len: resp.data.len(),
+                sw: resp.sw,
+            });
         }
         Ok("6C 10 → resent with Le 16".into())
     });
@@ -312,19 +372,21 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
     for size in [0usize, 16, 64, 128, 255] {
         r.check(&format!("latency ECHO {size} bytes"), |r| {
             let cmd = if size == 0 {
-                vec![0x80, 0x10, 0, 0]
+                NOOP.to_vec()
             } else {
                 short([0x80, 0x16], &pattern(size), Some(0))
             };
             let want = if size == 0 { Vec::new() } else { pattern(size) };
-            let mut times = Vec::with_capacity(samples);
-            let all = Instant::now();
-            for _ in 0..samples {
-                let t0 = Instant::now();
-                r.expect(&cmd, &want)?;
-                times.push(t0.elapsed());
-            }
-            let rate = samples as f64 / all.elapsed().as_secs_f64();
+            let (mut times, rate) = r.in_tx(|tx| {
+                let mut times = Vec::with_capacity(samples);
+                let all = Instant::now();
+                for _ in 0..samples {
+                    let t0 = Instant::now();
+                    expect(tx, &cmd, &want)?;
+                    times.push(t0.elapsed());
+                }
+                Ok((times, samples as f64 / all.elapsed().as_secs_f64()))
+            })?;
             times.sort();
             let l = Latency {
                 bytes: size,
@@ -349,19 +411,21 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
         &[100, 500, 1000]
     };
     r.check("delayed answers", |r| {
-        for &ms in delays {
-            let t0 = Instant::now();
-            r.expect(&[0x80, 0x18, (ms >> 8) as u8, ms as u8], &[])
-                .map_err(|e| format!("{ms} ms: {e}"))?;
-            let took = t0.elapsed().as_millis();
-            if took < ms as u128 {
-                return Err(format!("{ms} ms delay answered after {took} ms"));
+        r.in_tx(|tx| {
+            for &ms in delays {
+                let t0 = Instant::now();
+                expect(tx, &[0x80, 0x18, (ms >> 8) as u8, ms as u8], &[])
+                    .map_err(|e| e.within(format!("{ms} ms")))?;
+                let took = t0.elapsed().as_millis();
+                if took < ms as u128 {
+                    return Err(CheckFailure::TooFast { ms, took });
+                }
             }
-        }
-        Ok(format!(
-            "answered after up to {} ms",
-            delays.last().unwrap_or(&0)
-        ))
+            Ok(format!(
+                "answered after up to {} ms",
+                delays.last().unwrap_or(&0)
+            ))
+        })
     });
     match &mut opts.removal {
         Removal::Unavailable(why) => {
@@ -372,22 +436,27 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
             let cb = cb.as_mut();
             r.check("card removal and reinsertion during a loop", |r| {
                 for i in 0..10 {
-                    r.raw(&[0x80, 0x10, 0, 0])
-                        .map_err(|e| format!("before the removal, APDU {i}: {e}"))?;
+                    r.raw(&NOOP)
+                        .map_err(|e| e.within(format!("before the removal, APDU {i}")))?;
                 }
-                cb(false).map_err(|e| format!("could not remove the card: {e}"))?;
+                cb(false).map_err(|source| CheckFailure::Callback {
+                    what: "remove",
+                    source,
+                })?;
                 let mut seen = None;
                 for i in 1..=2000 {
-                    if let Err(e) = r.raw(&[0x80, 0x10, 0, 0]) {
+                    if let Err(e) = r.raw(&NOOP) {
                         seen = Some((i, e));
                         break;
                     }
                 }
-                cb(true).map_err(|e| format!("could not insert the card: {e}"))?;
-                let (n, e) = seen.ok_or("the removed card kept answering for 2000 APDUs")?;
-                r.recover().map_err(|e| format!("after reinsertion: {e}"))?;
-                r.raw(&[0x80, 0x10, 0, 0])
-                    .map_err(|e| format!("the reinserted card: {e}"))?;
+                cb(true).map_err(|source| CheckFailure::Callback {
+                    what: "insert",
+                    source,
+                })?;
+                let (n, e) = seen.ok_or(CheckFailure::KeptAnswering)?;
+                r.recover().map_err(|e| e.within("after reinsertion"))?;
+                r.raw(&NOOP).map_err(|e| e.within("the reinserted card"))?;
                 Ok(format!(
                     "removal seen at APDU {n} ({e}); card back and answering"
                 ))
@@ -401,7 +470,9 @@ pub fn run(t: &mut dyn Transport, reader: &str, mut opts: Options) -> Report {
         ),
         Some(watch) => {
             let watch = watch.as_mut();
-            r.check("reader unplug and replug seen by monitor", |_| watch());
+            r.check("reader unplug and replug seen by monitor", |_| {
+                watch().map_err(CheckFailure::Unplug)
+            });
         }
     }
     Report {

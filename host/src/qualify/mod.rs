@@ -5,7 +5,7 @@
 mod checks;
 mod html;
 
-pub use checks::{run, Check, Options, Reconnect, Removal};
+pub use checks::{run, CallbackError, Check, CheckFailure, Options, Reconnect, Removal};
 pub use html::html;
 
 use crate::script::run::{CaseResult, FileResult, Outcome};

@@ -1,21 +1,14 @@
 //! The `.apdu` script language (documented in `apdu-scripts/README.md`). Line oriented; every
 //! error names file, line and column.
 
+pub use super::error::ParseError;
+use super::error::ScriptProblem;
 use super::pattern::{DataPattern, SwPattern};
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::parse_hex;
+use sscard_core::profile::Kid;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// A script error with its place.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
-pub struct ParseError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
 
 /// Which card a step talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,28 +26,29 @@ pub enum Piece {
 
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     Apdu(Vec<Piece>),
     Reset,
     /// GET CHALLENGE 8, cryptogram from the key source, EXTERNAL AUTHENTICATE.
     ExtAuth {
-        kid: u8,
+        kid: Kid,
         wrong: bool,
     },
     /// INTERNAL AUTHENTICATE with a random R, checked against the key source.
     IntAuth {
-        kid: u8,
+        kid: Kid,
     },
     /// GET CHALLENGE 4, MAC from the key source under `kid`, the command with its MAC.
     Mac {
         header: [u8; 4],
         data: Vec<Piece>,
-        kid: u8,
+        kid: Kid,
         wrong: bool,
     },
     /// WRITE KEY of `kid` under TK (personalisation), value from the key source.
     WriteKey {
-        kid: u8,
+        kid: Kid,
         tries: u8,
     },
     Set {
@@ -110,57 +104,53 @@ struct Parser {
     current: Option<TestCase>,
 }
 
-fn err(file: &str, line: usize, column: usize, message: impl Into<String>) -> ParseError {
+fn err(file: &str, line: usize, column: usize, problem: ScriptProblem) -> ParseError {
     ParseError {
         file: file.into(),
         line,
         column,
-        message: message.into(),
+        problem,
     }
 }
+
+/// A problem and the part of the line it is about (for the column).
+type Located<'a> = (&'a str, ScriptProblem);
 
 /// Column (1-based) of `part` inside `line`.
 fn col(line: &str, part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize) + 1
 }
 
-fn parse_kid(word: &str) -> Result<u8, String> {
-    let named = [
-        ("IRK", 0x08),
-        ("RKSSSE", 0x0A),
-        ("UK_N", 0x03),
-        ("EAK_L", 0x11),
-        ("UK_L", 0x12),
-        ("RPK", 0x21),
-        ("UPK", 0x22),
-        ("TK", 0x00),
-        ("PIN", 0x30),
-    ];
-    if let Some((_, k)) = named.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) {
-        return Ok(*k);
-    }
-    match parse_hex(word).ok().as_deref() {
-        Some([k]) => Ok(*k),
-        _ => Err(format!(
-            "{word:?} is not a key id (hex byte or IRK, RKSSSE, UK_N, EAK_L, UK_L, RPK, UPK, TK)"
-        )),
-    }
+fn parse_kid(word: &str) -> Result<Kid, ScriptProblem> {
+    let by_hex = || match parse_hex(word).ok().as_deref() {
+        Some([k]) => Kid::from_id(*k),
+        _ => None,
+    };
+    Kid::from_name(word)
+        .or_else(by_hex)
+        .ok_or_else(|| ScriptProblem::NotAKeyId { word: word.into() })
 }
 
 /// Hex with `$var` pieces.
 /// The error names the offending word itself, so its column is exact.
-fn pieces(text: &str) -> Result<Vec<Piece>, (&str, String)> {
+fn pieces(text: &str) -> Result<Vec<Piece>, Located<'_>> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         if let Some(name) = word.strip_prefix('$') {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((word, format!("{word:?} is not a variable name")));
+                return Err((word, ScriptProblem::NotAVariable { word: word.into() }));
             }
             out.push(Piece::Var(name.into()));
         } else {
-            out.push(Piece::Bytes(
-                parse_hex(word).map_err(|e| (word, format!("{word:?}: {e}")))?,
-            ));
+            out.push(Piece::Bytes(parse_hex(word).map_err(|source| {
+                (
+                    word,
+                    ScriptProblem::BadHex {
+                        word: word.into(),
+                        source,
+                    },
+                )
+            })?));
         }
     }
     Ok(out)
@@ -181,18 +171,18 @@ fn span<'a>(text: &'a str, words: &[&'a str]) -> &'a str {
 
 /// Refuses words after a macro's last argument: a misspelt `wrong` must not pass for a right
 /// cryptogram.
-fn no_more<'a>(words: &[&'a str], used: usize) -> Result<(), (&'a str, String)> {
+fn no_more<'a>(words: &[&'a str], used: usize) -> Result<(), Located<'a>> {
     match words.get(used) {
-        Some(w) => Err((w, format!("unexpected {w:?} after the macro's arguments"))),
+        Some(w) => Err((w, ScriptProblem::Unexpected { word: (*w).into() })),
         None => Ok(()),
     }
 }
 
-fn parse_save(text: &str) -> Result<Save, String> {
+fn parse_save(text: &str) -> Result<Save, ScriptProblem> {
     let t = text.trim();
     let t = t
         .strip_prefix('$')
-        .ok_or_else(|| format!("save takes $name or $name[a..b], not {t:?}"))?;
+        .ok_or_else(|| ScriptProblem::SaveSyntax { text: t.into() })?;
     match t.split_once('[') {
         None => Ok(Save {
             name: t.into(),
@@ -202,19 +192,19 @@ fn parse_save(text: &str) -> Result<Save, String> {
             let range = rest
                 .strip_suffix(']')
                 .and_then(|r| r.split_once(".."))
-                .ok_or_else(|| format!("bad range in {text:?}"))?;
+                .ok_or_else(|| ScriptProblem::RangeSyntax { text: text.into() })?;
             let a: usize = range
                 .0
                 .trim()
                 .parse()
-                .map_err(|_| format!("bad range start in {text:?}"))?;
+                .map_err(|_| ScriptProblem::RangeStart { text: text.into() })?;
             let b: usize = range
                 .1
                 .trim()
                 .parse()
-                .map_err(|_| format!("bad range end in {text:?}"))?;
+                .map_err(|_| ScriptProblem::RangeEnd { text: text.into() })?;
             if a >= b {
-                return Err(format!("empty range in {text:?}"));
+                return Err(ScriptProblem::EmptyRange { text: text.into() });
             }
             Ok(Save {
                 name: name.into(),
@@ -251,7 +241,8 @@ impl Parser {
             if body.is_empty() {
                 continue;
             }
-            let fail = |part: &str, message: String| err(&file, line_no, col(raw, part), message);
+            let fail =
+                |part: &str, problem: ScriptProblem| err(&file, line_no, col(raw, part), problem);
             let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
             let rest = rest.trim();
             match word {
@@ -259,7 +250,7 @@ impl Parser {
                     self.finish_test();
                     let name = rest.trim_matches('"');
                     if name.is_empty() {
-                        return Err(fail(body, "test needs a name".into()));
+                        return Err(fail(body, ScriptProblem::TestNeedsName));
                     }
                     self.current = Some(TestCase {
                         name: name.into(),
@@ -275,12 +266,12 @@ impl Parser {
                         "3des" => Algorithm::Tdes,
                         "sm4" => Algorithm::Sm4,
                         _ => {
-                            return Err(fail(rest, format!("only takes 3des or sm4, not {rest:?}")))
+                            return Err(fail(rest, ScriptProblem::OnlyWhich { word: rest.into() }))
                         }
                     };
                     match &mut self.current {
                         Some(t) => t.only = Some(alg),
-                        None => return Err(fail(body, "only belongs inside a test".into())),
+                        None => return Err(fail(body, ScriptProblem::OnlyOutsideTest)),
                     }
                 }
                 "card" if rest == "blank" => self.script.blank_card = true,
@@ -290,13 +281,21 @@ impl Parser {
                     if depth >= MAX_INCLUDE_DEPTH {
                         return Err(fail(
                             rest,
-                            format!("includes nest deeper than {MAX_INCLUDE_DEPTH}"),
+                            ScriptProblem::IncludeTooDeep {
+                                max: MAX_INCLUDE_DEPTH,
+                            },
                         ));
                     }
                     let name = rest.trim_matches('"');
                     let inc: PathBuf = path.parent().unwrap_or(Path::new(".")).join(name);
                     let text = std::fs::read_to_string(&inc).map_err(|e| {
-                        fail(rest, format!("cannot include {}: {e}", inc.display()))
+                        fail(
+                            rest,
+                            ScriptProblem::CannotInclude {
+                                path: inc.display().to_string(),
+                                reason: e.to_string(),
+                            },
+                        )
                     })?;
                     self.file(&inc, &text, depth + 1)?;
                 }
@@ -318,7 +317,7 @@ impl Parser {
         line: usize,
         _raw: &str,
         body: &'a str,
-    ) -> Result<Step, (&'a str, String)> {
+    ) -> Result<Step, Located<'a>> {
         let (action_text, save) = match body.split_once(" save ") {
             Some((a, s)) => (a, Some(parse_save(s).map_err(|m| (s, m))?)),
             None => (body, None),
@@ -341,11 +340,11 @@ impl Parser {
             }
         };
         let words: Vec<&str> = action_text.split_whitespace().collect();
-        let kid_at = |i: usize| -> Result<u8, (&'a str, String)> {
+        let kid_at = |i: usize| -> Result<Kid, Located<'a>> {
             let w = words
                 .get(i)
                 .copied()
-                .ok_or((action_text, "missing key id".to_string()))?;
+                .ok_or((action_text, ScriptProblem::MissingKeyId))?;
             parse_kid(w).map_err(|m| (w, m))
         };
         let action = match words.first().copied() {
@@ -369,7 +368,7 @@ impl Parser {
                 let tries = match words.get(2) {
                     Some(t) => t
                         .parse()
-                        .map_err(|_| (*t, format!("tries {t:?} is not a number")))?,
+                        .map_err(|_| (*t, ScriptProblem::NotTries { word: (*t).into() }))?,
                     None => 0,
                 };
                 no_more(&words, 3)?;
@@ -381,14 +380,14 @@ impl Parser {
             Some("set") => {
                 let (name, value) = action_text["set".len()..]
                     .split_once('=')
-                    .ok_or((action_text, "set $name = HEX".to_string()))?;
+                    .ok_or((action_text, ScriptProblem::SetSyntax))?;
                 let name = name
                     .trim()
                     .strip_prefix('$')
-                    .ok_or((name, "set $name = HEX".to_string()))?;
+                    .ok_or((name, ScriptProblem::SetSyntax))?;
                 Action::Set {
                     name: name.into(),
-                    value: parse_hex(value).map_err(|e| (value, e.to_string()))?,
+                    value: parse_hex(value).map_err(|e| (value, e.into()))?,
                 }
             }
             Some(m @ ("mac" | "reload-pin" | "unblock-pin")) => {
@@ -407,17 +406,17 @@ impl Parser {
                     "mac" => {
                         let h = rest
                             .first()
-                            .ok_or((action_text, "mac needs a 4-byte header".to_string()))?;
+                            .ok_or((action_text, ScriptProblem::MacNeedsHeader))?;
                         let header: [u8; 4] = parse_hex(h)
                             .ok()
                             .and_then(|b| b.try_into().ok())
-                            .ok_or((*h, format!("{h:?} is not a 4-byte header")))?;
-                        (header, span(action_text, &rest[1..]), 0x03)
+                            .ok_or((*h, ScriptProblem::NotAHeader { word: (*h).into() }))?;
+                        (header, span(action_text, &rest[1..]), Kid::UkN)
                     }
-                    "reload-pin" => ([0x84, 0x5E, 0x00, 0x00], span(action_text, &rest), 0x21),
+                    "reload-pin" => ([0x84, 0x5E, 0x00, 0x00], span(action_text, &rest), Kid::Rpk),
                     _ => {
                         no_more(&rest, 0)?;
-                        ([0x84, 0x24, 0x00, 0x01], "", 0x22)
+                        ([0x84, 0x24, 0x00, 0x01], "", Kid::Upk)
                     }
                 };
                 Action::Mac {
@@ -428,7 +427,7 @@ impl Parser {
                 }
             }
             Some(_) => Action::Apdu(pieces(action_text)?),
-            None => return Err((body, "empty step".into())),
+            None => return Err((body, ScriptProblem::EmptyStep)),
         };
         Ok(Step {
             file: file.clone(),
@@ -459,8 +458,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Script, ParseError> {
 
 /// Reads and parses a script file.
 pub fn load(path: &Path) -> Result<Script, ParseError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err(&path.display().to_string(), 0, 0, e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            &path.display().to_string(),
+            0,
+            0,
+            ScriptProblem::Unreadable {
+                reason: e.to_string(),
+            },
+        )
+    })?;
     parse(path, &text)
 }
 
@@ -493,7 +500,7 @@ mod tests {
         assert_eq!(
             t.steps[2].action,
             Action::ExtAuth {
-                kid: 0x0A,
+                kid: Kid::Rkssse,
                 wrong: true
             }
         );
@@ -537,7 +544,10 @@ mod tests {
         ] {
             let text = format!("test x\n  {extra}\n");
             let e = parse(Path::new("t.apdu"), &text).unwrap_err();
-            assert!(e.message.starts_with("unexpected "), "{extra}: {e}");
+            assert!(
+                e.problem.to_string().starts_with("unexpected "),
+                "{extra}: {e}"
+            );
         }
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 -> 90\n").unwrap_err();
         assert_eq!(

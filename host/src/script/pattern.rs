@@ -1,6 +1,7 @@
 //! Expectations of a script line: status-word patterns (`9000`, `61xx`, `63Cx`, `6A8?`) and data
 //! patterns (hex, `??` for any byte, a trailing `*` for any remaining bytes).
 
+use super::error::ScriptProblem;
 use sscard_core::status::StatusWord;
 
 /// A status word with wildcard nibbles.
@@ -13,7 +14,7 @@ pub struct SwPattern {
 
 impl SwPattern {
     /// `9000`, `61xx`, `63Cx`, `6A8?` (`x`, `X` and `?` match any nibble); `any` matches all.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ScriptProblem> {
         if text.eq_ignore_ascii_case("any") {
             return Ok(Self {
                 nibbles: [None; 4],
@@ -22,16 +23,15 @@ impl SwPattern {
         }
         let chars: Vec<char> = text.chars().collect();
         if chars.len() != 4 {
-            return Err(format!(
-                "status word pattern {text:?} needs 4 characters (e.g. 9000, 61xx, 63Cx)"
-            ));
+            return Err(ScriptProblem::SwPatternLength { text: text.into() });
         }
         let mut nibbles = [None; 4];
         for (i, c) in chars.iter().enumerate() {
             nibbles[i] = match c {
                 'x' | 'X' | '?' => None,
-                c => Some(c.to_digit(16).ok_or_else(|| {
-                    format!("{c:?} in status word pattern {text:?} is not hex, x or ?")
+                c => Some(c.to_digit(16).ok_or_else(|| ScriptProblem::SwPatternChar {
+                    ch: *c,
+                    text: text.into(),
                 })? as u8),
             };
         }
@@ -71,25 +71,28 @@ pub struct DataPattern {
 
 impl DataPattern {
     /// Hex with `??` wildcard bytes and an optional trailing `*`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ScriptProblem> {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let (body, open_end) = match compact.strip_suffix('*') {
             Some(b) => (b.to_string(), true),
             None => (compact.clone(), false),
         };
         if body.len() % 2 != 0 {
-            return Err(format!("data pattern {text:?} has an odd number of digits"));
+            return Err(ScriptProblem::DataPatternOdd { text: text.into() });
         }
         let mut bytes = Vec::with_capacity(body.len() / 2);
         for pair in body.as_bytes().chunks(2) {
             let p = std::str::from_utf8(pair)
-                .map_err(|_| format!("data pattern {text:?} is not ASCII"))?;
+                .map_err(|_| ScriptProblem::DataPatternNotAscii { text: text.into() })?;
             bytes.push(if p == "??" {
                 None
             } else {
-                Some(u8::from_str_radix(p, 16).map_err(|_| {
-                    format!("{p:?} in data pattern {text:?} is not a hex byte or ??")
-                })?)
+                Some(
+                    u8::from_str_radix(p, 16).map_err(|_| ScriptProblem::DataPatternByte {
+                        pair: p.into(),
+                        text: text.into(),
+                    })?,
+                )
             });
         }
         Ok(Self {
@@ -134,11 +137,11 @@ mod tests {
             .matches(StatusWord(0x6110)));
         assert!(SwPattern::parse("any").unwrap().matches(StatusWord(0x1234)));
         assert_eq!(
-            SwPattern::parse("900").unwrap_err(),
+            SwPattern::parse("900").unwrap_err().to_string(),
             "status word pattern \"900\" needs 4 characters (e.g. 9000, 61xx, 63Cx)"
         );
         assert_eq!(
-            SwPattern::parse("90G0").unwrap_err(),
+            SwPattern::parse("90G0").unwrap_err().to_string(),
             "'G' in status word pattern \"90G0\" is not hex, x or ?"
         );
     }
@@ -152,7 +155,7 @@ mod tests {
         assert!(DataPattern::parse("0102").unwrap().matches(&[1, 2]));
         assert!(!DataPattern::parse("0102").unwrap().matches(&[1, 2, 3]));
         assert_eq!(
-            DataPattern::parse("012").unwrap_err(),
+            DataPattern::parse("012").unwrap_err().to_string(),
             "data pattern \"012\" has an odd number of digits"
         );
     }

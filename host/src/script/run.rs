@@ -1,25 +1,31 @@
-//! Runs parsed scripts against a card (and a PSAM) through any transport, with a key source
-//! for the secure macros.
+//! Runs parsed scripts against a card (and a PSAM) over any connection, with a key source for
+//! the secure macros. Each test case starts from a warm reset and runs in one transaction on the
+//! card; a `@psam` step takes a short transaction of its own on the PSAM, since the key source
+//! may be the same PSAM and needs it between the card's steps.
 
+use super::error::{CardFactsError, StepError, StepProblem};
 use super::parse::{Action, Piece, Script, Step, Target, TestCase};
-use crate::channel::Channel;
 use crate::keys::{CardRef, KeySource};
-use crate::trace::{Secrecy, TextSink};
-use crate::transport::Transport;
 use rand::RngCore;
-use sscard_core::apdu::{Command, Response};
+use sscard_core::apdu::Response;
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::{kid, SSSE_AID};
+use sscard_core::profile::commands::{self, Apdu, LineProtected};
+use sscard_core::profile::files::ef05;
+use sscard_core::profile::Kid;
 use sscard_core::tlv::{Fci, Record};
+use sscard_transport::{Connection, Transaction};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The outcome of one test case.
+/// The outcome of one test case. A closed set (reports match it exhaustively), so not
+/// `#[non_exhaustive]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
+    /// Failed, with what went wrong (for reports).
     Failed(String),
+    /// Not run, with why.
     Skipped(String),
 }
 
@@ -49,81 +55,61 @@ struct CardFacts {
     card: CardRef,
 }
 
-fn facts(card: &mut (dyn Transport + '_)) -> Result<CardFacts, String> {
-    card.reset().map_err(|e| format!("reset: {e}"))?;
-    let mut ch = Channel::new(card);
-    let r = ch
-        .transmit(
-            &Command::new(0x00, 0xA4, 0x04, 0x00)
-                .with_data(SSSE_AID)
-                .with_le(256),
-        )
-        .map_err(|e| e.to_string())?;
+fn facts(card: &mut Connection) -> Result<CardFacts, CardFactsError> {
+    card.reset().map_err(CardFactsError::Reset)?;
+    let mut tx = card.transaction()?;
+    let r = tx.send(&commands::select_ssse())?;
     if !r.is_success() {
-        return Err(format!(
-            "SELECT SSSE answered {}: not a social security card",
-            r.sw
-        ));
+        return Err(CardFactsError::NotSsc { sw: r.sw });
     }
-    let fci = Fci::parse(&r.data).map_err(|e| e.to_string())?;
-    let algorithm = Algorithm::from_id(fci.algorithm_id).map_err(|e| e.to_string())?;
-    let r = ch
-        .transmit(&Command::new(0x00, 0xB2, 0x01, 0x2C).with_le(256))
-        .map_err(|e| e.to_string())?;
-    let rec = Record::parse(&r.data).map_err(|e| format!("EF05 record 1: {e}"))?;
+    let fci = Fci::parse(&r.data).map_err(CardFactsError::Fci)?;
+    let algorithm = Algorithm::from_id(fci.algorithm_id)?;
+    let r = tx.send(&commands::read_record(ef05(), 1))?;
+    let rec = Record::parse(&r.data).map_err(CardFactsError::Ef05)?;
     let id: [u8; 16] = rec
         .value
         .try_into()
-        .map_err(|_| "EF05 record 1 is not 16 bytes".to_string())?;
-    drop(ch);
-    card.reset().map_err(|e| format!("reset: {e}"))?;
+        .map_err(|_| CardFactsError::CardIdLength)?;
+    drop(tx);
+    card.reset().map_err(CardFactsError::Reset)?;
     Ok(CardFacts {
         algorithm,
         card: CardRef::new(id),
     })
 }
 
-/// Runs every test case of `script`.
-pub fn run_script<'b>(
+/// Runs every test case of `script` on `card` (and `psam` for `@psam` steps), with `keys` for
+/// the secure macros. Every APDU reaches the connections' traces.
+pub fn run_script(
     script: &Script,
-    card: &mut (dyn Transport + 'b),
-    mut psam: Option<&mut (dyn Transport + 'b)>,
-    keys: &mut (dyn KeySource + 'b),
-    trace: bool,
+    card: &mut Connection,
+    mut psam: Option<&mut Connection>,
+    keys: &mut dyn KeySource,
 ) -> FileResult {
     let start = Instant::now();
     let facts = facts(card);
     let mut cases = Vec::new();
     let mut vars: HashMap<String, Vec<u8>> = HashMap::new();
     let prologue_error = match &facts {
-        Err(e) => Some(e.clone()),
-        Ok(f) => {
-            let mut ctx = Ctx {
-                card: &mut *card,
-                psam: psam.as_deref_mut(),
-                keys: &mut *keys,
-                facts: f,
-                vars: &mut vars,
-                trace,
-                apdus: 0,
-            };
-            script.prologue.iter().try_for_each(|s| ctx.step(s)).err()
-        }
+        Err(e) => Some(e.to_string()),
+        Ok(f) => run_steps(
+            &script.prologue,
+            f,
+            card,
+            psam.as_deref_mut(),
+            &mut *keys,
+            &mut vars,
+        )
+        .1
+        .err()
+        .map(|e| e.to_string()),
     };
     for t in &script.tests {
         let case_start = Instant::now();
         let (outcome, apdus) = match (&facts, &prologue_error) {
             (_, Some(e)) => (Outcome::Failed(format!("before the tests: {e}")), 0),
-            (Ok(f), None) => run_case(
-                t,
-                f,
-                &mut *card,
-                psam.as_deref_mut(),
-                &mut *keys,
-                &vars,
-                trace,
-            ),
-            (Err(e), None) => (Outcome::Failed(e.clone()), 0),
+            (Ok(f), None) => run_case(t, f, card, psam.as_deref_mut(), &mut *keys, &vars),
+            (Err(e), None) => (Outcome::Failed(e.to_string()), 0),
         };
         cases.push(CaseResult {
             name: t.name.clone(),
@@ -142,14 +128,13 @@ pub fn run_script<'b>(
     }
 }
 
-fn run_case<'b>(
+fn run_case(
     t: &TestCase,
     facts: &CardFacts,
-    card: &mut (dyn Transport + 'b),
-    mut psam: Option<&mut (dyn Transport + 'b)>,
-    keys: &mut (dyn KeySource + 'b),
+    card: &mut Connection,
+    mut psam: Option<&mut Connection>,
+    keys: &mut dyn KeySource,
     prologue_vars: &HashMap<String, Vec<u8>>,
-    trace: bool,
 ) -> (Outcome, u64) {
     if let Some(only) = t.only {
         if only != facts.algorithm {
@@ -167,34 +152,68 @@ fn run_case<'b>(
         let _ = p.reset();
     }
     let mut vars = prologue_vars.clone();
-    let mut ctx = Ctx {
-        card,
-        psam,
-        keys,
-        facts,
-        vars: &mut vars,
-        trace,
-        apdus: 0,
-    };
-    let outcome = match t.steps.iter().try_for_each(|s| ctx.step(s)) {
+    let (apdus, result) = run_steps(&t.steps, facts, card, psam, keys, &mut vars);
+    let outcome = match result {
         Ok(()) => Outcome::Passed,
-        Err(e) => Outcome::Failed(e),
+        Err(e) => Outcome::Failed(e.to_string()),
     };
-    (outcome, ctx.apdus)
+    (outcome, apdus)
 }
 
-struct Ctx<'a, 'b> {
-    card: &'a mut (dyn Transport + 'b),
-    psam: Option<&'a mut (dyn Transport + 'b)>,
-    keys: &'a mut (dyn KeySource + 'b),
+/// Runs steps in one transaction on the card; returns the APDUs sent (card and PSAM) and the
+/// first failure.
+fn run_steps(
+    steps: &[Step],
+    facts: &CardFacts,
+    card: &mut Connection,
+    psam: Option<&mut Connection>,
+    keys: &mut dyn KeySource,
+    vars: &mut HashMap<String, Vec<u8>>,
+) -> (u64, Result<(), StepError>) {
+    let card_before = card.apdu_count();
+    let psam_before = psam.as_ref().map_or(0, |p| p.apdu_count());
+    let mut psam_after = psam_before;
+    let result = match card.transaction() {
+        Err(e) => Err(StepError {
+            file: steps.first().map_or_else(|| "".into(), |s| s.file.clone()),
+            line: steps.first().map_or(0, |s| s.line),
+            problem: e.into(),
+        }),
+        Ok(mut tx) => {
+            let mut ctx = Ctx {
+                tx: &mut tx,
+                psam,
+                keys,
+                facts,
+                vars,
+            };
+            let r = steps.iter().try_for_each(|s| {
+                ctx.step(s).map_err(|problem| StepError {
+                    file: s.file.clone(),
+                    line: s.line,
+                    problem,
+                })
+            });
+            psam_after = ctx.psam.as_ref().map_or(psam_before, |p| p.apdu_count());
+            r
+        }
+    };
+    (
+        card.apdu_count() - card_before + psam_after - psam_before,
+        result,
+    )
+}
+
+struct Ctx<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    psam: Option<&'a mut Connection>,
+    keys: &'a mut dyn KeySource,
     facts: &'a CardFacts,
     vars: &'a mut HashMap<String, Vec<u8>>,
-    trace: bool,
-    apdus: u64,
 }
 
 impl Ctx<'_, '_> {
-    fn bytes(&self, pieces: &[Piece]) -> Result<Vec<u8>, String> {
+    fn bytes(&self, pieces: &[Piece]) -> Result<Vec<u8>, StepProblem> {
         let mut out = Vec::new();
         for p in pieces {
             match p {
@@ -202,158 +221,95 @@ impl Ctx<'_, '_> {
                 Piece::Var(v) => out.extend_from_slice(
                     self.vars
                         .get(v)
-                        .ok_or_else(|| format!("unknown variable ${v}"))?,
+                        .ok_or_else(|| StepProblem::UnknownVariable { name: v.clone() })?,
                 ),
             }
         }
         Ok(out)
     }
 
-    fn send(
-        &mut self,
-        target: Target,
-        cmd: &Command,
-        secrecy: Secrecy,
-    ) -> Result<Response, String> {
-        self.exchange(target, |ch| ch.transmit_marked(cmd, secrecy))
+    fn psam(&mut self) -> Result<&mut Connection, StepProblem> {
+        self.psam.as_deref_mut().ok_or(StepProblem::NoPsam)
     }
 
-    fn exchange(
-        &mut self,
-        target: Target,
-        f: impl FnOnce(&mut Channel) -> Result<Response, crate::channel::ChannelError>,
-    ) -> Result<Response, String> {
-        let transport: &mut dyn Transport = match target {
-            Target::Card => &mut *self.card,
-            Target::Psam => self
-                .psam
-                .as_deref_mut()
-                .ok_or("the script talks to @psam but no PSAM is attached")?,
-        };
-        let mut ch = Channel::new(transport);
-        if self.trace {
-            ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
-        }
-        let r = f(&mut ch).map_err(|e| e.to_string());
-        self.apdus += ch.apdu_count();
-        r
-    }
-
-    fn challenge(&mut self, n: usize) -> Result<Vec<u8>, String> {
-        let r = self.send(
-            Target::Card,
-            &Command::new(0x00, 0x84, 0x00, 0x00).with_le(n),
-            Secrecy::PUBLIC,
-        )?;
+    fn challenge(&mut self, n: usize) -> Result<Vec<u8>, StepProblem> {
+        let r = self.tx.send(&commands::get_challenge(n))?;
         if !r.is_success() || r.data.len() != n {
-            return Err(format!(
-                "GET CHALLENGE answered {} with {} bytes",
-                r.sw,
-                r.data.len()
-            ));
+            return Err(StepProblem::Challenge {
+                sw: r.sw,
+                len: r.data.len(),
+            });
         }
         Ok(r.data)
     }
 
-    fn mac_command(
+    /// GET CHALLENGE 4, the MAC from the key source under `key` (spoilt when `wrong`), and the
+    /// command carrying it.
+    fn protected(
         &mut self,
-        header: [u8; 4],
-        data: &[u8],
-        key_id: u8,
+        command: LineProtected,
+        key: Kid,
         wrong: bool,
-    ) -> Result<Command, String> {
-        let lc = u8::try_from(data.len() + 4).map_err(|_| {
-            format!(
-                "{} data bytes and a 4-byte MAC do not fit one short APDU (at most 251)",
-                data.len()
-            )
-        })?;
+    ) -> Result<Apdu, StepProblem> {
+        let message = command.mac_input()?;
         let challenge = self.challenge(4)?;
-        let mut message = header.to_vec();
-        message.push(lc);
-        message.extend_from_slice(data);
-        let mut mac = self
-            .keys
-            .mac(
-                self.facts.algorithm,
-                &self.facts.card,
-                key_id,
-                &challenge,
-                &message,
-            )
-            .map_err(|e| e.to_string())?;
+        let mut mac = self.keys.mac(
+            self.facts.algorithm,
+            &self.facts.card,
+            key,
+            &challenge,
+            &message,
+        )?;
         if wrong {
             mac[3] ^= 0x01;
         }
-        let mut body = data.to_vec();
-        body.extend_from_slice(&mac);
-        Ok(Command::new(header[0], header[1], header[2], header[3]).with_data(body))
+        Ok(command.with_mac(mac)?)
     }
 
-    fn step(&mut self, s: &Step) -> Result<(), String> {
-        let at = |m: String| format!("{}:{}: {m}", s.file, s.line);
+    fn step(&mut self, s: &Step) -> Result<(), StepProblem> {
         let alg = self.facts.algorithm;
-        let response = match &s.action {
+        let response: Response = match &s.action {
             Action::Set { name, value } => {
                 self.vars.insert(name.clone(), value.clone());
                 return Ok(());
             }
             Action::Reset => {
-                let t: &mut dyn Transport = match s.target {
-                    Target::Card => &mut *self.card,
-                    Target::Psam => self
-                        .psam
-                        .as_deref_mut()
-                        .ok_or_else(|| at("no PSAM attached".into()))?,
-                };
-                t.reset().map_err(|e| at(format!("reset: {e}")))?;
+                match s.target {
+                    Target::Card => self.tx.reset(),
+                    Target::Psam => self.psam()?.reset(),
+                }
+                .map_err(StepProblem::Reset)?;
                 return Ok(());
             }
             Action::Apdu(pieces) => {
                 // Script APDUs go out byte for byte and every status word comes back as is
                 // (61xx, 6Cxx included): the script decides what to do next.
-                let bytes = self.bytes(pieces).map_err(at)?;
-                self.exchange(s.target, |ch| ch.transmit_raw(&bytes, Secrecy::PUBLIC))
-                    .map_err(at)?
+                let bytes = self.bytes(pieces)?;
+                match s.target {
+                    Target::Card => self.tx.transmit_raw(&bytes)?,
+                    Target::Psam => self.psam()?.transaction()?.transmit_raw(&bytes)?,
+                }
             }
-            Action::ExtAuth { kid: k, wrong } => {
-                let challenge = self.challenge(8).map_err(at)?;
+            Action::ExtAuth { kid, wrong } => {
+                let challenge = self.challenge(8)?;
                 let mut c = self
                     .keys
-                    .cryptogram(alg, &self.facts.card, *k, &challenge)
-                    .map_err(|e| at(e.to_string()))?;
+                    .cryptogram(alg, &self.facts.card, *kid, &challenge)?;
                 if *wrong {
                     c[0] ^= 0x01;
                 }
-                self.send(
-                    Target::Card,
-                    &Command::new(0x00, 0x82, 0x00, *k).with_data(c),
-                    Secrecy::COMMAND_DATA,
-                )
-                .map_err(at)?
+                self.tx.send(&commands::external_authenticate(*kid, c))?
             }
-            Action::IntAuth { kid: k } => {
+            Action::IntAuth { kid } => {
                 let mut random = [0u8; 8];
                 rand::thread_rng().fill_bytes(&mut random);
                 let r = self
-                    .send(
-                        Target::Card,
-                        &Command::new(0x00, 0x88, 0x00, *k)
-                            .with_data(random)
-                            .with_le(256),
-                        Secrecy::PUBLIC,
-                    )
-                    .map_err(at)?;
+                    .tx
+                    .send(&commands::internal_authenticate(*kid, &random))?;
                 if r.is_success() {
-                    let expected = self
-                        .keys
-                        .cryptogram(alg, &self.facts.card, *k, &random)
-                        .map_err(|e| at(e.to_string()))?;
+                    let expected = self.keys.cryptogram(alg, &self.facts.card, *kid, &random)?;
                     if !ct_eq(&expected, &r.data) {
-                        return Err(at(
-                            "INTERNAL AUTHENTICATE: the cryptogram does not match the key source"
-                                .into(),
-                        ));
+                        return Err(StepProblem::InternalAuthentication);
                     }
                 }
                 r
@@ -361,41 +317,36 @@ impl Ctx<'_, '_> {
             Action::Mac {
                 header,
                 data,
-                kid: k,
+                kid,
                 wrong,
             } => {
-                let data = self.bytes(data).map_err(at)?;
-                let cmd = self.mac_command(*header, &data, *k, *wrong).map_err(at)?;
-                self.send(Target::Card, &cmd, Secrecy::COMMAND_DATA)
-                    .map_err(at)?
+                let data = self.bytes(data)?;
+                let name = commands::describe(header[0], header[1]).name;
+                // The macro's data may be anything (a PIN, a key block): always masked.
+                let command = LineProtected::new(name, *header, data).secret();
+                let apdu = self.protected(command, *kid, *wrong)?;
+                self.tx.send(&apdu)?
             }
-            Action::WriteKey { kid: k, tries } => {
+            Action::WriteKey { kid, tries } => {
                 let block = self
                     .keys
-                    .key_load_block(alg, &self.facts.card, *k, *tries)
-                    .map_err(|e| at(e.to_string()))?;
-                let cmd = self
-                    .mac_command([0x84, 0xD4, 0x00, *k], &block, kid::TK, false)
-                    .map_err(at)?;
-                self.send(Target::Card, &cmd, Secrecy::COMMAND_DATA)
-                    .map_err(at)?
+                    .key_load_block(alg, &self.facts.card, *kid, *tries)?;
+                let apdu = self.protected(commands::write_key(*kid, block), Kid::Tk, false)?;
+                self.tx.send(&apdu)?
             }
         };
         if !s.sw.matches(response.sw) {
-            return Err(at(format!(
-                "expected {}, got {} ({})",
-                s.sw.text(),
-                response.sw,
-                response.sw.meaning()
-            )));
+            return Err(StepProblem::StatusWord {
+                expected: s.sw.text().into(),
+                got: response.sw,
+            });
         }
         if let Some(p) = &s.data {
             if !p.matches(&response.data) {
-                return Err(at(format!(
-                    "expected data {}, got {}",
-                    p.text(),
-                    to_hex(&response.data)
-                )));
+                return Err(StepProblem::Data {
+                    expected: p.text().into(),
+                    got: to_hex(&response.data),
+                });
             }
         }
         if let Some(save) = &s.save {
@@ -404,12 +355,11 @@ impl Ctx<'_, '_> {
                 Some((a, b)) => response
                     .data
                     .get(a..b)
-                    .ok_or_else(|| {
-                        at(format!(
-                            "save ${}[{a}..{b}]: the response has {} bytes",
-                            save.name,
-                            response.data.len()
-                        ))
+                    .ok_or_else(|| StepProblem::SaveRange {
+                        name: save.name.clone(),
+                        start: a,
+                        end: b,
+                        len: response.data.len(),
                     })?
                     .to_vec(),
             };

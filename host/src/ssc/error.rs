@@ -1,13 +1,19 @@
-use crate::channel::ChannelError;
 use crate::keys::KeyError;
+use sscard_core::classify::{Classified, ExitClass};
+use sscard_core::profile::codes;
+use sscard_core::profile::commands::CommandError;
+use sscard_core::profile::fields::FieldError;
 use sscard_core::status::StatusWord;
+use sscard_core::tlv::TlvError;
+use sscard_transport::TransportError;
 
-/// Why a social security card operation failed. Each maps to a unified-interface return code
-/// ([`crate::unified::return_code`]).
+/// Why a social security card operation failed. Each knows its unified-interface return code
+/// and exit class ([`Classified`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SscError {
     #[error(transparent)]
-    Channel(#[from] ChannelError),
+    Transport(#[from] TransportError),
     #[error(transparent)]
     Keys(#[from] KeyError),
     #[error("{command} answered {sw} ({meaning})", meaning = sw.meaning())]
@@ -15,12 +21,23 @@ pub enum SscError {
         command: &'static str,
         sw: StatusWord,
     },
-    #[error("not a social security card: {0}")]
-    WrongCard(String),
+    /// SELECT of the application failed: 6A82 on a card without it; a PSAM or another card may
+    /// answer 6A86, 6D00, 6E00 … All mean "not a social security card".
+    #[error("not a social security card: SELECT of the SSSE application answered {sw} ({meaning})", meaning = sw.meaning())]
+    WrongCard { sw: StatusWord },
+    #[error("the SSSE FCI is malformed: {0}")]
+    BadFci(TlvError),
     #[error("the card's algorithm {id:02X} is not supported (02 = SSF33)")]
     AlgorithmNotSupported { id: u8 },
-    #[error("card identification code is malformed: {0}")]
-    BadCardId(String),
+    /// A file's records are not TLV.
+    #[error("{file} is malformed: {source}")]
+    Records {
+        file: &'static str,
+        source: TlvError,
+    },
+    /// A field does not hold what the profile says.
+    #[error(transparent)]
+    Field(#[from] FieldError),
     #[error("the card is not issued (life cycle PERSONALISATION): personalise it first")]
     NotIssued,
     #[error("internal authentication failed: the card is not genuine")]
@@ -39,10 +56,9 @@ pub enum SscError {
     WeakPin(&'static str),
     #[error("the two new PIN entries differ")]
     PinsDiffer,
+    /// A command that cannot be built from the data given (too long for line protection).
     #[error("invalid data: {0}")]
-    InvalidData(String),
-    #[error("{what} is malformed: {detail}")]
-    Malformed { what: &'static str, detail: String },
+    Command(#[from] CommandError),
 }
 
 /// Turns a status word into success or a typed error for `command`.
@@ -54,8 +70,80 @@ pub fn expect_ok(command: &'static str, sw: StatusWord) -> Result<(), SscError> 
     }
 }
 
-impl From<crate::transport::TransportError> for SscError {
-    fn from(e: crate::transport::TransportError) -> Self {
-        SscError::Channel(ChannelError::Transport(e))
+impl Classified for SscError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::Transport(t) => t.return_code(),
+            Self::Keys(k) => k.return_code(),
+            Self::Card { sw, .. } => codes::from_status_word(*sw),
+            Self::WrongCard { .. } | Self::AlgorithmNotSupported { .. } | Self::NotIssued => {
+                codes::WRONG_CARD
+            }
+            Self::Field(f) if f.is_card_id() => codes::BAD_CARD_ID,
+            Self::Field(_) | Self::BadFci(_) | Self::Records { .. } => codes::UNKNOWN,
+            Self::NotGenuine => codes::NOT_GENUINE,
+            Self::WrongPin { .. } => codes::WRONG_PIN,
+            Self::PinLocked => codes::PIN_LOCKED,
+            Self::PinLength => codes::PIN_LENGTH,
+            Self::PinCancelled => codes::PIN_CANCELLED,
+            Self::NewPinIsInitial => codes::NEW_PIN_IS_INITIAL,
+            Self::PinsDiffer => codes::PINS_DIFFER,
+            Self::WeakPin(_) | Self::Command(_) => codes::INVALID_DATA,
+        }
+    }
+
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            Self::Transport(t) => t.exit_class(),
+            Self::Keys(k) => k.exit_class(),
+            Self::WrongCard { .. }
+            | Self::BadFci(_)
+            | Self::AlgorithmNotSupported { .. }
+            | Self::Records { .. }
+            | Self::Field(_)
+            | Self::NotIssued
+            | Self::NotGenuine => ExitClass::Card,
+            Self::PinLength
+            | Self::PinCancelled
+            | Self::NewPinIsInitial
+            | Self::WeakPin(_)
+            | Self::PinsDiffer
+            | Self::Command(_) => ExitClass::BadInput,
+            Self::Card { .. } | Self::WrongPin { .. } | Self::PinLocked => {
+                ExitClass::UnexpectedStatus
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_classes() {
+        assert_eq!(SscError::WrongPin { tries_left: 2 }.return_code(), -51);
+        assert_eq!(
+            SscError::Card {
+                command: "READ RECORD",
+                sw: StatusWord(0x6A82)
+            }
+            .return_code(),
+            -27266
+        );
+        // A timeout is -4 whether it comes bare or inside a card error.
+        assert_eq!(
+            SscError::Transport(TransportError::Timeout).return_code(),
+            -4
+        );
+        assert_eq!(
+            SscError::Keys(KeyError::PsamTransport(TransportError::CardRemoved)).return_code(),
+            -2201
+        );
+        assert_eq!(SscError::PinsDiffer.exit_class(), ExitClass::BadInput);
+        assert_eq!(
+            SscError::PinLocked.exit_class(),
+            ExitClass::UnexpectedStatus
+        );
     }
 }

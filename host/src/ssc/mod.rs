@@ -1,29 +1,30 @@
-//! The social security card session: the flows of PROFILE section 7 over any transport and
-//! key source, with the fewest APDUs.
+//! The social security card session: the flows of PROFILE section 7 over any transport and key
+//! source, with the fewest APDUs. A session borrows a [`Transaction`]: no other application's
+//! APDU comes between its own.
 
 mod error;
-mod files;
 mod info;
 mod pin;
 
 pub use error::{expect_ok, SscError};
-pub use files::EfRef;
 pub use info::{CardIdentification, HolderInfo};
 pub use pin::Pin;
 
-use crate::channel::Channel;
 use crate::keys::{CardRef, KeySource};
-use crate::trace::Secrecy;
 use rand::RngCore;
 use serde::Serialize;
-use sscard_core::apdu::{Command, Response};
+use sscard_core::apdu::Response;
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::{kid, life_cycle, SSSE_AID};
+use sscard_core::profile::commands::{self, Apdu, LineProtected};
+use sscard_core::profile::files::{ef05, ef06, Access, FileDef};
+use sscard_core::profile::{life_cycle, Kid};
 use sscard_core::status::StatusWord;
 use sscard_core::tlv::{Fci, Record};
+use sscard_transport::Transaction;
 
-/// What VERIFY found.
+/// What a successful VERIFY found: a closed set (callers map each to a return code), so not
+/// `#[non_exhaustive]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PinStatus {
@@ -41,6 +42,7 @@ pub struct BasicInfo {
     pub algorithm: &'static str,
     pub terminal_number: String,
     pub terminal_device_number: String,
+    /// APDUs this session sent to the card.
     pub apdus: u64,
 }
 
@@ -66,38 +68,38 @@ impl BasicInfo {
     }
 }
 
-/// An open SSSE application on one card.
-pub struct Session<'t, 'k> {
-    ch: Channel<'t>,
-    keys: &'k mut dyn KeySource,
+/// What a file holds: records or bytes, the two structures of the profile (a closed set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileContent {
+    Records(Vec<Record>),
+    Binary(Vec<u8>),
+}
+
+/// An open SSSE application on one card, over a borrowed transaction.
+pub struct Session<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    keys: &'a mut dyn KeySource,
     algorithm: Algorithm,
     issued: bool,
     card: Option<CardIdentification>,
     /// Whether the card answered "P1 to last" READ RECORDS; learnt once.
     multi_read: bool,
+    /// The transaction's APDU count when the session opened.
+    start: u64,
 }
 
-impl<'t, 'k> Session<'t, 'k> {
+impl<'a, 'c> Session<'a, 'c> {
     /// Selects SSSE; the FCI gives the algorithm and life cycle.
-    pub fn open(mut ch: Channel<'t>, keys: &'k mut dyn KeySource) -> Result<Self, SscError> {
-        let r = ch.transmit(
-            &Command::new(0x00, 0xA4, 0x04, 0x00)
-                .with_data(SSSE_AID)
-                .with_le(256),
-        )?;
+    pub fn open(
+        tx: &'a mut Transaction<'c>,
+        keys: &'a mut dyn KeySource,
+    ) -> Result<Self, SscError> {
+        let start = tx.apdu_count();
+        let r = tx.send(&commands::select_ssse())?;
         if !r.sw.is_success() {
-            // 6A82 on a card without the application; a PSAM or another card may answer
-            // 6A86, 6D00, 6E00 … to an SSSE SELECT: all mean "not a social security card".
-            return Err(SscError::WrongCard(format!(
-                "SELECT of the SSSE application answered {} ({})",
-                r.sw,
-                r.sw.meaning()
-            )));
+            return Err(SscError::WrongCard { sw: r.sw });
         }
-        let fci = Fci::parse(&r.data).map_err(|e| SscError::Malformed {
-            what: "the SSSE FCI",
-            detail: e.to_string(),
-        })?;
+        let fci = Fci::parse(&r.data).map_err(SscError::BadFci)?;
         let algorithm = Algorithm::from_id(fci.algorithm_id)
             .ok()
             .filter(|a| *a != Algorithm::Aes128)
@@ -105,12 +107,13 @@ impl<'t, 'k> Session<'t, 'k> {
                 id: fci.algorithm_id,
             })?;
         Ok(Self {
-            ch,
+            tx,
             keys,
             algorithm,
             issued: fci.life_cycle == life_cycle::ISSUED,
             card: None,
             multi_read: true,
+            start,
         })
     }
 
@@ -120,37 +123,39 @@ impl<'t, 'k> Session<'t, 'k> {
     pub fn is_issued(&self) -> bool {
         self.issued
     }
+    /// APDUs this session sent to the card.
     pub fn apdu_count(&self) -> u64 {
-        self.ch.apdu_count()
+        self.tx.apdu_count() - self.start
     }
-    pub fn channel(&mut self) -> &mut Channel<'t> {
-        &mut self.ch
+    /// The transaction the session runs in.
+    pub fn transaction(&mut self) -> &mut Transaction<'c> {
+        self.tx
     }
     pub fn key_source(&mut self) -> &mut dyn KeySource {
         self.keys
     }
 
-    fn transmit(&mut self, command: &'static str, cmd: &Command) -> Result<Response, SscError> {
-        let r = self.ch.transmit(cmd)?;
-        expect_ok(command, r.sw)?;
+    /// Sends a command and expects `9000`.
+    fn send(&mut self, apdu: &Apdu) -> Result<Response, SscError> {
+        let r = self.tx.send(apdu)?;
+        expect_ok(apdu.name, r.sw)?;
         Ok(r)
+    }
+
+    fn records_of(file: &'static FileDef, data: &[u8]) -> Result<Vec<Record>, SscError> {
+        Record::parse_all(data).map_err(|source| SscError::Records {
+            file: file.name,
+            source,
+        })
     }
 
     /// Reads every record of a record EF: one "P1 to last" READ RECORDS when the card supports
     /// it, record by record when it answers `6A86`/`6A81`.
-    pub fn read_records(&mut self, ef: EfRef) -> Result<Vec<Record>, SscError> {
-        let sfi = ef.sfi() << 3;
+    pub fn read_records(&mut self, file: &'static FileDef) -> Result<Vec<Record>, SscError> {
         if self.multi_read {
-            let r = self
-                .ch
-                .transmit(&Command::new(0x00, 0xB2, 0x01, sfi | 0x05).with_le(256))?;
+            let r = self.tx.send(&commands::read_records_from(file, 1))?;
             match r.sw {
-                StatusWord::OK => {
-                    return Record::parse_all(&r.data).map_err(|e| SscError::Malformed {
-                        what: ef.name(),
-                        detail: e.to_string(),
-                    })
-                }
+                StatusWord::OK => return Self::records_of(file, &r.data),
                 StatusWord::INCORRECT_P1P2 | StatusWord::FUNC_NOT_SUPPORTED => {
                     self.multi_read = false
                 }
@@ -164,14 +169,12 @@ impl<'t, 'k> Session<'t, 'k> {
         }
         let mut out = Vec::new();
         for n in 1..=254u8 {
-            let r = self
-                .ch
-                .transmit(&Command::new(0x00, 0xB2, n, sfi | 0x04).with_le(256))?;
+            let r = self.tx.send(&commands::read_record(file, n))?;
             match r.sw {
                 StatusWord::OK => {
-                    out.push(Record::parse(&r.data).map_err(|e| SscError::Malformed {
-                        what: ef.name(),
-                        detail: e.to_string(),
+                    out.push(Record::parse(&r.data).map_err(|source| SscError::Records {
+                        file: file.name,
+                        source,
                     })?)
                 }
                 StatusWord::RECORD_NOT_FOUND if n > 1 => break,
@@ -187,20 +190,49 @@ impl<'t, 'k> Session<'t, 'k> {
     }
 
     /// Reads one record by number.
-    pub fn read_record(&mut self, ef: EfRef, number: u8) -> Result<Record, SscError> {
-        let r = self.transmit(
-            "READ RECORD",
-            &Command::new(0x00, 0xB2, number, ef.sfi() << 3 | 0x04).with_le(256),
-        )?;
-        Record::parse(&r.data).map_err(|e| SscError::Malformed {
-            what: ef.name(),
-            detail: e.to_string(),
+    pub fn read_record(&mut self, file: &'static FileDef, number: u8) -> Result<Record, SscError> {
+        let r = self.send(&commands::read_record(file, number))?;
+        Record::parse(&r.data).map_err(|source| SscError::Records {
+            file: file.name,
+            source,
         })
+    }
+
+    /// Reads a transparent file from `offset`.
+    pub fn read_binary(
+        &mut self,
+        file: &'static FileDef,
+        offset: u8,
+        len: usize,
+    ) -> Result<Vec<u8>, SscError> {
+        Ok(self.send(&commands::read_binary(file, offset, len))?.data)
+    }
+
+    /// Opens `file` for reading as the file table says (external authentication through the
+    /// key source where a key opens it) and reads it whole, or one record.
+    pub fn read_file(
+        &mut self,
+        file: &'static FileDef,
+        record: Option<u8>,
+    ) -> Result<FileContent, SscError> {
+        self.select_df_of(file)?;
+        match file.read_access(self.algorithm) {
+            Access::Always => {}
+            Access::ExtAuth(k) | Access::PinOrExtAuth(k) => self.external_authenticate(k)?,
+            _ => {}
+        }
+        if file.is_binary() {
+            return Ok(FileContent::Binary(self.read_binary(file, 0, 256)?));
+        }
+        Ok(FileContent::Records(match record {
+            Some(n) => vec![self.read_record(file, n)?],
+            None => self.read_records(file)?,
+        }))
     }
 
     /// Reads EF05 and remembers the card identification code.
     pub fn read_identification(&mut self) -> Result<CardIdentification, SscError> {
-        let records = self.read_records(EfRef::Ef05)?;
+        let records = self.read_records(ef05())?;
         let id = CardIdentification::from_records(&records)?;
         self.card = Some(id.clone());
         Ok(id)
@@ -220,44 +252,33 @@ impl<'t, 'k> Session<'t, 'k> {
         let card = self.card_ref()?;
         let mut random = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut random);
-        let r = self.transmit(
-            "INTERNAL AUTHENTICATE",
-            &Command::new(0x00, 0x88, 0x00, kid::IRK)
-                .with_data(random)
-                .with_le(256),
-        )?;
+        let r = self.send(&commands::internal_authenticate(Kid::Irk, &random))?;
         let expected = self
             .keys
-            .cryptogram(self.algorithm, &card, kid::IRK, &random)?;
+            .cryptogram(self.algorithm, &card, Kid::Irk, &random)?;
         if !ct_eq(&expected, &r.data) {
             return Err(SscError::NotGenuine);
         }
         Ok(())
     }
 
-    /// External authentication with `key_id` (RKSSSE for EF06/EF07, EAK_L in DF01, TK blank).
-    pub fn external_authenticate(&mut self, key_id: u8) -> Result<(), SscError> {
+    /// External authentication with `key` (RKSSSE for EF06/EF07, EAK_L in DF01, TK blank).
+    pub fn external_authenticate(&mut self, key: Kid) -> Result<(), SscError> {
         let card = self.card_ref()?;
-        let challenge = self
-            .transmit(
-                "GET CHALLENGE",
-                &Command::new(0x00, 0x84, 0x00, 0x00).with_le(8),
-            )?
-            .data;
+        let challenge = self.send(&commands::get_challenge(8))?.data;
         let cryptogram = self
             .keys
-            .cryptogram(self.algorithm, &card, key_id, &challenge)?;
-        let cmd = Command::new(0x00, 0x82, 0x00, key_id).with_data(cryptogram);
-        let r = self.ch.transmit_marked(&cmd, Secrecy::COMMAND_DATA)?;
-        expect_ok("EXTERNAL AUTHENTICATE", r.sw)
+            .cryptogram(self.algorithm, &card, key, &challenge)?;
+        self.send(&commands::external_authenticate(key, cryptogram))?;
+        Ok(())
     }
 
-    /// Reads EF06 (after RKSSSE on `3.00` cards).
+    /// Reads EF06 (after RKSSSE where the card needs it).
     pub fn read_holder(&mut self) -> Result<HolderInfo, SscError> {
-        if self.algorithm == Algorithm::Sm4 {
-            self.external_authenticate(kid::RKSSSE)?;
+        if let Access::ExtAuth(k) = ef06().read_access(self.algorithm) {
+            self.external_authenticate(k)?;
         }
-        HolderInfo::from_records(&self.read_records(EfRef::Ef06)?)
+        HolderInfo::from_records(&self.read_records(ef06())?)
     }
 
     /// Read basic info (PROFILE section 7): EF05, internal authentication, EF06.
@@ -283,119 +304,80 @@ impl<'t, 'k> Session<'t, 'k> {
         Ok(BasicInfo {
             card,
             holder,
-            atr: to_hex(&self.ch.atr()),
+            atr: to_hex(self.tx.atr()),
             algorithm: self.algorithm.name(),
             terminal_number,
             terminal_device_number: String::new(),
-            apdus: self.ch.apdu_count(),
+            apdus: self.apdu_count(),
         })
     }
 
-    /// GET CHALLENGE 4 → MAC from the key source → the command with its MAC.
-    pub fn send_with_mac(
-        &mut self,
-        command: &'static str,
-        key_id: u8,
-        header: [u8; 4],
-        data: &[u8],
-        secrecy: Secrecy,
-    ) -> Result<(), SscError> {
-        // Lc counts the MAC: a short APDU carries at most 251 data bytes with it.
-        let lc = u8::try_from(data.len() + 4).map_err(|_| {
-            SscError::InvalidData(format!(
-                "{command}: {} data bytes and a 4-byte MAC do not fit one short APDU (at most 251)",
-                data.len()
-            ))
-        })?;
+    /// GET CHALLENGE 4 → MAC from the key source under `key` → the command with its MAC.
+    pub fn send_protected(&mut self, command: LineProtected, key: Kid) -> Result<(), SscError> {
+        // Refused before the card is touched when the data and the MAC do not fit.
+        let message = command.mac_input()?;
         let card = self.card_ref()?;
-        let challenge = self
-            .transmit(
-                "GET CHALLENGE",
-                &Command::new(0x00, 0x84, 0x00, 0x00).with_le(4),
-            )?
-            .data;
-        let mut message = header.to_vec();
-        message.push(lc);
-        message.extend_from_slice(data);
+        let challenge = self.send(&commands::get_challenge(4))?.data;
         let mac = self
             .keys
-            .mac(self.algorithm, &card, key_id, &challenge, &message)?;
-        let mut body = data.to_vec();
-        body.extend_from_slice(&mac);
-        let cmd = Command::new(header[0], header[1], header[2], header[3]).with_data(body);
-        let r = self.ch.transmit_marked(&cmd, secrecy)?;
-        expect_ok(command, r.sw)
+            .mac(self.algorithm, &card, key, &challenge, &message)?;
+        self.send(&command.with_mac(mac)?)?;
+        Ok(())
     }
 
-    /// UPDATE RECORD with line protection, under UK_N (national files) or UK_L (DF01).
+    /// UPDATE RECORD with line protection, under the file's update key (UK_N for national
+    /// files, UK_L in DF01).
     pub fn update_record(
         &mut self,
-        ef: EfRef,
+        file: &'static FileDef,
         number: u8,
         record: &Record,
     ) -> Result<(), SscError> {
-        self.select_df_of(ef)?;
-        let key = if ef.is_local() { kid::UK_L } else { kid::UK_N };
-        self.send_with_mac(
-            "UPDATE RECORD",
-            key,
-            [0x04, 0xDC, number, ef.sfi() << 3 | 0x04],
-            &record.to_bytes(),
-            Secrecy::PUBLIC,
+        self.select_df_of(file)?;
+        self.send_protected(
+            commands::update_record(file, number, record.to_bytes()),
+            file.update,
         )
     }
 
-    /// UPDATE BINARY of DF01/EF02 with line protection under UK_L.
-    pub fn update_binary(&mut self, ef: EfRef, offset: u8, data: &[u8]) -> Result<(), SscError> {
-        self.select_df_of(ef)?;
-        self.send_with_mac(
-            "UPDATE BINARY",
-            kid::UK_L,
-            [0x04, 0xD6, 0x80 | ef.sfi(), offset],
-            data,
-            Secrecy::PUBLIC,
+    /// UPDATE BINARY with line protection under the file's update key.
+    pub fn update_binary(
+        &mut self,
+        file: &'static FileDef,
+        offset: u8,
+        data: &[u8],
+    ) -> Result<(), SscError> {
+        self.select_df_of(file)?;
+        self.send_protected(
+            commands::update_binary(file, offset, data.to_vec()),
+            file.update,
         )
     }
 
     /// Selects DF01, the local extension (security status of SSSE is lost).
     pub fn select_local(&mut self) -> Result<(), SscError> {
-        self.select_df_of(EfRef::Df01Ef01)
+        self.card_ref()?;
+        self.send(&commands::select_df01())?;
+        Ok(())
     }
 
     /// Selects SSSE again, without FCI (security status of DF01 is lost).
     pub fn select_application(&mut self) -> Result<(), SscError> {
-        self.transmit(
-            "SELECT SSSE",
-            &Command::new(0x00, 0xA4, 0x04, 0x00).with_data(SSSE_AID),
-        )?;
+        self.send(&commands::select_ssse_no_fci())?;
         Ok(())
     }
 
     /// Opens DF01 for reading with EAK_L.
     pub fn open_local(&mut self) -> Result<(), SscError> {
-        self.select_df_of(EfRef::Df01Ef01)?;
-        self.external_authenticate(kid::EAK_L)
+        self.select_local()?;
+        self.external_authenticate(Kid::EakL)
     }
 
-    fn select_df_of(&mut self, ef: EfRef) -> Result<(), SscError> {
-        if ef.is_local() {
-            self.card_ref()?;
-            self.transmit(
-                "SELECT DF01",
-                &Command::new(0x00, 0xA4, 0x00, 0x00).with_data([0xDF, 0x01]),
-            )?;
+    fn select_df_of(&mut self, file: &'static FileDef) -> Result<(), SscError> {
+        if file.is_local() {
+            self.select_local()?;
         }
         Ok(())
-    }
-
-    /// Reads DF01/EF02 from `offset`.
-    pub fn read_binary(&mut self, ef: EfRef, offset: u8, len: usize) -> Result<Vec<u8>, SscError> {
-        Ok(self
-            .transmit(
-                "READ BINARY",
-                &Command::new(0x00, 0xB0, 0x80 | ef.sfi(), offset).with_le(len),
-            )?
-            .data)
     }
 
     fn pin_sw(command: &'static str, sw: StatusWord) -> Result<(), SscError> {
@@ -410,8 +392,7 @@ impl<'t, 'k> Session<'t, 'k> {
 
     /// VERIFY; with the initial PIN the result says it must be changed.
     pub fn verify_pin(&mut self, pin: &Pin) -> Result<PinStatus, SscError> {
-        let cmd = Command::new(0x00, 0x20, 0x00, 0x00).with_data(pin.to_bcd().to_vec());
-        let r = self.ch.transmit_marked(&cmd, Secrecy::COMMAND_DATA)?;
+        let r = self.tx.send(&commands::verify(&pin.to_bcd()))?;
         Self::pin_sw("VERIFY", r.sw)?;
         Ok(if pin.is_initial() {
             PinStatus::InitialMustChange
@@ -423,36 +404,20 @@ impl<'t, 'k> Session<'t, 'k> {
     /// CHANGE PIN, refusing the initial and weak PINs before the card sees them.
     pub fn change_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), SscError> {
         new.check_new()?;
-        let mut data = old.to_bcd().to_vec();
-        data.push(0xFF);
-        data.extend_from_slice(&new.to_bcd());
-        let r = self.ch.transmit_marked(
-            &Command::new(0x80, 0x5E, 0x01, 0x00).with_data(data),
-            Secrecy::COMMAND_DATA,
-        )?;
+        let r = self
+            .tx
+            .send(&commands::change_pin(&old.to_bcd(), &new.to_bcd()))?;
         Self::pin_sw("CHANGE PIN", r.sw)
     }
 
     /// RELOAD PIN (agency): sets a new PIN under RPK and restores the try counter.
     pub fn reload_pin(&mut self, new: &Pin) -> Result<(), SscError> {
         new.check_new()?;
-        self.send_with_mac(
-            "RELOAD PIN",
-            kid::RPK,
-            [0x84, 0x5E, 0x00, 0x00],
-            &new.to_bcd(),
-            Secrecy::COMMAND_DATA,
-        )
+        self.send_protected(commands::reload_pin(&new.to_bcd()), Kid::Rpk)
     }
 
     /// UNBLOCK PIN: restores the try counter under UPK; the PIN is unchanged.
     pub fn unblock_pin(&mut self) -> Result<(), SscError> {
-        self.send_with_mac(
-            "UNBLOCK PIN",
-            kid::UPK,
-            [0x84, 0x24, 0x00, 0x01],
-            &[],
-            Secrecy::PUBLIC,
-        )
+        self.send_protected(commands::unblock_pin(), Kid::Upk)
     }
 }

@@ -1,33 +1,21 @@
-//! A record of every APDU: direction, time, bytes (secrets masked), status word and meaning.
+//! A record of every APDU: who (card or PSAM, which reader), when, the bytes with secrets
+//! masked, the status word and its meaning. A [`Trace`] is one set of sinks that several
+//! connections share, so the card's and the PSAM's exchanges of one command land in the same
+//! `--trace`, `--pcap` and `--trace-json` output, in the order they happened.
 
-pub mod pcap;
+mod json;
+mod pcapng;
+
+pub use json::JsonSink;
+pub use pcapng::{PcapngSink, LINKTYPE_ISO_14443};
+pub use sscard_core::profile::commands::Secrecy;
 
 use sscard_core::hexfmt::to_hex;
+use sscard_core::profile::commands::describe_bytes;
 use sscard_core::status::StatusWord;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-
-/// Which parts of an exchange are secret (PIN, key material, cryptograms on request).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Secrecy {
-    pub command_data: bool,
-    pub response_data: bool,
-}
-
-impl Secrecy {
-    pub const PUBLIC: Self = Self {
-        command_data: false,
-        response_data: false,
-    };
-    pub const COMMAND_DATA: Self = Self {
-        command_data: true,
-        response_data: false,
-    };
-    pub const RESPONSE_DATA: Self = Self {
-        command_data: false,
-        response_data: true,
-    };
-}
 
 /// The byte written instead of a secret byte in binary traces (`*`).
 pub const MASK_BYTE: u8 = 0x2A;
@@ -35,10 +23,14 @@ pub const MASK_BYTE: u8 = 0x2A;
 /// One command and its response, already masked: secrets never reach a sink.
 #[derive(Clone, Debug)]
 pub struct Exchange {
+    /// The card's role (`card`, `psam`).
+    pub role: &'static str,
+    /// The reader's name.
+    pub reader: String,
     pub at: SystemTime,
     pub elapsed: Duration,
     pub command: Vec<u8>,
-    /// Indexes of masked bytes in `command`.
+    /// Which bytes of `command` are masked.
     pub command_masked: Vec<bool>,
     pub response: Vec<u8>,
     pub response_masked: Vec<bool>,
@@ -46,21 +38,23 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Builds a masked exchange: command data bytes (after the 4-byte header and the length
-    /// bytes) and response data bytes become [`MASK_BYTE`] where `secrecy` says so.
-    /// A trace of `command` and `response`; command data is masked when the caller marks it
-    /// secret, and always for the commands that carry a PIN, a key or a cryptogram, so a raw
-    /// APDU typed into `send` or a script is masked as well.
+    /// A masked exchange. Command data (after the header and the length bytes) and response
+    /// data become [`MASK_BYTE`] where `secrecy` says so, and the command data always for the
+    /// commands that carry a PIN, a key or a cryptogram, so a raw APDU typed into `send` or a
+    /// script is masked as well.
     pub fn new(
+        role: &'static str,
+        reader: &str,
         command: &[u8],
         response: &[u8],
         secrecy: Secrecy,
         at: SystemTime,
         elapsed: Duration,
     ) -> Self {
+        let secrecy = secrecy.union(describe_bytes(command).secrecy);
         let mut cmd = command.to_vec();
         let mut cmask = vec![false; cmd.len()];
-        if (secrecy.command_data || carries_secret(command)) && cmd.len() > 5 {
+        if secrecy.command_data && cmd.len() > 5 {
             let (start, end) = data_range(command);
             for i in start..end {
                 cmd[i] = MASK_BYTE;
@@ -79,6 +73,8 @@ impl Exchange {
             _ => StatusWord(0),
         };
         Self {
+            role,
+            reader: reader.to_string(),
             at,
             elapsed,
             command: cmd,
@@ -87,6 +83,12 @@ impl Exchange {
             response_masked: rmask,
             sw,
         }
+    }
+
+    /// The response data (without the status word), masked bytes as `**`.
+    pub fn response_data_hex(&self) -> String {
+        let n = self.response.len().saturating_sub(2);
+        masked_hex(&self.response[..n], &self.response_masked)
     }
 }
 
@@ -97,6 +99,9 @@ fn data_range(cmd: &[u8]) -> (usize, usize) {
             let start = if cmd[4] == 0 { 7 } else { 5 };
             (start, start + c.data.len())
         }
+        // A malformed command (a raw APDU whose Lc is wrong) is masked from the first data
+        // byte on: its data cannot be told apart from anything else.
+        Err(_) if cmd.len() > 5 => (5, cmd.len()),
         _ => (cmd.len(), cmd.len()),
     }
 }
@@ -111,39 +116,91 @@ pub fn masked_hex(bytes: &[u8], masked: &[bool]) -> String {
 }
 
 /// Receives exchanges.
-pub trait TraceSink {
+pub trait TraceSink: Send {
     fn record(&mut self, exchange: &Exchange);
 }
 
-/// Human-readable lines: `> command` and `< response SW meaning (time)`.
-pub struct TextSink<W: Write> {
+/// The sinks every connection of one command shares. Cloning shares them; [`Trace::off`] has
+/// none and costs nothing per APDU.
+#[derive(Clone, Default)]
+pub struct Trace(Option<Arc<Mutex<Sinks>>>);
+
+type Sinks = Vec<Box<dyn TraceSink>>;
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_on() {
+            "Trace(on)"
+        } else {
+            "Trace(off)"
+        })
+    }
+}
+
+impl Trace {
+    /// No trace.
+    pub fn off() -> Self {
+        Self(None)
+    }
+
+    /// A trace with these sinks (none: off).
+    pub fn to(sinks: Vec<Box<dyn TraceSink>>) -> Self {
+        if sinks.is_empty() {
+            Self::off()
+        } else {
+            Self(Some(Arc::new(Mutex::new(sinks))))
+        }
+    }
+
+    /// Whether any sink listens.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Hands an exchange to every sink.
+    pub fn record(&self, e: &Exchange) {
+        if let Some(sinks) = &self.0 {
+            // A sink that panicked poisoned the lock; the trace still goes on.
+            let mut sinks = sinks.lock().unwrap_or_else(|p| p.into_inner());
+            sinks.iter_mut().for_each(|s| s.record(e));
+        }
+    }
+}
+
+/// Human-readable lines: `card > command` and `card < response SW meaning (time)`.
+pub struct TextSink<W: Write + Send> {
     out: W,
     timing: bool,
 }
 
-impl<W: Write> TextSink<W> {
+impl<W: Write + Send> TextSink<W> {
     pub fn new(out: W, timing: bool) -> Self {
         Self { out, timing }
     }
 }
 
-impl<W: Write> TraceSink for TextSink<W> {
+impl<W: Write + Send> TraceSink for TextSink<W> {
     fn record(&mut self, e: &Exchange) {
-        let data_len = e.response.len().saturating_sub(2);
+        let data = e.response_data_hex();
         let timing = if self.timing {
             format!(" ({:.1} ms)", e.elapsed.as_secs_f64() * 1000.0)
         } else {
             String::new()
         };
-        let _ = writeln!(self.out, "> {}", masked_hex(&e.command, &e.command_masked));
         let _ = writeln!(
             self.out,
-            "< {}{} {}{timing}",
-            masked_hex(&e.response[..data_len], &e.response_masked),
-            if data_len > 0 {
-                format!(" {}", e.sw)
-            } else {
+            "{} > {}",
+            e.role,
+            masked_hex(&e.command, &e.command_masked)
+        );
+        let _ = writeln!(
+            self.out,
+            "{} < {data}{} {}{timing}",
+            e.role,
+            if data.is_empty() {
                 e.sw.to_string()
+            } else {
+                format!(" {}", e.sw)
             },
             e.sw.meaning()
         );
@@ -157,6 +214,8 @@ pub struct LogSink;
 impl TraceSink for LogSink {
     fn record(&mut self, e: &Exchange) {
         tracing::debug!(
+            role = e.role,
+            reader = %e.reader,
             command = %masked_hex(&e.command, &e.command_masked),
             response = %masked_hex(&e.response, &e.response_masked),
             sw = %e.sw,
@@ -166,36 +225,37 @@ impl TraceSink for LogSink {
     }
 }
 
-/// Commands whose data is a PIN, key material or an authentication cryptogram, whoever sends
-/// them: VERIFY (20), CHANGE/RESET RETRY COUNTER (24), EXTERNAL AUTHENTICATE (82), CHANGE and
-/// RELOAD PIN (5E), WRITE KEY (D4).
-pub fn carries_secret(command: &[u8]) -> bool {
-    matches!(command.get(1), Some(0x20 | 0x24 | 0x5E | 0x82 | 0xD4))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ex(command: &[u8], response: &[u8], secrecy: Secrecy) -> Exchange {
+        Exchange::new(
+            "card",
+            "reader",
+            command,
+            response,
+            secrecy,
+            SystemTime::now(),
+            Duration::ZERO,
+        )
+    }
+
     #[test]
     fn masks_command_and_response_data() {
-        let e = Exchange::new(
+        let e = ex(
             &[0, 0x20, 0, 0, 3, 0x12, 0x34, 0x56],
             &[0x90, 0],
             Secrecy::COMMAND_DATA,
-            SystemTime::now(),
-            Duration::ZERO,
         );
         assert_eq!(
             masked_hex(&e.command, &e.command_masked),
             "0020000003******"
         );
-        let e = Exchange::new(
+        let e = ex(
             &[0, 0x88, 0, 8, 1, 1, 0],
             &[1, 2, 0x90, 0],
             Secrecy::RESPONSE_DATA,
-            SystemTime::now(),
-            Duration::ZERO,
         );
         assert_eq!(masked_hex(&e.response, &e.response_masked), "****9000");
         assert_eq!(e.sw, StatusWord::OK);
@@ -208,41 +268,45 @@ mod tests {
             ("805E010007123456FF802417", "805E010007**************"),
             ("0082000A081122334455667788", "0082000A08****************"),
             ("84D4000803AABBCC", "84D4000803******"),
+            // A VERIFY whose Lc is wrong is masked from the first data byte on.
+            ("0020000004802417", "0020000004******"),
         ] {
             let bytes = sscard_core::hexfmt::parse_hex(apdu).unwrap();
-            let e = Exchange::new(
-                &bytes,
-                &[0x90, 0],
-                Secrecy::PUBLIC,
-                SystemTime::now(),
-                Duration::ZERO,
-            );
+            let e = ex(&bytes, &[0x90, 0], Secrecy::PUBLIC);
             assert_eq!(masked_hex(&e.command, &e.command_masked), masked, "{apdu}");
         }
-        let e = Exchange::new(
-            &[0, 0xB2, 1, 0x2C, 0],
-            &[0x90, 0],
-            Secrecy::PUBLIC,
-            SystemTime::now(),
-            Duration::ZERO,
-        );
+        let e = ex(&[0, 0xB2, 1, 0x2C, 0], &[0x90, 0], Secrecy::PUBLIC);
         assert_eq!(masked_hex(&e.command, &e.command_masked), "00B2012C00");
     }
 
     #[test]
-    fn text_sink_prints_meaning() {
+    fn text_sink_prints_role_and_meaning() {
         let mut out = Vec::new();
-        let e = Exchange::new(
-            &[0, 0xA4, 4, 0, 0],
-            &[0x6A, 0x82],
-            Secrecy::PUBLIC,
-            SystemTime::now(),
-            Duration::ZERO,
-        );
+        let e = ex(&[0, 0xA4, 4, 0, 0], &[0x6A, 0x82], Secrecy::PUBLIC);
         TextSink::new(&mut out, false).record(&e);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "> 00A4040000\n< 6A82 file or application not found\n"
+            "card > 00A4040000\ncard < 6A82 file or application not found\n"
         );
+    }
+
+    #[test]
+    fn one_trace_gathers_every_connection() {
+        #[derive(Clone, Default)]
+        struct Count(Arc<Mutex<Vec<&'static str>>>);
+        impl TraceSink for Count {
+            fn record(&mut self, e: &Exchange) {
+                self.0.lock().unwrap().push(e.role);
+            }
+        }
+        let seen = Count::default();
+        let trace = Trace::to(vec![Box::new(seen.clone())]);
+        let other = trace.clone();
+        trace.record(&ex(&[0, 0xA4, 4, 0], &[0x90, 0], Secrecy::PUBLIC));
+        let mut e = ex(&[0x80, 0x1A, 8, 1], &[0x90, 0], Secrecy::PUBLIC);
+        e.role = "psam";
+        other.record(&e);
+        assert_eq!(*seen.0.lock().unwrap(), ["card", "psam"]);
+        assert!(!Trace::off().is_on() && Trace::to(Vec::new()).0.is_none());
     }
 }

@@ -6,10 +6,10 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::channel::Channel;
-use sscard::transport::pcsc::{establish, PcscTransport};
 use sscard_core::apdu::Command;
 use sscard_core::hexfmt::parse_hex;
+use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::Connection;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand)]
@@ -89,7 +89,11 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
         return Err(BadInput("--count and --rounds must be positive".into()).into());
     }
     let ctx = establish()?;
-    let mut transport = PcscTransport::connect(&ctx, args.reader.as_deref(), false)?;
+    // Two handles on the same card: the bare side calls SCardTransmit on one, the stack side
+    // goes through a connection and a transaction (untraced) on the other.
+    let bare_card = PcscBackend::connect(&ctx, args.reader.as_deref(), false)?;
+    let reader = sscard_transport::backend::CardBackend::reader(&bare_card).to_string();
+    let mut conn = Connection::new(PcscBackend::connect_named(&ctx, &reader, false)?);
     let per_round = args.count.div_ceil(args.rounds);
     let (mut bare, mut stack) = (Duration::ZERO, Duration::ZERO);
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
@@ -99,14 +103,15 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
             let start = Instant::now();
             if side == 0 {
                 for _ in 0..per_round {
-                    transport.raw_card().transmit(&bytes, &mut buf)?;
+                    bare_card.raw_card().transmit(&bytes, &mut buf)?;
                 }
                 bare += start.elapsed();
             } else {
-                let mut ch = Channel::new(&mut transport);
+                let mut tx = conn.transaction()?;
                 for _ in 0..per_round {
-                    ch.transmit(&cmd)?;
+                    tx.transmit(&cmd)?;
                 }
+                drop(tx);
                 stack += start.elapsed();
             }
         }
@@ -116,14 +121,14 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
     let overhead = (stack.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
     out.result(
         json!({
-            "reader": transport.reader(), "apdus_per_side": n as u64,
+            "reader": reader, "apdus_per_side": n as u64,
             "bare_pcsc_apdus_per_s": bare_rate, "sscard_apdus_per_s": stack_rate,
             "ratio": stack_rate / bare_rate, "overhead_percent": overhead,
         }),
         || {
             format!(
                 "reader {}\n{} APDUs per side in {} alternating rounds\nbare pcsc:    {bare_rate:.1} APDU/s ({:.3} ms each)\nsscard stack: {stack_rate:.1} APDU/s ({:.3} ms each)\nratio sscard/bare: {:.4}  (overhead {overhead:+.2} %)",
-                transport.reader(),
+                reader,
                 n as u64,
                 args.rounds,
                 bare.as_secs_f64() * 1000.0 / n,
@@ -139,7 +144,7 @@ fn keys(out: &Output, args: KeysArgs) -> Result<()> {
     use sscard::keys::{CardRef, KeySource, KeySpec, SoftKeys};
     use sscard_core::crypto::Algorithm;
     let spec: KeySpec = args.keys.parse()?;
-    let mut other = sscard::keys::open(&spec)?;
+    let mut other = crate::connect::open_keys(&spec, &sscard_transport::trace::Trace::off())?;
     let mut soft = SoftKeys::test_set();
     let per_round = args.count.div_ceil(args.rounds.max(1));
     let (mut t_soft, mut t_other) = (Duration::ZERO, Duration::ZERO);
@@ -156,7 +161,7 @@ fn keys(out: &Output, args: KeysArgs) -> Result<()> {
                 source.mac(
                     Algorithm::Tdes,
                     &CardRef::new(id),
-                    sscard_core::profile::kid::UK_N,
+                    sscard_core::profile::Kid::UkN,
                     &[1, 2, 3, 4],
                     &msg,
                 )?;

@@ -4,15 +4,14 @@
 use crate::output::Output;
 use anyhow::{Context, Result};
 use serde_json::json;
-use sscard::channel::Channel;
 use sscard::keys::SoftKeys;
 use sscard::ssc::Session;
-use sscard::transport::pcsc::{establish, wait_for_card_state, PcscTransport};
-use sscard::transport::InProcess;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::parse_hex;
 use sscard_model::card::{shared, Card};
 use sscard_model::vpcd::{serve, write_frame, ServeOptions, CTRL_ATR};
+use sscard_transport::pcsc::{establish, wait_for_card_state, PcscBackend};
+use sscard_transport::{Connection, InProcess};
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,13 +33,15 @@ pub fn model(out: &Output, apdus: usize, sessions: usize) -> Result<()> {
         let apdu_rate = apdus as f64 / start.elapsed().as_secs_f64();
 
         let (ssc, _) = sscard_model::test_pair(alg);
-        let mut transport = InProcess::new(shared(ssc), "in-process");
+        let card = shared(ssc);
+        let mut conn = Connection::new(InProcess::new(card.clone(), "in-process"));
         let mut keys = SoftKeys::test_set();
         let mut per_info = 0;
         let start = Instant::now();
         for _ in 0..sessions {
-            transport.card().lock().expect("card lock").reset();
-            let mut s = Session::open(Channel::new(&mut transport), &mut keys)?;
+            card.lock().expect("card lock").reset();
+            let mut tx = conn.transaction()?;
+            let mut s = Session::open(&mut tx, &mut keys)?;
             s.read_basic_info()?;
             per_info = s.apdu_count();
         }
@@ -127,7 +128,7 @@ fn time_reader(count: usize) -> Result<Duration> {
     if !wait_for_card_state(&ctx, READER, true, Duration::from_secs(10))? {
         anyhow::bail!("no card appeared in {READER}");
     }
-    let t = PcscTransport::connect_named(&ctx, READER, false)?;
+    let t = PcscBackend::connect_named(&ctx, READER, false)?;
     let apdu = [0x00, 0xA4, 0x04, 0x00, 0x00];
     let mut buf = vec![0u8; 300];
     let start = Instant::now();

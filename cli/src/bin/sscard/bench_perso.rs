@@ -5,12 +5,12 @@ use crate::output::Output;
 use anyhow::{Context, Result};
 use serde_json::json;
 use sscard::keys::SoftKeys;
-use sscard::transport::pcsc::{establish, list_readers, wait_for_card_state};
 use sscard_core::crypto::Algorithm;
 use sscard_model::card::shared;
 use sscard_model::feeder::Feeder;
 use sscard_model::vpcd::{serve, ServeOptions};
 use sscard_perso::{batch, journal::Journal, station};
+use sscard_transport::pcsc::{establish, list_readers, wait_for_card_state};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -72,6 +72,7 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
                     region: "110100".into(),
                     journal: journal_url.clone(),
                     idle: Duration::from_secs(10),
+                    trace: sscard_transport::trace::Trace::off(),
                 };
                 let tx = tx.clone();
                 std::thread::spawn(move || {

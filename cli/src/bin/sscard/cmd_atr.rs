@@ -2,10 +2,10 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::transport::pcsc::{establish, PcscTransport};
-use sscard::transport::Transport;
 use sscard_core::atr::{Atr, Tck};
 use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_transport::backend::CardBackend;
+use sscard_transport::pcsc::{establish, PcscBackend};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,7 +22,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         Some(hex) => parse_hex(hex).map_err(|e| BadInput(format!("--parse: {e}")))?,
         None => {
             let ctx = establish()?;
-            PcscTransport::connect(&ctx, args.reader.as_deref(), false)?.atr()
+            PcscBackend::connect(&ctx, args.reader.as_deref(), false)?.atr()
         }
     };
     let atr = Atr::parse(&bytes).map_err(|e| BadInput(format!("ATR {}: {e}", to_hex(&bytes))))?;

@@ -1,20 +1,21 @@
 //! `sscard demo`: the main job against the embedded virtual SSC and PSAM — through pcscd and
 //! vpcd when they are there, in-process otherwise (and it says which).
 
+use crate::connect::TraceOpts;
 use crate::output::Output;
 use anyhow::{Context, Result};
 use serde_json::json;
-use sscard::channel::Channel;
 use sscard::keys::{KeySource, PsamKeys};
 use sscard::ssc::{Pin, PinStatus, Session, SscError};
-use sscard::trace::TextSink;
-use sscard::transport::pcsc::{establish, list_readers, PcscTransport};
-use sscard::transport::{InProcess, Transport};
-use sscard::unified::return_code;
+use sscard_core::classify::Classified;
 use sscard_core::crypto::Algorithm;
-use sscard_core::profile::{kid, INITIAL_PIN};
+use sscard_core::profile::files::ef07;
+use sscard_core::profile::{Kid, INITIAL_PIN};
 use sscard_model::card::shared;
 use sscard_model::vpcd::{serve, ServeOptions, ServedCard};
+use sscard_transport::pcsc::{establish, list_readers, PcscBackend};
+use sscard_transport::trace::Trace;
+use sscard_transport::{Connection, InProcess};
 use std::time::{Duration, Instant};
 
 pub const CARD_READER: &str = "Virtual PCD 00 00";
@@ -27,9 +28,8 @@ pub struct Args {
     /// Skip pcscd and use the cards in-process.
     #[arg(long)]
     in_process: bool,
-    /// Print every APDU (PINs and cryptograms masked) on stderr.
-    #[arg(long)]
-    trace: bool,
+    #[command(flatten)]
+    trace: TraceOpts,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -69,11 +69,11 @@ fn pcsc_unavailable() -> Option<String> {
 
 /// Waits until pcscd sees no card in `reader` (a card just removed takes a moment to vanish).
 fn reader_empties(ctx: &pcsc::Context, reader: &str, within: Duration) -> bool {
-    sscard::transport::pcsc::wait_for_card_state(ctx, reader, false, within).unwrap_or(false)
+    sscard_transport::pcsc::wait_for_card_state(ctx, reader, false, within).unwrap_or(false)
 }
 
 /// Serves the cards to pcscd and connects to them.
-fn through_pcscd(alg: Algorithm) -> Result<(Vec<ServedCard>, PcscTransport, PcscTransport)> {
+fn through_pcscd(alg: Algorithm) -> Result<(Vec<ServedCard>, PcscBackend, PcscBackend)> {
     let (ssc, psam) = sscard_model::test_pair(alg);
     let served = vec![
         serve(shared(ssc), ServeOptions::port(35963)),
@@ -82,7 +82,7 @@ fn through_pcscd(alg: Algorithm) -> Result<(Vec<ServedCard>, PcscTransport, Pcsc
     let ctx = establish()?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let connect = |r: &str| loop {
-        match PcscTransport::connect_named(&ctx, r, false) {
+        match PcscBackend::connect_named(&ctx, r, false) {
             Ok(t) => return Ok(t),
             Err(e) if Instant::now() > deadline => {
                 return Err(e).with_context(|| format!("waiting for the virtual card in {r:?}"))
@@ -105,12 +105,15 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     } else {
         pcsc_unavailable()
     };
+    let trace = args.trace.open()?;
     match reason {
         None => {
-            let (served, mut card, psam) = through_pcscd(alg)?;
+            let (served, card, psam) = through_pcscd(alg)?;
             let how =
                 format!("through pcscd/vpcd: SSC in {CARD_READER:?}, PSAM in {PSAM_READER:?}");
-            let result = flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?);
+            let mut card = Connection::new(card).traced(&trace, "card");
+            let psam = PsamKeys::open(Connection::new(psam).traced(&trace, "psam"))?;
+            let result = flow(out, alg, &how, &mut card, psam);
             // Take the virtual cards out and leave the readers empty for whoever comes next.
             drop(card);
             drop(served);
@@ -122,28 +125,36 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         }
         Some(why) => {
             let (ssc, psam) = sscard_model::test_pair(alg);
-            let mut card = InProcess::new(shared(ssc), "in-process SSC");
-            let psam = InProcess::new(shared(psam), "in-process PSAM");
+            let mut card = card_in_process(shared(ssc), "in-process SSC", &trace, "card");
+            let psam = card_in_process(shared(psam), "in-process PSAM", &trace, "psam");
             let how = format!("in-process, without pcscd ({why})");
-            flow(out, &args, alg, &how, &mut card, PsamKeys::open(psam)?)
+            flow(out, alg, &how, &mut card, PsamKeys::open(psam)?)
         }
     }
+}
+
+fn card_in_process(
+    card: sscard_core::card::SharedCard,
+    name: &str,
+    trace: &Trace,
+    role: &'static str,
+) -> Connection {
+    Connection::new(InProcess::new(card, name)).traced(trace, role)
 }
 
 fn code_of(r: &Result<(), SscError>) -> (i32, String) {
     match r {
         Ok(()) => (0, "ok".into()),
-        Err(e) => (return_code(e), e.to_string()),
+        Err(e) => (e.return_code(), e.to_string()),
     }
 }
 
-fn flow<T: Transport>(
+fn flow(
     out: &Output,
-    args: &Args,
     alg: Algorithm,
     how: &str,
-    card: &mut dyn Transport,
-    mut psam: PsamKeys<T>,
+    card: &mut Connection,
+    mut psam: PsamKeys,
 ) -> Result<()> {
     if !out.json() {
         crate::output::line(&format!(
@@ -152,17 +163,14 @@ fn flow<T: Transport>(
         ));
     }
     let psam_desc = psam.describe();
-    let mut ch = Channel::new(card);
-    if args.trace {
-        ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
-    }
+    let mut tx = card.transaction()?;
     let keys: &mut dyn KeySource = &mut psam;
-    let mut s = Session::open(ch, keys)?;
+    let mut s = Session::open(&mut tx, keys)?;
     // Mutual authentication and basic info: internal authentication proves the card genuine,
     // external authentication with RKSSSE proves the terminal (PSAM) to the card.
     let info = s.read_basic_info()?;
-    s.external_authenticate(kid::RKSSSE)?;
-    let status = s.read_records(sscard::ssc::EfRef::Ef07)?;
+    s.external_authenticate(Kid::Rkssse)?;
+    let status = s.read_records(ef07())?;
     let initial = Pin::new(INITIAL_PIN)?;
     let verify = s.verify_pin(&initial)?;
     let refused = code_of(&s.change_pin(&initial, &initial));
@@ -171,6 +179,8 @@ fn flow<T: Transport>(
     let after = s.verify_pin(&new)?;
     let old_again = code_of(&s.verify_pin(&initial).map(|_| ()));
     let apdus = s.apdu_count();
+    drop(s);
+    drop(tx);
     let verify_code = if verify == PinStatus::InitialMustChange {
         -35
     } else {

@@ -5,11 +5,10 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::keys::KEY_NAMES;
 use sscard::keys::{KeySpec, Pkcs11Keys};
 use sscard_core::crypto::{card_factor, city_factor, province_factor, Algorithm, Key};
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::test_keys;
+use sscard_core::profile::{test_keys, Kid};
 
 #[derive(clap::Subcommand)]
 pub enum Keys {
@@ -111,23 +110,23 @@ fn import(out: &Output, a: ImportArgs) -> Result<()> {
             .into())
         }
     };
-    let masters: Vec<(u8, Key)> = match &a.from {
-        None => KEY_NAMES
-            .iter()
-            .map(|(_, k)| (*k, Key::new(test_keys::master(*k).expect("test master"))))
+    let masters: Vec<(Kid, Key)> = match &a.from {
+        None => Kid::ALL
+            .into_iter()
+            .filter_map(|k| test_keys::master(k).map(|m| (k, Key::new(m))))
             .collect(),
         Some(spec) => match spec.parse::<KeySpec>()? {
             KeySpec::Soft(path) => {
                 let soft = sscard::keys::SoftKeys::from_file(&path)?;
-                KEY_NAMES
-                    .iter()
-                    .filter_map(|(_, k)| soft.master(*k).map(|m| (*k, m.clone())))
+                Kid::ALL
+                    .into_iter()
+                    .filter_map(|k| soft.master(k).map(|m| (k, m.clone())))
                     .collect()
             }
             _ => return Err(BadInput("--from takes soft:FILE".into()).into()),
         },
     };
-    let pin = sscard::keys::spec_token_pin()?;
+    let pin = crate::connect::token_pin()?;
     let hsm = Pkcs11Keys::open(&module, &token, &pin, true)?;
     let n = hsm.import(&masters)?;
     out.result(json!({ "token": token, "imported": n }), || {

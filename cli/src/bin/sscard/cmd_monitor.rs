@@ -3,8 +3,8 @@
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::transport::pcsc::{establish, list_readers, pnp_notification};
 use sscard_core::hexfmt::to_hex;
+use sscard_transport::pcsc::{establish, list_readers, pnp_notification};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         }
         match ctx.get_status_change(wait, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(e) => return Err(sscard::transport::TransportError::from(e).into()),
+            Err(e) => return Err(sscard_transport::TransportError::from(e).into()),
         }
         for s in &states[1..] {
             let name = s.name().to_string_lossy().into_owned();

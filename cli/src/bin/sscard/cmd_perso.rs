@@ -1,14 +1,16 @@
 //! `sscard perso run | status | report`: batch personalisation on several readers with an
 //! exactly-once journal.
 
+use crate::connect::TraceOpts;
 use crate::exit::{BadInput, Reported};
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
 use sscard::keys::{self, KeySpec};
-use sscard::transport::pcsc::{establish, list_readers, resolve_reader};
 use sscard_perso::{batch, journal::Journal, station};
+use sscard_transport::pcsc::{establish, list_readers, resolve_reader};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand)]
@@ -60,13 +62,15 @@ pub struct RunArgs {
     /// Seconds to wait for the next blank card before a reader's worker stops.
     #[arg(long, default_value_t = 30)]
     idle: u64,
+    #[command(flatten)]
+    trace: TraceOpts,
 }
 
 pub fn run(out: &Output, p: Perso) -> Result<()> {
     match p {
         Perso::Status { journal } => {
             let counts = Journal::open(&journal)?.counts()?;
-            out.result(json!({ "states": counts.iter().map(|(s, n)| (s.clone(), json!(*n))).collect::<serde_json::Map<_, _>>() }), || {
+            out.result(json!({ "states": counts.iter().map(|(s, n)| (s.to_string(), json!(*n))).collect::<serde_json::Map<_, _>>() }), || {
                 counts.iter().map(|(s, n)| format!("{s:<9} {n}")).collect::<Vec<_>>().join("\n")
             });
             Ok(())
@@ -114,6 +118,15 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         )
         .into());
     }
+    // Asked once here, not by every worker.
+    let pin = match spec.needs_token_pin() {
+        true => Some(Arc::new(crate::connect::token_pin()?)),
+        false => None,
+    };
+    if let Some(w) = spec.warning() {
+        eprintln!("sscard: warning: {w}");
+    }
+    let trace = a.trace.open()?;
     let ctx = establish()?;
     let all = list_readers(&ctx)?;
     let readers: Vec<String> = if a.all_readers {
@@ -152,12 +165,14 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             region: a.region.clone(),
             journal: a.journal.clone(),
             idle: Duration::from_secs(a.idle),
+            trace: trace.clone(),
         };
-        let (tx, spec) = (tx.clone(), spec.clone());
+        let (tx, spec, pin) = (tx.clone(), spec.clone(), pin.clone());
         workers.push(std::thread::spawn(
-            move || -> Result<station::Stats, String> {
-                let mut keys = keys::open(&spec).map_err(|e| e.to_string())?;
-                station::run(&w, keys.as_mut(), &tx).map_err(|e| e.to_string())
+            move || -> anyhow::Result<station::Stats> {
+                let pin = pin.as_ref().map(|p| p.as_str());
+                let mut keys = keys::open(&spec, &w.trace, pin)?;
+                Ok(station::run(&w, keys.as_mut(), &tx)?)
             },
         ));
     }
@@ -211,13 +226,13 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     for w in workers {
         match w.join() {
             Ok(Ok(st)) => issued += st.issued,
-            Ok(Err(e)) => errors.push(e),
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
             Err(_) => errors.push("a worker panicked".into()),
         }
     }
     let secs = start.elapsed().as_secs_f64();
     let counts = Journal::open(&a.journal)?.counts()?;
-    let summary = json!({ "added": added, "issued_now": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs.max(1e-9), "states": counts.iter().map(|(s, n)| (s.clone(), json!(*n))).collect::<serde_json::Map<_, _>>(), "errors": errors });
+    let summary = json!({ "added": added, "issued_now": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs.max(1e-9), "states": counts.iter().map(|(s, n)| (s.to_string(), json!(*n))).collect::<serde_json::Map<_, _>>(), "errors": errors });
     out.result(summary, || {
         format!(
             "{issued} card(s) issued in {secs:.1} s ({:.1} cards/min); journal: {}",

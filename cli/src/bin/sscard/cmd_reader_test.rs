@@ -1,15 +1,16 @@
 //! `sscard reader-test`: qualify a reader with the loopback test application.
 
+use crate::connect::TraceOpts;
 use crate::exit::Reported;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::qualify::{self, Options, Removal};
+use sscard::qualify::{self, CallbackError, Options, Removal};
 use sscard::script::report;
-use sscard::transport::pcsc::{
-    establish, list_readers, resolve_reader, wait_for_card_state, PcscTransport,
+use sscard_transport::pcsc::{
+    establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
 };
-use sscard::transport::Transport;
+use sscard_transport::Connection;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,26 +41,33 @@ pub struct Args {
     /// The model's reader slot behind --model-control.
     #[arg(long, default_value_t = 0)]
     model_slot: usize,
+    #[command(flatten)]
+    trace: TraceOpts,
 }
 
-fn control(path: &PathBuf, line: &str) -> Result<(), String> {
+/// The model's control socket refused a command.
+#[derive(Debug, thiserror::Error)]
+#[error("the model's control socket answered {0:?}")]
+struct ControlRefused(String);
+
+fn control(path: &PathBuf, line: &str) -> Result<(), CallbackError> {
     let mut s = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    writeln!(s, "{line}").map_err(|e| e.to_string())?;
+    writeln!(s, "{line}")?;
     let mut answer = String::new();
-    BufReader::new(s)
-        .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+    BufReader::new(s).read_line(&mut answer)?;
     match answer.trim() {
         "ok" => Ok(()),
-        other => Err(other.to_string()),
+        other => Err(ControlRefused(other.to_string()).into()),
     }
 }
 
 pub fn run(out: &Output, a: Args) -> Result<()> {
+    let trace = a.trace.open()?;
     let ctx = establish()?;
     let name = resolve_reader(&list_readers(&ctx)?, &a.reader)?;
-    let mut t = PcscTransport::connect_named(&ctx, &name, false)?;
+    let mut conn =
+        Connection::new(PcscBackend::connect_named(&ctx, &name, false)?).traced(&trace, "card");
     let removal = match (&a.model_control, a.interactive) {
         (Some(path), _) => {
             let (path, slot) = (path.clone(), a.model_slot);
@@ -79,31 +87,30 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
             std::io::stdin()
                 .read_line(&mut line)
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(Into::into)
         })),
         (None, false) => Removal::Unavailable(
             "needs --interactive (real reader) or --model-control (virtual reader)".into(),
         ),
     };
     let reconnect_name = name.clone();
-    let reconnect: Box<
-        dyn FnMut() -> Result<Box<dyn Transport>, sscard::transport::TransportError>,
-    > = Box::new(move || {
+    let reconnect_trace = trace.clone();
+    let reconnect: qualify::Reconnect = Box::new(move || {
         let ctx = establish()?;
         wait_for_card_state(&ctx, &reconnect_name, true, Duration::from_secs(10))?;
         Ok(
-            Box::new(PcscTransport::connect_named(&ctx, &reconnect_name, false)?)
-                as Box<dyn Transport>,
+            Connection::new(PcscBackend::connect_named(&ctx, &reconnect_name, false)?)
+                .traced(&reconnect_trace, "card"),
         )
     });
-    let unplug: Option<Box<dyn FnMut() -> Result<String, String>>> = if a.interactive {
+    let unplug: Option<Box<dyn FnMut() -> Result<String, CallbackError>>> = if a.interactive {
         let name = name.clone();
         Some(Box::new(move || watch_unplug(&name)))
     } else {
         None
     };
     let report = qualify::run(
-        &mut t,
+        &mut conn,
         &name,
         Options {
             full: a.full,
@@ -157,8 +164,8 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
 
 /// Asks the operator to unplug and replug the reader; waits (60 s each) for pcscd to report
 /// the reader gone and back.
-fn watch_unplug(name: &str) -> Result<String, String> {
-    let ctx = establish().map_err(|e| e.to_string())?;
+fn watch_unplug(name: &str) -> Result<String, CallbackError> {
+    let ctx = establish()?;
     let present = || {
         list_readers(&ctx)
             .map(|r| r.iter().any(|x| x == name))

@@ -1,7 +1,7 @@
 use crate::output::Output;
 use serde_json::json;
-use sscard::transport::pcsc::{establish, list_readers};
 use sscard_core::hexfmt::to_hex;
+use sscard_transport::pcsc::{establish, list_readers};
 use std::ffi::CString;
 
 pub fn run(out: &Output) -> anyhow::Result<()> {

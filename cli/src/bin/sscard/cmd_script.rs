@@ -8,13 +8,13 @@ use anyhow::Result;
 use serde_json::json;
 use sscard::keys::KeySource;
 use sscard::script::{self, report, FileResult, Outcome, Script};
-use sscard::transport::pcsc::{establish, list_readers, resolve_reader, PcscTransport};
-use sscard::transport::{InProcess, Transport};
 use sscard_core::crypto::Algorithm;
 use sscard_model::build;
 use sscard_model::card::shared;
 use sscard_model::ssc::{Defect, Ssc};
 use sscard_model::store::Store;
+use sscard_transport::pcsc::{establish, list_readers, resolve_reader, PcscBackend};
+use sscard_transport::{Connection, InProcess};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -107,13 +107,13 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
     let scripts: Vec<Script> = files
         .iter()
         .map(|f| script::load(f))
-        .collect::<Result<_, _>>()
-        .map_err(|e| BadInput(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
+    let trace = a.card.trace.open()?;
     let mut keys: Box<dyn KeySource> =
         if a.model && a.card.keys.is_none() && a.card.psam_reader.is_none() {
             Box::new(sscard::keys::SoftKeys::test_set())
         } else {
-            connect::key_source(&a.card)?
+            connect::key_source(&a.card, &trace)?
         };
     let start = Instant::now();
     let mut results: Vec<FileResult> = Vec::new();
@@ -129,43 +129,44 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
                 Ssc::from_image(
                     build::blank_ssc(alg, &build::SAMPLE_CARD_ID),
                     Store::in_memory(),
-                )
-                .map_err(anyhow::Error::msg)?
+                )?
             } else {
                 ssc
             };
             if let Some(d) = a.model_defect {
                 ssc.inject_defect(d);
             }
-            let mut card = InProcess::new(shared(ssc), "model SSC");
-            let mut psam = InProcess::new(shared(psam), "model PSAM");
+            let mut card =
+                Connection::new(InProcess::new(shared(ssc), "model SSC")).traced(&trace, "card");
+            let mut psam =
+                Connection::new(InProcess::new(shared(psam), "model PSAM")).traced(&trace, "psam");
             results.push(script::run_script(
                 s,
                 &mut card,
                 Some(&mut psam),
                 keys.as_mut(),
-                a.card.trace,
             ));
         }
     } else {
-        let mut card = connect::card(&a.card)?;
+        let mut card = connect::card(&a.card, &trace)?;
         let ctx = establish()?;
         let mut psam = match &a.card.psam_reader {
-            Some(r) => Some(PcscTransport::connect_named(
-                &ctx,
-                &resolve_reader(&list_readers(&ctx)?, r)?,
-                false,
-            )?),
+            Some(r) => Some(
+                Connection::new(PcscBackend::connect_named(
+                    &ctx,
+                    &resolve_reader(&list_readers(&ctx)?, r)?,
+                    false,
+                )?)
+                .traced(&trace, "psam"),
+            ),
             None => None,
         };
         for s in &scripts {
-            let psam_t = psam.as_mut().map(|p| p as &mut dyn Transport);
             results.push(script::run_script(
                 s,
                 &mut card,
-                psam_t,
+                psam.as_mut(),
                 keys.as_mut(),
-                a.card.trace,
             ));
         }
     }

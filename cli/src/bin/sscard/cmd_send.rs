@@ -1,28 +1,21 @@
+use crate::connect::TraceOpts;
 use crate::exit::{BadInput, UnexpectedStatus};
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::channel::Channel;
-use sscard::trace::pcap::PcapSink;
-use sscard::trace::TextSink;
-use sscard::transport::pcsc::{establish, PcscTransport};
-use sscard::transport::{in_transaction, Transport};
 use sscard_core::apdu::Command;
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::status::StatusWord;
-use std::path::PathBuf;
+use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::Connection;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Reader index or name (substring); default: the first reader.
     #[arg(long, short)]
     reader: Option<String>,
-    /// Print every APDU exchanged (GET RESPONSE too) on stderr.
-    #[arg(long)]
-    trace: bool,
-    /// Also write the exchange as pcap (link type 264) for Wireshark/tshark.
-    #[arg(long)]
-    pcap: Option<PathBuf>,
+    #[command(flatten)]
+    trace: TraceOpts,
     /// Fail (exit 1) unless every response has this status word, e.g. 9000.
     #[arg(long)]
     expect: Option<String>,
@@ -86,27 +79,20 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         },
         None => None,
     };
-    let pcap = match &args.pcap {
-        Some(p) => Some(PcapSink::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| BadInput(format!("{}: {e}", p.display())))?,
-        ))?),
-        None => None,
-    };
+    let trace = args.trace.open()?;
     let ctx = establish()?;
-    let mut transport = PcscTransport::connect(&ctx, args.reader.as_deref(), args.exclusive)?;
-    let responses = in_transaction(&mut transport as &mut dyn Transport, |t| {
-        let mut ch = Channel::new(t);
-        if args.trace {
-            ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
-        }
-        if let Some(p) = pcap {
-            ch.add_sink(Box::new(p));
-        }
-        commands
-            .iter()
-            .map(|c| ch.transmit(c).map(|r| (c, r)))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let mut card = Connection::new(PcscBackend::connect(
+        &ctx,
+        args.reader.as_deref(),
+        args.exclusive,
+    )?)
+    .traced(&trace, "card");
+    let mut tx = card.transaction()?;
+    let responses = commands
+        .iter()
+        .map(|c| tx.transmit(c).map(|r| (c, r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(tx);
     let items: Vec<_> = responses
         .iter()
         .map(|(c, r)| {
@@ -119,7 +105,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         })
         .collect();
     out.result(
-        json!({ "reader": transport.reader(), "responses": items }),
+        json!({ "reader": card.reader(), "responses": items }),
         || {
             responses
                 .iter()

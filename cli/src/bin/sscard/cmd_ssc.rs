@@ -5,13 +5,9 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::channel::Channel;
-use sscard::keys::KeySource;
-use sscard::ssc::{EfRef, Pin, PinStatus, Session, SscError};
-use sscard::trace::TextSink;
-use sscard::transport::{in_transaction, Transport};
+use sscard::ssc::{FileContent, Pin, PinStatus, Session, SscError};
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::kid;
+use sscard_core::profile::files::{self, FileDef};
 use sscard_core::tlv::Record;
 use std::io::BufRead;
 
@@ -75,23 +71,18 @@ enum PinAction {
     Unblock,
 }
 
-/// Runs `f` on a session over the card, in one PC/SC transaction.
+/// Runs `f` on a session over the card, in one transaction; the card's and the PSAM's APDUs go
+/// to the trace the options ask for.
 fn with_session<T>(
     opts: &CardOpts,
-    f: impl FnOnce(&mut Session) -> Result<T, SscError>,
+    f: impl FnOnce(&mut Session<'_, '_>) -> Result<T, SscError>,
 ) -> Result<T> {
-    let mut keys: Box<dyn KeySource> = connect::key_source(opts)?;
-    let mut transport = connect::card(opts)?;
-    let trace = opts.trace;
-    let r = in_transaction(&mut transport as &mut dyn Transport, |t| {
-        let mut ch = Channel::new(t);
-        if trace {
-            ch.add_sink(Box::new(TextSink::new(std::io::stderr(), true)));
-        }
-        let mut s = Session::open(ch, keys.as_mut())?;
-        f(&mut s)
-    })?;
-    Ok(r)
+    let trace = opts.trace.open()?;
+    let mut keys = connect::key_source(opts, &trace)?;
+    let mut card = connect::card(opts, &trace)?;
+    let mut tx = card.transaction()?;
+    let mut s = Session::open(&mut tx, keys.as_mut())?;
+    Ok(f(&mut s)?)
 }
 
 pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
@@ -121,40 +112,25 @@ pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
-fn ef(name: &str) -> Result<EfRef, BadInput> {
-    name.parse().map_err(BadInput)
+fn ef(name: &str) -> Result<&'static FileDef, BadInput> {
+    files::by_name(name)
+        .ok_or_else(|| BadInput(format!("unknown file {name:?}: {}", files::names())))
 }
 
 pub fn read(out: &Output, args: ReadArgs) -> Result<()> {
     let file = ef(&args.file)?;
     let record = args.record;
-    let (records, binary) = with_session(&args.card, |s| {
-        match file {
-            EfRef::Ef06 | EfRef::Ef07
-                if s.algorithm() == sscard_core::crypto::Algorithm::Sm4 || file == EfRef::Ef07 =>
-            {
-                s.external_authenticate(kid::RKSSSE)?
-            }
-            EfRef::Df01Ef01 | EfRef::Df01Ef02 => s.open_local()?,
-            _ => {}
-        }
-        if file.is_binary() {
-            return Ok((Vec::new(), s.read_binary(file, 0, 256)?));
-        }
-        Ok((
-            match record {
-                Some(n) => vec![s.read_record(file, n)?],
-                None => s.read_records(file)?,
-            },
-            Vec::new(),
-        ))
-    })?;
+    // The file table says what opens the file; the session does it.
+    let (records, binary) = match with_session(&args.card, |s| s.read_file(file, record))? {
+        FileContent::Records(r) => (r, Vec::new()),
+        FileContent::Binary(b) => (Vec::new(), b),
+    };
     let items: Vec<_> = records
         .iter()
         .map(|r| json!({ "tag": format!("{:02X}", r.tag), "value": to_hex(&r.value) }))
         .collect();
     out.result(
-        json!({ "file": file.name(), "records": items, "binary": to_hex(&binary) }),
+        json!({ "file": file.name, "records": items, "binary": to_hex(&binary) }),
         || {
             if file.is_binary() {
                 return to_hex(&binary);
@@ -193,8 +169,8 @@ pub fn write(out: &Output, args: WriteArgs) -> Result<()> {
         let record = Record::parse(&tlv).map_err(|e| BadInput(format!("--tlv: {e}")))?;
         with_session(&args.card, |s| s.update_record(file, number, &record))?;
     }
-    out.result(json!({ "code": 0, "file": file.name() }), || {
-        format!("{} updated", file.name())
+    out.result(json!({ "code": 0, "file": file.name }), || {
+        format!("{} updated", file.name)
     });
     Ok(())
 }
@@ -216,7 +192,7 @@ fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
         return Ok(pins);
     }
     for p in prompts {
-        let line = match sscard::prompt::secret_line(p) {
+        let line = match crate::prompt::secret_line(p) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(sscard::ssc::SscError::PinCancelled.into())
             }

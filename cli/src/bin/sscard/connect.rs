@@ -1,11 +1,52 @@
-//! Finding the social security card's reader and opening the key source.
+//! Finding the social security card's reader, opening the key source, and the trace every
+//! command that talks to a card offers.
 
-use anyhow::Result;
-use sscard::keys::{self, KeyError, KeySource, KeySpec, PsamKeys};
-use sscard::transport::pcsc::{establish, list_readers, resolve_reader, PcscTransport};
-use sscard::transport::{Transport, TransportError};
-use sscard_core::profile::SSSE_AID;
+use anyhow::{Context, Result};
+use sscard::keys::{self, KeyError, KeySource, KeySpec, NoPsamReason, PsamKeys};
+use sscard_core::profile::commands;
+use sscard_transport::pcsc::{establish, list_readers, resolve_reader, PcscBackend};
+use sscard_transport::trace::{JsonSink, LogSink, PcapngSink, TextSink, Trace, TraceSink};
+use sscard_transport::{Connection, TransportError};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Where the APDUs of a command go: the card's and the PSAM's, secrets masked.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TraceOpts {
+    /// Print every APDU (card and PSAM, secrets masked) on stderr.
+    #[arg(long)]
+    pub trace: bool,
+    /// Also write every APDU as pcapng (link type 264) for Wireshark/tshark.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Also write every APDU as JSON lines.
+    #[arg(long = "trace-json", value_name = "FILE")]
+    pub trace_json: Option<PathBuf>,
+}
+
+impl TraceOpts {
+    /// The trace these options ask for (`RUST_LOG=sscard_transport=debug` logs APDUs too).
+    pub fn open(&self) -> Result<Trace> {
+        let mut sinks: Vec<Box<dyn TraceSink>> = Vec::new();
+        if self.trace {
+            sinks.push(Box::new(TextSink::new(std::io::stderr(), true)));
+        }
+        if let Some(p) = &self.pcap {
+            let file =
+                std::fs::File::create(p).with_context(|| format!("--pcap {}", p.display()))?;
+            sinks.push(Box::new(PcapngSink::new(std::io::BufWriter::new(file))?));
+        }
+        if let Some(p) = &self.trace_json {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("--trace-json {}", p.display()))?;
+            sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(file))));
+        }
+        if tracing::enabled!(target: "sscard_transport", tracing::Level::DEBUG) {
+            sinks.push(Box::new(LogSink));
+        }
+        Ok(Trace::to(sinks))
+    }
+}
 
 /// Common options of the card commands.
 #[derive(clap::Args, Clone)]
@@ -24,33 +65,34 @@ pub struct CardOpts {
     /// Wait up to this many seconds for a card to be inserted.
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
-    /// Print every APDU (secrets masked) on stderr.
-    #[arg(long)]
-    pub trace: bool,
+    #[command(flatten)]
+    pub trace: TraceOpts,
 }
 
-fn has_ssse(t: &mut PcscTransport) -> bool {
-    let mut select = vec![0x00, 0xA4, 0x04, 0x00, SSSE_AID.len() as u8];
-    select.extend_from_slice(&SSSE_AID);
-    matches!(t.transmit(&select).as_deref(), Ok([.., 0x90, 0x00]))
+fn has_ssse(conn: &mut Connection) -> bool {
+    conn.transaction()
+        .and_then(|mut tx| tx.transmit_raw(&commands::select_ssse_no_fci().command.to_bytes()?))
+        .is_ok_and(|r| r.is_success())
 }
 
-/// Connects to the card, waiting for insertion when asked.
-pub fn card(opts: &CardOpts) -> Result<PcscTransport> {
+/// Connects to the card, waiting for insertion when asked; its exchanges go to `trace`.
+pub fn card(opts: &CardOpts, trace: &Trace) -> Result<Connection> {
     let ctx = establish()?;
     let deadline = Instant::now() + Duration::from_secs(opts.wait.unwrap_or(0));
     loop {
         let attempt = match &opts.reader {
-            Some(r) => PcscTransport::connect(&ctx, Some(r), false),
+            Some(r) => PcscBackend::connect(&ctx, Some(r), false).map(Connection::new),
             None => {
                 let readers = list_readers(&ctx)?;
                 if readers.is_empty() {
                     Err(TransportError::NoReader)
                 } else {
+                    // Probing other readers' cards is not the command's business: untraced.
                     readers
                         .iter()
-                        .filter_map(|r| PcscTransport::connect_named(&ctx, r, false).ok())
-                        .find_map(|mut t| has_ssse(&mut t).then_some(t))
+                        .filter_map(|r| PcscBackend::connect_named(&ctx, r, false).ok())
+                        .map(Connection::new)
+                        .find_map(|mut c| has_ssse(&mut c).then_some(c))
                         .ok_or(TransportError::NoCard {
                             reader: "any reader (no card with the SSSE application)".into(),
                         })
@@ -61,43 +103,71 @@ pub fn card(opts: &CardOpts) -> Result<PcscTransport> {
             Err(TransportError::NoCard { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(100))
             }
-            r => return Ok(r?),
+            r => return Ok(r?.traced(trace, "card")),
         }
     }
 }
 
 /// The PSAM in `reader`, or the first reader whose card is a PSAM (`auto`): a card that
 /// selects DF01 and has EF15/EF16. Missing reader or card is "no PSAM" (-2201).
-fn psam(reader: &str) -> Result<Box<dyn KeySource>> {
+pub fn psam(reader: &str, trace: &Trace) -> Result<PsamKeys, KeyError> {
     let ctx = establish()?;
     let readers = list_readers(&ctx)?;
     let candidates = if reader == "auto" {
         readers.clone()
     } else {
-        vec![resolve_reader(&readers, reader).map_err(|e| KeyError::NoPsam(e.to_string()))?]
+        vec![resolve_reader(&readers, reader)
+            .map_err(|e| KeyError::NoPsam(NoPsamReason::Reader(e)))?]
     };
-    let mut why = String::from("no reader holds a PSAM");
+    let mut why = NoPsamReason::NoneFound;
     for name in candidates {
-        match PcscTransport::connect_named(&ctx, &name, false) {
-            Ok(t) => match PsamKeys::open(t) {
-                Ok(p) => return Ok(Box::new(p)),
-                Err(e) => why = format!("the card in {name:?} is not a PSAM ({e})"),
+        match PcscBackend::connect_named(&ctx, &name, false) {
+            Ok(b) => match PsamKeys::open(Connection::new(b).traced(trace, "psam")) {
+                Ok(p) => return Ok(p),
+                Err(e) => {
+                    why = NoPsamReason::NotAPsam {
+                        reader: name,
+                        source: Box::new(e),
+                    }
+                }
             },
-            Err(e) => why = format!("{name}: {e}"),
+            Err(e) => why = NoPsamReason::Reader(e),
         }
     }
-    Err(KeyError::NoPsam(why).into())
+    Err(KeyError::NoPsam(why))
+}
+
+/// The token PIN for a PKCS#11 key source: `SSCARD_PKCS11_PIN`, or a no-echo prompt. Never
+/// from argv.
+pub fn token_pin() -> Result<zeroize::Zeroizing<String>> {
+    if let Ok(pin) = std::env::var("SSCARD_PKCS11_PIN") {
+        return Ok(zeroize::Zeroizing::new(pin));
+    }
+    crate::prompt::secret_line("token PIN").map_err(|_| KeyError::NoTokenPin.into())
+}
+
+/// Opens the key source of `spec`, warning on stderr when it holds master keys in memory.
+pub fn open_keys(spec: &KeySpec, trace: &Trace) -> Result<Box<dyn KeySource>> {
+    if let KeySpec::Psam(reader) = spec {
+        return Ok(Box::new(psam(reader, trace)?));
+    }
+    if let Some(w) = spec.warning() {
+        eprintln!("sscard: warning: {w}");
+    }
+    let pin = if spec.needs_token_pin() {
+        Some(token_pin()?)
+    } else {
+        None
+    };
+    Ok(keys::open(spec, trace, pin.as_deref().map(|p| p.as_str()))?)
 }
 
 /// Opens the key source named by the options.
-pub fn key_source(opts: &CardOpts) -> Result<Box<dyn KeySource>> {
+pub fn key_source(opts: &CardOpts, trace: &Trace) -> Result<Box<dyn KeySource>> {
     let spec: KeySpec = match (&opts.keys, &opts.psam_reader) {
         (Some(s), _) => s.parse()?,
-        (None, Some(reader)) => return psam(reader),
+        (None, Some(reader)) => return Ok(Box::new(psam(reader, trace)?)),
         (None, None) => KeySpec::TestSet,
     };
-    if let KeySpec::Psam(reader) = &spec {
-        return psam(reader);
-    }
-    Ok(keys::open(&spec)?)
+    open_keys(&spec, trace)
 }

@@ -1,16 +1,9 @@
-//! Process exit codes and unified return codes of errors (documented in `sscard --help`).
+//! Exit codes and unified return codes of errors (documented in `sscard --help`). Every library
+//! error knows both ([`Classified`]); this file only finds the library error inside an
+//! `anyhow` chain and adds the few errors of the command line itself.
 
-use sscard::channel::ChannelError;
-use sscard::keys::KeyError;
-use sscard::ssc::SscError;
-use sscard::transport::TransportError;
-
-pub const UNEXPECTED_STATUS: i32 = 1;
-pub const BAD_INPUT: i32 = 2;
-pub const READER: i32 = 3;
-pub const CARD: i32 = 4;
-pub const NO_PCSCD: i32 = 5;
-pub const OTHER: i32 = 6;
+use sscard_core::classify::{Classified, ExitClass};
+use sscard_core::profile::codes;
 
 /// Bad input found before any card was touched.
 #[derive(Debug, thiserror::Error)]
@@ -28,69 +21,64 @@ pub struct Reported(pub String);
 #[error("{0}")]
 pub struct UnexpectedStatus(pub String);
 
-fn transport_exit(t: &TransportError) -> i32 {
-    match t {
-        TransportError::ServiceNotRunning => NO_PCSCD,
-        TransportError::NoReader
-        | TransportError::UnknownReader { .. }
-        | TransportError::AmbiguousReader { .. } => READER,
-        _ => CARD,
+impl Classified for BadInput {
+    fn return_code(&self) -> i32 {
+        codes::INVALID_DATA
     }
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::BadInput
+    }
+}
+
+impl Classified for Reported {
+    fn return_code(&self) -> i32 {
+        codes::UNKNOWN
+    }
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::UnexpectedStatus
+    }
+}
+
+impl Classified for UnexpectedStatus {
+    fn return_code(&self) -> i32 {
+        codes::UNKNOWN
+    }
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::UnexpectedStatus
+    }
+}
+
+/// The library error behind `e`, if any: the first cause in the chain that knows its codes.
+fn classified<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e dyn Classified> {
+    macro_rules! try_types {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(c) = e.downcast_ref::<$t>() { return Some(c); })*
+        };
+    }
+    try_types!(
+        sscard::TransportError,
+        sscard::keys::KeyError,
+        sscard::ssc::SscError,
+        sscard::script::ParseError,
+        sscard_perso::card::PersoError,
+        sscard_perso::journal::JournalError,
+        sscard_perso::station::IssueError,
+        BadInput,
+        Reported,
+        UnexpectedStatus,
+    );
+    None
 }
 
 /// (exit code, unified return code) of an error.
 pub fn classify(e: &anyhow::Error) -> (i32, i32) {
-    if let Some(s) = e.downcast_ref::<SscError>() {
-        let code = sscard::unified::return_code(s);
-        let exit = match s {
-            SscError::Channel(ChannelError::Transport(t)) => transport_exit(t),
-            SscError::Channel(_) | SscError::Malformed { .. } => CARD,
-            SscError::Keys(KeyError::PsamChannel(ChannelError::Transport(t))) => transport_exit(t),
-            SscError::Keys(_) => OTHER,
-            SscError::WrongCard(_)
-            | SscError::NotIssued
-            | SscError::AlgorithmNotSupported { .. }
-            | SscError::NotGenuine
-            | SscError::BadCardId(_) => CARD,
-            SscError::PinLength
-            | SscError::PinCancelled
-            | SscError::NewPinIsInitial
-            | SscError::WeakPin(_)
-            | SscError::PinsDiffer
-            | SscError::InvalidData(_) => BAD_INPUT,
-            SscError::Card { .. } | SscError::WrongPin { .. } | SscError::PinLocked => {
-                UNEXPECTED_STATUS
-            }
-        };
-        return (exit, code);
+    if let Some(c) = e.chain().find_map(classified) {
+        return (c.exit_class().exit_code(), c.return_code());
     }
-    if let Some(t) = e.downcast_ref::<TransportError>() {
-        let code = match transport_exit(t) {
-            NO_PCSCD | READER => -11,
-            _ => -2,
-        };
-        return (transport_exit(t), code);
+    if e.chain().any(|c| c.downcast_ref::<clap::Error>().is_some()) {
+        return (ExitClass::BadInput.exit_code(), codes::INVALID_DATA);
     }
-    if let Some(ChannelError::Transport(t)) = e.downcast_ref::<ChannelError>() {
-        return (transport_exit(t), -2);
-    }
-    if let Some(k) = e.downcast_ref::<KeyError>() {
-        let code = sscard::unified::return_code(&SscError::Keys(k.clone()));
-        let exit = if matches!(
-            k,
-            KeyError::BadSpec { .. } | KeyError::KeyFile { .. } | KeyError::KeyFileTooOpen { .. }
-        ) {
-            BAD_INPUT
-        } else {
-            OTHER
-        };
-        return (exit, code);
-    }
-    if e.downcast_ref::<BadInput>().is_some() || e.downcast_ref::<clap::Error>().is_some() {
-        return (BAD_INPUT, -23);
-    }
-    if e.downcast_ref::<UnexpectedStatus>().is_some() || e.downcast_ref::<Reported>().is_some() {
-        return (UNEXPECTED_STATUS, -999);
-    }
-    (OTHER, -999)
+    (ExitClass::Other.exit_code(), codes::UNKNOWN)
 }
+
+pub const BAD_INPUT: i32 = ExitClass::BadInput.exit_code();

@@ -16,6 +16,7 @@ mod cmd_ssc;
 mod connect;
 mod exit;
 mod output;
+mod prompt;
 
 use clap::{Parser, Subcommand};
 

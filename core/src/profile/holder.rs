@@ -1,15 +1,34 @@
-//! The holder data a card carries and its encoding into EF05/EF06/EF07 records (PROFILE
-//! section 2). The card model, the personalisation station and the tests share it.
+//! The holder data a card carries and its encoding into EF05/EF06/EF07 records through the file
+//! table (PROFILE section 2). The card model, the personalisation station and the tests share
+//! it.
 
+use super::fields::{valid_card_number, valid_citizen_id, valid_date};
+use super::files::{holder_files, Encoding, FileDef, RecordDef};
 use crate::hexfmt::parse_hex;
-use crate::profile::{card_number_check, citizen_id_check};
 use serde::{Deserialize, Serialize};
 
 /// Why holder data cannot be written to a card.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HolderError {
     #[error("{field}: {detail}")]
     Field { field: &'static str, detail: String },
+}
+
+impl HolderError {
+    /// The field at fault (`card_number`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Field { field, .. } => field,
+        }
+    }
+
+    /// What is wrong with it.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Field { detail, .. } => detail,
+        }
+    }
 }
 
 pub fn bad(field: &'static str, detail: impl Into<String>) -> HolderError {
@@ -107,71 +126,62 @@ pub fn gbk_name(name: &str) -> Result<(Vec<u8>, Vec<u8>), HolderError> {
     Ok((first, rest))
 }
 
-/// The records of one file: its memory path and (tag, value) pairs.
-pub type FileRecords = (&'static str, Vec<(u8, Vec<u8>)>);
+/// The card type a station writes into EF05 record 2.
+pub const CARD_TYPE: &str = "3";
 
-/// The file records of a holder.
-pub fn holder_records(holder: &Holder) -> Result<Vec<FileRecords>, HolderError> {
-    let (name, ext) = gbk_name(&holder.name)?;
-    Ok(vec![
-        (
-            "EF05",
-            vec![
-                (0x02, b"3".to_vec()),
-                (0x05, bcd("issue_date", &holder.issue_date, 4)?),
-                (0x06, bcd("expiry_date", &holder.expiry_date, 4)?),
-                (0x07, ascii("card_number", &holder.card_number, 9)?),
-            ],
-        ),
-        (
-            "EF06",
-            vec![
-                (0x08, ascii("ssn", &holder.ssn, 18)?),
-                (0x09, name),
-                (0x4E, ext),
-                (0x0A, ascii("gender", &holder.gender, 1)?),
-                (0x0B, bcd("nation", &holder.nation, 1)?),
-                (0x0C, bcd("birthplace", &holder.birthplace, 3)?),
-                (0x0D, bcd("birth_date", &holder.birth_date, 4)?),
-            ],
-        ),
-        (
-            "EF07",
-            vec![
-                (0x20, bcd("pension", &holder.pension, 1)?),
-                (0x21, bcd("medical", &holder.medical, 1)?),
-                (0x22, bcd("medical_account", &holder.medical_account, 8)?),
-            ],
-        ),
-    ])
-}
+/// The records of one holder file, as a station writes them.
+pub type FileRecords = (&'static FileDef, Vec<(&'static RecordDef, Vec<u8>)>);
 
-/// Whether `d` is a calendar date written `YYYYMMDD`.
-pub fn valid_date(d: &str) -> bool {
-    if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+impl Holder {
+    /// The text of a field by its key in the file table (`card_number`), if the holder
+    /// supplies it. Manufacture fields (card identification code, specification version,
+    /// initialisation organisation) are not the holder's.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        Some(match key {
+            "card_type" => CARD_TYPE,
+            "card_number" => &self.card_number,
+            "ssn" => &self.ssn,
+            "name" | "name_extension" => &self.name,
+            "gender" => &self.gender,
+            "nation" => &self.nation,
+            "birthplace" => &self.birthplace,
+            "birth_date" => &self.birth_date,
+            "issue_date" => &self.issue_date,
+            "expiry_date" => &self.expiry_date,
+            "pension" => &self.pension,
+            "medical" => &self.medical,
+            "medical_account" => &self.medical_account,
+            _ => return None,
+        })
     }
-    let (y, m, day): (u32, u32, u32) = (
-        d[..4].parse().unwrap_or(0),
-        d[4..6].parse().unwrap_or(0),
-        d[6..].parse().unwrap_or(0),
-    );
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    };
-    (1900..=2199).contains(&y) && (1..=days).contains(&day)
-}
 
-fn digits(field: &'static str, value: &str, n: usize) -> Result<(), HolderError> {
-    if value.len() == n && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(bad(field, format!("{value:?} is not {n} digits")))
+    /// The holder's records of EF05, EF06 and EF07, each encoded as the file table says.
+    pub fn records(&self) -> Result<Vec<FileRecords>, HolderError> {
+        let (name, extension) = gbk_name(&self.name)?;
+        holder_files()
+            .into_iter()
+            .map(|file| {
+                let mut out = Vec::new();
+                for rec in file.records() {
+                    let Some(text) = self.value(rec.key) else {
+                        continue;
+                    };
+                    let len = rec.len as usize;
+                    let value =
+                        match (rec.key, rec.encoding) {
+                            ("name", _) => name.clone(),
+                            ("name_extension", _) => extension.clone(),
+                            (_, Encoding::Ascii) => ascii(rec.key, text, len)?,
+                            (_, Encoding::Bcd | Encoding::Date) => bcd(rec.key, text, len)?,
+                            (_, _) => parse_hex(text).ok().filter(|v| v.len() == len).ok_or_else(
+                                || bad(rec.key, format!("{text:?} is not {len} bytes of hex")),
+                            )?,
+                        };
+                    out.push((rec, value));
+                }
+                Ok((file, out))
+            })
+            .collect()
     }
 }
 
@@ -180,21 +190,14 @@ impl Holder {
     /// ISO 7064 MOD 11-2), dates, region and status codes, a GBK name of at most 50 bytes.
     pub fn validate(&self) -> Result<(), HolderError> {
         let cn = &self.card_number;
-        let cn_ok = cn.len() == 9
-            && cn
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-            && card_number_check(&cn[..8]) == cn.chars().nth(8);
-        if !cn_ok {
+        if !valid_card_number(cn) {
             return Err(bad(
                 "card_number",
                 format!("{cn:?} is not 8 characters 0-9A-Z and a valid check character"),
             ));
         }
         let id = &self.ssn;
-        let id_ok =
-            id.len() == 18 && id.is_ascii() && citizen_id_check(&id[..17]) == id.chars().nth(17);
-        if !id_ok {
+        if !valid_citizen_id(id) {
             return Err(bad(
                 "ssn",
                 format!("{id:?} is not a citizen ID with a valid check character"),
@@ -228,16 +231,12 @@ impl Holder {
     }
 }
 
-/// The record number of `tag` in EF05, EF06 or EF07 (PROFILE section 2: EF05 numbers equal
-/// tags; EF06 and EF07 records are in profile order).
-pub fn record_number(file: &str, tag: u8) -> Option<u8> {
-    let order: &[u8] = match file {
-        "EF05" => &[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
-        "EF06" => &[0x08, 0x09, 0x4E, 0x0A, 0x0B, 0x0C, 0x0D],
-        "EF07" => &[0x20, 0x21, 0x22],
-        _ => return None,
-    };
-    order.iter().position(|t| *t == tag).map(|i| i as u8 + 1)
+fn digits(field: &'static str, value: &str, n: usize) -> Result<(), HolderError> {
+    if value.len() == n && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(bad(field, format!("{value:?} is not {n} digits")))
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +267,21 @@ mod tests {
             h.validate().unwrap_err().to_string(),
             "birth_date: \"19490230\" is not a date YYYYMMDD"
         );
-        assert!(valid_date("20240229") && !valid_date("20230229"));
+        let records = Holder::sample().records().unwrap();
+        let ef06: Vec<(u8, usize)> = records[1].1.iter().map(|(r, v)| (r.tag, v.len())).collect();
+        assert_eq!(
+            ef06,
+            [
+                (0x08, 18),
+                (0x09, 30),
+                (0x4E, 20),
+                (0x0A, 1),
+                (0x0B, 1),
+                (0x0C, 3),
+                (0x0D, 4)
+            ]
+        );
+        let ef05: Vec<u8> = records[0].1.iter().map(|(r, _)| r.tag).collect();
+        assert_eq!(ef05, [0x02, 0x05, 0x06, 0x07]);
     }
 }

@@ -1,0 +1,392 @@
+//! A connection to one card, which owns its trace, and the transaction every flow borrows.
+
+use crate::backend::{CardBackend, CardTransaction};
+use crate::trace::{Exchange, Trace};
+use crate::TransportError;
+use sscard_core::apdu::{Command, Response};
+use sscard_core::hexfmt::to_hex;
+use sscard_core::profile::commands::{self, describe_bytes, Apdu, Idempotence, Secrecy};
+use std::time::{Instant, SystemTime};
+
+/// Most GET RESPONSE rounds one command may take (a card that keeps answering `61xx` is
+/// broken; 256 rounds carry 64 KiB).
+pub const MAX_GET_RESPONSE_ROUNDS: usize = 256;
+
+/// A connection to the card in one reader. APDUs go only through a [`Transaction`]; every one
+/// of them, GET RESPONSE and resends included, reaches the connection's [`Trace`], masked.
+pub struct Connection {
+    backend: Box<dyn CardBackend>,
+    reader: String,
+    atr: Vec<u8>,
+    trace: Trace,
+    /// The name of the card's role in traces (`card`, `psam`).
+    role: &'static str,
+    apdus: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("reader", &self.reader)
+            .field("role", &self.role)
+            .field("apdus", &self.apdus)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A connection over `backend`, untraced, in the role `card`.
+    pub fn new(backend: impl CardBackend + 'static) -> Self {
+        Self::from_box(Box::new(backend))
+    }
+
+    /// [`Connection::new`] of a boxed backend.
+    pub fn from_box(backend: Box<dyn CardBackend>) -> Self {
+        Self {
+            reader: backend.reader().to_string(),
+            atr: backend.atr(),
+            backend,
+            trace: Trace::off(),
+            role: "card",
+            apdus: 0,
+        }
+    }
+
+    /// Sends every exchange to `trace` under the name `role` (`card`, `psam`).
+    pub fn traced(mut self, trace: &Trace, role: &'static str) -> Self {
+        self.trace = trace.clone();
+        self.role = role;
+        self
+    }
+
+    /// The reader's name.
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+
+    /// The card's answer to reset.
+    pub fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    /// APDUs sent so far (GET RESPONSE and resends included).
+    pub fn apdu_count(&self) -> u64 {
+        self.apdus
+    }
+
+    /// The trace this connection writes to.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Starts an exclusive transaction; it ends when dropped.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>, TransportError> {
+        let inner = self.backend.transaction()?;
+        Ok(Transaction {
+            inner,
+            reader: &self.reader,
+            atr: &mut self.atr,
+            trace: &self.trace,
+            role: self.role,
+            apdus: &mut self.apdus,
+            changed: false,
+        })
+    }
+
+    /// Warm-resets the card in a transaction of its own.
+    pub fn reset(&mut self) -> Result<(), TransportError> {
+        self.transaction()?.reset()
+    }
+}
+
+/// An exclusive transaction on a card: the only way to send APDUs. It ends when dropped.
+pub struct Transaction<'c> {
+    inner: Box<dyn CardTransaction + 'c>,
+    reader: &'c str,
+    atr: &'c mut Vec<u8>,
+    trace: &'c Trace,
+    role: &'static str,
+    apdus: &'c mut u64,
+    /// Whether a command that changes the card was sent in this transaction.
+    changed: bool,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("reader", &self.reader)
+            .field("role", &self.role)
+            .field("changed", &self.changed)
+            .finish()
+    }
+}
+
+impl Transaction<'_> {
+    /// Whether the card was reset since this connection's previous transaction: the selected
+    /// application and security status are gone.
+    pub fn was_reset(&self) -> bool {
+        self.inner.was_reset()
+    }
+
+    /// Whether a command that changes the card ([`Idempotence::ChangesCard`]) went out in this
+    /// transaction. A flow whose transaction sent none may run again after a reset.
+    pub fn changed_card(&self) -> bool {
+        self.changed
+    }
+
+    /// The reader's name.
+    pub fn reader(&self) -> &str {
+        self.reader
+    }
+
+    /// The card's answer to reset.
+    pub fn atr(&self) -> &[u8] {
+        self.atr
+    }
+
+    /// APDUs sent on this connection so far.
+    pub fn apdu_count(&self) -> u64 {
+        *self.apdus
+    }
+
+    /// Warm-resets the card; the transaction goes on.
+    pub fn reset(&mut self) -> Result<(), TransportError> {
+        *self.atr = self.inner.reset()?;
+        Ok(())
+    }
+
+    /// Sends bytes exactly as given (even malformed ones) and returns the answer as it is: no
+    /// GET RESPONSE, no resend on `6Cxx`. Secrets are masked in traces by the command's
+    /// semantics ([`commands::describe`]).
+    pub fn transmit_raw(&mut self, bytes: &[u8]) -> Result<Response, TransportError> {
+        let info = describe_bytes(bytes);
+        if info.idempotence == Idempotence::ChangesCard {
+            self.changed = true;
+        }
+        self.exchange(bytes, info.secrecy)
+    }
+
+    /// Sends a command of the profile: `6Cxx` is answered by one resend with the right Le and
+    /// `61xx` by GET RESPONSE until the data is complete (the card carried out neither the
+    /// refused command nor anything twice). Nothing else is ever resent.
+    pub fn send(&mut self, apdu: &Apdu) -> Result<Response, TransportError> {
+        if apdu.idempotence == Idempotence::ChangesCard {
+            self.changed = true;
+        }
+        let cmd = &apdu.command;
+        let mut resp = self.resend_on_wrong_le(cmd, apdu.secrecy)?;
+        // GET RESPONSE carries no secret data; its answer is as secret as the command's.
+        let get_secrecy = Secrecy {
+            command_data: false,
+            response_data: apdu.secrecy.response_data,
+        };
+        let mut data = std::mem::take(&mut resp.data);
+        let mut rounds = 0;
+        while let Some(n) = resp.sw.bytes_available() {
+            rounds += 1;
+            if rounds > MAX_GET_RESPONSE_ROUNDS {
+                return Err(TransportError::EndlessGetResponse {
+                    command: to_hex(&cmd.header()),
+                    rounds: MAX_GET_RESPONSE_ROUNDS,
+                });
+            }
+            resp = self.resend_on_wrong_le(&commands::get_response(n).command, get_secrecy)?;
+            data.append(&mut resp.data);
+        }
+        Ok(Response::new(data, resp.sw))
+    }
+
+    /// [`Transaction::send`] of any command, described by its semantics.
+    pub fn transmit(&mut self, cmd: &Command) -> Result<Response, TransportError> {
+        let info = commands::describe(cmd.cla, cmd.ins);
+        self.send(&Apdu {
+            name: info.name,
+            command: cmd.clone(),
+            idempotence: info.idempotence,
+            secrecy: info.secrecy,
+        })
+    }
+
+    /// Sends long data with ISO command chaining; the last part's response is returned.
+    pub fn transmit_chained(
+        &mut self,
+        cmd: &Command,
+        max_chunk: usize,
+    ) -> Result<Response, TransportError> {
+        let parts = cmd.chained(max_chunk);
+        let last = parts.len() - 1;
+        for (i, part) in parts.iter().enumerate() {
+            let r = self.transmit(part)?;
+            if i == last || !r.sw.is_success() {
+                return Ok(r);
+            }
+        }
+        unreachable!("chained() returns at least one part")
+    }
+
+    /// Sends `cmd`; on `6Cxx` sends it again once with Le = xx (`00` meaning 256).
+    fn resend_on_wrong_le(
+        &mut self,
+        cmd: &Command,
+        secrecy: Secrecy,
+    ) -> Result<Response, TransportError> {
+        let resp = self.exchange(&cmd.to_bytes()?, secrecy)?;
+        match resp.sw.correct_le() {
+            Some(le) => {
+                let again = cmd.clone().with_le(if le == 0 { 256 } else { le as usize });
+                self.exchange(&again.to_bytes()?, secrecy)
+            }
+            None => Ok(resp),
+        }
+    }
+
+    /// One exchange with the card, traced.
+    fn exchange(&mut self, bytes: &[u8], secrecy: Secrecy) -> Result<Response, TransportError> {
+        // Clocks are read only for a trace: an untraced exchange costs the backend alone.
+        let clock = self
+            .trace
+            .is_on()
+            .then(|| (SystemTime::now(), Instant::now()));
+        let raw = self.inner.transmit(bytes)?;
+        *self.apdus += 1;
+        if let Some((at, start)) = clock {
+            let e = Exchange::new(
+                self.role,
+                self.reader,
+                bytes,
+                &raw,
+                secrecy,
+                at,
+                start.elapsed(),
+            );
+            self.trace.record(&e);
+        }
+        Response::parse(&raw).map_err(|_| TransportError::NoStatusWord { len: raw.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sscard_core::hexfmt::parse_hex;
+    use std::sync::{Arc, Mutex};
+
+    /// Replays canned responses and records what was sent.
+    #[derive(Clone, Default)]
+    struct Scripted {
+        replies: Arc<Mutex<Vec<&'static str>>>,
+        sent: Arc<Mutex<Vec<String>>>,
+        reset_before_next: Arc<Mutex<bool>>,
+    }
+
+    struct ScriptedTx(Scripted, bool);
+
+    impl CardBackend for Scripted {
+        fn reader(&self) -> &str {
+            "scripted"
+        }
+        fn atr(&self) -> Vec<u8> {
+            vec![0x3B, 0x00]
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            let was_reset = std::mem::take(&mut *self.reset_before_next.lock().unwrap());
+            Ok(Box::new(ScriptedTx(self.clone(), was_reset)))
+        }
+    }
+
+    impl CardTransaction for ScriptedTx {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.0.sent.lock().unwrap().push(to_hex(apdu));
+            Ok(parse_hex(self.0.replies.lock().unwrap().remove(0)).unwrap())
+        }
+        fn was_reset(&self) -> bool {
+            self.1
+        }
+        fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+            Ok(vec![0x3B, 0x01])
+        }
+    }
+
+    fn scripted(replies: Vec<&'static str>) -> (Scripted, Connection) {
+        let s = Scripted::default();
+        *s.replies.lock().unwrap() = replies;
+        (s.clone(), Connection::new(s))
+    }
+
+    #[test]
+    fn get_response_and_wrong_le() {
+        let (s, mut conn) = scripted(vec!["6C04", "6104", "6C02", "AABB6102", "CCDD9000"]);
+        let mut tx = conn.transaction().unwrap();
+        let r = tx
+            .transmit(
+                &Command::new(0x80, 0xFA, 0, 0)
+                    .with_data(vec![1; 8])
+                    .with_le(1),
+            )
+            .unwrap();
+        assert_eq!(r.data, vec![0xAA, 0xBB, 0xCC, 0xDD]);
+        assert_eq!(tx.apdu_count(), 5);
+        drop(tx);
+        assert_eq!(
+            *s.sent.lock().unwrap(),
+            vec![
+                "80FA000008010101010101010101".to_string(),
+                "80FA000008010101010101010104".into(),
+                "00C0000004".into(),
+                "00C0000002".into(),
+                "00C0000002".into()
+            ]
+        );
+        assert_eq!(conn.apdu_count(), 5);
+    }
+
+    #[test]
+    fn endless_get_response_is_an_error() {
+        let (_, mut conn) = scripted(vec!["6101"; 300]);
+        let err = conn
+            .transaction()
+            .unwrap()
+            .transmit(&Command::new(0, 0xB0, 0, 0).with_le(1))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::EndlessGetResponse {
+                command: "00B00000".into(),
+                rounds: 256
+            }
+        );
+    }
+
+    #[test]
+    fn a_transaction_knows_whether_it_changed_the_card_and_whether_it_was_reset() {
+        let (s, mut conn) = scripted(vec!["9000", "9000", "9000"]);
+        let mut tx = conn.transaction().unwrap();
+        assert!(!tx.was_reset());
+        tx.send(&commands::select_df01()).unwrap();
+        assert!(!tx.changed_card(), "a SELECT changes nothing that lasts");
+        tx.transmit_raw(&[0x00, 0x20, 0x00, 0x00, 0x01, 0x12])
+            .unwrap();
+        assert!(tx.changed_card(), "a VERIFY uses up a try");
+        tx.reset().unwrap();
+        assert_eq!(tx.atr(), [0x3B, 0x01]);
+        drop(tx);
+        *s.reset_before_next.lock().unwrap() = true;
+        let tx = conn.transaction().unwrap();
+        assert!(tx.was_reset() && !tx.changed_card());
+    }
+
+    #[test]
+    fn no_status_word_is_a_typed_error() {
+        let (_, mut conn) = scripted(vec!["90"]);
+        let err = conn
+            .transaction()
+            .unwrap()
+            .transmit_raw(&[0, 0xA4, 0, 0])
+            .unwrap_err();
+        assert_eq!(err, TransportError::NoStatusWord { len: 1 });
+        assert_eq!(
+            err.to_string(),
+            "malformed response: 1 byte(s), no status word"
+        );
+    }
+}
