@@ -74,36 +74,29 @@ pub fn identify(
     Ok((to_hex(&id.card_id), !s.is_issued()))
 }
 
+/// One card's personalisation in state `S`: the session over the card's transaction and the
+/// card's identification. Each transition consumes it and returns it in the next state.
+pub struct Personalisation<'a, 'c, S> {
+    s: Session<'a, 'c>,
+    id: CardIdentification,
+    state: S,
+}
+
 /// A blank card of the station's region, claimed for a holder.
-pub struct Blank<'a, 'c> {
-    s: Session<'a, 'c>,
-    id: CardIdentification,
-}
-
+#[derive(Debug)]
+pub struct Blank;
 /// Authenticated with TK.
-pub struct Authenticated<'a, 'c> {
-    s: Session<'a, 'c>,
-    id: CardIdentification,
-}
-
+#[derive(Debug)]
+pub struct Authenticated;
 /// Every key and the PIN object loaded.
-pub struct KeysLoaded<'a, 'c> {
-    s: Session<'a, 'c>,
-    id: CardIdentification,
-}
-
-/// The holder's records written.
-pub struct Written<'a, 'c> {
-    s: Session<'a, 'c>,
-    id: CardIdentification,
-    written: Vec<(&'static FileDef, Vec<Record>)>,
-}
-
+#[derive(Debug)]
+pub struct KeysLoaded;
+/// The holder's records written (kept for the read-back).
+#[derive(Debug)]
+pub struct Written(Vec<(&'static FileDef, Vec<Record>)>);
 /// The records read back equal to what was written.
-pub struct Verified<'a, 'c> {
-    s: Session<'a, 'c>,
-    id: CardIdentification,
-}
+#[derive(Debug)]
+pub struct Verified;
 
 /// END PERSONALISATION done: the card is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,10 +105,48 @@ pub struct Issued {
     pub card_id: String,
 }
 
-impl<'a, 'c> Blank<'a, 'c> {
-    /// The stage this state is.
-    pub const STAGE: Stage = Stage::Blank;
+/// The journal's name of a state.
+pub trait InStage {
+    const STAGE: Stage;
+}
 
+impl InStage for Blank {
+    const STAGE: Stage = Stage::Blank;
+}
+impl InStage for Authenticated {
+    const STAGE: Stage = Stage::Authenticated;
+}
+impl InStage for KeysLoaded {
+    const STAGE: Stage = Stage::KeysLoaded;
+}
+impl InStage for Written {
+    const STAGE: Stage = Stage::Written;
+}
+impl InStage for Verified {
+    const STAGE: Stage = Stage::Verified;
+}
+
+impl<'a, 'c, S: InStage> Personalisation<'a, 'c, S> {
+    /// The stage the card is at, as the journal stores it.
+    pub fn stage(&self) -> Stage {
+        S::STAGE
+    }
+
+    /// The card identification code, hex.
+    pub fn card_id(&self) -> String {
+        to_hex(&self.id.card_id)
+    }
+
+    fn into_state<T>(self, state: T) -> Personalisation<'a, 'c, T> {
+        Personalisation {
+            s: self.s,
+            id: self.id,
+            state,
+        }
+    }
+}
+
+impl<'a, 'c> Personalisation<'a, 'c, Blank> {
     /// Opens the card in `tx`: it must be blank (life cycle PERSONALISATION) and of `region`.
     pub fn open(
         tx: &'a mut Transaction<'c>,
@@ -133,27 +164,21 @@ impl<'a, 'c> Blank<'a, 'c> {
                 keys: region.into(),
             });
         }
-        Ok(Self { s, id })
-    }
-
-    /// The card identification code, hex.
-    pub fn card_id(&self) -> String {
-        to_hex(&self.id.card_id)
+        Ok(Self {
+            s,
+            id,
+            state: Blank,
+        })
     }
 
     /// External authentication with the card's transport key.
-    pub fn authenticate(mut self) -> Result<Authenticated<'a, 'c>, PersoError> {
+    pub fn authenticate(mut self) -> Result<Personalisation<'a, 'c, Authenticated>, PersoError> {
         self.s.external_authenticate(Kid::Tk)?;
-        Ok(Authenticated {
-            s: self.s,
-            id: self.id,
-        })
+        Ok(self.into_state(Authenticated))
     }
 }
 
-impl<'a, 'c> Authenticated<'a, 'c> {
-    pub const STAGE: Stage = Stage::Authenticated;
-
+impl<'a, 'c> Personalisation<'a, 'c, Authenticated> {
     fn write_key(&mut self, key: Kid) -> Result<(), PersoError> {
         let card = CardRef::new(self.id.card_id);
         let alg = self.s.algorithm();
@@ -169,7 +194,7 @@ impl<'a, 'c> Authenticated<'a, 'c> {
 
     /// Loads every key and the PIN object under TK, each in the DF where it is valid (PROFILE
     /// section 3): EAK_L and UK_L in DF01 only (`6A88` in SSSE), the others in SSSE.
-    pub fn load_keys(mut self) -> Result<KeysLoaded<'a, 'c>, PersoError> {
+    pub fn load_keys(mut self) -> Result<Personalisation<'a, 'c, KeysLoaded>, PersoError> {
         let all = Kid::CARD_KEYS.into_iter().chain([Kid::Pin]);
         let (local, here): (Vec<Kid>, Vec<Kid>) = all.partition(|k| k.scope() == KeyScope::Df01);
         for key in here {
@@ -182,18 +207,16 @@ impl<'a, 'c> Authenticated<'a, 'c> {
         // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
         self.s.select_application()?;
         self.s.external_authenticate(Kid::Tk)?;
-        Ok(KeysLoaded {
-            s: self.s,
-            id: self.id,
-        })
+        Ok(self.into_state(KeysLoaded))
     }
 }
 
-impl<'a, 'c> KeysLoaded<'a, 'c> {
-    pub const STAGE: Stage = Stage::KeysLoaded;
-
+impl<'a, 'c> Personalisation<'a, 'c, KeysLoaded> {
     /// Writes the holder's records of EF05, EF06 and EF07 under TK.
-    pub fn write(mut self, holder: &Holder) -> Result<Written<'a, 'c>, PersoError> {
+    pub fn write(
+        mut self,
+        holder: &Holder,
+    ) -> Result<Personalisation<'a, 'c, Written>, PersoError> {
         let mut written = Vec::new();
         for (file, records) in holder.records()? {
             let mut on_file = Vec::new();
@@ -207,20 +230,14 @@ impl<'a, 'c> KeysLoaded<'a, 'c> {
             }
             written.push((file, on_file));
         }
-        Ok(Written {
-            s: self.s,
-            id: self.id,
-            written,
-        })
+        Ok(self.into_state(Written(written)))
     }
 }
 
-impl<'a, 'c> Written<'a, 'c> {
-    pub const STAGE: Stage = Stage::Written;
-
+impl<'a, 'c> Personalisation<'a, 'c, Written> {
     /// Reads every written file back and compares it with what was written.
-    pub fn verify(mut self) -> Result<Verified<'a, 'c>, PersoError> {
-        for (file, records) in &self.written {
+    pub fn verify(mut self) -> Result<Personalisation<'a, 'c, Verified>, PersoError> {
+        for (file, records) in &self.state.0 {
             let on_card = self.s.read_records(file)?;
             for r in records {
                 if !on_card.contains(r) {
@@ -231,16 +248,11 @@ impl<'a, 'c> Written<'a, 'c> {
                 }
             }
         }
-        Ok(Verified {
-            s: self.s,
-            id: self.id,
-        })
+        Ok(self.into_state(Verified))
     }
 }
 
-impl<'a, 'c> Verified<'a, 'c> {
-    pub const STAGE: Stage = Stage::Verified;
-
+impl Personalisation<'_, '_, Verified> {
     /// END PERSONALISATION under TK: PERSONALISATION → ISSUED.
     pub fn issue(mut self) -> Result<Issued, PersoError> {
         self.s
@@ -271,16 +283,16 @@ pub fn personalise(
     region: &str,
     on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
 ) -> Result<Issued, PersoError> {
-    let blank = Blank::open(tx, keys, region)?;
-    reached(on_stage, Blank::STAGE)?;
-    let card = blank.authenticate()?;
-    reached(on_stage, Authenticated::STAGE)?;
+    let card = Personalisation::open(tx, keys, region)?;
+    reached(on_stage, card.stage())?;
+    let card = card.authenticate()?;
+    reached(on_stage, card.stage())?;
     let card = card.load_keys()?;
-    reached(on_stage, KeysLoaded::STAGE)?;
+    reached(on_stage, card.stage())?;
     let card = card.write(holder)?;
-    reached(on_stage, Written::STAGE)?;
+    reached(on_stage, card.stage())?;
     let card = card.verify()?;
-    reached(on_stage, Verified::STAGE)?;
+    reached(on_stage, card.stage())?;
     let issued = card.issue()?;
     reached(on_stage, Stage::Issued)?;
     Ok(issued)

@@ -375,6 +375,49 @@ mod tests {
         assert!(tx.was_reset() && !tx.changed_card());
     }
 
+    /// A card reset under a command: reported, never resent.
+    struct Resets(Arc<Mutex<u32>>);
+
+    impl CardBackend for Resets {
+        fn reader(&self) -> &str {
+            "resets"
+        }
+        fn atr(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            Ok(Box::new(ResetsTx(self.0.clone())))
+        }
+    }
+
+    struct ResetsTx(Arc<Mutex<u32>>);
+
+    impl CardTransaction for ResetsTx {
+        fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            *self.0.lock().unwrap() += 1;
+            Err(TransportError::CardReset)
+        }
+        fn was_reset(&self) -> bool {
+            false
+        }
+        fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_command_that_changes_the_card_is_sent_once_whatever_happens() {
+        let sent = Arc::new(Mutex::new(0));
+        let mut conn = Connection::new(Resets(sent.clone()));
+        let mut tx = conn.transaction().unwrap();
+        let verify = commands::verify(&[0x12, 0x34, 0x56]);
+        assert_eq!(verify.idempotence, Idempotence::ChangesCard);
+        assert_eq!(tx.send(&verify), Err(TransportError::CardReset));
+        assert!(tx.changed_card());
+        assert_eq!(*sent.lock().unwrap(), 1);
+        assert_eq!(tx.apdu_count(), 0, "no answer came back");
+    }
+
     #[test]
     fn no_status_word_is_a_typed_error() {
         let (_, mut conn) = scripted(vec!["90"]);

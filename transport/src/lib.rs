@@ -6,6 +6,24 @@
 //! only through a [`Transaction`] borrowed from the connection, which is exclusive (PC/SC
 //! `SCardBeginTransaction`) and ends when dropped; it answers `61xx` with GET RESPONSE and `6Cxx`
 //! with one resend, and resends nothing else.
+//!
+//! ```
+//! use sscard_transport::{Connection, InProcess, TransportError};
+//! # fn f(card: sscard_core::card::SharedCard) -> Result<(), TransportError> {
+//! let mut conn = Connection::new(InProcess::new(card, "model"));
+//! let mut tx = conn.transaction()?; // exclusive until dropped
+//! let r = tx.transmit_raw(&[0x00, 0xA4, 0x04, 0x00])?;
+//! println!("{}", r.sw);
+//! # Ok(()) }
+//! ```
+//!
+//! A connection itself sends nothing: a flow cannot run outside a transaction.
+//!
+//! ```compile_fail
+//! # fn f(conn: &mut sscard_transport::Connection) {
+//! conn.transmit_raw(&[0x00, 0xA4, 0x04, 0x00]);
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod backend;

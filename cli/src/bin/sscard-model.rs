@@ -9,7 +9,7 @@ use sscard_model::card::{shared, SharedCard};
 use sscard_model::psam::Psam;
 use sscard_model::ssc::Ssc;
 use sscard_model::store::Store;
-use sscard_model::vpcd::{serve, ServeOptions};
+use sscard_model::vpcd::{serve, ServeOptions, ServedCard};
 use sscard_model::Image;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -149,6 +149,18 @@ fn main() {
     }
 }
 
+/// Serves the cards (answering the control socket, if any) until the process is killed.
+fn serve_until_killed(served: Vec<ServedCard>, control: Option<PathBuf>) -> Result<()> {
+    let served = Arc::new(Mutex::new(served));
+    if let Some(path) = control {
+        sscard_model::control::listen(&path, served.clone())
+            .with_context(|| format!("control socket {}", path.display()))?;
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
 fn with_defect(mut card: Ssc, defect: Option<sscard_model::ssc::Defect>) -> Ssc {
     if let Some(d) = defect {
         eprintln!("sscard-model: warning: serving a card with a deliberate defect: {d:?}");
@@ -248,14 +260,7 @@ fn run(cli: Cli) -> Result<()> {
                     served.push(serve(shared(f), o));
                 }
                 eprintln!("sscard-model: feeding {blank} blank {} cards of region {region} on {readers} reader(s) from port {port}", alg.name());
-                let served = Arc::new(Mutex::new(served));
-                if let Some(path) = control {
-                    sscard_model::control::listen(&path, served.clone())
-                        .with_context(|| format!("control socket {}", path.display()))?;
-                }
-                loop {
-                    std::thread::park();
-                }
+                return serve_until_killed(served, control);
             }
             let first: SharedCard = if let Some(dir) = &present {
                 let p = sscard_model::presenter::Presenter::from_dir(dir)
@@ -312,14 +317,7 @@ fn run(cli: Cli) -> Result<()> {
                     String::new()
                 }
             );
-            let served = Arc::new(Mutex::new(served));
-            if let Some(path) = control {
-                sscard_model::control::listen(&path, served.clone())
-                    .with_context(|| format!("control socket {}", path.display()))?;
-            }
-            loop {
-                std::thread::park();
-            }
+            serve_until_killed(served, control)
         }
     }
 }

@@ -39,7 +39,7 @@ pub enum KeyScope {
 }
 
 impl Kid {
-    /// Every key id, in the order the profile lists them.
+    /// Every key id: the card keys, then TK and the PIN object.
     pub const ALL: [Kid; 9] = [
         Kid::Irk,
         Kid::Rkssse,
@@ -52,16 +52,17 @@ impl Kid {
         Kid::Pin,
     ];
 
-    /// Every key a personalised card holds (the PIN object aside; TK is gone once issued).
-    pub const CARD_KEYS: [Kid; 7] = [
-        Kid::Irk,
-        Kid::Rkssse,
-        Kid::UkN,
-        Kid::EakL,
-        Kid::UkL,
-        Kid::Rpk,
-        Kid::Upk,
-    ];
+    /// Every key a personalised card holds (the PIN object aside; TK is gone once issued):
+    /// the first seven of [`Kid::ALL`].
+    pub const CARD_KEYS: [Kid; 7] = {
+        let mut keys = [Kid::Tk; 7];
+        let mut i = 0;
+        while i < keys.len() {
+            keys[i] = Kid::ALL[i];
+            i += 1;
+        }
+        keys
+    };
 
     /// The key id byte.
     pub const fn id(self) -> u8 {
@@ -156,6 +157,10 @@ mod tests {
             assert_eq!(Kid::from_name(&k.name().to_lowercase()), Some(k));
         }
         assert_eq!(Kid::from_id(0x0A), Some(Kid::Rkssse));
+        assert_eq!(
+            Kid::CARD_KEYS.map(Kid::id),
+            [0x08, 0x0A, 0x03, 0x11, 0x12, 0x21, 0x22]
+        );
         assert_eq!(Kid::from_id(0x55), None);
         assert_eq!(Kid::from_name("RKSSSE"), Some(Kid::Rkssse));
         assert_eq!(Kid::EakL.to_string(), "EAK_L");

@@ -5,6 +5,51 @@
 
 use super::JournalError;
 
+/// The journal's tables, once: `types` names the database's column types for the row id, a
+/// 64-bit integer and the update time with its default. The append-only triggers of the audit
+/// table are each database's own.
+pub(crate) fn tables(types: &ColumnTypes) -> String {
+    let ColumnTypes {
+        row_id,
+        int,
+        updated,
+    } = types;
+    format!(
+        "CREATE TABLE IF NOT EXISTS holders (
+            id {row_id},
+            batch TEXT NOT NULL,
+            line {int} NOT NULL,
+            card_number TEXT NOT NULL UNIQUE,
+            ssn TEXT NOT NULL UNIQUE,
+            holder TEXT NOT NULL,
+            state TEXT NOT NULL,
+            station TEXT,
+            reader TEXT,
+            card_id TEXT UNIQUE,
+            reason TEXT,
+            updated {updated}
+        );
+        CREATE INDEX IF NOT EXISTS holders_state ON holders(state);
+        CREATE TABLE IF NOT EXISTS audit (
+            seq {int} PRIMARY KEY,
+            at TEXT NOT NULL,
+            station TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );"
+    )
+}
+
+/// A database's column types for [`tables`].
+pub(crate) struct ColumnTypes {
+    pub row_id: &'static str,
+    pub int: &'static str,
+    pub updated: &'static str,
+}
+
 /// A parameter.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Param<'a> {

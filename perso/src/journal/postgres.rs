@@ -2,7 +2,7 @@
 //! pending row with `FOR UPDATE SKIP LOCKED`, so stations never wait for, or take, each
 //! other's rows.
 
-use super::db::{Cell, Db, Intent, Param};
+use super::db::{tables, Cell, ColumnTypes, Db, Intent, Param};
 use super::JournalError;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
@@ -25,40 +25,22 @@ impl PgDb {
         let mut db = Client::connect(url, NoTls)?;
         // Every worker of every station opens the journal: the schema is made under an advisory
         // lock, since concurrent DDL on the same catalog rows fails.
-        db.batch_execute(
+        let types = ColumnTypes {
+            row_id: "BIGSERIAL PRIMARY KEY",
+            int: "BIGINT",
+            updated: "TIMESTAMPTZ NOT NULL DEFAULT now()",
+        };
+        db.batch_execute(&format!(
             "BEGIN;
             SELECT pg_advisory_xact_lock(7378312);
-            CREATE TABLE IF NOT EXISTS holders (
-                id BIGSERIAL PRIMARY KEY,
-                batch TEXT NOT NULL,
-                line BIGINT NOT NULL,
-                card_number TEXT NOT NULL UNIQUE,
-                ssn TEXT NOT NULL UNIQUE,
-                holder TEXT NOT NULL,
-                state TEXT NOT NULL,
-                station TEXT,
-                reader TEXT,
-                card_id TEXT UNIQUE,
-                reason TEXT,
-                updated TIMESTAMPTZ NOT NULL DEFAULT now()
-            );
-            CREATE INDEX IF NOT EXISTS holders_state ON holders(state);
-            CREATE TABLE IF NOT EXISTS audit (
-                seq BIGINT PRIMARY KEY,
-                at TEXT NOT NULL,
-                station TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                event TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                prev TEXT NOT NULL,
-                hash TEXT NOT NULL
-            );
+            {}
             CREATE OR REPLACE FUNCTION sscard_audit_append_only() RETURNS trigger AS $$
                 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$ LANGUAGE plpgsql;
             CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
                 FOR EACH ROW EXECUTE FUNCTION sscard_audit_append_only();
             COMMIT;",
-        )?;
+            tables(&types)
+        ))?;
         Ok(Self { db })
     }
 }

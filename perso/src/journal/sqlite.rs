@@ -1,6 +1,6 @@
 //! The SQLite journal (WAL), the default for a single station.
 
-use super::db::{Cell, Db, Intent, Param};
+use super::db::{tables, Cell, ColumnTypes, Db, Intent, Param};
 use super::JournalError;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
@@ -11,31 +11,13 @@ pub(crate) struct SqliteDb {
     db: Connection,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS holders (
-        id INTEGER PRIMARY KEY,
-        batch TEXT NOT NULL,
-        line INTEGER NOT NULL,
-        card_number TEXT NOT NULL UNIQUE,
-        ssn TEXT NOT NULL UNIQUE,
-        holder TEXT NOT NULL,
-        state TEXT NOT NULL,
-        station TEXT,
-        reader TEXT,
-        card_id TEXT UNIQUE,
-        reason TEXT,
-        updated TEXT NOT NULL DEFAULT (datetime('now'))
-    );
-    CREATE INDEX IF NOT EXISTS holders_state ON holders(state);
-    CREATE TABLE IF NOT EXISTS audit (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        station TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        event TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        prev TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
+const TYPES: ColumnTypes = ColumnTypes {
+    row_id: "INTEGER PRIMARY KEY",
+    int: "INTEGER",
+    updated: "TEXT NOT NULL DEFAULT (datetime('now'))",
+};
+
+const APPEND_ONLY: &str = "
     CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
 
@@ -72,7 +54,7 @@ impl SqliteDb {
         // lose the last commits, which the resume recovers from the card in the reader.
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
-        db.execute_batch(SCHEMA)?;
+        db.execute_batch(&(tables(&TYPES) + APPEND_ONLY))?;
         Ok(Self { db })
     }
 }

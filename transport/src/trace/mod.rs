@@ -208,16 +208,20 @@ impl<W: Write + Send> TraceSink for TextSink<W> {
     }
 }
 
-/// Exchanges as `tracing` debug events (masked like every sink).
+/// Exchanges as `tracing` debug events: the command's header, the lengths and the status word,
+/// never data — logs carry no personal data and no secrets at any level (`--trace` and the
+/// files are the places to see data, masked).
 pub struct LogSink;
 
 impl TraceSink for LogSink {
     fn record(&mut self, e: &Exchange) {
+        let header = to_hex(&e.command[..e.command.len().min(4)]);
         tracing::debug!(
             role = e.role,
             reader = %e.reader,
-            command = %masked_hex(&e.command, &e.command_masked),
-            response = %masked_hex(&e.response, &e.response_masked),
+            header = %header,
+            command_bytes = e.command.len(),
+            response_bytes = e.response.len().saturating_sub(2),
             sw = %e.sw,
             micros = e.elapsed.as_micros() as u64,
             "apdu"

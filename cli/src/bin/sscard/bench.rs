@@ -70,6 +70,9 @@ pub struct TransportArgs {
     /// Rounds the count is split into, alternating the two sides.
     #[arg(long, default_value_t = 10)]
     rounds: usize,
+    /// Measure this many times and print the median.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 pub fn run(out: &Output, bench: Bench) -> Result<()> {
@@ -95,45 +98,71 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
     let reader = sscard_transport::backend::CardBackend::reader(&bare_card).to_string();
     let mut conn = Connection::new(PcscBackend::connect_named(&ctx, &reader, false)?);
     let per_round = args.count.div_ceil(args.rounds);
-    let (mut bare, mut stack) = (Duration::ZERO, Duration::ZERO);
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    for round in 0..args.rounds {
-        // Alternate which side goes first, so drift in the reader's speed hits both alike.
-        for side in [round % 2, 1 - round % 2] {
-            let start = Instant::now();
-            if side == 0 {
-                for _ in 0..per_round {
-                    bare_card.raw_card().transmit(&bytes, &mut buf)?;
+    // One figure per repetition; the median is the one to quote.
+    let mut runs = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let (mut bare, mut stack) = (Duration::ZERO, Duration::ZERO);
+        for round in 0..args.rounds {
+            // Alternate which side goes first, so drift in the reader's speed hits both alike.
+            for side in [round % 2, 1 - round % 2] {
+                let start = Instant::now();
+                if side == 0 {
+                    for _ in 0..per_round {
+                        bare_card.raw_card().transmit(&bytes, &mut buf)?;
+                    }
+                    bare += start.elapsed();
+                } else {
+                    let mut tx = conn.transaction()?;
+                    for _ in 0..per_round {
+                        tx.transmit(&cmd)?;
+                    }
+                    drop(tx);
+                    stack += start.elapsed();
                 }
-                bare += start.elapsed();
-            } else {
-                let mut tx = conn.transaction()?;
-                for _ in 0..per_round {
-                    tx.transmit(&cmd)?;
-                }
-                drop(tx);
-                stack += start.elapsed();
             }
         }
+        runs.push((bare, stack));
     }
     let n = (per_round * args.rounds) as f64;
-    let (bare_rate, stack_rate) = (n / bare.as_secs_f64(), n / stack.as_secs_f64());
-    let overhead = (stack.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
+    let figures: Vec<(f64, f64, f64)> = runs
+        .iter()
+        .map(|(bare, stack)| {
+            let (bare_rate, stack_rate) = (n / bare.as_secs_f64(), n / stack.as_secs_f64());
+            (
+                bare_rate,
+                stack_rate,
+                (stack.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0,
+            )
+        })
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let overhead = median(figures.iter().map(|f| f.2).collect());
+    let ratio = median(figures.iter().map(|f| f.1 / f.0).collect());
+    let (bare_rate, stack_rate) = (
+        median(figures.iter().map(|f| f.0).collect()),
+        median(figures.iter().map(|f| f.1).collect()),
+    );
     out.result(
         json!({
-            "reader": reader, "apdus_per_side": n as u64,
+            "reader": reader, "apdus_per_side": n as u64, "runs": figures.len(),
             "bare_pcsc_apdus_per_s": bare_rate, "sscard_apdus_per_s": stack_rate,
-            "ratio": stack_rate / bare_rate, "overhead_percent": overhead,
+            "ratio": ratio, "overhead_percent": overhead,
+            "overhead_percent_per_run": figures.iter().map(|f| f.2).collect::<Vec<_>>(),
         }),
         || {
+            let per_run: Vec<String> = figures.iter().map(|f| format!("{:+.2} %", f.2)).collect();
             format!(
-                "reader {}\n{} APDUs per side in {} alternating rounds\nbare pcsc:    {bare_rate:.1} APDU/s ({:.3} ms each)\nsscard stack: {stack_rate:.1} APDU/s ({:.3} ms each)\nratio sscard/bare: {:.4}  (overhead {overhead:+.2} %)",
+                "reader {}\n{} APDUs per side in {} alternating rounds, {} run(s)\nbare pcsc:    {bare_rate:.1} APDU/s (median)\nsscard stack: {stack_rate:.1} APDU/s (median)\noverhead per run: {}\nrate ratio sscard/bare (median of runs): {:.4}  (overhead {overhead:+.2} %)",
                 reader,
                 n as u64,
                 args.rounds,
-                bare.as_secs_f64() * 1000.0 / n,
-                stack.as_secs_f64() * 1000.0 / n,
-                stack_rate / bare_rate
+                figures.len(),
+                per_run.join(", "),
+                ratio
             )
         },
     );
