@@ -286,53 +286,130 @@ pub fn softhsm_token() -> String {
 /// Port of the PostgreSQL server the tests start.
 pub const PG_PORT: u16 = 55432;
 
-static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// A PostgreSQL server for journal tests on 127.0.0.1:55432: started in a temporary directory
+/// (initdb as the `postgres` user, trust auth) and stopped again on drop — tests leave no
+/// process behind — or, when one already listens there, used as it is and left running.
+/// Panics (never skips) when it cannot start.
+pub struct Postgres {
+    /// `pg_ctl` and the data directory of a server this harness started.
+    started: Option<(PathBuf, PathBuf)>,
+}
 
-/// A PostgreSQL server for journal tests: started once per test binary on 127.0.0.1:55432 in a
-/// temporary directory (initdb as the `postgres` user, trust auth), or the one already there.
-/// Returns a fresh database's URL for each call. Panics (never skips) when it cannot start.
-pub fn postgres_url(db: &str) -> String {
-    let base = PG.get_or_init(|| {
-        let url = format!("postgres://postgres@127.0.0.1:{PG_PORT}/postgres");
-        let up = || std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], PG_PORT).into(), Duration::from_millis(300)).is_ok();
-        if !up() {
-            let bin = std::fs::read_dir("/usr/lib/postgresql")
-                .ok()
-                .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
-                .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/setup.sh installs postgresql)");
-            let dir = std::env::temp_dir().join(format!("sscard-pg-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let run = |args: &[&str]| {
-                let o = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).output().expect("runuser");
-                assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            };
-            let chown = Command::new("chown").args(["postgres:postgres", dir.to_str().unwrap()]).status().unwrap();
-            assert!(chown.success());
-            let data = dir.join("data");
-            run(&[bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres"]);
-            let opts = format!("-p {PG_PORT} -k {} -c listen_addresses=127.0.0.1", dir.display());
-            run(&[bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &opts, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
-            assert!(up(), "PostgreSQL did not come up on {PG_PORT}");
+impl Postgres {
+    pub fn start() -> Self {
+        let up = || {
+            std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], PG_PORT).into(),
+                Duration::from_millis(300),
+            )
+            .is_ok()
+        };
+        if up() {
+            return Self { started: None };
         }
-        url
-    });
-    let o = Command::new("psql")
-        .args([
-            base.as_str(),
-            "-q",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {db}"),
-            "-c",
-            &format!("CREATE DATABASE {db}"),
-        ])
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/setup.sh installs postgresql)");
+        let dir = std::env::temp_dir().join(format!("sscard-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let chown = Command::new("chown")
+            .args(["postgres:postgres", dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let data = dir.join("data");
+        pg_run(&[
+            bin.join("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        let opts = format!(
+            "-p {PG_PORT} -k {} -c listen_addresses=127.0.0.1",
+            dir.display()
+        );
+        let pg_ctl = bin.join("pg_ctl");
+        pg_run(&[
+            pg_ctl.to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &opts,
+            "-l",
+            dir.join("log").to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+        let server = Self {
+            started: Some((pg_ctl, data)),
+        };
+        assert!(up(), "PostgreSQL did not come up on {PG_PORT}");
+        server
+    }
+
+    /// A fresh database's URL.
+    pub fn url(&self, db: &str) -> String {
+        let base = format!("postgres://postgres@127.0.0.1:{PG_PORT}/postgres");
+        let o = Command::new("psql")
+            .args([
+                base.as_str(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {db}"),
+                "-c",
+                &format!("CREATE DATABASE {db}"),
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            o.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        format!("postgres://postgres@127.0.0.1:{PG_PORT}/{db}")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some((pg_ctl, data)) = &self.started {
+            let _ = Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_ctl)
+                .args([
+                    "-D",
+                    data.to_str().unwrap_or_default(),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ])
+                .output();
+            if let Some(dir) = data.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+fn pg_run(args: &[&str]) {
+    let o = Command::new("runuser")
+        .arg("-u")
+        .arg("postgres")
+        .arg("--")
+        .args(args)
         .output()
-        .expect("psql runs");
+        .expect("runuser");
     assert!(
         o.status.success(),
-        "psql: {}",
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    format!("postgres://postgres@127.0.0.1:{PG_PORT}/{db}")
 }
 
 /// Readers kept for the independent card and terminal of `tests/independent/` (scripts/setup.sh).

@@ -371,7 +371,8 @@ fn two_stations_share_a_postgresql_journal_with_a_kill_and_a_resume() {
     let feed = dir.join("feed");
     let n = 60;
     let batch = batch(&dir, n);
-    let journal = postgres_url("sscard_perso_test");
+    let pg = Postgres::start();
+    let journal = pg.url("sscard_perso_test");
     let _m = ModelServer::start(
         &[
             "--feeder",
