@@ -157,6 +157,22 @@ pub fn select_df01() -> Apdu {
     )
 }
 
+/// SELECT of an EF of the current DF by its FID (`00A40000 02 <FID>`), no FCP asked.
+pub fn select_ef(file: &FileDef) -> Apdu {
+    apdu(
+        "SELECT",
+        Command::new(0x00, 0xA4, 0x00, 0x00).with_data(file.fid.to_be_bytes()),
+    )
+}
+
+/// READ RECORD by identifier: the first record of `file` whose tag is `tag`, Le `00`.
+pub fn read_record_by_tag(file: &FileDef, tag: u8) -> Apdu {
+    apdu(
+        "READ RECORD",
+        Command::new(0x00, 0xB2, tag, file.sfi << 3).with_le(256),
+    )
+}
+
 /// READ RECORD by number in `file` (SFI addressing), Le `00`.
 pub fn read_record(file: &FileDef, number: u8) -> Apdu {
     apdu(
@@ -409,6 +425,8 @@ mod tests {
         assert_eq!(hex(&select_df01()), "00A4000002DF01");
         assert_eq!(hex(&read_records_from(ef05(), 1)), "00B2012D00");
         assert_eq!(hex(&read_record(ef06(), 2)), "00B2023400");
+        assert_eq!(hex(&read_record_by_tag(ef06(), 0x4E)), "00B24E3000");
+        assert_eq!(hex(&select_ef(ef05())), "00A4000002EF05");
         assert_eq!(
             hex(&read_binary(by_name("DF01/EF02").unwrap(), 0, 256)),
             "00B0820000"
