@@ -204,9 +204,63 @@ fn await_empty(readers: &[&str]) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         } else {
-            wait_for(&format!("{r} to be empty"), || !card_present(r));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while card_present(r) {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for {r} to be empty; {}",
+                    reader_diagnosis(r)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
+}
+
+/// What may keep pcscd reporting a card in `reader` after its server went: the reader's state
+/// flags, the TCP connections left on the vpcd ports, and any `sscard-model` still running.
+fn reader_diagnosis(reader: &str) -> String {
+    let state = pcsc::Context::establish(pcsc::Scope::User)
+        .ok()
+        .and_then(|ctx| {
+            let name = std::ffi::CString::new(reader).ok()?;
+            let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+            ctx.get_status_change(Duration::ZERO, &mut states).ok()?;
+            Some(format!("{:?}", states[0].event_state()))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mut sockets = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for l in std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let port = |c: &str| {
+                c.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            let (local, remote) = (port(cols[1]), port(cols[2]));
+            if [local, remote]
+                .iter()
+                .any(|p| p.is_some_and(|p| (VPCD_PORT..VPCD_PORT + 12).contains(&p)))
+            {
+                sockets.push(format!("{}->{} state {}", cols[1], cols[2], cols[3]));
+            }
+        }
+    }
+    let models: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "sscard-model")
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    format!("pcscd state {state}; vpcd sockets {sockets:?}; sscard-model pids {models:?}")
 }
 
 /// Parses a JSON stdout.
