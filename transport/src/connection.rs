@@ -170,15 +170,29 @@ impl Transaction<'_> {
     /// `61xx` by GET RESPONSE until the data is complete (the card carried out neither the
     /// refused command nor anything twice). Nothing else is ever resent.
     pub fn send(&mut self, apdu: &Apdu) -> Result<Response, TransportError> {
-        if apdu.idempotence == Idempotence::ChangesCard {
+        self.send_command(&apdu.command, apdu.idempotence, apdu.secrecy)
+    }
+
+    /// [`Transaction::send`] of any command, described by its semantics.
+    pub fn transmit(&mut self, cmd: &Command) -> Result<Response, TransportError> {
+        let info = commands::describe(cmd.cla, cmd.ins);
+        self.send_command(cmd, info.idempotence, info.secrecy)
+    }
+
+    fn send_command(
+        &mut self,
+        cmd: &Command,
+        idempotence: Idempotence,
+        secrecy: Secrecy,
+    ) -> Result<Response, TransportError> {
+        if idempotence == Idempotence::ChangesCard {
             self.changed = true;
         }
-        let cmd = &apdu.command;
-        let mut resp = self.resend_on_wrong_le(cmd, apdu.secrecy)?;
+        let mut resp = self.resend_on_wrong_le(cmd, secrecy)?;
         // GET RESPONSE carries no secret data; its answer is as secret as the command's.
         let get_secrecy = Secrecy {
             command_data: false,
-            response_data: apdu.secrecy.response_data,
+            response_data: secrecy.response_data,
         };
         let mut data = std::mem::take(&mut resp.data);
         let mut rounds = 0;
@@ -194,17 +208,6 @@ impl Transaction<'_> {
             data.append(&mut resp.data);
         }
         Ok(Response::new(data, resp.sw))
-    }
-
-    /// [`Transaction::send`] of any command, described by its semantics.
-    pub fn transmit(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        let info = commands::describe(cmd.cla, cmd.ins);
-        self.send(&Apdu {
-            name: info.name,
-            command: cmd.clone(),
-            idempotence: info.idempotence,
-            secrecy: info.secrecy,
-        })
     }
 
     /// Sends long data with ISO command chaining; the last part's response is returned.

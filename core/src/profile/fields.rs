@@ -232,6 +232,21 @@ fn one_of(allowed: &[&str]) -> String {
     }
 }
 
+/// The decoded value and the bytes of the field `key` of `file`, which must be written
+/// ([`FieldProblem::Missing`] otherwise).
+pub fn required<'a>(
+    file: &FileDef,
+    key: &str,
+    records: &'a [Record],
+) -> Result<(String, &'a [u8]), FieldError> {
+    let rec = file
+        .record_by_key(key)
+        .unwrap_or_else(|| panic!("{} has no field {key}", file.name));
+    let value = raw(file, rec, records)?
+        .ok_or_else(|| FieldError::new(file, rec, FieldProblem::Missing { tag: rec.tag }))?;
+    Ok((decode(file, rec, value)?, value))
+}
+
 /// The decoded value of the field `key` of `file` among `records`: empty when unwritten.
 pub fn text(file: &FileDef, key: &str, records: &[Record]) -> Result<String, FieldError> {
     let rec = file

@@ -4,7 +4,7 @@
 use super::SscError;
 use serde::Serialize;
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::fields::{self, FieldError, FieldProblem};
+use sscard_core::profile::fields;
 use sscard_core::profile::files::{ef05, ef06};
 use sscard_core::tlv::Record;
 
@@ -31,24 +31,9 @@ impl CardIdentification {
     /// the specification version must be `2.00` or `3.00`.
     pub fn from_records(records: &[Record]) -> Result<Self, SscError> {
         let f = ef05();
-        let id_def = f.record_by_key("card_id").expect("EF05 has the card id");
-        let id = fields::raw(f, id_def, records)?.ok_or(FieldError {
-            file: f.name,
-            field: id_def.name,
-            problem: FieldProblem::Missing { tag: id_def.tag },
-        })?;
-        fields::decode(f, id_def, id)?;
+        let (_, id) = fields::required(f, "card_id", records)?;
         let card_id: [u8; 16] = id.try_into().expect("length checked");
-        let spec_version = fields::text(f, "spec_version", records)?;
-        if spec_version.is_empty() {
-            let rec = f.record_by_key("spec_version").expect("EF05 has it");
-            return Err(FieldError {
-                file: f.name,
-                field: rec.name,
-                problem: FieldProblem::Missing { tag: rec.tag },
-            }
-            .into());
-        }
+        let (spec_version, _) = fields::required(f, "spec_version", records)?;
         Ok(Self {
             card_id,
             region: to_hex(&card_id[..3]),

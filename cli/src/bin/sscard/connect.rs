@@ -71,7 +71,7 @@ pub struct CardOpts {
 
 fn has_ssse(conn: &mut Connection) -> bool {
     conn.transaction()
-        .and_then(|mut tx| tx.transmit_raw(&commands::select_ssse_no_fci().command.to_bytes()?))
+        .and_then(|mut tx| tx.send(&commands::select_ssse_no_fci()))
         .is_ok_and(|r| r.is_success())
 }
 
