@@ -332,3 +332,30 @@ fn usage_errors_are_one_line_and_json_with_json() {
         })
     );
 }
+
+#[test]
+fn a_replug_is_an_insertion_and_a_removal_pcscd_sees() {
+    let _g = exclusive();
+    ensure_pcscd();
+    assert_eq!(vpcd_port(READER_0), Some(35963));
+    assert_eq!(vpcd_port(READER_1), Some(35964));
+    assert_eq!(vpcd_port("Virtual PCD F 00 01"), Some(35974));
+    assert!(!card_present(READER_0));
+    let plug = std::thread::spawn(|| replug(READER_0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        seen = card_present(READER_0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    plug.join().unwrap();
+    assert!(seen, "pcscd never saw the card the replug presented");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while card_present(READER_0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replugged card stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
