@@ -154,10 +154,20 @@ impl<'a, 'c> Personalisation<'a, 'c, Blank> {
         region: &str,
     ) -> Result<Self, PersoError> {
         let mut s = Session::open(tx, keys)?;
+        let id = s.read_identification()?;
+        Self::start(s, id, region)
+    }
+
+    /// Starts on a card the station has already opened and identified (`id`, read in the same
+    /// session): it must be blank (life cycle PERSONALISATION) and of `region`.
+    pub fn start(
+        s: Session<'a, 'c>,
+        id: CardIdentification,
+        region: &str,
+    ) -> Result<Self, PersoError> {
         if s.is_issued() {
             return Err(PersoError::NotBlank);
         }
-        let id = s.read_identification()?;
         if id.region != region {
             return Err(PersoError::OtherRegion {
                 card: id.region,
@@ -169,6 +179,11 @@ impl<'a, 'c> Personalisation<'a, 'c, Blank> {
             id,
             state: Blank,
         })
+    }
+
+    /// The session, to give back when personalisation stops early.
+    pub fn into_session(self) -> Session<'a, 'c> {
+        self.s
     }
 
     /// External authentication with the card's transport key.
@@ -252,14 +267,18 @@ impl<'a, 'c> Personalisation<'a, 'c, Written> {
     }
 }
 
-impl Personalisation<'_, '_, Verified> {
-    /// END PERSONALISATION under TK: PERSONALISATION → ISSUED.
-    pub fn issue(mut self) -> Result<Issued, PersoError> {
+impl<'a, 'c> Personalisation<'a, 'c, Verified> {
+    /// END PERSONALISATION under TK: PERSONALISATION → ISSUED. The session comes back for the
+    /// acceptance test.
+    pub fn issue(mut self) -> Result<(Issued, Session<'a, 'c>), PersoError> {
         self.s
             .send_protected(commands::end_personalisation(), Kid::Tk)?;
-        Ok(Issued {
-            card_id: to_hex(&self.id.card_id),
-        })
+        Ok((
+            Issued {
+                card_id: to_hex(&self.id.card_id),
+            },
+            self.s,
+        ))
     }
 }
 
@@ -273,17 +292,18 @@ fn reached(
     })
 }
 
-/// Personalises the blank card in `tx` for `holder` through every state; `on_stage` hears each
-/// state reached and may stop the run: a stage it cannot record (the journal is durable before
-/// the card moves on) ends personalisation there, before END PERSONALISATION.
-pub fn personalise(
-    tx: &mut Transaction<'_>,
-    keys: &mut dyn KeySource,
+/// Personalises the blank card of session `s` (identified as `id`) for `holder` through every
+/// state; `on_stage` hears each state reached and may stop the run: a stage it cannot record
+/// (the journal is durable before the card moves on) ends personalisation there, before END
+/// PERSONALISATION. The session stays open for the acceptance test.
+pub fn personalise<'a, 'c>(
+    s: Session<'a, 'c>,
+    id: CardIdentification,
     holder: &Holder,
     region: &str,
     on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
-) -> Result<Issued, PersoError> {
-    let card = Personalisation::open(tx, keys, region)?;
+) -> Result<(Issued, Session<'a, 'c>), PersoError> {
+    let card = Personalisation::start(s, id, region)?;
     reached(on_stage, card.stage())?;
     let card = card.authenticate()?;
     reached(on_stage, card.stage())?;
@@ -293,21 +313,20 @@ pub fn personalise(
     reached(on_stage, card.stage())?;
     let card = card.verify()?;
     reached(on_stage, card.stage())?;
-    let issued = card.issue()?;
-    reached(on_stage, Stage::Issued)?;
-    Ok(issued)
+    let (issued, s) = card.issue()?;
+    Ok((issued, s))
 }
 
-/// The acceptance test of an issued card: read basic info with mutual authentication, and the
-/// card must carry the holder's card number and SSN.
-pub fn accept(
-    tx: &mut Transaction<'_>,
-    keys: &mut dyn KeySource,
-    holder: &Holder,
-) -> Result<(), PersoError> {
-    let mut s = Session::open(tx, keys)?;
+/// The acceptance test of an issued card, as a terminal reads it: select, read basic info with
+/// internal authentication (and, on a 3.00 card, external authentication with RKSSSE to open
+/// EF06), and the card must carry the holder's card number and SSN. A 2.00 card opens EF06
+/// without authentication, so RKSSSE is proven by one more external authentication.
+pub fn accept(s: &mut Session<'_, '_>, holder: &Holder) -> Result<(), PersoError> {
+    s.reselect()?;
     let info = s.read_basic_info()?;
-    s.external_authenticate(Kid::Rkssse)?;
+    if s.algorithm() == sscard_core::crypto::Algorithm::Tdes {
+        s.external_authenticate(Kid::Rkssse)?;
+    }
     if info.card.card_number != holder.card_number || info.holder.ssn != holder.ssn {
         return Err(PersoError::ReadBack {
             file: "EF05",

@@ -1,11 +1,15 @@
-//! One worker per reader: wait for a blank card, claim a holder, personalise, verify, issue,
-//! and resume after a crash from what the journal and the card in the reader say. The whole
-//! personalisation of one card, acceptance test included, runs in one transaction.
+//! One worker per reader: take the card in the reader, ask the journal what it knows of it,
+//! then claim a holder for a blank card, finish a card a crash left on its way, or refuse it.
+//! A card is identified once: the identification, the claim, the personalisation and the
+//! acceptance test run in one transaction, every stage on disk in the journal before the card
+//! moves on. One PC/SC context per worker, kept while pcscd answers.
 
-use crate::card::{accept, identify, personalise, ListenerError, PersoError};
-use crate::journal::{Journal, JournalError};
+use crate::card::{accept, personalise, ListenerError, PersoError};
+use crate::journal::{CardStatus, InFlight, Journal, JournalError};
 use crate::state::Stage;
 use sscard::keys::KeySource;
+use sscard::ssc::Session;
+use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::holder::Holder;
 use sscard_core::profile::Kid;
 use sscard_transport::pcsc::{establish, PcscBackend};
@@ -33,7 +37,9 @@ pub struct Worker {
     pub reader: String,
     pub region: String,
     pub journal: String,
-    /// How long to wait for the next blank card before giving up.
+    /// Who runs the station (recorded in the audit chain).
+    pub operator: String,
+    /// How long to wait for the next card before giving up.
     pub idle: Duration,
     /// Where the card's exchanges go (`--trace`, `--pcap`, `--trace-json`).
     pub trace: Trace,
@@ -53,38 +59,96 @@ pub enum IssueError {
     Journal(#[from] JournalError),
 }
 
-fn ev(
-    w: &Worker,
-    event: &str,
-    card_id: Option<&str>,
-    holder: Option<&Holder>,
-    detail: Option<String>,
-    t0: Instant,
-) -> Event {
-    Event {
-        reader: w.reader.clone(),
-        event: event.into(),
-        card_id: card_id.map(str::to_string),
-        card_number: holder.map(|h| h.card_number.clone()),
-        detail,
-        millis: t0.elapsed().as_millis() as u64,
+impl From<sscard::ssc::SscError> for IssueError {
+    fn from(e: sscard::ssc::SscError) -> Self {
+        match e {
+            sscard::ssc::SscError::Transport(t) => IssueError::Transport(t),
+            e => IssueError::Perso(e.into()),
+        }
     }
 }
 
-fn connect(w: &Worker) -> Option<Connection> {
-    let ctx = establish().ok()?;
-    let backend = PcscBackend::connect_named(&ctx, &w.reader, false).ok()?;
-    Some(Connection::new(backend).traced(&w.trace, "card"))
+/// What a worker did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub issued: usize,
+    /// APDUs sent to the cards issued (identification to acceptance).
+    pub apdus: u64,
+    /// Time spent in the journal.
+    pub journal: Duration,
 }
 
-/// The identification code of the card in `conn` and whether it is blank, in a transaction of
-/// its own.
-fn identify_card(
-    conn: &mut Connection,
-    keys: &mut dyn KeySource,
-) -> Result<(String, bool), IssueError> {
-    let mut tx = conn.transaction()?;
-    Ok(identify(&mut tx, keys)?)
+/// How often a worker tells the journal its station is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Pause between two looks at a reader with nothing to do.
+const POLL: Duration = Duration::from_millis(100);
+
+struct Run<'w> {
+    w: &'w Worker,
+    journal: Journal,
+    events: &'w Sender<Event>,
+    t0: Instant,
+    ctx: Option<sscard_transport::pcsc::Context>,
+    /// Cards refused in this run (another region, spoiled, failed here): left for the operator.
+    refused: HashSet<String>,
+    stats: Stats,
+    beat: Instant,
+}
+
+/// What the card in the reader turned out to be.
+enum Outcome {
+    /// Issued now (a claim or a resume).
+    Issued { apdus: u64 },
+    /// The journal already has it issued: it is waiting to be taken out.
+    Done,
+    /// Refused; the reason went out as an event.
+    Refused,
+    /// A blank card but no holder pending: the worker's work is over.
+    NothingPending,
+}
+
+impl Run<'_> {
+    fn event(
+        &self,
+        event: &str,
+        card_id: Option<&str>,
+        holder: Option<&Holder>,
+        detail: Option<String>,
+    ) {
+        let _ = self.events.send(Event {
+            reader: self.w.reader.clone(),
+            event: event.into(),
+            card_id: card_id.map(str::to_string),
+            card_number: holder.map(|h| h.card_number.clone()),
+            detail,
+            millis: self.t0.elapsed().as_millis() as u64,
+        });
+    }
+
+    fn heartbeat(&mut self) -> Result<(), JournalError> {
+        if self.beat.elapsed() >= HEARTBEAT {
+            self.journal.heartbeat()?;
+            self.beat = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The card in the reader, on the worker's PC/SC context (made again when pcscd restarted).
+    fn connect(&mut self) -> Option<Connection> {
+        if self.ctx.is_none() {
+            self.ctx = establish().ok();
+        }
+        let ctx = self.ctx.as_ref()?;
+        match PcscBackend::connect_named(ctx, &self.w.reader, false) {
+            Ok(b) => Some(Connection::new(b).traced(&self.w.trace, "card")),
+            Err(TransportError::NoCard { .. }) => None,
+            Err(_) => {
+                // pcscd went away or restarted: a new context next time.
+                self.ctx = None;
+                None
+            }
+        }
+    }
 }
 
 /// Moves the journal row from `at` up to `to`, stage by stage, each on disk before the next.
@@ -93,260 +157,291 @@ fn record_up_to(
     id: i64,
     at: &mut Stage,
     to: Stage,
+    keys: &str,
 ) -> Result<(), JournalError> {
     while *at < to {
         let next = at.next().unwrap_or(Stage::Issued);
-        journal.reached(id, *at, next)?;
+        journal.reached(id, *at, next, &stage_detail(next, keys))?;
         *at = next;
     }
     Ok(())
 }
 
-/// Personalises (or finishes) the card in the reader for one claimed row, whose card is at
-/// stage `at` in the journal.
-fn issue(
-    w: &Worker,
-    conn: &mut Connection,
-    keys: &mut dyn KeySource,
+/// What the audit chain records of a stage: key ids and the key source, never key values.
+fn stage_detail(stage: Stage, keys: &str) -> String {
+    match stage {
+        Stage::Authenticated => format!("TK {:02X} from {keys}", Kid::Tk.id()),
+        Stage::KeysLoaded => {
+            let ids: Vec<String> = Kid::CARD_KEYS
+                .iter()
+                .chain([&Kid::Pin])
+                .map(|k| format!("{:02X}", k.id()))
+                .collect();
+            format!(
+                "key ids {} loaded under TK {:02X}, from {keys}",
+                ids.join(" "),
+                Kid::Tk.id(),
+            )
+        }
+        Stage::Issued => "END PERSONALISATION and the acceptance test passed".into(),
+        s => s.to_string(),
+    }
+}
+
+/// Finishes the card of `row` in session `s`: personalises it when still blank (again from the
+/// start, recording only the stages after `row`'s), then the acceptance test, then Issued.
+fn finish(
+    s: &mut Option<Session<'_, '_>>,
+    id: sscard::ssc::CardIdentification,
     journal: &mut Journal,
-    id: i64,
+    row: i64,
     mut at: Stage,
     holder: &Holder,
+    region: &str,
 ) -> Result<(), IssueError> {
-    let mut tx = conn.transaction()?;
-    let (_, blank) = identify(&mut tx, keys)?;
-    if blank {
-        personalise(&mut tx, keys, holder, &w.region, &mut |stage| {
-            // Issued is recorded once the acceptance test passed. A stage the journal cannot
-            // record stops the card before END PERSONALISATION.
-            if stage == Stage::Issued {
-                return Ok(());
-            }
-            record_up_to(journal, id, &mut at, stage).map_err(|e| Box::new(e) as ListenerError)
+    let mut session = s.take().expect("a session");
+    if !session.is_issued() {
+        let keys_name = session.key_source().describe();
+        let (_, back) = personalise(session, id, holder, region, &mut |stage| {
+            record_up_to(journal, row, &mut at, stage, &keys_name)
+                .map_err(|e| Box::new(e) as ListenerError)
         })?;
+        session = back;
     }
-    // Issued on the card: the acceptance test decides the journal's last step. No reset here:
-    // a card feeder takes a reset of an issued card as its release.
-    accept(&mut tx, keys, holder).map_err(IssueError::Acceptance)?;
-    record_up_to(journal, id, &mut at, Stage::Issued)?;
+    // END PERSONALISATION done: the acceptance test decides the journal's last step.
+    let accepted = accept(&mut session, holder);
+    *s = Some(session);
+    accepted.map_err(IssueError::Acceptance)?;
+    let keys_name = s.as_mut().expect("put back").key_source().describe();
+    record_up_to(journal, row, &mut at, Stage::Issued, &keys_name)?;
     Ok(())
 }
 
-/// What a worker did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    pub issued: usize,
-    /// Time spent in the journal.
-    pub journal: Duration,
-}
-
-/// Runs one reader's worker until no holder is pending or no blank card comes within `idle`.
-pub fn run(
-    w: &Worker,
+/// Serves the card in `conn`: one transaction from identification to acceptance.
+fn serve(
+    run: &mut Run<'_>,
+    conn: &mut Connection,
     keys: &mut dyn KeySource,
-    events: &Sender<Event>,
-) -> Result<Stats, JournalError> {
-    let mut journal = Journal::open(&w.journal)?;
-    let t0 = Instant::now();
-    let mut issued = 0;
-    // Resume what a crash left in flight on this reader.
-    for f in journal.in_flight(&w.station, &w.reader)? {
-        let here = connect(w).and_then(|mut c| {
-            identify_card(&mut c, keys)
-                .ok()
-                .map(|(card_id, _)| (c, card_id))
-        });
-        match here {
-            Some((mut conn, c)) if c == f.card_id => {
-                match issue(w, &mut conn, keys, &mut journal, f.id, f.stage, &f.holder) {
-                    Ok(()) => {
-                        issued += 1;
-                        journal.audit(
-                            &w.station,
-                            "issued after resume",
-                            &audit_detail(&f.card_id, &f.holder, keys),
-                        )?;
-                        let _ = events.send(ev(
-                            w,
-                            "resumed_issued",
-                            Some(&f.card_id),
-                            Some(&f.holder),
-                            None,
-                            t0,
-                        ));
-                        drop(conn);
-                        wait_for_release(w, &f.card_id, keys);
-                    }
-                    Err(e) => {
-                        journal.review(f.id, &format!("resume: {e}"))?;
-                        let _ = events.send(ev(
-                            w,
-                            "review",
-                            Some(&f.card_id),
-                            Some(&f.holder),
-                            Some(e.to_string()),
-                            t0,
-                        ));
-                    }
-                }
-            }
-            _ => {
-                journal.review(f.id, "after a restart the card was no longer in the reader")?;
-                let _ = events.send(ev(
-                    w,
-                    "review",
-                    Some(&f.card_id),
-                    Some(&f.holder),
-                    Some("card gone".into()),
-                    t0,
-                ));
-            }
-        }
+) -> Result<Outcome, IssueError> {
+    let w = run.w;
+    let mut tx = conn.transaction()?;
+    let start = tx.apdu_count();
+    let mut session = Session::open(&mut tx, keys)?;
+    let id = session.read_identification()?;
+    let card_id = to_hex(&id.card_id);
+    if run.refused.contains(&card_id) {
+        return Ok(Outcome::Refused);
     }
-    // Cards refused here stay refused: the operator takes them out.
-    let mut refused = HashSet::new();
-    loop {
-        let Some((mut conn, card_id)) = wait_for_blank(w, keys, &refused) else {
-            let _ = events.send(ev(
-                w,
-                "idle",
+    let mut s = Some(session);
+    // Rows of this reader whose card is not this one: that card left.
+    settle_absent(run, Some(&card_id))?;
+    let (row, at, holder) = match run.journal.card_status(&card_id)? {
+        CardStatus::Issued { .. } => return Ok(Outcome::Done),
+        CardStatus::Spoiled { reason } => {
+            run.event(
+                "refused",
+                Some(&card_id),
                 None,
-                None,
-                Some(format!("no blank card within {} s", w.idle.as_secs())),
-                t0,
-            ));
-            return Ok(Stats {
-                issued,
-                journal: journal.spent(),
-            });
-        };
-        // A blank card of another city is refused before a holder is claimed for it: the key
-        // source could not make its keys, and the holder stays pending for the next card.
-        if !card_id.starts_with(&w.region) {
-            let _ = events.send(ev(
-                w,
+                Some(format!("spoiled: {reason}")),
+            );
+            run.refused.insert(card_id);
+            return Ok(Outcome::Refused);
+        }
+        CardStatus::InFlight(f) if f.station == w.station && f.reader == w.reader => {
+            run.event(
+                "resuming",
+                Some(&card_id),
+                Some(&f.holder),
+                Some(format!("at {}", f.stage)),
+            );
+            (f.id, f.stage, f.holder)
+        }
+        CardStatus::InFlight(f) => {
+            run.event(
                 "refused",
                 Some(&card_id),
                 None,
                 Some(format!(
-                    "a blank card of region {}, the key source serves {}",
-                    &card_id[..6.min(card_id.len())],
-                    w.region
+                    "on its way for station {:?} reader {:?}",
+                    f.station, f.reader
                 )),
-                t0,
-            ));
-            refused.insert(card_id);
-            continue;
+            );
+            run.refused.insert(card_id);
+            return Ok(Outcome::Refused);
         }
-        let Some(claim) = journal.claim(&w.station, &w.reader, &card_id)? else {
-            let _ = events.send(ev(
-                w,
-                "done",
-                None,
-                None,
-                Some("no holder pending".into()),
-                t0,
-            ));
-            return Ok(Stats {
-                issued,
-                journal: journal.spent(),
-            });
-        };
-        let _ = events.send(ev(
-            w,
-            "claimed",
-            Some(&card_id),
-            Some(&claim.holder),
-            Some(format!("batch line {}", claim.line)),
-            t0,
-        ));
-        match issue(
-            w,
-            &mut conn,
-            keys,
-            &mut journal,
-            claim.id,
-            Stage::Blank,
-            &claim.holder,
-        ) {
-            Ok(()) => {
-                issued += 1;
-                journal.audit(
-                    &w.station,
-                    "issued",
-                    &audit_detail(&card_id, &claim.holder, keys),
-                )?;
-                let _ = events.send(ev(
-                    w,
-                    "issued",
-                    Some(&card_id),
-                    Some(&claim.holder),
-                    None,
-                    t0,
-                ));
+        CardStatus::Free => {
+            let issued = s.as_ref().is_some_and(|s| s.is_issued());
+            let why = if issued {
+                Some("an issued card this journal did not issue".to_string())
+            } else if id.region != w.region {
+                // The key source could not make its keys: the holder stays pending for the
+                // next card.
+                Some(format!(
+                    "a blank card of region {}, the key source serves {}",
+                    id.region, w.region
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                run.event("refused", Some(&card_id), None, Some(why));
+                run.refused.insert(card_id);
+                return Ok(Outcome::Refused);
             }
-            Err(e) => {
-                journal.fail(claim.id, &e.to_string(), false)?;
-                let _ = events.send(ev(
-                    w,
-                    "failed",
-                    Some(&card_id),
-                    Some(&claim.holder),
-                    Some(e.to_string()),
-                    t0,
-                ));
-            }
+            let claim = match run.journal.claim(&w.reader, &card_id) {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(Outcome::NothingPending),
+                Err(e @ (JournalError::CardInUse { .. } | JournalError::Spoiled { .. })) => {
+                    run.event("refused", Some(&card_id), None, Some(e.to_string()));
+                    run.refused.insert(card_id);
+                    return Ok(Outcome::Refused);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            run.event(
+                "claimed",
+                Some(&card_id),
+                Some(&claim.holder),
+                Some(format!("batch line {}", claim.line)),
+            );
+            (claim.id, Stage::Blank, claim.holder)
         }
-        drop(conn);
-        wait_for_release(w, &card_id, keys);
+    };
+    let done = finish(&mut s, id, &mut run.journal, row, at, &holder, &w.region);
+    let apdus = tx.apdu_count() - start;
+    match done {
+        Ok(()) => {
+            run.event("issued", Some(&card_id), Some(&holder), None);
+            Ok(Outcome::Issued { apdus })
+        }
+        Err(e @ (IssueError::Transport(_) | IssueError::Journal(_))) => {
+            // The card left, pcscd went away, or the journal could not record a stage: the row
+            // stays where the journal has it; the card, when it is back, resumes.
+            Err(e)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            let stage = current_stage(&mut run.journal, &w.reader, row)?;
+            if stage == Some(Stage::Blank) {
+                // Nothing was written: the holder goes back to pending, the card is refused.
+                run.journal.release(row, &reason)?;
+                run.event("refused", Some(&card_id), Some(&holder), Some(reason));
+            } else if matches!(e, IssueError::Acceptance(_)) {
+                // A physical, issued card that failed its acceptance test: an operator decides
+                // (spoil the card, requeue the holder).
+                run.journal.review(row, &reason)?;
+                run.event("review", Some(&card_id), Some(&holder), Some(reason));
+            } else {
+                run.journal.fail(row, &reason)?;
+                run.event("failed", Some(&card_id), Some(&holder), Some(reason));
+            }
+            run.refused.insert(card_id);
+            Ok(Outcome::Refused)
+        }
     }
 }
 
-/// What the audit log records of an issued card: the card, the holder and the key ids loaded,
-/// never key values.
-fn audit_detail(card_id: &str, holder: &Holder, keys: &dyn KeySource) -> String {
-    let ids: Vec<String> = Kid::CARD_KEYS
-        .iter()
-        .map(|k| format!("{:02X}", k.id()))
-        .collect();
-    format!(
-        "card {card_id} holder {}: key ids {} and the PIN object loaded under TK {:02X}, from {}",
-        holder.card_number,
-        ids.join(" "),
-        Kid::Tk.id(),
-        keys.describe()
-    )
+fn current_stage(
+    journal: &mut Journal,
+    reader: &str,
+    row: i64,
+) -> Result<Option<Stage>, JournalError> {
+    Ok(journal
+        .in_flight(reader)?
+        .into_iter()
+        .find(|f| f.id == row)
+        .map(|f| f.stage))
 }
 
-/// The next blank card in the reader (not one refused before): its connection and
-/// identification code.
-fn wait_for_blank(
+/// Rows of this reader left on their way whose card is not the one in the reader: untouched
+/// (still Blank) they go back to pending; otherwise an operator must find the card.
+fn settle_absent(run: &mut Run<'_>, present: Option<&str>) -> Result<(), JournalError> {
+    let rows: Vec<InFlight> = run
+        .journal
+        .in_flight(&run.w.reader)?
+        .into_iter()
+        .filter(|f| Some(f.card_id.as_str()) != present)
+        .collect();
+    for f in rows {
+        if f.stage == Stage::Blank {
+            run.journal
+                .release(f.id, "the card left the reader before anything was written")?;
+            run.event("released", Some(&f.card_id), Some(&f.holder), None);
+        } else {
+            let why = format!("the card left the reader at stage {}", f.stage);
+            run.journal.review(f.id, &why)?;
+            run.event("review", Some(&f.card_id), Some(&f.holder), Some(why));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one reader's worker until no holder is pending or no card to work on comes within
+/// `idle`. `audit_key` signs the journal's audit chain.
+pub fn run(
     w: &Worker,
     keys: &mut dyn KeySource,
-    refused: &HashSet<String>,
-) -> Option<(Connection, String)> {
-    let deadline = Instant::now() + w.idle;
-    while Instant::now() < deadline {
-        if let Some(mut c) = connect(w) {
-            match identify_card(&mut c, keys) {
-                Ok((card_id, true)) if !refused.contains(&card_id) => return Some((c, card_id)),
-                _ => {}
+    audit_key: Box<dyn KeySource>,
+    events: &Sender<Event>,
+) -> Result<Stats, JournalError> {
+    let journal = Journal::open_audited(&w.journal, audit_key, &w.station, &w.operator)?;
+    let mut run = Run {
+        w,
+        journal,
+        events,
+        t0: Instant::now(),
+        ctx: None,
+        refused: HashSet::new(),
+        stats: Stats::default(),
+        beat: Instant::now(),
+    };
+    run.journal.heartbeat()?;
+    let mut deadline = Instant::now() + w.idle;
+    loop {
+        run.heartbeat()?;
+        if Instant::now() >= deadline {
+            // The card of a row still on its way never came back.
+            settle_absent(&mut run, None)?;
+            run.event(
+                "idle",
+                None,
+                None,
+                Some(format!("no card to work on within {} s", w.idle.as_secs())),
+            );
+            break;
+        }
+        let Some(mut conn) = run.connect() else {
+            std::thread::sleep(POLL);
+            continue;
+        };
+        match serve(&mut run, &mut conn, keys) {
+            Ok(Outcome::Issued { apdus }) => {
+                run.stats.issued += 1;
+                run.stats.apdus += apdus;
+                deadline = Instant::now() + w.idle;
+                // Disconnecting resets the card: the feeder takes that as its release.
+                drop(conn);
+            }
+            Ok(Outcome::Done | Outcome::Refused) => {
+                drop(conn);
+                std::thread::sleep(POLL);
+            }
+            Ok(Outcome::NothingPending) => {
+                run.event("done", None, None, Some("no holder pending".into()));
+                break;
+            }
+            Err(IssueError::Journal(e)) => return Err(e),
+            Err(e) => {
+                // A transient PC/SC failure or a pulled card: look again; a card that comes
+                // back resumes where the journal has it.
+                run.event("retry", None, None, Some(e.to_string()));
+                drop(conn);
+                std::thread::sleep(POLL);
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    None
-}
-
-/// Waits until the card `card_id` has left the reader (or been replaced by a feeder).
-fn wait_for_release(w: &Worker, card_id: &str, keys: &mut dyn KeySource) {
-    let deadline = Instant::now() + w.idle;
-    while Instant::now() < deadline {
-        match connect(w).and_then(|mut c| identify_card(&mut c, keys).ok()) {
-            Some((c, _)) if c == card_id => std::thread::sleep(Duration::from_millis(100)),
-            _ => return,
-        }
-    }
+    run.stats.journal = run.journal.spent();
+    Ok(run.stats)
 }
 
 impl sscard_core::classify::Classified for IssueError {

@@ -2,6 +2,7 @@
 //! card leaves the station issued while its journal row says otherwise.
 
 use sscard::keys::SoftKeys;
+use sscard::ssc::Session;
 use sscard::Connection;
 use sscard_core::crypto::Algorithm;
 use sscard_core::profile::holder::Holder;
@@ -20,20 +21,17 @@ fn a_stage_the_journal_refuses_stops_the_card_unissued() {
         let mut t = Connection::new(InProcess::new(shared(card), "blank card"));
         let mut keys = SoftKeys::test_set();
         let mut seen = Vec::new();
-        let r = personalise(
-            &mut t.transaction().unwrap(),
-            &mut keys,
-            &Holder::sample(),
-            "110100",
-            &mut |stage| {
-                seen.push(stage);
-                if stage == Stage::Written {
-                    Err("journal is read-only".into())
-                } else {
-                    Ok(())
-                }
-            },
-        );
+        let mut tx = t.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        let id = s.read_identification().unwrap();
+        let r = personalise(s, id, &Holder::sample(), "110100", &mut |stage| {
+            seen.push(stage);
+            if stage == Stage::Written {
+                Err("journal is read-only".into())
+            } else {
+                Ok(())
+            }
+        });
         match r {
             Err(PersoError::Stopped { stage, reason }) => {
                 assert_eq!(
@@ -41,8 +39,10 @@ fn a_stage_the_journal_refuses_stops_the_card_unissued() {
                     (Stage::Written, "journal is read-only")
                 )
             }
-            other => panic!("{alg:?}: {other:?}"),
+            Err(other) => panic!("{alg:?}: {other:?}"),
+            Ok(_) => panic!("{alg:?}: personalised although the journal refused a stage"),
         }
+        drop(tx);
         assert_eq!(
             seen,
             [

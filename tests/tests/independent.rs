@@ -180,6 +180,8 @@ fn host_personalises_a_blank_independent_card() {
         let o = sscard(&[
             "perso",
             "run",
+            "--operator",
+            "tester",
             "--batch",
             batch.to_str().unwrap(),
             "--readers",

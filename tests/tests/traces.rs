@@ -151,7 +151,7 @@ fn script_run_and_perso_run_write_pcapng_that_tshark_reads() {
     std::fs::write(
         &batch,
         "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account\n\
-         A12345674,11010519491231002X,张三,1,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n",
+         A12345674,11010519491231002X,张三,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n",
     )
     .unwrap();
     let _m = ModelServer::start(
@@ -168,6 +168,8 @@ fn script_run_and_perso_run_write_pcapng_that_tshark_reads() {
     let o = sscard(&[
         "perso",
         "run",
+        "--operator",
+        "tester",
         "--batch",
         batch.to_str().unwrap(),
         "--readers",

@@ -4,7 +4,9 @@
 
 use crate::backend::{CardBackend, CardTransaction};
 use crate::TransportError;
-use pcsc::{Card, Context, Disposition, Protocols, Scope, ShareMode};
+/// A PC/SC context (one per worker, kept while pcscd answers).
+pub use pcsc::Context;
+use pcsc::{Card, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
 use std::time::Duration;
 

@@ -43,6 +43,8 @@ pub enum NoPsamReason {
 pub enum KeyError {
     #[error("key source has no key {:02X} ({kid})", kid.id())]
     MissingKey { kid: Kid },
+    #[error("{source_name} holds no audit key")]
+    NoAuditKey { source_name: String },
     /// The PSAM answered DES INIT with 6A88: it holds no such key.
     #[error("the PSAM has no key {:02X} ({kid})", kid.id())]
     PsamMissingKey { kid: Kid },

@@ -52,6 +52,12 @@ pub trait KeySource {
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError>;
+    /// HMAC-SHA256 of `message` under the source's audit key (the keyed audit chain).
+    fn audit_mac(&mut self, _message: &[u8]) -> Result<[u8; 32], KeyError> {
+        Err(KeyError::NoAuditKey {
+            source_name: self.describe(),
+        })
+    }
     /// The WRITE KEY data field for card key `kid` (or the initial PIN for KID `30`):
     /// `LEN ‖ KID ‖ ALG ‖ TRIES ‖ VALUE`, method-2 padded and encrypted under the card's TK
     /// (PROFILE section 4). Sources that cannot export a key under another refuse.
@@ -80,6 +86,26 @@ pub trait CardKeys {
 impl<T: CardKeys> KeySource for T {
     fn describe(&self) -> String {
         CardKeys::describe(self)
+    }
+    // TEMPORARY (lead's branch, replaced by the key-custody work): a fixed test audit key.
+    fn audit_mac(&mut self, message: &[u8]) -> Result<[u8; 32], KeyError> {
+        use sha2::{Digest, Sha256};
+        let key: [u8; 32] = Sha256::digest(b"sscard test audit key").into();
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for i in 0..32 {
+            ipad[i] ^= key[i];
+            opad[i] ^= key[i];
+        }
+        let inner = Sha256::new()
+            .chain_update(ipad)
+            .chain_update(message)
+            .finalize();
+        Ok(Sha256::new()
+            .chain_update(opad)
+            .chain_update(inner)
+            .finalize()
+            .into())
     }
     fn cryptogram(
         &mut self,

@@ -117,6 +117,18 @@ impl<'a, 'c> Session<'a, 'c> {
         })
     }
 
+    /// Selects SSSE again with its FCI, learning the life cycle anew (after END
+    /// PERSONALISATION, a station's acceptance test reads the card as a terminal would).
+    pub fn reselect(&mut self) -> Result<(), SscError> {
+        let r = self.tx.send(&commands::select_ssse())?;
+        if !r.sw.is_success() {
+            return Err(SscError::WrongCard { sw: r.sw });
+        }
+        let fci = Fci::parse(&r.data).map_err(SscError::BadFci)?;
+        self.issued = fci.life_cycle == life_cycle::ISSUED;
+        Ok(())
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }

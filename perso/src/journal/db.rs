@@ -8,6 +8,10 @@ use super::JournalError;
 /// The journal's tables, once: `types` names the database's column types for the row id, a
 /// 64-bit integer and the update time with its default. The append-only triggers of the audit
 /// table are each database's own.
+///
+/// A card id is unique among the rows that hold a card on its way or issued
+/// (`holders_card_live`); a failed or reviewed row keeps its card id for the record without
+/// blocking the card, which a later claim may personalise for another holder.
 pub(crate) fn tables(types: &ColumnTypes) -> String {
     let ColumnTypes {
         row_id,
@@ -25,17 +29,33 @@ pub(crate) fn tables(types: &ColumnTypes) -> String {
             state TEXT NOT NULL,
             station TEXT,
             reader TEXT,
-            card_id TEXT UNIQUE,
+            card_id TEXT,
             reason TEXT,
             updated {updated}
         );
         CREATE INDEX IF NOT EXISTS holders_state ON holders(state);
+        CREATE INDEX IF NOT EXISTS holders_card ON holders(card_id);
+        CREATE UNIQUE INDEX IF NOT EXISTS holders_card_live ON holders(card_id)
+            WHERE card_id IS NOT NULL AND state NOT IN ('pending', 'failed', 'review');
+        CREATE TABLE IF NOT EXISTS spoiled (
+            card_id TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS stations (
+            name TEXT PRIMARY KEY,
+            heartbeat {int} NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS audit (
             seq {int} PRIMARY KEY,
             at TEXT NOT NULL,
             station TEXT NOT NULL,
             actor TEXT NOT NULL,
             event TEXT NOT NULL,
+            holder_id {int},
+            state TEXT,
+            card_id TEXT,
             detail TEXT NOT NULL,
             prev TEXT NOT NULL,
             hash TEXT NOT NULL
@@ -55,6 +75,8 @@ pub(crate) struct ColumnTypes {
 pub(crate) enum Param<'a> {
     Int(i64),
     Text(&'a str),
+    OptInt(Option<i64>),
+    OptText(Option<&'a str>),
 }
 
 /// A column of a result row.
@@ -101,7 +123,8 @@ pub(crate) enum Intent {
     AddHolders,
     /// Claiming a pending holder.
     Claim,
-    /// Extending the audit chain: one writer at a time.
+    /// A holder's state change with its audit entry, or an audit entry alone: one writer of
+    /// the audit chain at a time.
     Audit,
 }
 
@@ -115,11 +138,21 @@ pub(crate) trait Db {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, JournalError>;
     /// Runs a query, returns its rows.
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Vec<Cell>>, JournalError>;
+    /// Runs a query and hands each row to `each` as it comes, never holding every row.
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(Vec<Cell>) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError>;
     /// `FOR UPDATE SKIP LOCKED` where the database has it (a claim by one station must not
     /// wait for another's).
     fn skip_locked(&self) -> &'static str;
     /// The current time as ISO 8601 UTC with milliseconds, from the database.
     fn timestamp(&mut self) -> Result<String, JournalError>;
+    /// The current time in milliseconds since 1970, from the database's clock (leases of
+    /// stations sharing one journal are compared on one clock).
+    fn epoch_millis(&mut self) -> Result<i64, JournalError>;
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back otherwise.

@@ -9,17 +9,25 @@
     allow(dead_code, unreachable_code, unused_variables)
 )]
 
+mod anchor;
+mod audit;
 mod db;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use anchor::{default_path as default_anchor_path, Anchor};
+pub use audit::{AuditBreak, Entry, Verified};
+
 use crate::state::{Stage, State, UnknownState};
+use audit::Record;
 use db::{in_transaction, Cell, Db, Intent, Param};
+use sscard::keys::{KeyError, KeySource};
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::profile::codes;
 use sscard_core::profile::holder::Holder;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Why the journal refused.
@@ -34,6 +42,8 @@ pub enum JournalError {
     Postgres(#[from] ::postgres::Error),
     #[error("journal URL {url:?}: use sqlite:PATH or postgres://… (this build: {built})")]
     Url { url: String, built: &'static str },
+    #[error("journal file {path}: {reason}")]
+    File { path: String, reason: String },
     #[error("journal: {0}")]
     UnknownState(#[from] UnknownState),
     #[error("journal: a holder row does not hold a holder: {0}")]
@@ -49,8 +59,32 @@ pub enum JournalError {
         card_number: String,
         ssn: String,
     },
+    #[error("line {line}: holder {card_number} is already in the journal with other data ({}); correct the batch, or requeue the holder after deciding which data is right", .differences.join("; "))]
+    Changed {
+        line: usize,
+        card_number: String,
+        differences: Vec<String>,
+    },
     #[error("holder {id} is not {expected} in the journal")]
     NotInState { id: i64, expected: State },
+    #[error("no holder {0} in the journal (give a card number, an SSN or a row id)")]
+    NoSuchHolder(String),
+    #[error("holder {holder} is {state}: only failed or reviewed holders, or issued holders whose card was spoiled, can be requeued")]
+    CannotRequeue { holder: String, state: State },
+    #[error("card {card_id} holds holder row {holder} ({state}) in the journal: it cannot be claimed for another holder")]
+    CardInUse {
+        card_id: String,
+        holder: i64,
+        state: State,
+    },
+    #[error("card {card_id} was spoiled ({reason}): it is out of circulation")]
+    Spoiled { card_id: String, reason: String },
+    #[error("card {card_id} is already spoiled")]
+    AlreadySpoiled { card_id: String },
+    #[error("audit key: {0}")]
+    AuditKey(#[from] KeyError),
+    #[error("this journal was opened without an audit key: state changes need one (open it with the key source)")]
+    NotAudited,
 }
 
 impl Classified for JournalError {
@@ -59,7 +93,13 @@ impl Classified for JournalError {
     }
     fn exit_class(&self) -> ExitClass {
         match self {
-            Self::Url { .. } | Self::Conflict { .. } => ExitClass::BadInput,
+            Self::Url { .. }
+            | Self::Conflict { .. }
+            | Self::Changed { .. }
+            | Self::NoSuchHolder(_)
+            | Self::CannotRequeue { .. }
+            | Self::AlreadySpoiled { .. } => ExitClass::BadInput,
+            Self::AuditKey(e) => e.exit_class(),
             _ => ExitClass::Other,
         }
     }
@@ -73,13 +113,49 @@ pub struct Claim {
     pub holder: Holder,
 }
 
-/// A row a crash left with a card on its way.
+/// A row with a card on its way.
 #[derive(Debug, Clone)]
 pub struct InFlight {
     pub id: i64,
     pub stage: Stage,
     pub card_id: String,
+    pub station: String,
+    pub reader: String,
     pub holder: Holder,
+}
+
+/// What the journal knows of a card.
+#[derive(Debug, Clone)]
+pub enum CardStatus {
+    /// Never claimed, or only by rows that failed or went to review: free for a claim.
+    Free,
+    /// Taken out of circulation by an operator.
+    Spoiled { reason: String },
+    /// A row has it on its way.
+    InFlight(Box<InFlight>),
+    /// Issued to holder row `holder`.
+    Issued { holder: i64 },
+}
+
+/// A row of `perso list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub id: i64,
+    pub line: i64,
+    pub card_number: String,
+    pub state: String,
+    pub station: Option<String>,
+    pub reader: Option<String>,
+    pub card_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// An in-flight row no running worker of this station looks after.
+#[derive(Debug, Clone)]
+pub struct Orphan {
+    pub row: InFlight,
+    /// Why nobody looks after it.
+    pub why: String,
 }
 
 /// The databases this build can open.
@@ -93,24 +169,6 @@ const BUILT: &str = if cfg!(all(feature = "sqlite", feature = "postgres")) {
     "no database"
 };
 
-fn audit_hash(
-    prev: &str,
-    seq: i64,
-    at: &str,
-    station: &str,
-    actor: &str,
-    event: &str,
-    detail: &str,
-) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [prev, &seq.to_string(), at, station, actor, event, detail] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    sscard_core::hexfmt::to_hex(&h.finalize())
-}
-
 fn holder_of(json: &str) -> Result<Holder, JournalError> {
     Ok(serde_json::from_str(json)?)
 }
@@ -123,15 +181,68 @@ fn row<const N: usize>(cells: Vec<Cell>) -> Result<[Cell; N], JournalError> {
     })
 }
 
-/// The journal of one station's worker (each opens its own connection).
+/// The stages with a card on its way, as SQL: `'blank', 'authenticated', …`.
+fn in_flight_sql() -> String {
+    Stage::ALL
+        .into_iter()
+        .filter(|s| State::Card(*s).in_flight())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn in_flight_row(r: Vec<Cell>) -> Result<InFlight, JournalError> {
+    let [id, state, card_id, station, reader, holder] = row(r)?;
+    let stage = match state.text()?.parse::<State>()? {
+        State::Card(s) => s,
+        other => {
+            return Err(JournalError::Column {
+                expected: "a card stage",
+                found: other.to_string(),
+            })
+        }
+    };
+    Ok(InFlight {
+        id: id.int()?,
+        stage,
+        card_id: card_id.opt_text()?.unwrap_or_default(),
+        station: station.opt_text()?.unwrap_or_default(),
+        reader: reader.opt_text()?.unwrap_or_default(),
+        holder: holder_of(&holder.text()?)?,
+    })
+}
+
+const IN_FLIGHT_COLUMNS: &str = "id, state, card_id, station, reader, holder";
+
+/// The fields whose values differ between two holders, as `field: old → new`.
+fn differences(old: &Holder, new: &Holder) -> Result<Vec<String>, JournalError> {
+    let (a, b) = (serde_json::to_value(old)?, serde_json::to_value(new)?);
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return Ok(vec![]);
+    };
+    Ok(b.iter()
+        .filter(|(k, v)| a.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            let old = a.get(k).and_then(|o| o.as_str()).unwrap_or("");
+            format!("{k}: {old:?} → {:?}", v.as_str().unwrap_or(""))
+        })
+        .collect())
+}
+
+/// The journal of one station's worker (each opens its own connection). State changes need
+/// the audit key: each is one transaction with its audit entry.
 pub struct Journal {
     db: Box<dyn Db + Send>,
+    /// The audit key's source; `None` for a journal opened to read.
+    key: Option<Box<dyn KeySource>>,
+    station: String,
+    operator: String,
     /// Time spent in journal calls (the benchmark reports its share of per-card time).
     spent: Duration,
 }
 
 impl Journal {
-    /// `sqlite:PATH` (or a bare path) or `postgres://…`.
+    /// `sqlite:PATH` (or a bare path) or `postgres://…`, to read (counts, lists, reports).
     pub fn open(url: &str) -> Result<Self, JournalError> {
         let bad = || JournalError::Url {
             url: url.into(),
@@ -163,8 +274,39 @@ impl Journal {
             };
         Ok(Self {
             db,
+            key: None,
+            station: String::new(),
+            operator: String::new(),
             spent: Duration::ZERO,
         })
+    }
+
+    /// Opens the journal for `station` run by `operator`, with `key` as the audit key's source:
+    /// every state change is then recorded in the keyed audit chain.
+    pub fn open_audited(
+        url: &str,
+        key: Box<dyn KeySource>,
+        station: &str,
+        operator: &str,
+    ) -> Result<Self, JournalError> {
+        let mut j = Self::open(url)?;
+        j.key = Some(key);
+        j.station = station.into();
+        j.operator = operator.into();
+        Ok(j)
+    }
+
+    /// Creates the journal's schema: an SQLite file, or, on PostgreSQL as an admin role, the
+    /// tables with only what a station needs granted to `station_role`.
+    pub fn init(url: &str, station_role: Option<&str>) -> Result<(), JournalError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                return postgres::PgDb::create_schema(url, station_role);
+            }
+        }
+        let _ = station_role;
+        Self::open(url).map(drop)
     }
 
     /// Time spent in journal calls so far.
@@ -182,90 +324,174 @@ impl Journal {
         r
     }
 
-    /// Adds holders as pending. A holder already in the journal (same card number and SSN) is
-    /// kept as it is; a card number or SSN already used by another holder is an error.
+    /// Runs `f` and appends the audit entry it returns, in one transaction: the change and its
+    /// record commit together or not at all.
+    fn audited<T>(
+        &mut self,
+        intent: Intent,
+        f: impl FnOnce(&mut (dyn Db + Send)) -> Result<(T, AuditNote), JournalError>,
+    ) -> Result<T, JournalError> {
+        let t = Instant::now();
+        let Self {
+            db,
+            key,
+            station,
+            operator,
+            ..
+        } = self;
+        let key = key.as_deref_mut().ok_or(JournalError::NotAudited)?;
+        let r = in_transaction(db.as_mut(), intent, |db| {
+            let (v, note) = f(db)?;
+            audit::append(
+                db,
+                key,
+                station,
+                operator,
+                &Record {
+                    event: &note.event,
+                    holder_id: note.holder_id,
+                    state: note.state.map(State::as_str),
+                    card_id: note.card_id.as_deref(),
+                    detail: &note.detail,
+                },
+            )?;
+            Ok(v)
+        });
+        self.spent += t.elapsed();
+        r
+    }
+
+    /// Adds holders as pending. A holder already in the journal with the same data is kept as
+    /// it is; with other data it is refused, the differences named; a card number or SSN used
+    /// by another holder is refused.
     pub fn add(&mut self, batch: &str, holders: &[(usize, Holder)]) -> Result<usize, JournalError> {
-        self.timed(|db| {
-            in_transaction(db, Intent::AddHolders, |db| {
-                let mut added = 0;
-                for (line, h) in holders {
-                    let existing = db.query(
-                        "SELECT card_number, ssn FROM holders WHERE card_number = $1 OR ssn = $2",
-                        &[Param::Text(&h.card_number), Param::Text(&h.ssn)],
-                    )?;
-                    match existing.into_iter().next() {
-                        Some(r) => {
-                            let [cn, ssn] = row(r)?;
-                            if cn.text()? != h.card_number || ssn.text()? != h.ssn {
-                                return Err(JournalError::Conflict {
-                                    line: *line,
-                                    card_number: h.card_number.clone(),
-                                    ssn: h.ssn.clone(),
-                                });
-                            }
+        let lines = holders.len();
+        self.audited(Intent::AddHolders, |db| {
+            let mut added = 0;
+            for (line, h) in holders {
+                let existing = db.query(
+                    "SELECT card_number, ssn, holder FROM holders WHERE card_number = $1 OR ssn = $2",
+                    &[Param::Text(&h.card_number), Param::Text(&h.ssn)],
+                )?;
+                match existing.into_iter().next() {
+                    Some(r) => {
+                        let [cn, ssn, json] = row(r)?;
+                        if cn.text()? != h.card_number || ssn.text()? != h.ssn {
+                            return Err(JournalError::Conflict {
+                                line: *line,
+                                card_number: h.card_number.clone(),
+                                ssn: h.ssn.clone(),
+                            });
                         }
-                        None => {
-                            let json = serde_json::to_string(h)?;
-                            db.execute(
-                                "INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
-                                &[
-                                    Param::Text(batch),
-                                    Param::Int(*line as i64),
-                                    Param::Text(&h.card_number),
-                                    Param::Text(&h.ssn),
-                                    Param::Text(&json),
-                                ],
-                            )?;
-                            added += 1;
+                        let differences = differences(&holder_of(&json.text()?)?, h)?;
+                        if !differences.is_empty() {
+                            return Err(JournalError::Changed {
+                                line: *line,
+                                card_number: h.card_number.clone(),
+                                differences,
+                            });
                         }
                     }
+                    None => {
+                        let json = serde_json::to_string(h)?;
+                        db.execute(
+                            "INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
+                            &[
+                                Param::Text(batch),
+                                Param::Int(*line as i64),
+                                Param::Text(&h.card_number),
+                                Param::Text(&h.ssn),
+                                Param::Text(&json),
+                            ],
+                        )?;
+                        added += 1;
+                    }
                 }
-                Ok(added)
-            })
+            }
+            Ok((
+                added,
+                AuditNote::event("batch", format!("{lines} valid holder lines, {added} new")),
+            ))
         })
     }
 
-    /// Claims the next pending holder for the blank card `card_id` in `reader` of `station`,
-    /// atomically: the row moves to [`Stage::Blank`].
-    pub fn claim(
-        &mut self,
-        station: &str,
-        reader: &str,
-        card_id: &str,
-    ) -> Result<Option<Claim>, JournalError> {
-        self.timed(|db| {
-            in_transaction(db, Intent::Claim, |db| {
-                let sql = format!(
-                    "SELECT id, line, holder FROM holders WHERE state = 'pending' ORDER BY id LIMIT 1{}",
-                    db.skip_locked()
-                );
-                let Some(r) = db.query(&sql, &[])?.into_iter().next() else {
-                    return Ok(None);
-                };
-                let [id, line, json] = row(r)?;
-                let (id, line) = (id.int()?, line.int()?);
-                db.execute(
-                    "UPDATE holders SET state = $5, station = $2, reader = $3, card_id = $4, reason = NULL, updated = now() WHERE id = $1 AND state = 'pending'",
-                    &[
-                        Param::Int(id),
-                        Param::Text(station),
-                        Param::Text(reader),
-                        Param::Text(card_id),
-                        Param::Text(Stage::Blank.as_str()),
-                    ],
-                )?;
-                Ok(Some(Claim {
+    /// What the journal knows of card `card_id`.
+    pub fn card_status(&mut self, card_id: &str) -> Result<CardStatus, JournalError> {
+        self.timed(|db| card_status(db, card_id))
+    }
+
+    /// Claims the next pending holder for the blank card `card_id` in `reader`: the row moves
+    /// to [`Stage::Blank`] bound to the card, durably, before the first APDU that writes to
+    /// the card. `None` when no holder is pending. A spoiled card, or one a live row holds, is
+    /// refused.
+    pub fn claim(&mut self, reader: &str, card_id: &str) -> Result<Option<Claim>, JournalError> {
+        let station = self.station.clone();
+        let claimed = self.audited(Intent::Claim, |db| {
+            match card_status(db, card_id)? {
+                CardStatus::Free => {}
+                CardStatus::Spoiled { reason } => {
+                    return Err(JournalError::Spoiled {
+                        card_id: card_id.into(),
+                        reason,
+                    })
+                }
+                CardStatus::InFlight(f) => {
+                    return Err(JournalError::CardInUse {
+                        card_id: card_id.into(),
+                        holder: f.id,
+                        state: State::Card(f.stage),
+                    })
+                }
+                CardStatus::Issued { holder } => {
+                    return Err(JournalError::CardInUse {
+                        card_id: card_id.into(),
+                        holder,
+                        state: State::Card(Stage::Issued),
+                    })
+                }
+            }
+            let sql = format!(
+                "SELECT id, line, holder FROM holders WHERE state = 'pending' ORDER BY id LIMIT 1{}",
+                db.skip_locked()
+            );
+            let Some(r) = db.query(&sql, &[])?.into_iter().next() else {
+                return Ok((None, AuditNote::none()));
+            };
+            let [id, line, json] = row(r)?;
+            let (id, line) = (id.int()?, line.int()?);
+            db.execute(
+                "UPDATE holders SET state = $5, station = $2, reader = $3, card_id = $4, reason = NULL, updated = now() WHERE id = $1 AND state = 'pending'",
+                &[
+                    Param::Int(id),
+                    Param::Text(&station),
+                    Param::Text(reader),
+                    Param::Text(card_id),
+                    Param::Text(Stage::Blank.as_str()),
+                ],
+            )?;
+            Ok((
+                Some(Claim {
                     id,
                     line,
                     holder: holder_of(&json.text()?)?,
-                }))
-            })
-        })
+                }),
+                AuditNote::change("claimed", id, State::Card(Stage::Blank), Some(card_id), format!("reader {reader}")),
+            ))
+        });
+        claimed
     }
 
     /// Records that the card of row `id` reached `to`: the row must be at the stage before.
-    pub fn reached(&mut self, id: i64, from: Stage, to: Stage) -> Result<(), JournalError> {
-        self.timed(|db| {
+    /// `detail` says what was done (key ids, never key values).
+    pub fn reached(
+        &mut self,
+        id: i64,
+        from: Stage,
+        to: Stage,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        self.audited(Intent::Audit, |db| {
+            let card = row_card(db, id)?;
             let n = db.execute(
                 "UPDATE holders SET state = $2, updated = now() WHERE id = $1 AND state = $3",
                 &[
@@ -280,80 +506,226 @@ impl Journal {
                     expected: State::Card(from),
                 });
             }
-            Ok(())
+            Ok((
+                (),
+                AuditNote::change(
+                    to.as_str(),
+                    id,
+                    State::Card(to),
+                    card.as_deref(),
+                    detail.into(),
+                ),
+            ))
         })
     }
 
-    /// A claim that failed before anything was written goes back to pending (another card
-    /// will take it); otherwise the row is marked failed with the reason.
-    pub fn fail(
+    /// A claim whose card was never written to (the row is still at [`Stage::Blank`]) goes back
+    /// to pending, its card free again.
+    pub fn release(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
+        self.audited(Intent::Audit, |db| {
+            let n = db.execute(
+                "UPDATE holders SET state = 'pending', station = NULL, reader = NULL, card_id = NULL, reason = $2, updated = now() WHERE id = $1 AND state = 'blank'",
+                &[Param::Int(id), Param::Text(reason)],
+            )?;
+            if n != 1 {
+                return Err(JournalError::NotInState {
+                    id,
+                    expected: State::Card(Stage::Blank),
+                });
+            }
+            Ok(((), AuditNote::change("released", id, State::Pending, None, reason.into())))
+        })
+    }
+
+    /// Marks a row failed with the reason; its card is free for another holder.
+    pub fn fail(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
+        self.set_state(id, State::Failed, "failed", reason)
+    }
+
+    /// Marks a row for operator review; its card is free for another holder.
+    pub fn review(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
+        self.set_state(id, State::Review, "review", reason)
+    }
+
+    fn set_state(
         &mut self,
         id: i64,
+        state: State,
+        event: &str,
         reason: &str,
-        nothing_written: bool,
     ) -> Result<(), JournalError> {
-        self.timed(|db| {
-            if nothing_written {
-                db.execute("UPDATE holders SET state = 'pending', station = NULL, reader = NULL, card_id = NULL, reason = $2, updated = now() WHERE id = $1", &[Param::Int(id), Param::Text(reason)])?;
-            } else {
-                db.execute(
-                    "UPDATE holders SET state = 'failed', reason = $2, updated = now() WHERE id = $1",
-                    &[Param::Int(id), Param::Text(reason)],
-                )?;
-            }
-            Ok(())
+        self.audited(Intent::Audit, |db| {
+            let card = row_card(db, id)?;
+            db.execute(
+                "UPDATE holders SET state = $3, reason = $2, updated = now() WHERE id = $1",
+                &[
+                    Param::Int(id),
+                    Param::Text(reason),
+                    Param::Text(state.as_str()),
+                ],
+            )?;
+            Ok((
+                (),
+                AuditNote::change(event, id, state, card.as_deref(), reason.into()),
+            ))
         })
     }
 
-    /// Marks a row for operator review.
-    pub fn review(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
-        self.timed(|db| {
+    /// Puts a failed or reviewed holder — or an issued one whose card was spoiled — back to
+    /// pending. `holder` is a card number, an SSN or a row id.
+    pub fn requeue(&mut self, holder: &str, reason: &str) -> Result<i64, JournalError> {
+        self.audited(Intent::Audit, |db| {
+            let found = db.query(
+                "SELECT id, state, card_id FROM holders WHERE card_number = $1 OR ssn = $1 OR CAST(id AS TEXT) = $1",
+                &[Param::Text(holder)],
+            )?;
+            let Some(r) = found.into_iter().next() else {
+                return Err(JournalError::NoSuchHolder(holder.into()));
+            };
+            let [id, state, card_id] = row(r)?;
+            let (id, state, card_id) = (id.int()?, state.text()?.parse::<State>()?, card_id.opt_text()?);
+            let spoiled = match &card_id {
+                Some(c) => matches!(card_status(db, c)?, CardStatus::Spoiled { .. }),
+                None => false,
+            };
+            let allowed = matches!(state, State::Failed | State::Review)
+                || (state == State::Card(Stage::Issued) && spoiled);
+            if !allowed {
+                return Err(JournalError::CannotRequeue {
+                    holder: holder.into(),
+                    state,
+                });
+            }
             db.execute(
-                "UPDATE holders SET state = 'review', reason = $2, updated = now() WHERE id = $1",
+                "UPDATE holders SET state = 'pending', station = NULL, reader = NULL, card_id = NULL, reason = $2, updated = now() WHERE id = $1",
                 &[Param::Int(id), Param::Text(reason)],
+            )?;
+            Ok((id, AuditNote::change("requeued", id, State::Pending, None, format!("was {state}: {reason}"))))
+        })
+    }
+
+    /// Takes card `card_id` out of circulation: no claim will use it again. The row that holds
+    /// it, if any, keeps its state (an operator requeues the holder).
+    pub fn spoil(&mut self, card_id: &str, reason: &str) -> Result<Option<i64>, JournalError> {
+        let operator = self.operator.clone();
+        self.audited(Intent::Audit, |db| {
+            let holder = match card_status(db, card_id)? {
+                CardStatus::Spoiled { .. } => {
+                    return Err(JournalError::AlreadySpoiled {
+                        card_id: card_id.into(),
+                    })
+                }
+                CardStatus::InFlight(f) => Some((f.id, State::Card(f.stage))),
+                CardStatus::Issued { holder } => Some((holder, State::Card(Stage::Issued))),
+                CardStatus::Free => last_row_of_card(db, card_id)?,
+            };
+            let at = db.timestamp()?;
+            db.execute(
+                "INSERT INTO spoiled (card_id, reason, operator, at) VALUES ($1, $2, $3, $4)",
+                &[
+                    Param::Text(card_id),
+                    Param::Text(reason),
+                    Param::Text(&operator),
+                    Param::Text(&at),
+                ],
+            )?;
+            let note = AuditNote {
+                event: "spoiled".into(),
+                holder_id: holder.map(|h| h.0),
+                state: holder.map(|h| h.1),
+                card_id: Some(card_id.into()),
+                detail: reason.into(),
+            };
+            Ok((holder.map(|h| h.0), note))
+        })
+    }
+
+    /// Records that this station is alive (leases of stations sharing a journal).
+    pub fn heartbeat(&mut self) -> Result<(), JournalError> {
+        let station = self.station.clone();
+        self.timed(|db| {
+            let now = db.epoch_millis()?;
+            db.execute(
+                "INSERT INTO stations (name, heartbeat) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET heartbeat = $2",
+                &[Param::Text(&station), Param::Int(now)],
             )?;
             Ok(())
         })
     }
 
-    /// Rows of this station and reader left with a card on its way by a crash.
-    pub fn in_flight(
-        &mut self,
-        station: &str,
-        reader: &str,
-    ) -> Result<Vec<InFlight>, JournalError> {
-        let stages: Vec<String> = Stage::ALL
-            .into_iter()
-            .filter(|s| State::Card(*s).in_flight())
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
+    /// Rows of this station and reader with a card on its way.
+    pub fn in_flight(&mut self, reader: &str) -> Result<Vec<InFlight>, JournalError> {
+        let station = self.station.clone();
         let sql = format!(
-            "SELECT id, state, card_id, holder FROM holders WHERE station = $1 AND reader = $2 AND state IN ({}) ORDER BY id",
-            stages.join(", ")
+            "SELECT {IN_FLIGHT_COLUMNS} FROM holders WHERE station = $1 AND reader = $2 AND state IN ({}) ORDER BY id",
+            in_flight_sql()
         );
         self.timed(|db| {
-            db.query(&sql, &[Param::Text(station), Param::Text(reader)])?
+            db.query(&sql, &[Param::Text(&station), Param::Text(reader)])?
                 .into_iter()
-                .map(|r| {
-                    let [id, state, card_id, holder] = row(r)?;
-                    let stage = match state.text()?.parse::<State>()? {
-                        State::Card(s) => s,
-                        other => {
-                            return Err(JournalError::Column {
-                                expected: "a card stage",
-                                found: other.to_string(),
-                            })
-                        }
-                    };
-                    Ok(InFlight {
-                        id: id.int()?,
-                        stage,
-                        card_id: card_id.opt_text()?.unwrap_or_default(),
-                        holder: holder_of(&holder.text()?)?,
-                    })
-                })
+                .map(in_flight_row)
                 .collect()
         })
+    }
+
+    /// In-flight rows nobody looks after: this station's rows on readers not in `readers`, and
+    /// other stations' rows whose lease (last heartbeat + `lease`) expired.
+    pub fn orphans(
+        &mut self,
+        readers: &[String],
+        lease: Duration,
+    ) -> Result<Vec<Orphan>, JournalError> {
+        let station = self.station.clone();
+        let sql = format!(
+            "SELECT h.id, h.state, h.card_id, h.station, h.reader, h.holder, s.heartbeat FROM holders h LEFT JOIN stations s ON s.name = h.station WHERE h.state IN ({}) ORDER BY h.id",
+            in_flight_sql()
+        );
+        self.timed(|db| {
+            let now = db.epoch_millis()?;
+            let mut out = Vec::new();
+            for mut r in db.query(&sql, &[])? {
+                let heartbeat = r.pop().unwrap_or(Cell::Null);
+                let f = in_flight_row(r)?;
+                let why = if f.station == station {
+                    if readers.contains(&f.reader) {
+                        continue;
+                    }
+                    format!("reader {:?} of this station is not in this run", f.reader)
+                } else {
+                    let last = match heartbeat {
+                        Cell::Null => None,
+                        c => Some(c.int()?),
+                    };
+                    match last {
+                        Some(t) if now - t <= lease.as_millis() as i64 => continue,
+                        Some(t) => format!(
+                            "station {:?} last seen {} s ago (lease {} s)",
+                            f.station,
+                            (now - t) / 1000,
+                            lease.as_secs()
+                        ),
+                        None => format!("station {:?} never reported", f.station),
+                    }
+                };
+                out.push(Orphan { row: f, why });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Takes over an orphaned row: untouched (still [`Stage::Blank`]) it goes back to pending;
+    /// otherwise an operator must find its card, so it goes to review.
+    pub fn take_over(&mut self, o: &Orphan) -> Result<State, JournalError> {
+        if o.row.stage == Stage::Blank {
+            self.release(o.row.id, &format!("taken over: {}", o.why))?;
+            Ok(State::Pending)
+        } else {
+            self.review(
+                o.row.id,
+                &format!("taken over at {}: {}", o.row.stage, o.why),
+            )?;
+            Ok(State::Review)
+        }
     }
 
     /// Rows per state; a state this version does not know is an error.
@@ -372,106 +744,199 @@ impl Journal {
         })
     }
 
-    /// Issued cards: (card number, card identification code).
-    pub fn issued(&mut self) -> Result<Vec<(String, String)>, JournalError> {
+    /// Rows not issued: (state, count), for the run's exit status.
+    pub fn unresolved(&mut self) -> Result<Vec<(State, i64)>, JournalError> {
+        Ok(self
+            .counts()?
+            .into_iter()
+            .filter(|(s, _)| *s != State::Card(Stage::Issued))
+            .collect())
+    }
+
+    /// Streams the rows in `state` (all rows with `None`) to `each`, in id order.
+    pub fn list(
+        &mut self,
+        state: Option<State>,
+        each: &mut dyn FnMut(Listed) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let wanted = state.map(State::as_str);
         self.timed(|db| {
-            db.query(
+            db.query_each(
+                "SELECT id, line, card_number, state, station, reader, card_id, reason FROM holders WHERE ($1 = '' OR state = $1) ORDER BY id",
+                &[Param::Text(wanted.unwrap_or(""))],
+                &mut |r| {
+                    let [id, line, cn, state, station, reader, card_id, reason] = row(r)?;
+                    let state = state.text()?;
+                    state.parse::<State>()?;
+                    each(Listed {
+                        id: id.int()?,
+                        line: line.int()?,
+                        card_number: cn.text()?,
+                        state,
+                        station: station.opt_text()?,
+                        reader: reader.opt_text()?,
+                        card_id: card_id.opt_text()?,
+                        reason: reason.opt_text()?,
+                    })
+                },
+            )
+        })
+    }
+
+    /// Streams the issued cards (card number, card identification code) to `each`.
+    pub fn issued(
+        &mut self,
+        each: &mut dyn FnMut(String, String) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        self.timed(|db| {
+            db.query_each(
                 "SELECT card_number, card_id FROM holders WHERE state = 'issued' ORDER BY id",
                 &[],
-            )?
-            .into_iter()
-            .map(|r| {
-                let [cn, id] = row(r)?;
-                Ok((cn.text()?, id.opt_text()?.unwrap_or_default()))
-            })
-            .collect()
+                &mut |r| {
+                    let [cn, id] = row(r)?;
+                    each(cn.text()?, id.opt_text()?.unwrap_or_default())
+                },
+            )
         })
     }
 
-    /// Appends to the audit log: who did what with which key ids (never key values). Each
-    /// entry's hash covers the previous entry's hash, so any later change breaks the chain.
-    pub fn audit(&mut self, station: &str, event: &str, detail: &str) -> Result<(), JournalError> {
-        let actor = std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "unknown".into());
-        self.timed(|db| {
-            in_transaction(db, Intent::Audit, |db| {
-                let (seq, prev) = match db
-                    .query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
-                    .into_iter()
-                    .next()
-                {
-                    Some(r) => {
-                        let [seq, hash] = row(r)?;
-                        (seq.int()?, hash.text()?)
-                    }
-                    None => (0, "0".repeat(64)),
-                };
-                let at = db.timestamp()?;
-                let seq = seq + 1;
-                let hash = audit_hash(&prev, seq, &at, station, &actor, event, detail);
-                db.execute(
-                    "INSERT INTO audit (seq, at, station, actor, event, detail, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[
-                        Param::Int(seq),
-                        Param::Text(&at),
-                        Param::Text(station),
-                        Param::Text(&actor),
-                        Param::Text(event),
-                        Param::Text(detail),
-                        Param::Text(&prev),
-                        Param::Text(&hash),
-                    ],
-                )?;
-                Ok(())
-            })
+    /// Appends an operator's event (no state change) to the audit chain.
+    pub fn audit(&mut self, event: &str, detail: &str) -> Result<(), JournalError> {
+        self.audited(Intent::Audit, |_| {
+            Ok(((), AuditNote::event(event, detail.into())))
         })
     }
 
-    /// Walks the audit log in `seq` order: `Ok(n)` when all `n` entries are there and chained,
-    /// else the first entry that is missing or was changed.
-    pub fn audit_verify(&mut self) -> Result<Result<usize, AuditBreak>, JournalError> {
-        let rows = self.db.query(
-            "SELECT seq, at, station, actor, event, detail, prev, hash FROM audit ORDER BY seq",
-            &[],
-        )?;
-        let count = rows.len();
-        let mut prev_hash = "0".repeat(64);
-        for (i, r) in rows.into_iter().enumerate() {
-            let n = i as i64 + 1;
-            let [seq, at, station, actor, event, detail, prev, hash] = row(r)?;
-            let seq = seq.int()?;
-            let (event, prev, hash) = (event.text()?, prev.text()?, hash.text()?);
-            if seq != n {
-                return Ok(Err(AuditBreak::Missing {
-                    entry: n,
-                    found: seq,
-                }));
-            }
-            let expected = audit_hash(
-                &prev,
-                seq,
-                &at.text()?,
-                &station.text()?,
-                &actor.text()?,
-                &event,
-                &detail.text()?,
-            );
-            if prev != prev_hash || expected != hash {
-                return Ok(Err(AuditBreak::Changed { entry: seq, event }));
-            }
-            prev_hash = hash;
+    /// Writes the chain's head to the anchor file at `path`.
+    pub fn anchor(&mut self, path: &Path) -> Result<Anchor, JournalError> {
+        let Self {
+            db, key, station, ..
+        } = self;
+        let key = key.as_deref_mut().ok_or(JournalError::NotAudited)?;
+        anchor::write(db.as_mut(), key, station, path)
+    }
+
+    /// Verifies the audit chain under the audit key, every holder row against it, and the
+    /// anchor file at `anchor`.
+    pub fn audit_verify(
+        &mut self,
+        anchor: &Path,
+    ) -> Result<Result<Verified, AuditBreak>, JournalError> {
+        let Self { db, key, .. } = self;
+        let key = key.as_deref_mut().ok_or(JournalError::NotAudited)?;
+        let verified = match audit::verify(db.as_mut(), key)? {
+            Ok(v) => v,
+            Err(b) => return Ok(Err(b)),
+        };
+        match anchor::check(db.as_mut(), key, anchor)? {
+            Some(Ok(_)) => Ok(Ok(verified)),
+            Some(Err(b)) => Ok(Err(b)),
+            None if verified.entries == 0 => Ok(Ok(verified)),
+            None => Ok(Err(AuditBreak::NoAnchor {
+                entries: verified.entries,
+                path: anchor.display().to_string(),
+            })),
         }
-        Ok(Ok(count))
     }
 }
 
-/// Where the audit chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuditBreak {
-    #[error("entry {entry} is missing (found {found})")]
-    Missing { entry: i64, found: i64 },
-    #[error("entry {entry} ({event}) does not verify: the log was changed")]
-    Changed { entry: i64, event: String },
+/// What a state change writes to the audit chain.
+struct AuditNote {
+    event: String,
+    holder_id: Option<i64>,
+    state: Option<State>,
+    card_id: Option<String>,
+    detail: String,
+}
+
+impl AuditNote {
+    fn event(event: &str, detail: String) -> Self {
+        Self {
+            event: event.into(),
+            holder_id: None,
+            state: None,
+            card_id: None,
+            detail,
+        }
+    }
+    fn none() -> Self {
+        Self::event("claim: no holder pending", String::new())
+    }
+    fn change(event: &str, id: i64, state: State, card_id: Option<&str>, detail: String) -> Self {
+        Self {
+            event: event.into(),
+            holder_id: Some(id),
+            state: Some(state),
+            card_id: card_id.map(str::to_string),
+            detail,
+        }
+    }
+}
+
+fn row_card(db: &mut (dyn Db + Send), id: i64) -> Result<Option<String>, JournalError> {
+    match db
+        .query(
+            "SELECT card_id FROM holders WHERE id = $1",
+            &[Param::Int(id)],
+        )?
+        .into_iter()
+        .next()
+    {
+        Some(r) => {
+            let [c] = row(r)?;
+            c.opt_text()
+        }
+        None => Err(JournalError::NoSuchHolder(id.to_string())),
+    }
+}
+
+fn last_row_of_card(
+    db: &mut (dyn Db + Send),
+    card_id: &str,
+) -> Result<Option<(i64, State)>, JournalError> {
+    match db
+        .query(
+            "SELECT id, state FROM holders WHERE card_id = $1 ORDER BY updated DESC, id DESC LIMIT 1",
+            &[Param::Text(card_id)],
+        )?
+        .into_iter()
+        .next()
+    {
+        Some(r) => {
+            let [id, state] = row(r)?;
+            Ok(Some((id.int()?, state.text()?.parse()?)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn card_status(db: &mut (dyn Db + Send), card_id: &str) -> Result<CardStatus, JournalError> {
+    if let Some(r) = db
+        .query(
+            "SELECT reason FROM spoiled WHERE card_id = $1",
+            &[Param::Text(card_id)],
+        )?
+        .into_iter()
+        .next()
+    {
+        let [reason] = row(r)?;
+        return Ok(CardStatus::Spoiled {
+            reason: reason.text()?,
+        });
+    }
+    let sql = format!(
+        "SELECT {IN_FLIGHT_COLUMNS} FROM holders WHERE card_id = $1 AND state NOT IN ('pending', 'failed', 'review')"
+    );
+    match db.query(&sql, &[Param::Text(card_id)])?.into_iter().next() {
+        None => Ok(CardStatus::Free),
+        Some(r) => {
+            let state = r.get(1).cloned().map(Cell::text).transpose()?;
+            if state.as_deref() == Some(Stage::Issued.as_str()) {
+                let id = r.first().map(Cell::int).transpose()?.unwrap_or(0);
+                Ok(CardStatus::Issued { holder: id })
+            } else {
+                Ok(CardStatus::InFlight(Box::new(in_flight_row(r)?)))
+            }
+        }
+    }
 }

@@ -45,6 +45,16 @@ impl PgDb {
     }
 }
 
+impl PgDb {
+    /// TEMPORARY (the PostgreSQL roles work replaces it): the schema as the connecting role.
+    pub(crate) fn create_schema(
+        url: &str,
+        _station_role: Option<&str>,
+    ) -> Result<(), JournalError> {
+        Self::open(url).map(drop)
+    }
+}
+
 fn params<'p>(params: &'p [Param<'p>]) -> Vec<Box<dyn ToSql + Sync + 'p>> {
     params
         .iter()
@@ -52,20 +62,41 @@ fn params<'p>(params: &'p [Param<'p>]) -> Vec<Box<dyn ToSql + Sync + 'p>> {
             match *p {
                 Param::Int(i) => Box::new(i),
                 Param::Text(t) => Box::new(t),
+                Param::OptInt(i) => Box::new(i),
+                Param::OptText(t) => Box::new(t),
             }
+        })
+        .collect()
+}
+
+fn cells(r: &postgres::Row) -> Result<Vec<Cell>, JournalError> {
+    (0..r.len())
+        .map(|i| {
+            let ty = r.columns()[i].type_();
+            Ok(if *ty == Type::INT8 {
+                r.try_get::<_, Option<i64>>(i)?
+                    .map_or(Cell::Null, Cell::Int)
+            } else if *ty == Type::INT4 {
+                r.try_get::<_, Option<i32>>(i)?
+                    .map_or(Cell::Null, |v| Cell::Int(v.into()))
+            } else {
+                r.try_get::<_, Option<String>>(i)?
+                    .map_or(Cell::Null, Cell::Text)
+            })
         })
         .collect()
 }
 
 impl Db for PgDb {
     fn begin(&mut self, intent: Intent) -> Result<(), JournalError> {
+        // Every write transaction extends the audit chain: one writer of the chain at a time.
         let lock = match intent {
             // Stations adding the same batch at once would both see a holder missing; one at a
-            // time (claims and updates of other rows go on).
-            Intent::AddHolders => "LOCK TABLE holders IN SHARE ROW EXCLUSIVE MODE;",
-            // One writer at a time extends the chain.
-            Intent::Audit => "LOCK TABLE audit IN EXCLUSIVE MODE;",
-            Intent::Claim => "",
+            // time.
+            Intent::AddHolders => {
+                "LOCK TABLE audit IN EXCLUSIVE MODE; LOCK TABLE holders IN SHARE ROW EXCLUSIVE MODE;"
+            }
+            Intent::Audit | Intent::Claim => "LOCK TABLE audit IN EXCLUSIVE MODE;",
         };
         Ok(self.db.batch_execute(&format!("BEGIN;{lock}"))?)
     }
@@ -84,27 +115,31 @@ impl Db for PgDb {
         let boxed = params(p);
         let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
         let rows = self.db.query(sql, &refs)?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| {
-                        let ty = r.columns()[i].type_();
-                        Ok(if *ty == Type::INT8 {
-                            r.get::<_, Option<i64>>(i).map_or(Cell::Null, Cell::Int)
-                        } else if *ty == Type::INT4 {
-                            r.get::<_, Option<i32>>(i)
-                                .map_or(Cell::Null, |v| Cell::Int(v.into()))
-                        } else {
-                            r.try_get::<_, Option<String>>(i)?
-                                .map_or(Cell::Null, Cell::Text)
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
+        rows.iter().map(cells).collect()
+    }
+    fn query_each(
+        &mut self,
+        sql: &str,
+        p: &[Param<'_>],
+        each: &mut dyn FnMut(Vec<Cell>) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let boxed = params(p);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        let mut rows = self.db.query_raw(sql, refs)?;
+        while let Some(r) = rows.next()? {
+            each(cells(&r)?)?;
+        }
+        Ok(())
     }
     fn skip_locked(&self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
+    }
+    fn epoch_millis(&mut self) -> Result<i64, JournalError> {
+        Ok(self
+            .db
+            .query_one("SELECT (extract(epoch FROM now()) * 1000)::BIGINT", &[])?
+            .get(0))
     }
     fn timestamp(&mut self) -> Result<String, JournalError> {
         Ok(self

@@ -41,6 +41,12 @@ impl rusqlite::ToSql for Param<'_> {
         Ok(match self {
             Param::Int(i) => ToSqlOutput::from(*i),
             Param::Text(t) => ToSqlOutput::from(*t),
+            Param::OptInt(i) => {
+                i.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from)
+            }
+            Param::OptText(t) => {
+                t.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from)
+            }
         })
     }
 }
@@ -48,14 +54,57 @@ impl rusqlite::ToSql for Param<'_> {
 impl SqliteDb {
     /// Opens (and creates) the journal at `path`.
     pub(crate) fn open(path: &str) -> Result<Self, JournalError> {
+        create_private(Path::new(path))?;
         let db = Connection::open(Path::new(path))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
-        // WAL + NORMAL: every commit survives a crash of the station (kill -9); a power cut may
-        // lose the last commits, which the resume recovers from the card in the reader.
-        db.pragma_update(None, "synchronous", "NORMAL")?;
+        // WAL + FULL: the WAL is fsynced at every commit, so a state change is on disk before
+        // the card moves on, power cut included. (NORMAL may roll back the last commits after a
+        // power loss: a lost claim sent its holder back to pending while the card was issued.)
+        db.pragma_update(None, "synchronous", "FULL")?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(&(tables(&TYPES) + APPEND_ONLY))?;
         Ok(Self { db })
+    }
+}
+
+/// Creates the journal file readable by its owner only (it holds personal data), refusing a
+/// symbolic link in its place; SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<(), JournalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(path).map_err(|e| JournalError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if meta.file_type().is_symlink() {
+                return Err(JournalError::File {
+                    path: path.display().to_string(),
+                    reason: "is a symbolic link; give the journal's real path".into(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) => Err(JournalError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Cell {
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(v) => Cell::Int(v),
+        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Real(v) => Cell::Text(v.to_string()),
+        ValueRef::Blob(b) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
     }
 }
 
@@ -79,18 +128,27 @@ impl Db for SqliteDb {
         let n = stmt.column_count();
         let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
             (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        ValueRef::Null => Cell::Null,
-                        ValueRef::Integer(v) => Cell::Int(v),
-                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Real(v) => Cell::Text(v.to_string()),
-                        ValueRef::Blob(b) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
-                    })
-                })
+                .map(|i| Ok(cell(r.get_ref(i)?)))
                 .collect::<rusqlite::Result<Vec<Cell>>>()
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(Vec<Cell>) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut stmt = self.db.prepare_cached(&dialect(sql))?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        while let Some(r) = rows.next()? {
+            let cells = (0..n)
+                .map(|i| Ok(cell(r.get_ref(i)?)))
+                .collect::<rusqlite::Result<Vec<Cell>>>()?;
+            each(cells)?;
+        }
+        Ok(())
     }
     fn skip_locked(&self) -> &'static str {
         // One writer at a time (BEGIN IMMEDIATE): nothing to skip.
@@ -102,6 +160,12 @@ impl Db for SqliteDb {
             .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
                 r.get(0)
             })?)
+    }
+    fn epoch_millis(&mut self) -> Result<i64, JournalError> {
+        // One station per SQLite journal: its own clock is the journal's clock.
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64))
     }
 }
 
@@ -126,10 +190,32 @@ mod tests {
         );
     }
 
+    fn audited(path: &std::path::Path) -> Journal {
+        Journal::open_audited(
+            &format!("sqlite:{}", path.display()),
+            Box::new(sscard::keys::SoftKeys::test_set()),
+            "st",
+            "tester",
+        )
+        .unwrap()
+    }
+
+    fn to_issued(j: &mut Journal, id: i64) {
+        for (from, to) in [
+            (Stage::Blank, Stage::Authenticated),
+            (Stage::Authenticated, Stage::KeysLoaded),
+            (Stage::KeysLoaded, Stage::Written),
+            (Stage::Written, Stage::Verified),
+            (Stage::Verified, Stage::Issued),
+        ] {
+            j.reached(id, from, to, "test").unwrap();
+        }
+    }
+
     #[test]
     fn exactly_once_by_constraint() {
         let path = temp("journal");
-        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
+        let mut j = audited(&path);
         let h = Holder::sample();
         assert_eq!(j.add("b", &[(2, h.clone())]).unwrap(), 1);
         assert_eq!(
@@ -137,9 +223,15 @@ mod tests {
             0,
             "the same holder again is kept once"
         );
-        let c = j.claim("st", "r0", "CARD1").unwrap().unwrap();
+        let mut changed = h.clone();
+        changed.name = "李四".into();
+        assert_eq!(
+            j.add("b", &[(7, changed)]).unwrap_err().to_string(),
+            format!("line 7: holder {} is already in the journal with other data (name: \"{}\" → \"李四\"); correct the batch, or requeue the holder after deciding which data is right", h.card_number, h.name)
+        );
+        let c = j.claim("r0", "CARD1").unwrap().unwrap();
         assert!(
-            j.claim("st", "r1", "CARD2").unwrap().is_none(),
+            j.claim("r1", "CARD2").unwrap().is_none(),
             "nothing else pending"
         );
         for (from, to) in [
@@ -147,11 +239,11 @@ mod tests {
             (Stage::Authenticated, Stage::KeysLoaded),
             (Stage::KeysLoaded, Stage::Written),
         ] {
-            j.reached(c.id, from, to).unwrap();
+            j.reached(c.id, from, to, "test").unwrap();
         }
         assert!(
             matches!(
-                j.reached(c.id, Stage::Verified, Stage::Issued),
+                j.reached(c.id, Stage::Verified, Stage::Issued, "test"),
                 Err(JournalError::NotInState {
                     expected: State::Card(Stage::Verified),
                     ..
@@ -159,8 +251,10 @@ mod tests {
             ),
             "no skipping verified"
         );
-        j.reached(c.id, Stage::Written, Stage::Verified).unwrap();
-        j.reached(c.id, Stage::Verified, Stage::Issued).unwrap();
+        j.reached(c.id, Stage::Written, Stage::Verified, "test")
+            .unwrap();
+        j.reached(c.id, Stage::Verified, Stage::Issued, "test")
+            .unwrap();
         assert_eq!(j.counts().unwrap(), vec![(State::Card(Stage::Issued), 1)]);
         // The database itself refuses a second row with the same card number.
         let raw = Connection::open(&path).unwrap();
@@ -174,28 +268,169 @@ mod tests {
     }
 
     #[test]
-    fn the_audit_chain_catches_a_change() {
-        let path = temp("audit");
-        let mut j = Journal::open(&format!("sqlite:{}", path.display())).unwrap();
-        for e in ["batch", "issued", "issued"] {
-            j.audit("st", e, "card 1: key ids 08 0A 03 11 12 21 22 30")
-                .unwrap();
-        }
-        assert_eq!(j.audit_verify().unwrap(), Ok(3));
-        let raw = Connection::open(&path).unwrap();
-        assert!(
-            raw.execute("UPDATE audit SET detail = 'x' WHERE seq = 2", [])
-                .is_err(),
-            "append-only"
-        );
-        raw.execute_batch(
-            "DROP TRIGGER audit_append_only_u; UPDATE audit SET detail = 'x' WHERE seq = 2;",
-        )
-        .unwrap();
+    fn the_journal_is_private_and_fully_synchronous() {
+        let path = temp("private");
+        let _ = audited(&path);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let db = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        let sync: i64 = db
+            .db
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let link = temp("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
         assert_eq!(
-            j.audit_verify().unwrap().unwrap_err().to_string(),
-            "entry 2 (issued) does not verify: the log was changed"
+            SqliteDb::open(link.to_str().unwrap())
+                .err()
+                .unwrap()
+                .to_string(),
+            format!(
+                "journal file {}: is a symbolic link; give the journal's real path",
+                link.display()
+            )
         );
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&link);
+    }
+
+    #[test]
+    fn a_failed_holder_never_blocks_its_card_and_a_spoiled_card_is_never_claimed() {
+        let path = temp("reuse");
+        let mut j = audited(&path);
+        let holders = crate::batch::synthetic(3, 'R');
+        j.add("b", &holders).unwrap();
+        let first = j.claim("r0", "CARD1").unwrap().unwrap();
+        j.reached(first.id, Stage::Blank, Stage::Authenticated, "t")
+            .unwrap();
+        j.fail(first.id, "wrong transport key").unwrap();
+        // The same blank card offered again is claimed for the next holder.
+        let second = j.claim("r0", "CARD1").unwrap().unwrap();
+        assert_ne!(second.id, first.id);
+        // A live claim holds its card.
+        assert_eq!(
+            j.claim("r1", "CARD1").unwrap_err().to_string(),
+            format!("card CARD1 holds holder row {} (blank) in the journal: it cannot be claimed for another holder", second.id)
+        );
+        // Untouched, the claim goes back to pending and the card is free.
+        j.release(second.id, "card pulled").unwrap();
+        assert!(matches!(
+            j.card_status("CARD1").unwrap(),
+            crate::journal::CardStatus::Free
+        ));
+        // Spoiled: never claimed again.
+        // The row that last held it is the failed one (a released claim keeps no card).
+        assert_eq!(j.spoil("CARD1", "bent").unwrap(), Some(first.id));
+        assert_eq!(
+            j.claim("r0", "CARD1").unwrap_err().to_string(),
+            "card CARD1 was spoiled (bent): it is out of circulation"
+        );
+        assert_eq!(
+            j.spoil("CARD1", "again").unwrap_err().to_string(),
+            "card CARD1 is already spoiled"
+        );
+        // The failed holder is requeued by an operator; an issued one only if its card is spoiled.
+        assert_eq!(
+            j.requeue(&holders[0].1.card_number, "retry").unwrap(),
+            first.id
+        );
+        let c = j.claim("r0", "CARD2").unwrap().unwrap();
+        to_issued(&mut j, c.id);
+        assert_eq!(
+            j.requeue(&c.id.to_string(), "lost").unwrap_err().to_string(),
+            format!("holder {} is issued: only failed or reviewed holders, or issued holders whose card was spoiled, can be requeued", c.id)
+        );
+        j.spoil("CARD2", "lost in the post").unwrap();
+        assert_eq!(j.requeue(&c.id.to_string(), "reissue").unwrap(), c.id);
+        let anchor = path.with_extension("anchor");
+        j.anchor(&anchor).unwrap();
+        assert!(j.audit_verify(&anchor).unwrap().is_ok());
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&anchor);
+    }
+
+    /// Each way of doctoring the log, done with the database's own tools (no audit key), is
+    /// detected.
+    #[test]
+    fn the_tamper_matrix() {
+        let setup = |name: &str| {
+            let path = temp(name);
+            let anchor = path.with_extension("anchor");
+            let _ = std::fs::remove_file(&anchor);
+            let mut j = audited(&path);
+            j.add("b", &crate::batch::synthetic(2, 'T')).unwrap();
+            for card in ["CARD1", "CARD2"] {
+                let c = j.claim("r0", card).unwrap().unwrap();
+                to_issued(&mut j, c.id);
+            }
+            j.anchor(&anchor).unwrap();
+            assert!(
+                matches!(j.audit_verify(&anchor).unwrap(), Ok(v) if v.entries == 13 && v.holders == 2)
+            );
+            (path, anchor, j)
+        };
+        let raw = |p: &std::path::Path, sql: &str| {
+            Connection::open(p).unwrap().execute_batch(sql).unwrap();
+        };
+        let unlock = "DROP TRIGGER audit_append_only_u; DROP TRIGGER audit_append_only_d;";
+        // Deleting the newest entries.
+        let (p, a, mut j) = setup("t-delete");
+        raw(&p, &format!("{unlock} DELETE FROM audit WHERE seq > 10;"));
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "holder row 2 is issued on card CARD2 in the journal, but the audit log last recorded keys_loaded on card CARD2: the row was edited"
+        );
+        raw(&p, "UPDATE holders SET state = 'keys_loaded' WHERE id = 2;");
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "the anchor records 13 entries, the journal holds 10: entries were deleted"
+        );
+        // Rewriting an entry and recomputing the chain with an unkeyed hash.
+        let (p, a, mut j) = setup("t-rewrite");
+        raw(&p, &format!("{unlock} UPDATE audit SET detail = 'nothing happened', hash = '00' || substr(hash, 3) WHERE seq = 5;"));
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "entry 5 (written) does not verify under the audit key: the log was changed"
+        );
+        // Setting an issued holder back to pending.
+        let (p, a, mut j) = setup("t-state");
+        raw(
+            &p,
+            "UPDATE holders SET state = 'pending', card_id = NULL WHERE id = 1;",
+        );
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "holder row 1 is pending in the journal, but the audit log last recorded issued on card CARD1: the row was edited"
+        );
+        // Emptying the log and the holders' states with it.
+        let (p, a, mut j) = setup("t-truncate");
+        raw(
+            &p,
+            &format!(
+                "{unlock} DELETE FROM audit; UPDATE holders SET state = 'pending', card_id = NULL;"
+            ),
+        );
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "the anchor records 13 entries, the journal holds 0: entries were deleted"
+        );
+        // The anchor file itself edited.
+        let (_p, a, mut j) = setup("t-anchor");
+        let text = std::fs::read_to_string(&a)
+            .unwrap()
+            .replace("\"count\":13", "\"count\":12");
+        std::fs::write(&a, text).unwrap();
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "anchor line 1 does not verify under the audit key: the anchor file was changed"
+        );
+        // The anchor file deleted.
+        std::fs::remove_file(&a).unwrap();
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            format!("the journal holds 13 audit entries but there is no anchor file {}: deleted entries could not be detected", a.display())
+        );
     }
 }

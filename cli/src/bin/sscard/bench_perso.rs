@@ -60,7 +60,13 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
         }
         let journal_url = format!("sqlite:{}", dir.join(format!("journal-{run}.db")).display());
         let holders = batch::synthetic(k * a.cards_per_reader, (b'D' + run as u8) as char);
-        Journal::open(&journal_url)?.add("bench", &holders)?;
+        Journal::open_audited(
+            &journal_url,
+            Box::new(SoftKeys::test_set()),
+            "bench",
+            "bench",
+        )?
+        .add("bench", &holders)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let start = Instant::now();
         let workers: Vec<_> = names[..k]
@@ -71,18 +77,25 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
                     reader: r.clone(),
                     region: "110100".into(),
                     journal: journal_url.clone(),
+                    operator: "bench".into(),
                     idle: Duration::from_secs(10),
                     trace: sscard_transport::trace::Trace::off(),
                 };
                 let tx = tx.clone();
                 std::thread::spawn(move || {
-                    station::run(&w, &mut SoftKeys::test_set(), &tx).map_err(|e| e.to_string())
+                    station::run(
+                        &w,
+                        &mut SoftKeys::test_set(),
+                        Box::new(SoftKeys::test_set()),
+                        &tx,
+                    )
+                    .map_err(|e| e.to_string())
                 })
             })
             .collect();
         drop(tx);
         for _ in rx {}
-        let (mut issued, mut journal) = (0, Duration::ZERO);
+        let (mut issued, mut journal, mut apdus) = (0, Duration::ZERO, 0);
         for w in workers {
             let st = w
                 .join()
@@ -91,6 +104,7 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
                 .context("worker")?;
             issued += st.issued;
             journal += st.journal;
+            apdus += st.apdus;
         }
         let secs = start.elapsed().as_secs_f64();
         drop(served);
@@ -102,6 +116,7 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
         rows.push(json!({
             "readers": k, "cards": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs,
             "journal_share_percent": journal.as_secs_f64() / (card_time * issued.max(1) as f64) * 100.0,
+            "apdus_per_card": apdus as f64 / issued.max(1) as f64,
         }));
     }
     let base = rows
@@ -115,12 +130,13 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     out.result(json!({ "latency_ms": a.latency_ms, "runs": rows }), || {
-        let mut t = format!("personalisation at {} ms/APDU model latency\nreaders  cards  seconds  cards/min  scaling  journal share\n", a.latency_ms);
+        let mut t = format!("personalisation at {} ms/APDU model latency\nreaders  cards  seconds  cards/min  scaling  journal share  APDUs/card\n", a.latency_ms);
         for r in &rows {
             t += &format!(
-                "{:>7}  {:>5}  {:>7.2}  {:>9.1}  {:>7.3}  {:>12.3} %\n",
+                "{:>7}  {:>5}  {:>7.2}  {:>9.1}  {:>7.3}  {:>12.3} %  {:>10.1}\n",
                 r["readers"], r["cards"], r["seconds"].as_f64().unwrap_or(0.0), r["cards_per_min"].as_f64().unwrap_or(0.0),
-                r["scaling"].as_f64().unwrap_or(0.0), r["journal_share_percent"].as_f64().unwrap_or(0.0)
+                r["scaling"].as_f64().unwrap_or(0.0), r["journal_share_percent"].as_f64().unwrap_or(0.0),
+                r["apdus_per_card"].as_f64().unwrap_or(0.0)
             );
         }
         t

@@ -7,6 +7,7 @@ use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
 use sscard::keys::{self, KeySpec};
+use sscard_perso::state::{Stage, State};
 use sscard_perso::{batch, journal::Journal, station};
 use sscard_transport::pcsc::{establish, list_readers, resolve_reader};
 use std::path::PathBuf;
@@ -15,28 +16,94 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand)]
 pub enum Perso {
-    /// Personalise the batch's holders on blank cards, one worker per reader.
+    /// Personalise the batch's holders on blank cards, one worker per reader. Exits non-zero
+    /// while any holder is unresolved (pending, failed, review, or on its way without a station).
     Run(RunArgs),
+    /// Create the journal's schema (PostgreSQL: as an admin role, granting the station role
+    /// only what a station needs).
+    JournalInit {
+        #[arg(long)]
+        journal: String,
+        /// The PostgreSQL role the stations connect as.
+        #[arg(long)]
+        station_role: Option<String>,
+    },
     /// Holders per state in the journal.
     Status {
         #[arg(long)]
         journal: String,
     },
-    /// Issued cards (card number, card identification code).
+    /// Holders in one state (all holders without --state), streamed.
+    List {
+        #[arg(long)]
+        journal: String,
+        /// pending | blank | authenticated | keys_loaded | written | verified | issued | failed | review, or `claimed` for every state with a card on its way.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Issued cards (card number, card identification code), streamed.
     Report {
         #[arg(long)]
         journal: String,
     },
-    /// Check the audit log's hash chain.
+    /// Put a failed or reviewed holder (or an issued one whose card was spoiled) back to pending.
+    Requeue(RequeueArgs),
+    /// Take a card out of circulation: it is recorded and never claimed again.
+    Spoil(SpoilArgs),
+    /// Check the audit log: its keyed chain, every holder's state against it, and the anchor.
     AuditVerify {
         #[arg(long)]
         journal: String,
+        /// The anchor file (default: beside an SQLite journal, JOURNAL.anchor).
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+        /// The key source holding the audit key.
+        #[arg(long, default_value = "test")]
+        keys: String,
     },
 }
 
 #[derive(clap::Args)]
+pub struct OperatorArgs {
+    #[arg(long)]
+    journal: String,
+    /// The key source holding the audit key.
+    #[arg(long, default_value = "test")]
+    keys: String,
+    /// Who does this (recorded in the audit log).
+    #[arg(long)]
+    operator: String,
+    /// This station's name in the journal.
+    #[arg(long, default_value = "station-1")]
+    station: String,
+    /// The anchor file (default: beside an SQLite journal, JOURNAL.anchor).
+    #[arg(long)]
+    anchor: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct RequeueArgs {
+    /// Card number, SSN or journal row id.
+    holder: String,
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    op: OperatorArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SpoilArgs {
+    /// The card identification code (hex).
+    card_id: String,
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    op: OperatorArgs,
+}
+
+#[derive(clap::Args)]
 pub struct RunArgs {
-    /// CSV with a header, or JSON lines.
+    /// CSV with a header, or JSON lines (docs/batch.md).
     #[arg(long)]
     batch: PathBuf,
     /// Readers (index or name), comma separated.
@@ -44,69 +111,235 @@ pub struct RunArgs {
     readers: Vec<String>,
     #[arg(long)]
     all_readers: bool,
-    /// test | soft:FILE | pkcs11:MODULE:TOKEN (each reader's worker opens its own session).
+    /// test | soft:FILE | pkcs11:MODULE:TOKEN (one library per process, a session per worker).
     #[arg(long, default_value = "test")]
     keys: String,
-    /// sqlite:PATH
+    /// sqlite:PATH or postgres://…
     #[arg(long)]
     journal: String,
+    /// Who runs the station (recorded in the audit log).
+    #[arg(long)]
+    operator: String,
+    /// The anchor file the audit chain's head is appended to after the run (default: beside an
+    /// SQLite journal, JOURNAL.anchor).
+    #[arg(long)]
+    anchor: Option<PathBuf>,
     /// The city whose blank cards this station accepts.
     #[arg(long, default_value = "110100")]
     region: String,
     /// This station's name in the journal.
     #[arg(long, default_value = "station-1")]
     station: String,
-    /// Personalise the valid lines of a batch that has errors.
+    /// Personalise the valid lines of a batch that has errors (each refused line is still named).
     #[arg(long)]
     skip_invalid: bool,
-    /// Seconds to wait for the next blank card before a reader's worker stops.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds to wait for the next card before a reader's worker stops.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle: u64,
+    /// Seconds after its last heartbeat when another station's rows on their way count as
+    /// orphaned.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease: u64,
+    /// Take over orphaned rows (this station's rows on readers not in this run, other stations'
+    /// rows whose lease expired): untouched claims go back to pending, the others to review.
+    #[arg(long)]
+    take_over: bool,
     #[command(flatten)]
     trace: TraceOpts,
 }
 
+fn anchor_path(journal: &str, anchor: &Option<PathBuf>) -> PathBuf {
+    anchor
+        .clone()
+        .unwrap_or_else(|| sscard_perso::journal::default_anchor_path(journal))
+}
+
+/// The audit key's source, opened once for the journal of this process.
+fn audit_key(keys: &str) -> Result<Box<dyn sscard::keys::KeySource>> {
+    let spec: KeySpec = keys.parse()?;
+    let pin = match spec.needs_token_pin() {
+        true => Some(crate::connect::token_pin()?),
+        false => None,
+    };
+    Ok(keys::open(
+        &spec,
+        &sscard_transport::trace::Trace::off(),
+        pin.as_ref().map(|p| p.as_str()),
+    )?)
+}
+
+fn states_json(counts: &[(State, i64)]) -> serde_json::Value {
+    json!(counts
+        .iter()
+        .map(|(s, n)| (s.to_string(), json!(*n)))
+        .collect::<serde_json::Map<_, _>>())
+}
+
 pub fn run(out: &Output, p: Perso) -> Result<()> {
     match p {
+        Perso::JournalInit {
+            journal,
+            station_role,
+        } => {
+            Journal::init(&journal, station_role.as_deref())?;
+            out.result(json!({ "initialised": true }), || {
+                "journal schema ready".to_string()
+            });
+            Ok(())
+        }
         Perso::Status { journal } => {
             let counts = Journal::open(&journal)?.counts()?;
-            out.result(json!({ "states": counts.iter().map(|(s, n)| (s.to_string(), json!(*n))).collect::<serde_json::Map<_, _>>() }), || {
-                counts.iter().map(|(s, n)| format!("{s:<9} {n}")).collect::<Vec<_>>().join("\n")
+            out.result(json!({ "states": states_json(&counts) }), || {
+                counts
+                    .iter()
+                    .map(|(s, n)| format!("{s:<13} {n}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
+            Ok(())
+        }
+        Perso::List { journal, state } => {
+            let wanted: Vec<Option<State>> = match state.as_deref() {
+                None => vec![None],
+                Some("claimed") => Stage::ALL
+                    .into_iter()
+                    .map(State::Card)
+                    .filter(|s| s.in_flight())
+                    .map(Some)
+                    .collect(),
+                Some(s) => vec![Some(
+                    s.parse::<State>()
+                        .map_err(|e| BadInput(format!("--state: {e}")))?,
+                )],
+            };
+            let mut j = Journal::open(&journal)?;
+            for st in wanted {
+                j.list(st, &mut |r| {
+                    if out.json() {
+                        crate::output::line(&serde_json::to_string(&r).unwrap_or_default());
+                    } else {
+                        crate::output::line(&format!(
+                            "{:>6} line {:<5} {} {:<13} {} {} {}",
+                            r.id,
+                            r.line,
+                            r.card_number,
+                            r.state,
+                            r.card_id.as_deref().unwrap_or("-"),
+                            r.reader.as_deref().unwrap_or("-"),
+                            r.reason.as_deref().unwrap_or("")
+                        ));
+                    }
+                    Ok(())
+                })?;
+            }
             Ok(())
         }
         Perso::Report { journal } => {
-            let issued = Journal::open(&journal)?.issued()?;
-            out.result(json!({ "issued": issued.iter().map(|(n, c)| json!({ "card_number": n, "card_id": c })).collect::<Vec<_>>() }), || {
-                issued.iter().map(|(n, c)| format!("{n} {c}")).collect::<Vec<_>>().join("\n")
+            let mut j = Journal::open(&journal)?;
+            // Streamed: one line per issued card (a JSON object per line with --json).
+            j.issued(&mut |number, card_id| {
+                if out.json() {
+                    crate::output::line(
+                        &json!({ "card_number": number, "card_id": card_id }).to_string(),
+                    );
+                } else {
+                    crate::output::line(&format!("{number} {card_id}"));
+                }
+                Ok(())
+            })?;
+            Ok(())
+        }
+        Perso::Requeue(a) => {
+            let mut j = Journal::open_audited(
+                &a.op.journal,
+                audit_key(&a.op.keys)?,
+                &a.op.station,
+                &a.op.operator,
+            )?;
+            let id = j.requeue(&a.holder, &a.reason)?;
+            j.anchor(&anchor_path(&a.op.journal, &a.op.anchor))?;
+            out.result(json!({ "requeued": id }), || {
+                format!("holder row {id} is pending again")
             });
             Ok(())
         }
-        Perso::AuditVerify { journal } => match Journal::open(&journal)?.audit_verify()? {
-            Ok(n) => {
-                out.result(json!({ "entries": n, "verified": true }), || {
-                    format!("audit log verified: {n} entries")
-                });
-                Ok(())
+        Perso::Spoil(a) => {
+            let mut j = Journal::open_audited(
+                &a.op.journal,
+                audit_key(&a.op.keys)?,
+                &a.op.station,
+                &a.op.operator,
+            )?;
+            let holder = j.spoil(&a.card_id, &a.reason)?;
+            j.anchor(&anchor_path(&a.op.journal, &a.op.anchor))?;
+            out.result(
+                json!({ "spoiled": a.card_id, "holder_row": holder }),
+                || match holder {
+                    Some(h) => format!(
+                    "card {} spoiled; it held holder row {h} (requeue the holder for a new card)",
+                    a.card_id
+                ),
+                    None => format!("card {} spoiled", a.card_id),
+                },
+            );
+            Ok(())
+        }
+        Perso::AuditVerify {
+            journal,
+            anchor,
+            keys,
+        } => {
+            let anchor = anchor_path(&journal, &anchor);
+            let mut j = Journal::open_audited(&journal, audit_key(&keys)?, "", "")?;
+            match j.audit_verify(&anchor)? {
+                Ok(v) => {
+                    out.result(
+                        json!({ "entries": v.entries, "holders": v.holders, "head": v.head, "anchor": anchor.display().to_string(), "verified": true }),
+                        || {
+                            format!(
+                                "audit log verified: {} entries, {} holders match their last audited state, anchor {}",
+                                v.entries,
+                                v.holders,
+                                anchor.display()
+                            )
+                        },
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(Reported(format!("audit log broken: {e}")).into()),
             }
-            Err(e) => Err(Reported(format!("audit log broken: {e}")).into()),
-        },
+        }
         Perso::Run(a) => run_batch(out, a),
     }
 }
 
 fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let b = batch::load(&a.batch).map_err(|e| BadInput(format!("{}: {e}", a.batch.display())))?;
-    if !b.errors.is_empty() && !a.skip_invalid {
-        let lines: Vec<String> = b
-            .errors
-            .iter()
-            .map(|e| format!("{}: {e}", a.batch.display()))
-            .collect();
+    let refused: Vec<String> = b
+        .errors
+        .iter()
+        .map(|e| format!("{}: {e}", a.batch.display()))
+        .collect();
+    if !refused.is_empty() && !a.skip_invalid {
         return Err(BadInput(format!(
             "{} invalid line(s), nothing personalised (--skip-invalid personalises the rest): {}",
-            b.errors.len(),
-            lines.join("; ")
+            refused.len(),
+            refused.join("; ")
+        ))
+        .into());
+    }
+    // Skipped lines are named, never dropped silently.
+    for line in &refused {
+        if out.json() {
+            crate::output::line(&json!({ "event": "skipped", "detail": line }).to_string());
+        } else {
+            eprintln!("sscard: skipped {line}");
+        }
+    }
+    if b.holders.is_empty() {
+        return Err(BadInput(format!(
+            "{}: the batch holds no valid holder",
+            a.batch.display()
         ))
         .into());
     }
@@ -126,6 +359,13 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     if let Some(w) = spec.warning() {
         eprintln!("sscard: warning: {w}");
     }
+    let open_keys = |spec: &KeySpec, pin: &Option<Arc<zeroize::Zeroizing<String>>>| {
+        keys::open(
+            spec,
+            &sscard_transport::trace::Trace::off(),
+            pin.as_ref().map(|p| p.as_str()),
+        )
+    };
     let trace = a.trace.open()?;
     let ctx = establish()?;
     let all = list_readers(&ctx)?;
@@ -142,37 +382,54 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             BadInput("name the readers with --readers R1,R2 or --all-readers".into()).into(),
         );
     }
-    let mut journal = Journal::open(&a.journal)?;
+    let anchor = anchor_path(&a.journal, &a.anchor);
+    let mut journal =
+        Journal::open_audited(&a.journal, open_keys(&spec, &pin)?, &a.station, &a.operator)?;
     let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
-    journal.audit(
-        &a.station,
-        "batch",
-        &format!(
-            "{} valid holders from {} ({added} new), keys {}",
-            b.holders.len(),
-            a.batch.display(),
-            a.keys
-        ),
-    )?;
-    drop(journal);
+    journal.heartbeat()?;
+    // Rows on their way that no worker of this run will look after.
+    for o in journal.orphans(&readers, Duration::from_secs(a.lease))? {
+        let taken = if a.take_over {
+            Some(journal.take_over(&o)?)
+        } else {
+            None
+        };
+        let detail = match taken {
+            Some(st) => format!("{}; taken over: now {st}", o.why),
+            None => format!("{} (--take-over takes it over)", o.why),
+        };
+        if out.json() {
+            crate::output::line(
+                &json!({ "event": "orphan", "holder_row": o.row.id, "card_id": o.row.card_id, "stage": o.row.stage, "detail": detail })
+                    .to_string(),
+            );
+        } else {
+            eprintln!(
+                "sscard: holder row {} (card {}, at {}): {detail}",
+                o.row.id, o.row.card_id, o.row.stage
+            );
+        }
+    }
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
     let mut workers = Vec::new();
-    for reader in readers {
+    for reader in readers.clone() {
         let w = station::Worker {
             station: a.station.clone(),
             reader,
             region: a.region.clone(),
             journal: a.journal.clone(),
+            operator: a.operator.clone(),
             idle: Duration::from_secs(a.idle),
             trace: trace.clone(),
         };
         let (tx, spec, pin) = (tx.clone(), spec.clone(), pin.clone());
         workers.push(std::thread::spawn(
             move || -> anyhow::Result<station::Stats> {
-                let pin = pin.as_ref().map(|p| p.as_str());
-                let mut keys = keys::open(&spec, &w.trace, pin)?;
-                Ok(station::run(&w, keys.as_mut(), &tx)?)
+                let p = pin.as_ref().map(|p| p.as_str());
+                let mut keys = keys::open(&spec, &w.trace, p)?;
+                let audit = keys::open(&spec, &sscard_transport::trace::Trace::off(), p)?;
+                Ok(station::run(&w, keys.as_mut(), audit, &tx)?)
             },
         ));
     }
@@ -231,8 +488,17 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let counts = Journal::open(&a.journal)?.counts()?;
-    let summary = json!({ "added": added, "issued_now": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs.max(1e-9), "states": counts.iter().map(|(s, n)| (s.to_string(), json!(*n))).collect::<serde_json::Map<_, _>>(), "errors": errors });
+    // The chain's head leaves the journal: deleting the newest entries is detectable from now.
+    journal.anchor(&anchor)?;
+    let counts = journal.counts()?;
+    let mut unresolved: Vec<(State, i64)> = journal.unresolved()?;
+    // Rows on their way for another live station are that station's business.
+    let ours_or_orphaned = journal.orphans(&[], Duration::from_secs(a.lease))?.len() as i64;
+    unresolved.retain(|(s, _)| !s.in_flight());
+    if ours_or_orphaned > 0 {
+        unresolved.push((State::Card(Stage::Blank), ours_or_orphaned));
+    }
+    let summary = json!({ "added": added, "issued_now": issued, "seconds": secs, "cards_per_min": issued as f64 * 60.0 / secs.max(1e-9), "states": states_json(&counts), "errors": errors, "anchor": anchor.display().to_string() });
     out.result(summary, || {
         format!(
             "{issued} card(s) issued in {secs:.1} s ({:.1} cards/min); journal: {}",
@@ -246,6 +512,21 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     });
     if !errors.is_empty() {
         return Err(Reported(errors.join("; ")).into());
+    }
+    if !unresolved.is_empty() {
+        return Err(Reported(format!(
+            "holders unresolved: {} (perso list --state STATE shows them)",
+            unresolved
+                .iter()
+                .map(|(s, n)| if s.in_flight() {
+                    format!("{n} on their way without a worker")
+                } else {
+                    format!("{n} {s}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
     }
     Ok(())
 }
