@@ -227,16 +227,25 @@ impl<'a, 'c> Personalisation<'a, 'c, Authenticated> {
 }
 
 impl<'a, 'c> Personalisation<'a, 'c, KeysLoaded> {
-    /// Writes the holder's records of EF05, EF06 and EF07 under TK.
+    /// Writes the holder's records of EF05, EF06 and EF07 under TK. On a `fresh` card (never
+    /// written to before) a record whose value is all zeros is already on the card as
+    /// manufactured (PROFILE section 4, "Records") and is not written; the read-back still
+    /// checks it.
     pub fn write(
         mut self,
         holder: &Holder,
+        fresh: bool,
     ) -> Result<Personalisation<'a, 'c, Written>, PersoError> {
         let mut written = Vec::new();
         for (file, records) in holder.records()? {
             let mut on_file = Vec::new();
             for (rec, value) in records {
+                let unwritten = fresh && value.iter().all(|b| *b == 0);
                 let record = Record::new(rec.tag, value)?;
+                if unwritten {
+                    on_file.push(record);
+                    continue;
+                }
                 self.s.send_protected(
                     commands::update_record(file, rec.number, record.to_bytes()),
                     Kid::Tk,
@@ -273,6 +282,8 @@ impl<'a, 'c> Personalisation<'a, 'c, Verified> {
     pub fn issue(mut self) -> Result<(Issued, Session<'a, 'c>), PersoError> {
         self.s
             .send_protected(commands::end_personalisation(), Kid::Tk)?;
+        // The card's 9000 to END PERSONALISATION is its word that it is ISSUED now.
+        self.s.personalisation_ended();
         Ok((
             Issued {
                 card_id: to_hex(&self.id.card_id),
@@ -301,6 +312,7 @@ pub fn personalise<'a, 'c>(
     id: CardIdentification,
     holder: &Holder,
     region: &str,
+    fresh: bool,
     on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
 ) -> Result<(Issued, Session<'a, 'c>), PersoError> {
     let card = Personalisation::start(s, id, region)?;
@@ -309,7 +321,7 @@ pub fn personalise<'a, 'c>(
     reached(on_stage, card.stage())?;
     let card = card.load_keys()?;
     reached(on_stage, card.stage())?;
-    let card = card.write(holder)?;
+    let card = card.write(holder, fresh)?;
     reached(on_stage, card.stage())?;
     let card = card.verify()?;
     reached(on_stage, card.stage())?;
@@ -317,12 +329,11 @@ pub fn personalise<'a, 'c>(
     Ok((issued, s))
 }
 
-/// The acceptance test of an issued card, as a terminal reads it: select, read basic info with
+/// The acceptance test of an issued card, as a terminal reads it: read basic info with
 /// internal authentication (and, on a 3.00 card, external authentication with RKSSSE to open
 /// EF06), and the card must carry the holder's card number and SSN. A 2.00 card opens EF06
 /// without authentication, so RKSSSE is proven by one more external authentication.
 pub fn accept(s: &mut Session<'_, '_>, holder: &Holder) -> Result<(), PersoError> {
-    s.reselect()?;
     let info = s.read_basic_info()?;
     if s.algorithm() == sscard_core::crypto::Algorithm::Tdes {
         s.external_authenticate(Kid::Rkssse)?;

@@ -190,6 +190,7 @@ fn stage_detail(stage: Stage, keys: &str) -> String {
 
 /// Finishes the card of `row` in session `s`: personalises it when still blank (again from the
 /// start, recording only the stages after `row`'s), then the acceptance test, then Issued.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     s: &mut Option<Session<'_, '_>>,
     id: sscard::ssc::CardIdentification,
@@ -198,11 +199,12 @@ fn finish(
     mut at: Stage,
     holder: &Holder,
     region: &str,
+    fresh: bool,
 ) -> Result<(), IssueError> {
     let mut session = s.take().expect("a session");
     if !session.is_issued() {
         let keys_name = session.key_source().describe();
-        let (_, back) = personalise(session, id, holder, region, &mut |stage| {
+        let (_, back) = personalise(session, id, holder, region, fresh, &mut |stage| {
             record_up_to(journal, row, &mut at, stage, &keys_name)
                 .map_err(|e| Box::new(e) as ListenerError)
         })?;
@@ -307,7 +309,18 @@ fn serve(
             (claim.id, Stage::Blank, claim.holder)
         }
     };
-    let done = finish(&mut s, id, &mut run.journal, row, at, &holder, &w.region);
+    // A card no claim ever wrote to holds only its manufacture records.
+    let fresh = at == Stage::Blank && run.journal.card_history(&card_id)? == 1;
+    let done = finish(
+        &mut s,
+        id,
+        &mut run.journal,
+        row,
+        at,
+        &holder,
+        &w.region,
+        fresh,
+    );
     let apdus = tx.apdu_count() - start;
     match done {
         Ok(()) => {

@@ -117,16 +117,10 @@ impl<'a, 'c> Session<'a, 'c> {
         })
     }
 
-    /// Selects SSSE again with its FCI, learning the life cycle anew (after END
-    /// PERSONALISATION, a station's acceptance test reads the card as a terminal would).
-    pub fn reselect(&mut self) -> Result<(), SscError> {
-        let r = self.tx.send(&commands::select_ssse())?;
-        if !r.sw.is_success() {
-            return Err(SscError::WrongCard { sw: r.sw });
-        }
-        let fci = Fci::parse(&r.data).map_err(SscError::BadFci)?;
-        self.issued = fci.life_cycle == life_cycle::ISSUED;
-        Ok(())
+    /// Records that the card answered END PERSONALISATION with success: its life cycle is
+    /// ISSUED from now on (a station's acceptance test then reads it as a terminal would).
+    pub fn personalisation_ended(&mut self) {
+        self.issued = true;
     }
 
     pub fn algorithm(&self) -> Algorithm {

@@ -59,7 +59,8 @@ pub(crate) fn tables(types: &ColumnTypes) -> String {
             detail TEXT NOT NULL,
             prev TEXT NOT NULL,
             hash TEXT NOT NULL
-        );"
+        );
+        CREATE INDEX IF NOT EXISTS audit_card ON audit(card_id);"
     )
 }
 

@@ -420,6 +420,19 @@ impl Journal {
         self.timed(|db| card_status(db, card_id))
     }
 
+    /// How many audit entries name card `card_id` (1 after its first claim: never written to
+    /// before).
+    pub fn card_history(&mut self, card_id: &str) -> Result<i64, JournalError> {
+        self.timed(|db| {
+            let r = db.query(
+                "SELECT COUNT(*) FROM audit WHERE card_id = $1",
+                &[Param::Text(card_id)],
+            )?;
+            let [n] = row(r.into_iter().next().unwrap_or_default())?;
+            n.int()
+        })
+    }
+
     /// Claims the next pending holder for the blank card `card_id` in `reader`: the row moves
     /// to [`Stage::Blank`] bound to the card, durably, before the first APDU that writes to
     /// the card. `None` when no holder is pending. A spoiled card, or one a live row holds, is
