@@ -24,7 +24,7 @@ fn a_stage_the_journal_refuses_stops_the_card_unissued() {
         let mut tx = t.transaction().unwrap();
         let mut s = Session::open(&mut tx, &mut keys).unwrap();
         let id = s.read_identification().unwrap();
-        let r = personalise(s, id, &Holder::sample(), "110100", &mut |stage| {
+        let r = personalise(s, id, &Holder::sample(), "110100", true, &mut |stage| {
             seen.push(stage);
             if stage == Stage::Written {
                 Err("journal is read-only".into())
