@@ -5,6 +5,7 @@
 //! they borrow a [`crate::Transaction`] of a [`crate::Connection`].
 
 use crate::TransportError;
+use sscard_core::status::StatusWord;
 
 /// A connection to the card in one reader.
 pub trait CardBackend: Send {
@@ -15,6 +16,25 @@ pub trait CardBackend: Send {
     /// Starts an exclusive transaction: no other application's APDU comes between the ones
     /// sent through it, until it is dropped.
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError>;
+    /// Ends the connection, leaving the card as `disposition` says. A backend with nothing to
+    /// do on disconnect (an in-process card) just drops the connection.
+    fn disconnect(self: Box<Self>, disposition: Disposition) -> Result<(), TransportError> {
+        let _ = disposition;
+        Ok(())
+    }
+}
+
+/// What happens to the card when a connection ends (PC/SC's dispositions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Nothing: the card stays powered with its state (the reader may power it off when idle).
+    Leave,
+    /// Warm reset: the card's volatile state is gone.
+    Reset,
+    /// Power off.
+    Unpower,
+    /// Eject, for readers with a mechanism; others leave the card where it is.
+    Eject,
 }
 
 /// An exclusive transaction on a card.
@@ -28,4 +48,20 @@ pub trait CardTransaction {
     fn was_reset(&self) -> bool;
     /// Warm-resets the card and returns its answer to reset; the transaction goes on.
     fn reset(&mut self) -> Result<Vec<u8>, TransportError>;
+}
+
+/// The CT-BCS command EJECT ICC for the reader's first slot (CLA `20`, INS `15`, functional unit
+/// 1, Le `00`): the command pcsc-lite hands a reader driver for `SCardDisconnect(SCARD_EJECT_CARD)`.
+/// [`crate::Connection::eject`] sends it in-band, where a card feeder on a virtual reader (which
+/// sees APDUs and power events only) takes it; an ordinary card refuses its CLA.
+pub const EJECT_ICC: [u8; 5] = [0x20, 0x15, 0x01, 0x00, 0x00];
+
+/// What became of a card the station ejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ejection {
+    /// The feeder took the card out of the reader (EJECT ICC answered `9000`).
+    Ejected,
+    /// Nothing took it (a reader without a feeder passed EJECT ICC to the card, which refused
+    /// it, or the feeder could not store it): the card is still in the reader.
+    Refused { sw: StatusWord },
 }

@@ -1,6 +1,6 @@
 //! A connection to one card, which owns its trace, and the transaction every flow borrows.
 
-use crate::backend::{CardBackend, CardTransaction};
+use crate::backend::{CardBackend, CardTransaction, Disposition, Ejection, EJECT_ICC};
 use crate::trace::{Exchange, Trace};
 use crate::TransportError;
 use sscard_core::apdu::{Command, Response};
@@ -96,6 +96,28 @@ impl Connection {
     /// Warm-resets the card in a transaction of its own.
     pub fn reset(&mut self) -> Result<(), TransportError> {
         self.transaction()?.reset()
+    }
+
+    /// Ends the connection, leaving the card as `disposition` says. (Dropping a PC/SC
+    /// connection resets the card.)
+    pub fn disconnect(self, disposition: Disposition) -> Result<(), TransportError> {
+        self.backend.disconnect(disposition)
+    }
+
+    /// Takes the card out of the reader, for good: sends EJECT ICC ([`EJECT_ICC`]) in a
+    /// transaction of its own, then disconnects with [`Disposition::Eject`] when the card left,
+    /// [`Disposition::Leave`] when it did not. A station calls it once the journal holds the
+    /// card's outcome: a card feeder moves a card only on this command, never on a reset or a
+    /// power-off, so a card whose station died stays in the reader for the restarted station.
+    pub fn eject(mut self) -> Result<Ejection, TransportError> {
+        let sw = self.transaction()?.transmit_raw(&EJECT_ICC)?.sw;
+        if sw.is_success() {
+            self.disconnect(Disposition::Eject)?;
+            Ok(Ejection::Ejected)
+        } else {
+            self.disconnect(Disposition::Leave)?;
+            Ok(Ejection::Refused { sw })
+        }
     }
 }
 
@@ -280,6 +302,7 @@ mod tests {
         replies: Arc<Mutex<Vec<&'static str>>>,
         sent: Arc<Mutex<Vec<String>>>,
         reset_before_next: Arc<Mutex<bool>>,
+        disconnected: Arc<Mutex<Option<Disposition>>>,
     }
 
     struct ScriptedTx(Scripted, bool);
@@ -294,6 +317,10 @@ mod tests {
         fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
             let was_reset = std::mem::take(&mut *self.reset_before_next.lock().unwrap());
             Ok(Box::new(ScriptedTx(self.clone(), was_reset)))
+        }
+        fn disconnect(self: Box<Self>, disposition: Disposition) -> Result<(), TransportError> {
+            *self.disconnected.lock().unwrap() = Some(disposition);
+            Ok(())
         }
     }
 
@@ -419,6 +446,41 @@ mod tests {
         assert!(tx.changed_card());
         assert_eq!(*sent.lock().unwrap(), 1);
         assert_eq!(tx.apdu_count(), 0, "no answer came back");
+    }
+
+    #[test]
+    fn eject_sends_eject_icc_and_disconnects_with_eject_when_the_card_left() {
+        let (s, conn) = scripted(vec!["9000"]);
+        assert_eq!(conn.eject(), Ok(Ejection::Ejected));
+        assert_eq!(*s.sent.lock().unwrap(), vec!["2015010000".to_string()]);
+        assert_eq!(*s.disconnected.lock().unwrap(), Some(Disposition::Eject));
+    }
+
+    #[test]
+    fn an_eject_nothing_takes_is_refused_and_leaves_the_card() {
+        let (s, conn) = scripted(vec!["6E00"]);
+        assert_eq!(
+            conn.eject(),
+            Ok(Ejection::Refused {
+                sw: sscard_core::status::StatusWord(0x6E00)
+            })
+        );
+        assert_eq!(*s.sent.lock().unwrap(), vec!["2015010000".to_string()]);
+        assert_eq!(*s.disconnected.lock().unwrap(), Some(Disposition::Leave));
+    }
+
+    #[test]
+    fn disconnect_passes_the_disposition_to_the_backend() {
+        for d in [
+            Disposition::Leave,
+            Disposition::Reset,
+            Disposition::Unpower,
+            Disposition::Eject,
+        ] {
+            let (s, conn) = scripted(vec![]);
+            conn.disconnect(d).unwrap();
+            assert_eq!(*s.disconnected.lock().unwrap(), Some(d));
+        }
     }
 
     #[test]

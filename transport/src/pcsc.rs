@@ -2,7 +2,7 @@
 //! PC/SC context ([`establish`], [`list_readers`], [`resolve_reader`]); a card in a reader is a
 //! [`PcscBackend`]; its transactions are `SCardBeginTransaction` … `SCardEndTransaction`.
 
-use crate::backend::{CardBackend, CardTransaction};
+use crate::backend::{CardBackend, CardTransaction, Disposition as Leaving};
 use crate::TransportError;
 /// A PC/SC context (one per worker, kept while pcscd answers).
 pub use pcsc::Context;
@@ -202,6 +202,18 @@ impl CardBackend for PcscBackend {
             reset_seen,
             was_reset,
         }))
+    }
+
+    /// `SCardDisconnect` with the disposition. (Dropping the card instead disconnects with
+    /// `SCARD_RESET_CARD`.)
+    fn disconnect(self: Box<Self>, disposition: Leaving) -> Result<(), TransportError> {
+        let d = match disposition {
+            Leaving::Leave => Disposition::LeaveCard,
+            Leaving::Reset => Disposition::ResetCard,
+            Leaving::Unpower => Disposition::UnpowerCard,
+            Leaving::Eject => Disposition::EjectCard,
+        };
+        self.card.disconnect(d).map_err(|(_, e)| e.into())
     }
 }
 
