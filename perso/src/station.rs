@@ -366,6 +366,16 @@ fn current_stage(
         .map(|f| f.stage))
 }
 
+/// Takes the card out of the reader (a feeder moves it to its output or reject bin). A reader
+/// without a feeder refuses EJECT ICC: the operator takes the card out.
+fn eject(run: &mut Run<'_>, conn: Connection) {
+    match conn.eject() {
+        Ok(sscard_transport::backend::Ejection::Ejected) => {}
+        Ok(sscard_transport::backend::Ejection::Refused { .. }) => {}
+        Err(e) => run.event("retry", None, None, Some(format!("eject: {e}"))),
+    }
+}
+
 /// Rows of this reader left on their way whose card is not the one in the reader: untouched
 /// (still Blank) they go back to pending; otherwise an operator must find the card.
 fn settle_absent(run: &mut Run<'_>, present: Option<&str>) -> Result<(), JournalError> {
@@ -432,11 +442,11 @@ pub fn run(
                 run.stats.issued += 1;
                 run.stats.apdus += apdus;
                 deadline = Instant::now() + w.idle;
-                // Disconnecting resets the card: the feeder takes that as its release.
-                drop(conn);
+                // The journal holds the card's outcome: now, and only now, it leaves the reader.
+                eject(&mut run, conn);
             }
             Ok(Outcome::Done | Outcome::Refused) => {
-                drop(conn);
+                eject(&mut run, conn);
                 std::thread::sleep(POLL);
             }
             Ok(Outcome::NothingPending) => {
