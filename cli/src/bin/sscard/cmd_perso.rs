@@ -106,6 +106,9 @@ pub struct RunArgs {
     /// CSV with a header, or JSON lines (docs/batch.md).
     #[arg(long)]
     batch: PathBuf,
+    /// The batch's text encoding: auto | utf-8 | gbk | utf-16le | utf-16be.
+    #[arg(long, default_value = "auto")]
+    encoding: batch::Encoding,
     /// Readers (index or name), comma separated.
     #[arg(long, value_delimiter = ',', conflicts_with = "all_readers")]
     readers: Vec<String>,
@@ -314,7 +317,8 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
 }
 
 fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
-    let b = batch::load(&a.batch).map_err(|e| BadInput(format!("{}: {e}", a.batch.display())))?;
+    let b = batch::load_with(&a.batch, a.encoding)
+        .map_err(|e| BadInput(format!("{}: {e}", a.batch.display())))?;
     let refused: Vec<String> = b
         .errors
         .iter()
