@@ -15,6 +15,9 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PgError;
+
 use crate::state::{Stage, State, UnknownState};
 use db::{in_transaction, Cell, Db, Intent, Param};
 use sscard_core::classify::{Classified, ExitClass};
@@ -32,6 +35,10 @@ pub enum JournalError {
     #[cfg(feature = "postgres")]
     #[error("journal: {}", postgres::detail(.0))]
     Postgres(#[from] ::postgres::Error),
+    // Added by the PostgreSQL TLS/roles branch (the lead may move it).
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Pg(#[from] postgres::PgError),
     #[error("journal URL {url:?}: use sqlite:PATH or postgres://… (this build: {built})")]
     Url { url: String, built: &'static str },
     #[error("journal: {0}")]
@@ -60,6 +67,8 @@ impl Classified for JournalError {
     fn exit_class(&self) -> ExitClass {
         match self {
             Self::Url { .. } | Self::Conflict { .. } => ExitClass::BadInput,
+            #[cfg(feature = "postgres")]
+            Self::Pg(e) if e.is_bad_input() => ExitClass::BadInput,
             _ => ExitClass::Other,
         }
     }
@@ -463,6 +472,19 @@ impl Journal {
             prev_hash = hash;
         }
         Ok(Ok(count))
+    }
+
+    /// Creates the journal's schema (minimal version from the PostgreSQL TLS/roles branch; the
+    /// lead's mod.rs replaces it). PostgreSQL: as the administrator `admin_url`, granting
+    /// `station_role` only what a station needs (`postgres::PgDb::create_schema`). SQLite:
+    /// opening creates the schema; there are no roles.
+    pub fn init(admin_url: &str, station_role: Option<&str>) -> Result<(), JournalError> {
+        if admin_url.starts_with("postgres://") || admin_url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return postgres::PgDb::create_schema(admin_url, station_role);
+        }
+        let _ = station_role;
+        Self::open(admin_url).map(drop)
     }
 }
 
