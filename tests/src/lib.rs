@@ -419,35 +419,52 @@ pub fn softhsm_token() -> String {
     format!("pkcs11:{SOFTHSM_MODULE}:{HSM_TOKEN}")
 }
 
-/// Port of the PostgreSQL server the tests start.
-pub const PG_PORT: u16 = 55432;
+/// The stations' role of the test server, and its password (it logs in over TLS only).
+pub const STATION_ROLE: &str = "station";
+pub const STATION_PASSWORD: &str = "station-test-password";
 
-/// A PostgreSQL server for journal tests on 127.0.0.1:55432: started in a temporary directory
-/// (initdb as the `postgres` user, trust auth) and stopped again on drop — tests leave no
-/// process behind — or, when one already listens there, used as it is and left running.
-/// Panics (never skips) when it cannot start.
+/// A PostgreSQL server for journal tests, started in its own temporary directory on a free
+/// port of 127.0.0.1 (also listening on 127.0.0.2, an address its certificate does not name)
+/// and stopped again on drop — tests leave no process behind. Panics (never skips) when it
+/// cannot start.
+///
+/// With TLS ([`Postgres::start`]) it has certificates made for the test — a CA, a server
+/// certificate for `localhost` and 127.0.0.1 signed by it, and another CA that signed
+/// nothing — and two roles: `postgres`, the administrator (trusted over TLS and the Unix
+/// socket), and [`STATION_ROLE`] (password over TLS; refused in clear text). Without TLS
+/// ([`Postgres::start_without_tls`]) only the administrator connects, in clear text (the
+/// certificates are made all the same, for URLs that name a CA).
 pub struct Postgres {
-    /// `pg_ctl` and the data directory of a server this harness started.
-    started: Option<(PathBuf, PathBuf)>,
+    port: u16,
+    dir: PathBuf,
+    pg_ctl: PathBuf,
+    tls: bool,
 }
 
+static PG_SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Postgres {
+    /// A server with TLS and the two roles.
     pub fn start() -> Self {
-        let up = || {
-            std::net::TcpStream::connect_timeout(
-                &([127, 0, 0, 1], PG_PORT).into(),
-                Duration::from_millis(300),
-            )
-            .is_ok()
-        };
-        if up() {
-            return Self { started: None };
-        }
+        Self::start_with(true)
+    }
+
+    /// A server that does not speak TLS (`ssl=off`).
+    pub fn start_without_tls() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()))
             .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/setup.sh installs postgresql)");
-        let dir = std::env::temp_dir().join(format!("sscard-pg-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "sscard-pg-{}-{}",
+            std::process::id(),
+            PG_SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let chown = Command::new("chown")
             .args(["postgres:postgres", dir.to_str().unwrap()])
@@ -464,10 +481,29 @@ impl Postgres {
             "-U",
             "postgres",
         ]);
-        let opts = format!(
-            "-p {PG_PORT} -k {} -c listen_addresses=127.0.0.1",
+        make_certificates(&dir);
+        let hba = if tls {
+            "local   all all                      trust\n\
+             hostssl all postgres 127.0.0.0/8     trust\n\
+             hostssl all station  127.0.0.0/8     scram-sha-256\n\
+             host    all all      127.0.0.0/8     reject\n"
+        } else {
+            "local   all all                      trust\n\
+             host    all postgres 127.0.0.0/8     trust\n"
+        };
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        let port = free_port();
+        let mut opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1,127.0.0.2",
             dir.display()
         );
+        if tls {
+            opts += &format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            );
+        }
         let pg_ctl = bin.join("pg_ctl");
         pg_run(&[
             pg_ctl.to_str().unwrap(),
@@ -480,56 +516,242 @@ impl Postgres {
             "-w",
             "start",
         ]);
+        // From here on, drop stops the server.
         let server = Self {
-            started: Some((pg_ctl, data)),
+            port,
+            dir,
+            pg_ctl,
+            tls,
         };
-        assert!(up(), "PostgreSQL did not come up on {PG_PORT}");
+        if tls {
+            server.admin_psql(&format!(
+                "CREATE ROLE {STATION_ROLE} LOGIN PASSWORD '{STATION_PASSWORD}'"
+            ));
+        }
         server
     }
 
-    /// A fresh database's URL.
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CA that signed the server's certificate (PEM).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A CA that signed nothing of this server's (PEM).
+    pub fn other_ca(&self) -> PathBuf {
+        self.dir.join("other-ca.crt")
+    }
+
+    /// Creates the database `db` afresh (empty: no journal schema).
+    pub fn create_db(&self, db: &str) {
+        self.admin_psql(&format!("DROP DATABASE IF EXISTS {db}"));
+        self.admin_psql(&format!("CREATE DATABASE {db}"));
+    }
+
+    /// The administrator's URL for `db`: TLS with the full check against [`Postgres::ca`],
+    /// or clear text on a server without TLS.
+    pub fn admin_url(&self, db: &str) -> String {
+        match self.tls {
+            true => format!(
+                "postgres://postgres@127.0.0.1:{}/{db}?sslmode=verify-full&sslrootcert={}",
+                self.port,
+                self.ca().display()
+            ),
+            false => format!(
+                "postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+                self.port
+            ),
+        }
+    }
+
+    /// The station role's URL for `db` with `sslmode=verify-full` and [`Postgres::ca`].
+    pub fn station_url(&self, db: &str) -> String {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            self.station_base(db),
+            self.ca().display()
+        )
+    }
+
+    /// The station role's URL for `db` without TLS parameters (append `?sslmode=…`).
+    pub fn station_base(&self, db: &str) -> String {
+        format!(
+            "postgres://{STATION_ROLE}:{STATION_PASSWORD}@127.0.0.1:{}/{db}",
+            self.port
+        )
+    }
+
+    /// The station role's URL for `db` in clear text (`sslmode=disable`): the server refuses it.
+    pub fn clear_station_url(&self, db: &str) -> String {
+        format!("{}?sslmode=disable", self.station_base(db))
+    }
+
+    /// A fresh database `db` whose journal schema the administrator created (granting the
+    /// station role), and the station's TLS URL for it.
     pub fn url(&self, db: &str) -> String {
-        let base = format!("postgres://postgres@127.0.0.1:{PG_PORT}/postgres");
+        self.create_db(db);
+        sscard_perso::journal::Journal::init(&self.admin_url(db), Some(STATION_ROLE))
+            .unwrap_or_else(|e| panic!("creating the journal schema of {db}: {e}"));
+        self.station_url(db)
+    }
+
+    /// Runs SQL through `psql` (libpq, independent of our driver) at `url`: the rows as
+    /// `a|b` lines, or the error as `SQLSTATE: message`.
+    pub fn psql(&self, url: &str, sql: &str) -> Result<String, String> {
+        let o = Command::new("psql")
+            .args([url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-v", "VERBOSITY=verbose", "-c", sql])
+            .env_remove("PGSSLMODE")
+            .output()
+            .expect("psql runs");
+        if o.status.success() {
+            return Ok(String::from_utf8_lossy(&o.stdout).trim_end().to_string());
+        }
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        Err(err
+            .lines()
+            .find_map(|l| l.split_once("ERROR:  ").map(|(_, e)| e.to_string()))
+            .unwrap_or(err))
+    }
+
+    /// Runs SQL as the administrator over the Unix socket; panics on an error.
+    fn admin_psql(&self, sql: &str) {
         let o = Command::new("psql")
             .args([
-                base.as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {db}"),
-                "-c",
-                &format!("CREATE DATABASE {db}"),
+                "-h",
+                self.dir.to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
             ])
+            .args(["-U", "postgres", "-d", "postgres", "-X", "-q"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("psql runs");
         assert!(
             o.status.success(),
-            "psql: {}",
+            "psql {sql}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        format!("postgres://postgres@127.0.0.1:{PG_PORT}/{db}")
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some((pg_ctl, data)) = &self.started {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(pg_ctl)
-                .args([
-                    "-D",
-                    data.to_str().unwrap_or_default(),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                ])
-                .output();
-            if let Some(dir) = data.parent() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(&self.pg_ctl)
+            .args([
+                "-D",
+                self.dir.join("data").to_str().unwrap_or_default(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A port free on 127.0.0.1 just now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// The test server's certificates in `dir`, made with the `openssl` command: `ca.crt` (key
+/// `ca.key`), `server.crt` for DNS localhost and IP 127.0.0.1 signed by it, `server.key`
+/// readable by the postgres user only, and `other-ca.crt`, a CA that signed nothing.
+fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command runs (scripts/setup.sh installs openssl)");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "sscard test CA"), ("other-ca", "another test CA")] {
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+                &["-days", "2", "-subj", &format!("/CN={cn}")],
+            ]
+            .concat(),
+        );
+    }
+    openssl(
+        &[
+            &["req", "-new"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    let key = dir.join("server.key");
+    let chown = Command::new("chown")
+        .args(["postgres:postgres", key.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 fn pg_run(args: &[&str]) {

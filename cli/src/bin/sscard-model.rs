@@ -133,15 +133,30 @@ enum Kind {
     Psam,
 }
 
+/// A database driver's debug and trace output: statements with their parameters, holder data
+/// among them. Dropped whatever RUST_LOG says, as by `sscard` (the model links no driver
+/// today; this keeps it so if one comes in).
+fn driver_detail(m: &tracing::Metadata<'_>) -> bool {
+    const DRIVERS: [&str; 3] = ["tokio_postgres", "postgres", "postgres_protocol"];
+    *m.level() > tracing::Level::INFO
+        && DRIVERS.iter().any(|d| {
+            m.target()
+                .strip_prefix(d)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn main() {
     // Diagnostics (`RUST_LOG=debug`, default warnings and errors) go to stderr, never stdout,
     // which carries results and --json.
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with(tracing_subscriber::filter::filter_fn(|m| !driver_detail(m)))
         .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("sscard-model: error: {e:#}");

@@ -19,6 +19,8 @@ mod sqlite;
 
 pub use anchor::{default_path as default_anchor_path, Anchor};
 pub use audit::{AuditBreak, Entry, Verified};
+#[cfg(feature = "postgres")]
+pub use postgres::PgError;
 
 use crate::state::{Stage, State, UnknownState};
 use audit::Record;
@@ -39,7 +41,10 @@ pub enum JournalError {
     Sqlite(#[from] rusqlite::Error),
     #[cfg(feature = "postgres")]
     #[error("journal: {}", postgres::detail(.0))]
-    Postgres(#[from] ::postgres::Error),
+    Postgres(::postgres::Error),
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Pg(#[from] postgres::PgError),
     #[error("journal URL {url:?}: use sqlite:PATH or postgres://… (this build: {built})")]
     Url { url: String, built: &'static str },
     #[error("journal file {path}: {reason}")]
@@ -87,6 +92,15 @@ pub enum JournalError {
     NotAudited,
 }
 
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for JournalError {
+    // Not `#[from]`: the message already carries the driver's cause (`postgres::detail`), which
+    // as a `source` would be printed a second time.
+    fn from(e: ::postgres::Error) -> Self {
+        JournalError::Postgres(e)
+    }
+}
+
 impl Classified for JournalError {
     fn return_code(&self) -> i32 {
         codes::UNKNOWN
@@ -100,6 +114,8 @@ impl Classified for JournalError {
             | Self::CannotRequeue { .. }
             | Self::AlreadySpoiled { .. } => ExitClass::BadInput,
             Self::AuditKey(e) => e.exit_class(),
+            #[cfg(feature = "postgres")]
+            Self::Pg(e) if e.is_bad_input() => ExitClass::BadInput,
             _ => ExitClass::Other,
         }
     }

@@ -69,16 +69,32 @@ enum Cmd {
     Demo(cmd_demo::Args),
 }
 
+/// The PostgreSQL driver's debug and trace output: every statement with its parameters —
+/// holder names and ID numbers. Dropped whatever RUST_LOG says (a filter of its own, since a
+/// more specific RUST_LOG directive such as `tokio_postgres::query=trace` would win over any
+/// directive added to RUST_LOG's); the driver's info and above (server notices) stay.
+fn driver_detail(m: &tracing::Metadata<'_>) -> bool {
+    const DRIVERS: [&str; 3] = ["tokio_postgres", "postgres", "postgres_protocol"];
+    *m.level() > tracing::Level::INFO
+        && DRIVERS.iter().any(|d| {
+            m.target()
+                .strip_prefix(d)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn main() {
     // Diagnostics (`RUST_LOG=debug`, default warnings and errors) go to stderr, never stdout,
     // which carries results and --json.
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // cryptoki logs what it returns to us as errors anyway.
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cryptoki=off")),
         )
-        .with_writer(std::io::stderr)
+        .with(tracing_subscriber::filter::filter_fn(|m| !driver_detail(m)))
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
