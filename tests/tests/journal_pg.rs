@@ -450,3 +450,90 @@ fn audited(url: &str) -> Journal {
     )
     .unwrap()
 }
+
+/// The tamper matrix on PostgreSQL, done as the database's administrator, who can disable the
+/// append-only triggers: each kind of change is caught by `audit_verify` (the keyed chain, the
+/// holders checked against it, the anchor outside the database).
+#[test]
+fn the_administrator_cannot_doctor_the_audit_log_unseen() {
+    use sscard_perso::state::Stage;
+    let pg = Postgres::start();
+    let station = pg.url("journal_tamper");
+    let admin = pg.admin_url("journal_tamper");
+    let dir = std::env::temp_dir().join(format!("sscard-pg-tamper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let anchor = dir.join("journal.anchor");
+    let mut j = audited(&station);
+    j.add("batch.csv", &holders()).unwrap();
+    for card in ["CARD1", "CARD2"] {
+        let c = j.claim("r0", card).unwrap().unwrap();
+        let mut at = Stage::Blank;
+        while let Some(next) = at.next() {
+            j.reached(c.id, at, next, "test").unwrap();
+            at = next;
+        }
+    }
+    j.anchor(&anchor).unwrap();
+    let verified = j.audit_verify(&anchor).unwrap().unwrap();
+    assert_eq!((verified.entries, verified.holders), (13, 3));
+    let unlocked = |sql: &str| {
+        pg.psql(
+            &admin,
+            &format!("ALTER TABLE audit DISABLE TRIGGER USER; {sql}; ALTER TABLE audit ENABLE TRIGGER USER"),
+        )
+        .unwrap();
+    };
+    let broken = |j: &mut sscard_perso::journal::Journal| {
+        j.audit_verify(&anchor).unwrap().unwrap_err().to_string()
+    };
+    // An issued holder set back to pending.
+    pg.psql(
+        &admin,
+        "UPDATE holders SET state = 'pending', card_id = NULL WHERE id = 1",
+    )
+    .unwrap();
+    assert_eq!(
+        broken(&mut j),
+        "holder row 1 is pending in the journal, but the audit log last recorded issued on card CARD1: the row was edited"
+    );
+    pg.psql(
+        &admin,
+        "UPDATE holders SET state = 'issued', card_id = 'CARD1' WHERE id = 1",
+    )
+    .unwrap();
+    assert!(j.audit_verify(&anchor).unwrap().is_ok());
+    // An entry rewritten and its hash recomputed without the key.
+    unlocked(
+        "UPDATE audit SET detail = 'x', hash = encode(sha256(prev::bytea), 'hex') WHERE seq = 4",
+    );
+    assert_eq!(
+        broken(&mut j),
+        "entry 4 (keys_loaded) does not verify under the audit key: the log was changed"
+    );
+    // The newest entries deleted, and the rows made to agree with what is left.
+    unlocked("DELETE FROM audit WHERE seq >= 4");
+    pg.psql(&admin, "UPDATE holders SET state = 'pending', card_id = NULL, station = NULL, reader = NULL WHERE id = 2")
+        .unwrap();
+    pg.psql(
+        &admin,
+        "UPDATE holders SET state = 'authenticated' WHERE id = 1",
+    )
+    .unwrap();
+    assert_eq!(
+        broken(&mut j),
+        "the anchor records 13 entries, the journal holds 3: entries were deleted"
+    );
+    // TRUNCATE.
+    unlocked("TRUNCATE audit");
+    pg.psql(
+        &admin,
+        "UPDATE holders SET state = 'pending', card_id = NULL, station = NULL, reader = NULL",
+    )
+    .unwrap();
+    assert_eq!(
+        broken(&mut j),
+        "the anchor records 13 entries, the journal holds 0: entries were deleted"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
