@@ -22,6 +22,20 @@ pub fn create_private(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` for appending, created with mode 0600 if absent and never truncated; a
+/// symbolic link at `path` is refused and an existing regular file with wider permissions is
+/// narrowed to 0600. For an append-only log (an audit anchor file), and to create a database
+/// file private before the database library opens it: SQLite gives its `-wal`, `-shm` and
+/// `-journal` files the mode of the database file.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    private(&mut options);
+    let file = options.open(path).map_err(|e| explain(e, path))?;
+    narrow(&file)?;
+    Ok(file)
+}
+
 /// Writes `bytes` to `path` through [`create_private`]: mode 0600, a symbolic link at `path`
 /// refused. For reports and outputs a user names (`--junit`, `--out`), which may be a device
 /// or a pipe.
@@ -185,6 +199,32 @@ mod tests {
         let before = mode(null);
         create_private(null).unwrap().write_all(b"x").unwrap();
         assert_eq!(mode(null), before);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn open_private_append_keeps_the_contents_and_narrows() {
+        let d = dir("append");
+        let log = d.join("anchor");
+        open_private_append(&log)
+            .unwrap()
+            .write_all(b"1\n")
+            .unwrap();
+        assert_eq!(mode(&log), 0o600);
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open_private_append(&log)
+            .unwrap()
+            .write_all(b"2\n")
+            .unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"1\n2\n");
+        assert_eq!(mode(&log), 0o600);
+        let link = d.join("link");
+        symlink(&log, &link).unwrap();
+        assert!(open_private_append(&link)
+            .unwrap_err()
+            .to_string()
+            .ends_with("is a symbolic link; a private file is not written through one (remove it or name the file it points to)"));
+        assert_eq!(std::fs::read(&log).unwrap(), b"1\n2\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -4,7 +4,7 @@
 #![cfg(unix)]
 
 use sscard_core::fsutil::{
-    create_private, create_private_temp, write_atomic_private, write_private,
+    create_private, create_private_temp, open_private_append, write_atomic_private, write_private,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ fn private_files_are_0600_under_umask_000() {
     );
     // The umask really was 000: an ordinary file came out world-writable.
     assert_eq!(mode(&dir.join("ordinary")), 0o666);
-    for name in ["created", "written", "replaced"] {
+    for name in ["created", "appended", "written", "replaced"] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }
     let temp: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -57,6 +57,7 @@ fn make_files_in_dir_var() {
     let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("started by the umask test"));
     std::fs::write(dir.join("ordinary"), b"x").unwrap();
     create_private(&dir.join("created")).unwrap();
+    open_private_append(&dir.join("appended")).unwrap();
     write_private(&dir.join("written"), b"x").unwrap();
     write_atomic_private(&dir.join("replaced"), b"x").unwrap();
     create_private_temp(&dir.join("torn")).unwrap();
