@@ -1,8 +1,10 @@
 //! Persistent writes of card memory: atomic on disk (temporary file, fsync, rename, fsync of the
-//! directory), counted, and optionally torn at the n-th write to simulate a power cut.
+//! directory), private (an image holds the card's keys and PIN: mode 0600, through a temporary
+//! file with a random name created exclusively, never through a planted symbolic link),
+//! counted, and optionally torn at the n-th write to simulate a power cut.
 
 use crate::image::Image;
-use std::fs::{self, File, OpenOptions};
+use sscard_core::fsutil;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -91,12 +93,7 @@ impl Store {
         let json = image.to_json();
         if torn {
             // Power goes while the temporary file is half written; the rename never happens.
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path.with_extension("tmp"))
-                .map_err(io)?;
+            let (mut f, _) = fsutil::create_private_temp(path).map_err(io)?;
             f.write_all(&json.as_bytes()[..json.len() / 2])
                 .map_err(io)?;
             return Err(StoreError::Torn(self.writes));
@@ -109,22 +106,57 @@ impl Store {
     }
 }
 
-/// Writes `bytes` to `path` so that a power cut leaves either the old file or the new one:
-/// a temporary file beside it, fsync, rename over, fsync of the directory.
+/// Writes `bytes` to `path` so that a power cut leaves either the old file or the new one,
+/// readable by its owner alone: [`fsutil::write_atomic_private`] (a temporary file with a
+/// random name beside it, created exclusively with mode 0600, fsync, rename over, fsync of the
+/// directory).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)?.sync_all()
+    fsutil::write_atomic_private(path, bytes)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::build::{blank_ssc, SAMPLE_CARD_ID};
+    use sscard_core::crypto::Algorithm;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn images_are_private_and_never_written_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.json");
+        // Where the image store used to put its temporary file, an attacker's link.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        symlink(&victim, dir.path().join("card.tmp")).unwrap();
+        let image = blank_ssc(Algorithm::Sm4, &SAMPLE_CARD_ID);
+        let mut store = Store::file(&path);
+        store.save(|| image.clone()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(Image::load(&path).unwrap().to_json(), image.to_json());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        // A torn write leaves a private, half-written temporary file and the old image.
+        store.tear_at(1);
+        assert!(matches!(
+            store.save(|| image.clone()),
+            Err(StoreError::Torn(2))
+        ));
+        let torn: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".tmp") && !p.is_symlink())
+            .collect();
+        assert_eq!(torn.len(), 1, "{torn:?}");
+        assert_eq!(mode(&torn[0]), 0o600);
+        assert_eq!(
+            std::fs::metadata(&torn[0]).unwrap().len() as usize,
+            image.to_json().len() / 2
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(Image::load(&path).unwrap().to_json(), image.to_json());
+    }
 }

@@ -10,6 +10,8 @@
 //! - [`classify`]: the error taxonomy (unified return code and exit class of an error).
 //! - [`hexfmt`]: hex parsing and printing used by every command line.
 //! - [`card`]: the interface a simulated card offers a reader (the model implements it).
+//! - [`fsutil`]: private files (0600, never through a planted symbolic link) and atomic
+//!   replacement, for everything that holds keys, PINs, personal data or traces.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
@@ -17,6 +19,7 @@ pub mod atr;
 pub mod card;
 pub mod classify;
 pub mod crypto;
+pub mod fsutil;
 pub mod hexfmt;
 pub mod profile;
 pub mod status;

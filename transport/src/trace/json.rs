@@ -2,7 +2,10 @@
 //! `{"time": unix seconds, "role", "reader", "command", "response", "sw", "meaning", "micros"}`.
 
 use super::{masked_hex, Exchange, TraceSink};
-use std::io::Write;
+use sscard_core::fsutil::create_private;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 /// Writes exchanges as JSON lines.
@@ -13,6 +16,14 @@ pub struct JsonSink<W: Write + Send> {
 impl<W: Write + Send> JsonSink<W> {
     pub fn new(out: W) -> Self {
         Self { out }
+    }
+}
+
+impl JsonSink<BufWriter<File>> {
+    /// A JSON-lines trace file at `path`, created private ([`create_private`]: mode 0600, a
+    /// symbolic link at `path` refused): a trace shows which cards were used, and when.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        Ok(Self::new(BufWriter::new(create_private(path)?)))
     }
 }
 

@@ -10,6 +10,7 @@ pub use json::JsonSink;
 pub use pcapng::{PcapngSink, LINKTYPE_ISO_14443};
 pub use sscard_core::profile::commands::Secrecy;
 
+use sscard_core::fsutil::create_private;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::commands::describe_bytes;
 use sscard_core::status::StatusWord;
@@ -179,6 +180,17 @@ impl<W: Write + Send> TextSink<W> {
     }
 }
 
+impl TextSink<std::io::LineWriter<std::fs::File>> {
+    /// A text trace file at `path`, created private ([`create_private`]: mode 0600, a symbolic
+    /// link at `path` refused), written a line at a time.
+    pub fn create(path: &std::path::Path, timing: bool) -> std::io::Result<Self> {
+        Ok(Self::new(
+            std::io::LineWriter::new(create_private(path)?),
+            timing,
+        ))
+    }
+}
+
 impl<W: Write + Send> TraceSink for TextSink<W> {
     fn record(&mut self, e: &Exchange) {
         let data = e.response_data_hex();
@@ -312,5 +324,49 @@ mod tests {
         other.record(&e);
         assert_eq!(*seen.0.lock().unwrap(), ["card", "psam"]);
         assert!(!Trace::off().is_on() && Trace::to(Vec::new()).0.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn trace_files_are_private_and_not_written_through_a_link() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("sscard-trace-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mode = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+        };
+        let e = ex(
+            &[0, 0x84, 0, 0, 8],
+            &[1, 2, 3, 4, 5, 6, 7, 8, 0x90, 0],
+            Secrecy::PUBLIC,
+        );
+        let (text, pcap, json) = (dir.join("t.txt"), dir.join("t.pcapng"), dir.join("t.jsonl"));
+        // A trace from an earlier run, left world-readable, is narrowed.
+        std::fs::write(&pcap, b"old").unwrap();
+        std::fs::set_permissions(&pcap, std::fs::Permissions::from_mode(0o644)).unwrap();
+        TextSink::create(&text, false).unwrap().record(&e);
+        PcapngSink::create(&pcap).unwrap().record(&e);
+        JsonSink::create(&json).unwrap().record(&e);
+        for p in [&text, &pcap, &json] {
+            assert_eq!(mode(p), 0o600, "{}", p.display());
+        }
+        assert_eq!(
+            std::fs::read_to_string(&text).unwrap(),
+            "card > 0084000008\ncard < 0102030405060708 9000 success\n"
+        );
+        assert_eq!(
+            &std::fs::read(&pcap).unwrap()[..4],
+            &[0x0A, 0x0D, 0x0D, 0x0A]
+        );
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        let link = dir.join("link.pcapng");
+        symlink(&victim, &link).unwrap();
+        assert!(PcapngSink::create(&link).is_err());
+        assert!(JsonSink::create(&link).is_err());
+        assert!(TextSink::create(&link, true).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

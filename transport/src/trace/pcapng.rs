@@ -6,7 +6,10 @@
 //! card→reader, big-endian length of what follows), then an ISO 14443-4 I-block (PCB, APDU).
 
 use super::{Exchange, TraceSink};
-use std::io::{self, Write};
+use sscard_core::fsutil::create_private;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const LINKTYPE_ISO_14443: u16 = 264;
@@ -46,6 +49,14 @@ fn option(code: u16, value: &[u8]) -> Vec<u8> {
     o.extend_from_slice(value);
     o.resize(o.len().div_ceil(4) * 4, 0);
     o
+}
+
+impl PcapngSink<BufWriter<File>> {
+    /// A pcapng trace file at `path`, created private ([`create_private`]: mode 0600, a
+    /// symbolic link at `path` refused), its section header written.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        Self::new(BufWriter::new(create_private(path)?))
+    }
 }
 
 impl<W: Write + Send> PcapngSink<W> {

@@ -3,10 +3,11 @@
 use crate::connect::TraceOpts;
 use crate::exit::Reported;
 use crate::output::Output;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use sscard::qualify::{self, CallbackError, Options, Removal};
 use sscard::script::report;
+use sscard_core::fsutil::write_private;
 use sscard_transport::pcsc::{
     establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
 };
@@ -129,16 +130,19 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         .map(|c| json!({ "name": c.name, "figure": c.figure, "apdus": c.apdus }))
         .collect::<Vec<_>>());
     if let Some(p) = &a.json_file {
-        std::fs::write(p, serde_json::to_string_pretty(&value)? + "\n")?;
+        write_private(p, (serde_json::to_string_pretty(&value)? + "\n").as_bytes())
+            .with_context(|| format!("--json-file {}", p.display()))?;
     }
     if let Some(p) = &a.html {
-        std::fs::write(p, qualify::html(&report))?;
+        write_private(p, qualify::html(&report).as_bytes())
+            .with_context(|| format!("--html {}", p.display()))?;
     }
     if let Some(p) = &a.junit {
-        std::fs::write(
+        write_private(
             p,
-            report::junit(std::slice::from_ref(&file), "sscard reader-test"),
-        )?;
+            report::junit(std::slice::from_ref(&file), "sscard reader-test").as_bytes(),
+        )
+        .with_context(|| format!("--junit {}", p.display()))?;
     }
     let (passed, failed, skipped) = report::counts(std::slice::from_ref(&file));
     out.result(value, || {

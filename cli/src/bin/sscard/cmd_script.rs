@@ -4,11 +4,12 @@
 use crate::connect::{self, CardOpts};
 use crate::exit::{BadInput, Reported};
 use crate::output::Output;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use sscard::keys::KeySource;
 use sscard::script::{self, report, FileResult, Outcome, Script};
 use sscard_core::crypto::Algorithm;
+use sscard_core::fsutil::write_private;
 use sscard_model::build;
 use sscard_model::card::shared;
 use sscard_model::ssc::{Defect, Ssc};
@@ -91,7 +92,11 @@ pub fn run(out: &Output, cmd: ScriptCmd) -> Result<()> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            std::fs::write(&output, script::import::from_scriptor(&text, &name))?;
+            write_private(
+                &output,
+                script::import::from_scriptor(&text, &name).as_bytes(),
+            )
+            .with_context(|| format!("writing {}", output.display()))?;
             out.result(json!({ "written": output.display().to_string() }), || {
                 format!("wrote {}", output.display())
             });
@@ -172,13 +177,15 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
     }
     let (passed, failed, skipped) = report::counts(&results);
     if let Some(p) = &a.junit {
-        std::fs::write(p, report::junit(&results, "sscard conformance"))?;
+        write_private(p, report::junit(&results, "sscard conformance").as_bytes())
+            .with_context(|| format!("--junit {}", p.display()))?;
     }
     if let Some(p) = &a.json_file {
-        std::fs::write(
+        write_private(
             p,
-            serde_json::to_string_pretty(&report::json_report(&results))? + "\n",
-        )?;
+            (serde_json::to_string_pretty(&report::json_report(&results))? + "\n").as_bytes(),
+        )
+        .with_context(|| format!("--json-file {}", p.display()))?;
     }
     let seconds = start.elapsed().as_secs_f64();
     out.result(report::json_report(&results), || {

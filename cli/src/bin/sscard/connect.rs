@@ -31,15 +31,16 @@ impl TraceOpts {
         if self.trace {
             sinks.push(Box::new(TextSink::new(std::io::stderr(), true)));
         }
+        // Trace files are private (0600, never through a symbolic link): they show which
+        // cards were used, where and when.
         if let Some(p) = &self.pcap {
-            let file =
-                std::fs::File::create(p).with_context(|| format!("--pcap {}", p.display()))?;
-            sinks.push(Box::new(PcapngSink::new(std::io::BufWriter::new(file))?));
+            let sink = PcapngSink::create(p).with_context(|| format!("--pcap {}", p.display()))?;
+            sinks.push(Box::new(sink));
         }
         if let Some(p) = &self.trace_json {
-            let file = std::fs::File::create(p)
-                .with_context(|| format!("--trace-json {}", p.display()))?;
-            sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(file))));
+            let sink =
+                JsonSink::create(p).with_context(|| format!("--trace-json {}", p.display()))?;
+            sinks.push(Box::new(sink));
         }
         if tracing::enabled!(target: "sscard_transport", tracing::Level::DEBUG) {
             sinks.push(Box::new(LogSink));
