@@ -358,7 +358,7 @@ fn an_invalid_batch_personalises_nothing() {
     let path = dir.join("bad.csv");
     std::fs::write(
         &path,
-        format!("{HEADER}\n{},{},张三,1,01,110105,19850101,20240101,20340101,01,01,1101000000000001\nC0000001X,110105198501010012,李四,3,01,110105,19850230,20240101,20340101,01,01,1101000000000002\n", card_number(1), citizen_id(1)),
+        format!("{HEADER}\n{},{},张三,1,01,110105,19850202,20240101,20340101,01,01,1101000000000001\nC0000001X,110105198501010012,李四,3,01,110105,19850230,20240101,20340101,01,01,1101000000000002\n", card_number(1), citizen_id(1)),
     )
     .unwrap();
     let journal = format!("sqlite:{}", dir.join("journal.db").display());

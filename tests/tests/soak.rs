@@ -102,11 +102,9 @@ fn issued_cards(feed: &Path) -> BTreeSet<String> {
             continue;
         }
         let image = sscard_model::Image::load(&path).unwrap();
-        let ssc = sscard_model::ssc::Ssc::from_image(
-            image,
-            sscard_model::store::Store::in_memory(),
-        )
-        .unwrap();
+        let ssc =
+            sscard_model::ssc::Ssc::from_image(image, sscard_model::store::Store::in_memory())
+                .unwrap();
         let mut t = sscard::Connection::new(sscard_transport::InProcess::new(
             sscard_model::card::shared(ssc),
             "issued card",
@@ -131,7 +129,13 @@ fn issued_cards(feed: &Path) -> BTreeSet<String> {
 
 /// The end state both soaks must reach.
 fn check_end(journal: &str, anchor: &Path, feed: &Path, n: usize, kills: usize, started: Instant) {
-    let status = json(&sscard(&["perso", "status", "--journal", journal, "--json"]));
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        journal,
+        "--json",
+    ]));
     assert_eq!(
         status["states"],
         serde_json::json!({ "issued": n }),
@@ -287,7 +291,8 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
     let stations = [args("station-1", "0,1"), args("station-2", "2,3")];
     let started = Instant::now();
     let mut rng = Rng(0x0DDB_A115_7A71_u64);
-    let mut running: [Option<Child>; 2] = [Some(station(&stations[0])), Some(station(&stations[1]))];
+    let mut running: [Option<Child>; 2] =
+        [Some(station(&stations[0])), Some(station(&stations[1]))];
     let mut done = 0;
     while done < kills {
         std::thread::sleep(Duration::from_millis(100 + rng.below(500)));

@@ -89,14 +89,7 @@ pub(crate) fn write(
         head,
         mac,
     };
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| file_error(path, e))?;
+    let mut f = sscard_core::fsutil::open_private_append(path).map_err(|e| file_error(path, e))?;
     let mut line = serde_json::to_string(&anchor)?;
     line.push('\n');
     f.write_all(line.as_bytes())

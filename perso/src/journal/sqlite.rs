@@ -70,32 +70,12 @@ impl SqliteDb {
 /// Creates the journal file readable by its owner only (it holds personal data), refusing a
 /// symbolic link in its place; SQLite gives its `-wal` and `-shm` files the same mode.
 fn create_private(path: &Path) -> Result<(), JournalError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = std::fs::symlink_metadata(path).map_err(|e| JournalError::File {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            if meta.file_type().is_symlink() {
-                return Err(JournalError::File {
-                    path: path.display().to_string(),
-                    reason: "is a symbolic link; give the journal's real path".into(),
-                });
-            }
-            Ok(())
-        }
-        Err(e) => Err(JournalError::File {
+    sscard_core::fsutil::open_private_append(path)
+        .map(drop)
+        .map_err(|e| JournalError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
-        }),
-    }
+        })
 }
 
 fn cell(v: ValueRef<'_>) -> Cell {
@@ -288,7 +268,7 @@ mod tests {
                 .unwrap()
                 .to_string(),
             format!(
-                "journal file {}: is a symbolic link; give the journal's real path",
+                "journal file {0}: {0} is a symbolic link; a private file is not written through one (remove it or name the file it points to)",
                 link.display()
             )
         );
