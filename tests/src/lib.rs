@@ -361,11 +361,39 @@ pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Token label and user PIN of the test token.
 pub const HSM_TOKEN: &str = "sscard-test";
 pub const HSM_PIN: &str = "24680";
+/// Empty tokens beside the test token (same PIN), for tests that import their own keys: a
+/// SoftHSM library sees only the tokens that existed when this process initialised it, so
+/// [`softhsm_token`] creates them all up front.
+pub const HSM_CEREMONY_TOKEN: &str = "sscard-ceremony";
+pub const HSM_SCRATCH_TOKEN: &str = "sscard-scratch";
 
 static HSM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+fn init_softhsm_token(label: &str) {
+    let o = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "13579",
+            "--pin",
+            HSM_PIN,
+        ])
+        .output()
+        .expect("softhsm2-util runs");
+    assert!(
+        o.status.success(),
+        "softhsm2-util: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A SoftHSM2 token in a temporary directory with its own SOFTHSM2_CONF (set for this process,
-/// so in-process PKCS#11 sees it too), holding the test key set. Returns the `--keys` value.
+/// so in-process PKCS#11 and child processes see it too), holding the test key set (with the
+/// test audit key and region 110100); beside it the empty [`HSM_CEREMONY_TOKEN`] and
+/// [`HSM_SCRATCH_TOKEN`]. Returns the `--keys` value of the test token.
 pub fn softhsm_token() -> String {
     let conf = HSM.get_or_init(|| {
         assert!(
@@ -373,6 +401,8 @@ pub fn softhsm_token() -> String {
             "{SOFTHSM_MODULE} is missing: scripts/setup.sh installs softhsm2"
         );
         let dir = std::env::temp_dir().join(format!("sscard-softhsm-{}", std::process::id()));
+        // A directory left by an earlier process with this id would add its tokens.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
         std::fs::write(
@@ -384,24 +414,9 @@ pub fn softhsm_token() -> String {
         )
         .unwrap();
         std::env::set_var("SOFTHSM2_CONF", &conf);
-        let o = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                HSM_TOKEN,
-                "--so-pin",
-                "13579",
-                "--pin",
-                HSM_PIN,
-            ])
-            .output()
-            .expect("softhsm2-util runs");
-        assert!(
-            o.status.success(),
-            "softhsm2-util: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        for label in [HSM_TOKEN, HSM_CEREMONY_TOKEN, HSM_SCRATCH_TOKEN] {
+            init_softhsm_token(label);
+        }
         let o = sscard_env(
             &[
                 "keys",
@@ -422,6 +437,45 @@ pub fn softhsm_token() -> String {
 /// The stations' role of the test server, and its password (it logs in over TLS only).
 pub const STATION_ROLE: &str = "station";
 pub const STATION_PASSWORD: &str = "station-test-password";
+
+/// `pkcs11-tool --list-objects` of a token of [`softhsm_token`]'s directory, as (label, usage)
+/// pairs of its secret keys (the "Usage:" line as printed).
+pub fn pkcs11_tool_key_usages(token: &str) -> Vec<(String, String)> {
+    softhsm_token();
+    let o = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            SOFTHSM_MODULE,
+            "--token-label",
+            token,
+            "--login",
+            "--pin",
+            HSM_PIN,
+            "--list-objects",
+        ])
+        .output()
+        .expect("pkcs11-tool runs (scripts/setup.sh installs opensc)");
+    assert!(
+        o.status.success(),
+        "pkcs11-tool: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut keys = Vec::new();
+    let mut label = None;
+    let mut secret = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            secret = line.starts_with("Secret Key Object");
+            label = None;
+        } else if let Some(l) = line.trim().strip_prefix("label:") {
+            label = Some(l.trim().trim_matches('\'').to_string());
+        } else if let (true, Some(u)) = (secret, line.trim().strip_prefix("Usage:")) {
+            keys.push((label.take().unwrap_or_default(), u.trim().to_string()));
+        }
+    }
+    keys
+}
 
 /// A PostgreSQL server for journal tests, started in its own temporary directory on a free
 /// port of 127.0.0.1 (also listening on 127.0.0.2, an address its certificate does not name)

@@ -1,5 +1,7 @@
 //! The three key sources — software keys, the PSAM model, a SoftHSM2 token — give the same
-//! cryptograms and MACs for the same card and inputs.
+//! cryptograms, MACs and key-loading blocks for the same card and inputs; the token's masters
+//! are derive-only and a master that can do more is refused; a key ceremony builds a master
+//! from components; many threads share one PKCS#11 library.
 
 use sscard::keys::{CardRef, KeyError, KeySource, Pkcs11Keys, PsamKeys, SoftKeys};
 use sscard::Connection;
@@ -8,13 +10,6 @@ use sscard_core::profile::Kid;
 use sscard_e2e::*;
 use sscard_model::card::shared;
 use sscard_transport::InProcess;
-
-/// One PKCS#11 module handle at a time in this process (C_Finalize on drop ends them all).
-static TOKEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn token_lock() -> std::sync::MutexGuard<'static, ()> {
-    TOKEN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn cards() -> Vec<CardRef> {
     [
@@ -41,7 +36,6 @@ fn psam(alg: Algorithm) -> PsamKeys {
 #[test]
 fn software_psam_and_softhsm_agree() {
     softhsm_token();
-    let _t = token_lock();
     let mut hsm = Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, HSM_PIN, false).unwrap();
     let mut soft = SoftKeys::test_set();
     let alg = Algorithm::Tdes;
@@ -90,6 +84,33 @@ fn software_psam_and_softhsm_agree() {
         }
     }
     assert_eq!(checked, 2 * 7 * 3);
+    // The PIN object (no key of the hierarchy) and TK under itself.
+    for card in cards() {
+        for k in [Kid::Pin, Kid::Tk] {
+            assert_eq!(
+                hsm.key_load_block(alg, &card, k, 3).unwrap(),
+                soft.key_load_block(alg, &card, k, 3).unwrap(),
+                "SoftHSM key loading, key {k:02X}"
+            );
+        }
+    }
+    // The audit key and region the test set was imported with.
+    assert_eq!(
+        hsm.audit_mac(b"sscard audit").unwrap(),
+        soft.audit_mac(b"sscard audit").unwrap()
+    );
+    assert_eq!(
+        sscard_core::hexfmt::to_hex(&hsm.audit_mac(b"sscard audit").unwrap()),
+        "4C1503E1C1D118F7EBE02B877A6E14EE021BAF1FABB2A13F9DE90F2701DFB481"
+    );
+    assert_eq!(hsm.region().unwrap().as_deref(), Some("110100"));
+    hsm.preflight(&Kid::ALL).unwrap();
+    assert_eq!(
+        psam.audit_mac(b"x").unwrap_err(),
+        KeyError::NoAuditKey {
+            source_name: psam.describe()
+        }
+    );
     // The worked example of PROFILE section 9 through every source.
     let card = &cards()[0];
     let want = sscard_core::hexfmt::parse_hex("F1B6C8D273FBAD8B").unwrap();
@@ -118,7 +139,6 @@ fn software_psam_and_softhsm_agree() {
 #[test]
 fn sm4_agrees_between_software_and_psam_and_the_token_says_it_cannot() {
     softhsm_token();
-    let _t = token_lock();
     let alg = Algorithm::Sm4;
     let mut soft = SoftKeys::test_set();
     let mut psam = psam(alg);
@@ -147,7 +167,6 @@ fn sm4_agrees_between_software_and_psam_and_the_token_says_it_cannot() {
 #[test]
 fn token_masters_are_not_extractable() {
     softhsm_token();
-    let _t = token_lock();
     let hsm = Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, HSM_PIN, false).unwrap();
     for k in Kid::CARD_KEYS {
         assert!(
@@ -155,13 +174,268 @@ fn token_masters_are_not_extractable() {
             "master {k:02X} readable"
         );
     }
+    // PKCS#11 logs in the process, not the session: with `hsm` logged in, C_Login answers
+    // "already logged in" to any PIN, and the key source checks the PIN itself.
     let wrong = Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, "00000", false)
         .err()
         .unwrap();
-    assert!(
-        wrong.to_string().starts_with("PKCS#11: C_Login:"),
-        "{wrong}"
+    assert_eq!(
+        wrong.to_string(),
+        "PKCS#11: C_Login: the PIN differs from the one this process logged in with (CKR_PIN_INCORRECT)"
     );
+    drop(hsm);
+}
+
+#[test]
+fn pkcs11_tool_lists_the_masters_as_derive_only() {
+    softhsm_token();
+    let usages = pkcs11_tool_key_usages(HSM_TOKEN);
+    let mut masters: Vec<(String, String)> = usages
+        .iter()
+        .filter(|(label, _)| label != "sscard:AUDIT")
+        .cloned()
+        .collect();
+    masters.sort();
+    let mut want: Vec<(String, String)> = Kid::ALL
+        .into_iter()
+        .filter(|k| *k != Kid::Pin)
+        .map(|k| (format!("sscard:{k}"), "derive".to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(masters, want);
+    // The audit key only MACs (pkcs11-tool prints CKA_VERIFY, not CKA_SIGN, of secret keys).
+    assert_eq!(
+        usages
+            .iter()
+            .filter(|(label, _)| label == "sscard:AUDIT")
+            .collect::<Vec<_>>(),
+        [&("sscard:AUDIT".to_string(), "verify".to_string())]
+    );
+}
+
+#[test]
+fn a_master_that_can_do_more_than_derive_is_refused() {
+    softhsm_token();
+    // A master made the usual way, with a generic tool: the token adds its default usages.
+    let dir = std::env::temp_dir().join(format!("sscard-bad-master-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let value = dir.join("value.bin");
+    std::fs::write(&value, [[0x33u8; 8], [0x44; 8], [0x33; 8]].concat()).unwrap();
+    let o = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            SOFTHSM_MODULE,
+            "--token-label",
+            HSM_SCRATCH_TOKEN,
+        ])
+        .args(["--login", "--pin", HSM_PIN, "--write-object"])
+        .arg(&value)
+        .args(["--type", "secrkey", "--key-type", "DES3:", "--sensitive"])
+        .args(["--label", "sscard:RKSSSE"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut hsm =
+        Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_SCRATCH_TOKEN, HSM_PIN, false).unwrap();
+    let refused = KeyError::Pkcs11ExtraUsage {
+        key: "sscard:RKSSSE".into(),
+        extra: vec!["encrypt", "decrypt", "wrap", "unwrap", "sign", "verify"],
+        allowed: "derive",
+    };
+    let card = &cards()[0];
+    assert_eq!(
+        hsm.cryptogram(Algorithm::Tdes, card, Kid::Rkssse, &[0; 8])
+            .unwrap_err(),
+        refused
+    );
+    assert_eq!(
+        hsm.key_load_block(Algorithm::Tdes, card, Kid::Rkssse, 5)
+            .unwrap_err(),
+        refused
+    );
+    assert_eq!(hsm.preflight(&[Kid::Rkssse]).unwrap_err(), refused);
+    assert_eq!(
+        refused.to_string(),
+        "PKCS#11 key sscard:RKSSSE allows encrypt, decrypt, wrap, unwrap, sign, verify besides derive: re-create it with sscard keys hsm-import"
+    );
+    // Nothing else in that token: no master, no audit key, no region.
+    assert_eq!(
+        hsm.preflight(&[Kid::Irk]).unwrap_err(),
+        KeyError::MissingKey { kid: Kid::Irk }
+    );
+    assert_eq!(
+        hsm.audit_mac(b"x").unwrap_err().to_string(),
+        format!(
+            "PKCS#11 token {HSM_SCRATCH_TOKEN:?} has no audit key: add AUDIT = <64 hex digits> to the key file, or create sscard:AUDIT in the token with sscard keys hsm-import"
+        )
+    );
+    assert_eq!(hsm.region().unwrap(), None);
+}
+
+const COMPONENT_1: &str = "0123456789ABCDEFFEDCBA9876543210";
+const COMPONENT_2: &str = "32107654BA98FEDC89ABCDEF01234567";
+
+#[test]
+fn a_key_ceremony_builds_a_derive_only_master_from_components() {
+    softhsm_token();
+    let keys = format!("pkcs11:{SOFTHSM_MODULE}:{HSM_CEREMONY_TOKEN}");
+    let env = [("SSCARD_PKCS11_PIN", HSM_PIN)];
+    let import = |stdin: &str, extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "hsm-import",
+            "--keys",
+            &keys,
+            "--key",
+            "RKSSSE",
+            "--components",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        sscard_env(&args, &env, Some(stdin))
+    };
+    // A wrong check value: refused, naming the component, never showing it; nothing imported.
+    let o = import(
+        &format!(
+            "{COMPONENT_1} 08D7B4
+{COMPONENT_2} 000000
+"
+        ),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "sscard: error: component 2: check value 000000 does not match the component; nothing was imported, enter the components again"
+    );
+    assert!(!stdout(&o).contains("3210") && !stderr(&o).contains("3210"));
+    let mut hsm =
+        Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_CEREMONY_TOKEN, HSM_PIN, false).unwrap();
+    assert_eq!(
+        hsm.preflight(&[Kid::Rkssse]).unwrap_err(),
+        KeyError::MissingKey { kid: Kid::Rkssse }
+    );
+    // The two custodians' components, the second grouped the way people type it.
+    let o = import(
+        &format!(
+            "{COMPONENT_1} 08D7B4
+
+3210 7654 BA98 FEDC 89AB CDEF 0123 4567 438306
+"
+        ),
+        &["--region", "440300", "--json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["check_value"], "608A26");
+    assert_eq!(v["keys"], serde_json::json!(["RKSSSE"]));
+    assert_eq!(v["audit_key"], "generated in the token");
+    assert_eq!(v["region"], "440300");
+    // The combined master is the XOR of the components: the same cryptograms and MACs as
+    // software keys holding 3333333333333333 7777777777777777.
+    let path = std::env::temp_dir().join(format!("sscard-ceremony-{}.txt", std::process::id()));
+    std::fs::write(
+        &path,
+        "RKSSSE = 33333333333333337777777777777777
+",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut soft = SoftKeys::from_file(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    for card in cards() {
+        let r = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(
+            hsm.cryptogram(Algorithm::Tdes, &card, Kid::Rkssse, &r)
+                .unwrap(),
+            soft.cryptogram(Algorithm::Tdes, &card, Kid::Rkssse, &r)
+                .unwrap()
+        );
+        assert_eq!(
+            hsm.mac(Algorithm::Tdes, &card, Kid::Rkssse, &r[..4], b"message")
+                .unwrap(),
+            soft.mac(Algorithm::Tdes, &card, Kid::Rkssse, &r[..4], b"message")
+                .unwrap()
+        );
+    }
+    hsm.preflight(&[Kid::Rkssse, Kid::Pin]).unwrap();
+    assert_eq!(hsm.region().unwrap().as_deref(), Some("440300"));
+    // An audit key of the token's own, not the public test one.
+    let mac = hsm.audit_mac(b"sscard audit").unwrap();
+    assert_ne!(
+        mac,
+        SoftKeys::test_set().audit_mac(b"sscard audit").unwrap()
+    );
+    assert!(hsm.audit_verify(b"sscard audit", &mac).unwrap());
+    assert!(!hsm.audit_verify(b"sscard audit!", &mac).unwrap());
+    assert!(!hsm.master_value_readable(Kid::Rkssse).unwrap());
+    assert!(pkcs11_tool_key_usages(HSM_CEREMONY_TOKEN)
+        .contains(&("sscard:RKSSSE".to_string(), "derive".to_string())));
+    // A second import keeps the audit key (existing audit chains still verify).
+    let o = import(
+        &format!(
+            "{COMPONENT_1} 08D7B4
+{COMPONENT_2} 438306
+"
+        ),
+        &["--json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["audit_key"], "kept");
+    assert_eq!(hsm.audit_mac(b"sscard audit").unwrap(), mac);
+    // Too few components for dual control.
+    let o = import(
+        &format!(
+            "{COMPONENT_1} 08D7B4
+"
+        ),
+        &["--components", "1"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn many_threads_share_one_token_library() {
+    softhsm_token();
+    let alg = Algorithm::Tdes;
+    let card = cards()[1].clone();
+    let mut soft = SoftKeys::test_set();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = Kid::CARD_KEYS
+        .iter()
+        .map(|k| {
+            (
+                soft.cryptogram(alg, &card, *k, &[7; 8]).unwrap(),
+                soft.key_load_block(alg, &card, *k, 5).unwrap(),
+            )
+        })
+        .collect();
+    let audit = soft.audit_mac(b"entry").unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (card, want) = (card.clone(), want.clone());
+            std::thread::spawn(move || {
+                for round in 0..6 {
+                    // Every round opens, uses and drops its own session, as a reader's
+                    // worker does per run.
+                    let mut hsm =
+                        Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, HSM_PIN, false)
+                            .unwrap();
+                    let i = (t + round) % Kid::CARD_KEYS.len();
+                    let k = Kid::CARD_KEYS[i];
+                    assert_eq!(hsm.cryptogram(alg, &card, k, &[7; 8]).unwrap(), want[i].0);
+                    assert_eq!(hsm.key_load_block(alg, &card, k, 5).unwrap(), want[i].1);
+                    assert_eq!(hsm.audit_mac(b"entry").unwrap(), audit);
+                }
+            })
+        })
+        .collect();
+    let n = threads.len();
+    for t in threads {
+        t.join().expect("a worker thread panicked");
+    }
+    assert_eq!(n, 8);
 }
 
 #[test]
@@ -241,6 +515,41 @@ fn key_files_must_be_private_and_well_formed() {
             .unwrap_err(),
         KeyError::MissingKey { kid: Kid::UkN }
     );
+    assert_eq!(
+        keys.audit_mac(b"x").unwrap_err(),
+        KeyError::NoAuditKey {
+            source_name: format!("software keys from {shown}")
+        }
+    );
+    assert_eq!(keys.region().unwrap(), None);
+    assert_eq!(
+        keys.preflight(&[Kid::Rkssse, Kid::UkN]).unwrap_err(),
+        KeyError::MissingKey { kid: Kid::UkN }
+    );
+    std::fs::write(
+        &path,
+        "RKSSSE = 33333333333333334444444444444444\nREGION = 440300\n\
+         AUDIT = 00112233445566778899AABBCCDDEEFF 00112233445566778899AABBCCDDEEFF\n",
+    )
+    .unwrap();
+    let mut keys = SoftKeys::from_file(&path).unwrap();
+    keys.preflight(&[Kid::Rkssse, Kid::Pin]).unwrap();
+    assert_eq!(keys.region().unwrap().as_deref(), Some("440300"));
+    // Python: hmac.new(key, b"audit entry 1", hashlib.sha256).hexdigest()
+    assert_eq!(
+        sscard_core::hexfmt::to_hex(&keys.audit_mac(b"audit entry 1").unwrap()),
+        "2812691FF513DBCA0B45FDFEF72F57B00E313CCF6CEAF38BFCD76FDF6FDCF57F"
+    );
+    std::fs::write(&path, "AUDIT = 33333333333333334444444444444444\n").unwrap();
+    assert_eq!(
+        SoftKeys::from_file(&path).err().unwrap().to_string(),
+        format!("key file {shown}: line 1: AUDIT is a 32-byte key (64 hex digits), not 16 bytes")
+    );
+    std::fs::write(&path, "# city\nREGION = 1101\n").unwrap();
+    assert_eq!(
+        SoftKeys::from_file(&path).err().unwrap().to_string(),
+        format!("key file {shown}: line 2: REGION is a 6-digit city code such as 110100")
+    );
     std::fs::write(&path, "RKSSSE = 3333\n").unwrap();
     assert_eq!(
         SoftKeys::from_file(&path).err().unwrap().to_string(),
@@ -252,4 +561,105 @@ fn key_files_must_be_private_and_well_formed() {
         format!("key file {shown}: line 1: unknown key name \"MASTER\"")
     );
     let _ = std::fs::remove_file(&path);
+}
+
+/// A batch of `n` valid holders (the columns of tests/tests/personalisation.rs).
+fn perso_batch(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let card_number = |i: usize| {
+        let s = format!("C{i:07}");
+        let sum: u32 = s
+            .chars()
+            .zip([3, 7, 9, 10, 5, 8, 4, 2])
+            .map(|(c, w)| c.to_digit(36).unwrap() * w)
+            .sum();
+        let check = match 11 - sum % 11 {
+            10 => 'X',
+            11 => '0',
+            r => char::from_digit(r, 10).unwrap(),
+        };
+        format!("{s}{check}")
+    };
+    let mut text = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account\n".to_string();
+    for i in 1..=n {
+        let id = format!(
+            "1101051985{:02}{:02}{:03}",
+            1 + i % 12,
+            1 + i % 28,
+            i % 1000
+        );
+        let id = format!(
+            "{id}{}",
+            sscard_core::profile::citizen_id_check(&id).unwrap()
+        );
+        text += &format!(
+            "{},{id},张三,{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
+            card_number(i),
+            1 + i % 2,
+            1 + i % 12,
+            1 + i % 28
+        );
+    }
+    let path = dir.join("batch.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The crash of issue 14: every reader's worker opens the token; one finalising the library
+/// while another initialised it killed the station on every run with 2–8 readers.
+#[test]
+fn perso_run_with_the_token_on_four_readers() {
+    let keys = softhsm_token();
+    let _g = exclusive();
+    let dir = std::env::temp_dir().join(format!("sscard-hsm-perso-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 24;
+    let batch = perso_batch(&dir, n);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let feed = dir.join("feed");
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().unwrap(),
+            "--blank",
+            "40",
+            "--readers",
+            "4",
+        ],
+        &[
+            READER_0,
+            READER_1,
+            "Virtual PCD B 00 00",
+            "Virtual PCD B 00 01",
+        ],
+    );
+    let env = [("SSCARD_PKCS11_PIN", HSM_PIN)];
+    let o = sscard_env(
+        &[
+            "perso",
+            "run",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            "0,1,2,3",
+            "--journal",
+            &journal,
+            "--keys",
+            &keys,
+            "--idle",
+            "5",
+        ],
+        &env,
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(status["states"], serde_json::json!({ "issued": n }));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -501,3 +501,53 @@ fn two_stations_share_a_postgresql_journal_with_a_kill_and_a_resume() {
         true
     );
 }
+
+#[test]
+fn preflight_refuses_a_key_source_that_lacks_a_key_or_serves_another_region() {
+    let dir = tmpdir("preflight");
+    let batch = batch(&dir, 2);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    // A key file without EAK_L: refused before the journal is opened or a card is touched.
+    let keyfile = dir.join("keys.txt");
+    std::fs::write(
+        &keyfile,
+        "IRK = 11111111111111112222222222222222\nRKSSSE = 33333333333333334444444444444444\nUK_N = 55555555555555556666666666666666\nUK_L = 1112131415161718191A1B1C1D1E1F20\nRPK = 2122232425262728292A2B2C2D2E2F30\nUPK = 3132333435363738393A3B3C3D3E3F40\nTK = 404142434445464748494A4B4C4D4E4F\nAUDIT = 0000000000000000000000000000000000000000000000000000000000000001\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&keyfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let keys = format!("soft:{}", keyfile.display());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "perso",
+            "run",
+            "--operator",
+            "tester",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            "0",
+            "--journal",
+            &journal,
+        ];
+        args.extend_from_slice(extra);
+        sscard(&args)
+    };
+    let o = run(&["--keys", &keys]);
+    assert_eq!(
+        stderr(&o).lines().last().unwrap_or(""),
+        "sscard: error: key source has no key 11 (EAK_L)",
+        "{}",
+        stderr(&o)
+    );
+    assert!(!o.status.success());
+    assert!(!dir.join("journal.db").exists(), "no journal, no claim");
+    // The test key set serves city 110100.
+    let o = run(&["--region", "120100"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().last().unwrap_or(""),
+        "sscard: error: --region 120100: the key source (software keys (PROFILE test key set — never for production)) serves region 110100"
+    );
+    assert!(!dir.join("journal.db").exists());
+}

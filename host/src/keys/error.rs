@@ -6,6 +6,8 @@ use sscard_core::profile::{codes, Kid};
 use sscard_core::status::StatusWord;
 use sscard_transport::TransportError;
 
+use super::ComponentError;
+
 /// What is wrong with a key file, line by line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -20,6 +22,10 @@ pub enum KeyFileProblem {
     BadHex { line: usize, source: HexError },
     #[error("line {line}: {source}")]
     BadKey { line: usize, source: CryptoError },
+    #[error("line {line}: AUDIT is a 32-byte key (64 hex digits), not {len} bytes")]
+    BadAuditKey { line: usize, len: usize },
+    #[error("line {line}: REGION is a 6-digit city code such as 110100")]
+    BadRegion { line: usize },
 }
 
 /// Why there is no PSAM to use.
@@ -43,8 +49,6 @@ pub enum NoPsamReason {
 pub enum KeyError {
     #[error("key source has no key {:02X} ({kid})", kid.id())]
     MissingKey { kid: Kid },
-    #[error("{source_name} holds no audit key")]
-    NoAuditKey { source_name: String },
     /// The PSAM answered DES INIT with 6A88: it holds no such key.
     #[error("the PSAM has no key {:02X} ({kid})", kid.id())]
     PsamMissingKey { kid: Kid },
@@ -104,6 +108,36 @@ pub enum KeyError {
     PcscNotBuilt,
     #[error("the token PIN was not given: set SSCARD_PKCS11_PIN or enter it at the prompt")]
     NoTokenPin,
+    /// The source has no key for the journal's audit chain.
+    #[error("{source_name} has no audit key: add AUDIT = <64 hex digits> to the key file, or create sscard:AUDIT in the token with sscard keys hsm-import")]
+    NoAuditKey { source_name: String },
+    /// A token key allows more than its role needs: a master that can encrypt, decrypt, wrap,
+    /// unwrap, sign or verify gives the level below it in clear to anyone with the token PIN.
+    #[error("PKCS#11 key {key} allows {} besides {allowed}: re-create it with sscard keys hsm-import", extra.join(", "))]
+    Pkcs11ExtraUsage {
+        key: String,
+        extra: Vec<&'static str>,
+        allowed: &'static str,
+    },
+    /// A token key lacks the one usage its role needs.
+    #[error("PKCS#11 key {key} does not allow {usage}: re-create it with sscard keys hsm-import")]
+    Pkcs11MissingUsage { key: String, usage: &'static str },
+    /// A token key whose value can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE
+    /// true) is not used.
+    #[error("PKCS#11 key {key} can leave the token ({attribute}): re-create it with sscard keys hsm-import")]
+    Pkcs11Exposed {
+        key: String,
+        attribute: &'static str,
+    },
+    /// Two keys carry one label: which one the token returns first is not defined.
+    #[error("PKCS#11 token holds {count} keys labelled {key}: remove all but one")]
+    Pkcs11Duplicate { key: String, count: usize },
+    /// The token's `sscard:REGION` object does not hold a 6-digit city code.
+    #[error("token {token:?}: sscard:REGION holds {value:?}, not a 6-digit city code; rewrite it with sscard keys hsm-import --region CITY")]
+    TokenRegion { token: String, value: String },
+    /// A key component of a key ceremony was refused.
+    #[error(transparent)]
+    Component(#[from] ComponentError),
 }
 
 impl From<TransportError> for KeyError {
@@ -131,9 +165,10 @@ impl Classified for KeyError {
 
     fn exit_class(&self) -> ExitClass {
         match self {
-            Self::BadSpec { .. } | Self::KeyFile { .. } | Self::KeyFileTooOpen { .. } => {
-                ExitClass::BadInput
-            }
+            Self::BadSpec { .. }
+            | Self::KeyFile { .. }
+            | Self::KeyFileTooOpen { .. }
+            | Self::Component(_) => ExitClass::BadInput,
             Self::PsamTransport(t) => t.exit_class(),
             _ => ExitClass::Other,
         }
@@ -177,6 +212,21 @@ mod tests {
             }
             .exit_class(),
             ExitClass::BadInput
+        );
+        assert_eq!(
+            KeyError::from(ComponentError::WrongCheckValue {
+                component: 2,
+                entered: "000000".into()
+            })
+            .exit_class(),
+            ExitClass::BadInput
+        );
+        assert_eq!(
+            KeyError::NoAuditKey {
+                source_name: "PSAM 1".into()
+            }
+            .return_code(),
+            -999
         );
     }
 }

@@ -2,6 +2,7 @@
 //! keys give identical results for the same card (PROFILE section 5).
 
 mod card_ref;
+pub mod ceremony;
 mod error;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
@@ -10,15 +11,15 @@ mod soft;
 mod spec;
 
 pub use card_ref::CardRef;
+pub use ceremony::ComponentError;
 pub use error::{KeyError, KeyFileProblem, NoPsamReason};
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::Pkcs11Keys;
 pub use psam::PsamKeys;
-pub use soft::SoftKeys;
+pub use soft::{SoftKeys, TEST_AUDIT_KEY_SEED};
 pub use spec::{open, KeySpec};
 
-use sscard_core::crypto::{Algorithm, Key};
-use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
+use sscard_core::crypto::Algorithm;
 use sscard_core::profile::Kid;
 
 /// Everything a flow needs from the key hierarchy, for one card and key id. Keys never leave
@@ -52,12 +53,6 @@ pub trait KeySource {
         challenge: &[u8],
         message: &[u8],
     ) -> Result<[u8; 4], KeyError>;
-    /// HMAC-SHA256 of `message` under the source's audit key (the keyed audit chain).
-    fn audit_mac(&mut self, _message: &[u8]) -> Result<[u8; 32], KeyError> {
-        Err(KeyError::NoAuditKey {
-            source_name: self.describe(),
-        })
-    }
     /// The WRITE KEY data field for card key `kid` (or the initial PIN for KID `30`):
     /// `LEN ‖ KID ‖ ALG ‖ TRIES ‖ VALUE`, method-2 padded and encrypted under the card's TK
     /// (PROFILE section 4). Sources that cannot export a key under another refuse.
@@ -73,78 +68,26 @@ pub trait KeySource {
             kid,
         })
     }
-}
-
-/// A source that holds (or derives) the card key itself: cryptograms, MACs and key loading
-/// follow from the card key, the same way for every such source.
-pub trait CardKeys {
-    fn describe(&self) -> String;
-    /// The card key of `key_id` for `card`.
-    fn card_key(&self, alg: Algorithm, card: &CardRef, key_id: Kid) -> Result<Key, KeyError>;
-}
-
-impl<T: CardKeys> KeySource for T {
-    fn describe(&self) -> String {
-        CardKeys::describe(self)
+    /// HMAC-SHA256 of `message` under the source's audit key (the key of the journal's audit
+    /// chain). A source without one answers [`KeyError::NoAuditKey`].
+    fn audit_mac(&mut self, _message: &[u8]) -> Result<[u8; 32], KeyError> {
+        Err(KeyError::NoAuditKey {
+            source_name: self.describe(),
+        })
     }
-    // TEMPORARY (lead's branch, replaced by the key-custody work): a fixed test audit key.
-    fn audit_mac(&mut self, message: &[u8]) -> Result<[u8; 32], KeyError> {
-        use sha2::{Digest, Sha256};
-        let key: [u8; 32] = Sha256::digest(b"sscard test audit key").into();
-        let mut ipad = [0x36u8; 64];
-        let mut opad = [0x5cu8; 64];
-        for i in 0..32 {
-            ipad[i] ^= key[i];
-            opad[i] ^= key[i];
-        }
-        let inner = Sha256::new()
-            .chain_update(ipad)
-            .chain_update(message)
-            .finalize();
-        Ok(Sha256::new()
-            .chain_update(opad)
-            .chain_update(inner)
-            .finalize()
-            .into())
+    /// Whether `mac` is the audit MAC of `message`, compared in constant time.
+    fn audit_verify(&mut self, message: &[u8], mac: &[u8]) -> Result<bool, KeyError> {
+        Ok(sscard_core::crypto::ct_eq(&self.audit_mac(message)?, mac))
     }
-    fn cryptogram(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: Kid,
-        random: &[u8],
-    ) -> Result<Vec<u8>, KeyError> {
-        Ok(alg.cryptogram(&self.card_key(alg, card, key_id)?, random)?)
+    /// Checks, before the first card, that the source holds every key of `kids` (the PIN
+    /// object needs none) in a usable form (a token's masters derive-only) and its audit key.
+    /// Sources that cannot tell answer `Ok`.
+    fn preflight(&mut self, _kids: &[Kid]) -> Result<(), KeyError> {
+        Ok(())
     }
-    fn mac(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: Kid,
-        challenge: &[u8],
-        message: &[u8],
-    ) -> Result<[u8; 4], KeyError> {
-        Ok(alg.line_mac(&self.card_key(alg, card, key_id)?, challenge, message)?)
-    }
-    fn key_load_block(
-        &mut self,
-        alg: Algorithm,
-        card: &CardRef,
-        key_id: Kid,
-        tries: u8,
-    ) -> Result<Vec<u8>, KeyError> {
-        let tk = self.card_key(alg, card, Kid::Tk)?;
-        let plain = if key_id == Kid::Pin {
-            // The PIN object carries the initial PIN 123456 (BCD).
-            key_block_plain(alg, key_id, tries, &INITIAL_PIN_BCD)
-        } else {
-            key_block_plain(
-                alg,
-                key_id,
-                tries,
-                self.card_key(alg, card, key_id)?.expose(),
-            )
-        };
-        Ok(alg.encrypt_ecb(&tk, &plain)?)
+    /// The city region (6 digits, e.g. `110100`) whose cards the source's keys serve, when the
+    /// source knows it.
+    fn region(&mut self) -> Result<Option<String>, KeyError> {
+        Ok(None)
     }
 }

@@ -7,6 +7,7 @@ use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
 use sscard::keys::{self, KeySpec};
+use sscard_core::profile::Kid;
 use sscard_perso::state::{Stage, State};
 use sscard_perso::{batch, journal::Journal, station};
 use sscard_transport::pcsc::{establish, list_readers, resolve_reader};
@@ -370,6 +371,23 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             pin.as_ref().map(|p| p.as_str()),
         )
     };
+    // Preflight, before any claim: every key the flow needs (and the audit key) is in the key
+    // source, and the source serves the station's region.
+    {
+        let mut keys = open_keys(&spec, &pin)?;
+        let needed: Vec<Kid> = Kid::CARD_KEYS.into_iter().chain([Kid::Tk]).collect();
+        keys.preflight(&needed)?;
+        if let Some(served) = keys.region()? {
+            if served != a.region {
+                return Err(BadInput(format!(
+                    "--region {}: the key source ({}) serves region {served}",
+                    a.region,
+                    keys.describe()
+                ))
+                .into());
+            }
+        }
+    }
     let trace = a.trace.open()?;
     let ctx = establish()?;
     let all = list_readers(&ctx)?;
