@@ -594,7 +594,8 @@ fn perso_batch(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
         text += &format!(
             "{},{id},张三,{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
             card_number(i),
-            1 + i % 2,
+            // The ID's 17th digit (i's last) is odd for men, even for women.
+            2 - i % 2,
             1 + i % 12,
             1 + i % 28
         );
@@ -638,6 +639,8 @@ fn perso_run_with_the_token_on_four_readers() {
         &[
             "perso",
             "run",
+            "--operator",
+            "tester",
             "--batch",
             batch.to_str().unwrap(),
             "--readers",
@@ -661,5 +664,40 @@ fn perso_run_with_the_token_on_four_readers() {
         "--json",
     ]));
     assert_eq!(status["states"], serde_json::json!({ "issued": n }));
+    // The audit chain was keyed by the token's audit key: it verifies with the token, and not
+    // with another key.
+    let verify = |keys: &str| {
+        sscard_env(
+            &[
+                "perso",
+                "audit-verify",
+                "--journal",
+                &journal,
+                "--keys",
+                keys,
+                "--json",
+            ],
+            &env,
+            None,
+        )
+    };
+    let o = verify(&keys);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["verified"], true);
+    // (The token holds the test set, whose audit key is public: another key must fail.)
+    let other = dir.join("other-audit.keys");
+    std::fs::write(
+        &other,
+        "AUDIT = 0000000000000000000000000000000000000000000000000000000000000001\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = verify(&format!("soft:{}", other.display()));
+    assert!(!o.status.success());
+    assert_eq!(
+        json(&o)["error"],
+        "audit log broken: entry 1 (batch) does not verify under the audit key: the log was changed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

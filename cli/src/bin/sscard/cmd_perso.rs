@@ -310,7 +310,14 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
                     );
                     Ok(())
                 }
-                Err(e) => Err(Reported(format!("audit log broken: {e}")).into()),
+                Err(e) => {
+                    let message = format!("audit log broken: {e}");
+                    out.result(
+                        json!({ "verified": false, "error": message, "anchor": anchor.display().to_string() }),
+                        || message.clone(),
+                    );
+                    Err(Reported(message).into())
+                }
             }
         }
         Perso::Run(a) => run_batch(out, a),
