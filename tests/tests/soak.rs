@@ -83,13 +83,17 @@ fn station(args: &[String]) -> Child {
         .unwrap()
 }
 
-fn kill(child: &mut Child) {
+/// SIGKILL, unless the station already exited; true when it was killed.
+fn kill(child: &mut Child) -> bool {
+    if child.try_wait().unwrap().is_some() {
+        return false;
+    }
     let killed = Command::new("kill")
         .args(["-9", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
     let _ = child.wait();
+    killed.success()
 }
 
 /// Every image in the feeder's output is an issued card stored under its card id; returns the
@@ -219,11 +223,11 @@ fn sigkill_soak_on_four_readers_with_an_sqlite_journal() {
     let mut done = 0;
     while done < kills {
         let mut child = station(&args);
-        std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
-        if child.try_wait().unwrap().is_some() {
+        // A few cards per run at most: the kills land in every step of the flow.
+        std::thread::sleep(Duration::from_millis(40 + rng.below(200)));
+        if !kill(&mut child) {
             break; // the batch finished before this kill
         }
-        kill(&mut child);
         done += 1;
     }
     let last = station(&args).wait_with_output().unwrap();
@@ -295,7 +299,7 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
         [Some(station(&stations[0])), Some(station(&stations[1]))];
     let mut done = 0;
     while done < kills {
-        std::thread::sleep(Duration::from_millis(100 + rng.below(500)));
+        std::thread::sleep(Duration::from_millis(40 + rng.below(200)));
         let which = rng.below(2) as usize;
         let finished = running
             .iter_mut()
@@ -304,8 +308,7 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
             break;
         }
         if let Some(child) = running[which].as_mut() {
-            if child.try_wait().unwrap().is_none() {
-                kill(child);
+            if kill(child) {
                 done += 1;
             }
         }
@@ -313,7 +316,7 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
     }
     for (i, c) in running.iter_mut().enumerate() {
         if let Some(mut c) = c.take() {
-            kill(&mut c);
+            let _ = c.wait();
         }
         // The last run of each station finishes what its readers hold.
         let last = station(&stations[i]).wait_with_output().unwrap();
