@@ -327,7 +327,7 @@ fn serve(
             run.event("issued", Some(&card_id), Some(&holder), None);
             Ok(Outcome::Issued { apdus })
         }
-        Err(e @ (IssueError::Transport(_) | IssueError::Journal(_))) => {
+        Err(e) if e.is_transient() => {
             // The card left, pcscd went away, or the journal could not record a stage: the row
             // stays where the journal has it; the card, when it is back, resumes.
             Err(e)
@@ -465,6 +465,22 @@ pub fn run(
     }
     run.stats.journal = run.journal.spent();
     Ok(run.stats)
+}
+
+impl IssueError {
+    /// Whether the card or the journal went away (PC/SC errors, a card that stopped answering,
+    /// the journal unreachable), as opposed to a card or key source that said no: the row stays
+    /// where the journal has it and the card resumes when it is back.
+    pub fn is_transient(&self) -> bool {
+        use sscard::ssc::SscError;
+        match self {
+            IssueError::Transport(_) | IssueError::Journal(_) => true,
+            IssueError::Perso(PersoError::Card(SscError::Transport(_)))
+            | IssueError::Acceptance(PersoError::Card(SscError::Transport(_)))
+            | IssueError::Perso(PersoError::Stopped { .. }) => true,
+            _ => false,
+        }
+    }
 }
 
 impl sscard_core::classify::Classified for IssueError {

@@ -551,3 +551,70 @@ fn preflight_refuses_a_key_source_that_lacks_a_key_or_serves_another_region() {
     );
     assert!(!dir.join("journal.db").exists());
 }
+
+/// A card pulled in the middle of its personalisation and put back: the worker does not stop,
+/// the same card resumes where the journal has it, and every holder is issued once.
+#[test]
+fn a_card_pulled_mid_personalisation_and_put_back_resumes() {
+    let _g = exclusive();
+    let dir = tmpdir("pulled");
+    let feed = dir.join("feed");
+    let n = 3;
+    let batch = batch(&dir, n);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let m = ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().unwrap(),
+            "--blank",
+            "4",
+            "--latency-ms",
+            "15",
+        ],
+        &[READER_0],
+    );
+    let child = std::process::Command::new(bin("sscard"))
+        .args([
+            "perso",
+            "run",
+            "--operator",
+            "tester",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            "0",
+            "--journal",
+            &journal,
+            "--idle",
+            "5",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 60 APDUs at 15 ms: the first card is half-way after about half a second.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(m.control("remove 0"), "ok");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(m.control("insert 0"), "ok");
+    let o = child.wait_with_output().unwrap();
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(o.status.success(), "{}{events:#?}", stderr(&o));
+    let count = |e: &str| events.iter().filter(|v| v["event"] == e).count();
+    assert!(count("retry") >= 1, "the pull was noticed: {events:#?}");
+    assert_eq!(count("resuming"), 1, "{events:#?}");
+    assert_eq!(count("claimed"), n, "{events:#?}");
+    assert_eq!(count("issued"), n, "{events:#?}");
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(status["states"], serde_json::json!({ "issued": n }));
+}
