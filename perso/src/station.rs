@@ -473,13 +473,14 @@ impl IssueError {
     /// where the journal has it and the card resumes when it is back.
     pub fn is_transient(&self) -> bool {
         use sscard::ssc::SscError;
-        match self {
-            IssueError::Transport(_) | IssueError::Journal(_) => true,
-            IssueError::Perso(PersoError::Card(SscError::Transport(_)))
-            | IssueError::Acceptance(PersoError::Card(SscError::Transport(_)))
-            | IssueError::Perso(PersoError::Stopped { .. }) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            IssueError::Transport(_)
+                | IssueError::Journal(_)
+                | IssueError::Perso(PersoError::Card(SscError::Transport(_)))
+                | IssueError::Acceptance(PersoError::Card(SscError::Transport(_)))
+                | IssueError::Perso(PersoError::Stopped { .. })
+        )
     }
 }
 

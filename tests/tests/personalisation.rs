@@ -342,6 +342,12 @@ fn a_blank_card_of_another_city_is_refused_and_no_holder_is_used() {
         "a blank card of region 120100, the key source serves 110100"
     );
     assert!(events.iter().all(|e| e["event"] != "claimed"), "{events:?}");
+    // The holder is still pending: the run says so with its exit status.
+    assert!(!o.status.success(), "{events:?}");
+    assert_eq!(
+        events.last().unwrap()["states"],
+        serde_json::json!({ "pending": 1 })
+    );
     let status = json(&sscard(&[
         "perso",
         "status",
@@ -617,4 +623,115 @@ fn a_card_pulled_mid_personalisation_and_put_back_resumes() {
         "--json",
     ]));
     assert_eq!(status["states"], serde_json::json!({ "issued": n }));
+}
+
+/// The operator's tools on a journal with a failed holder and an issued one: `list` streams the
+/// rows of a state, `spoil` takes a card out of circulation (recorded, never claimed again),
+/// `requeue` puts a holder back, each recorded in the audit log, which still verifies against
+/// its anchor with no other argument than the journal.
+#[test]
+fn operator_lists_spoils_and_requeues() {
+    use sscard_perso::journal::Journal;
+    use sscard_perso::state::Stage;
+    let dir = tmpdir("operator");
+    let path = dir.join("journal.db");
+    let journal = format!("sqlite:{}", path.display());
+    let holders = sscard_perso::batch::synthetic(2, 'Q');
+    {
+        let mut j = Journal::open_audited(
+            &journal,
+            Box::new(sscard::keys::SoftKeys::test_set()),
+            "station-1",
+            "tester",
+        )
+        .unwrap();
+        j.add("b", &holders).unwrap();
+        let failed = j.claim("r0", "CARDF").unwrap().unwrap();
+        j.reached(failed.id, Stage::Blank, Stage::Authenticated, "t")
+            .unwrap();
+        j.fail(failed.id, "read-back differs").unwrap();
+        let issued = j.claim("r0", "CARDI").unwrap().unwrap();
+        let mut at = Stage::Blank;
+        while let Some(next) = at.next() {
+            j.reached(issued.id, at, next, "t").unwrap();
+            at = next;
+        }
+        j.anchor(&dir.join("journal.db.anchor")).unwrap();
+    }
+    let list = sscard(&[
+        "perso",
+        "list",
+        "--journal",
+        &journal,
+        "--state",
+        "failed",
+        "--json",
+    ]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let rows: Vec<serde_json::Value> = stdout(&list)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["card_number"], holders[0].1.card_number.as_str());
+    assert_eq!(rows[0]["card_id"], "CARDF");
+    assert_eq!(rows[0]["reason"], "read-back differs");
+    let op = ["--journal", &journal, "--operator", "alice"];
+    // An issued holder is not requeued while its card is in circulation.
+    let issued_number = holders[1].1.card_number.as_str();
+    let o = sscard(
+        &[
+            &["perso", "requeue", issued_number, "--reason", "lost"][..],
+            &op[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().last().unwrap(),
+        format!("sscard: error: holder {issued_number} is issued: only failed or reviewed holders, or issued holders whose card was spoiled, can be requeued")
+    );
+    let o = sscard(
+        &[
+            &[
+                "perso",
+                "spoil",
+                "CARDI",
+                "--reason",
+                "lost in the post",
+                "--json",
+            ][..],
+            &op[..],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["holder_row"], 2);
+    for holder in [holders[0].1.card_number.as_str(), issued_number] {
+        let o = sscard(
+            &[
+                &["perso", "requeue", holder, "--reason", "new card"][..],
+                &op[..],
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let status = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(status["states"], serde_json::json!({ "pending": 2 }));
+    let verify = json(&sscard(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(verify["verified"], true, "{verify}");
+    assert_eq!(verify["entries"], 13);
 }

@@ -64,7 +64,7 @@ pub enum JournalError {
         card_number: String,
         ssn: String,
     },
-    #[error("line {line}: holder {card_number} is already in the journal with other data ({}); correct the batch, or requeue the holder after deciding which data is right", .differences.join("; "))]
+    #[error("line {line}: holder {card_number} is already in the journal with other data ({}); the journal keeps the data first added: correct the line, or take the holder out of this batch", .differences.join("; "))]
     Changed {
         line: usize,
         card_number: String,
@@ -230,21 +230,6 @@ fn in_flight_row(r: Vec<Cell>) -> Result<InFlight, JournalError> {
 
 const IN_FLIGHT_COLUMNS: &str = "id, state, card_id, station, reader, holder";
 
-/// The fields whose values differ between two holders, as `field: old → new`.
-fn differences(old: &Holder, new: &Holder) -> Result<Vec<String>, JournalError> {
-    let (a, b) = (serde_json::to_value(old)?, serde_json::to_value(new)?);
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return Ok(vec![]);
-    };
-    Ok(b.iter()
-        .filter(|(k, v)| a.get(*k) != Some(*v))
-        .map(|(k, v)| {
-            let old = a.get(k).and_then(|o| o.as_str()).unwrap_or("");
-            format!("{k}: {old:?} → {:?}", v.as_str().unwrap_or(""))
-        })
-        .collect())
-}
-
 /// The journal of one station's worker (each opens its own connection). State changes need
 /// the audit key: each is one transaction with its audit entry.
 pub struct Journal {
@@ -399,7 +384,11 @@ impl Journal {
                                 ssn: h.ssn.clone(),
                             });
                         }
-                        let differences = differences(&holder_of(&json.text()?)?, h)?;
+                        let differences: Vec<String> = holder_of(&json.text()?)?
+                            .differences(h)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect();
                         if !differences.is_empty() {
                             return Err(JournalError::Changed {
                                 line: *line,
@@ -726,7 +715,7 @@ impl Journal {
                         c => Some(c.int()?),
                     };
                     match last {
-                        Some(t) if now - t <= lease.as_millis() as i64 => continue,
+                        Some(t) if now - t < lease.as_millis() as i64 => continue,
                         Some(t) => format!(
                             "station {:?} last seen {} s ago (lease {} s)",
                             f.station,

@@ -155,6 +155,7 @@ mod tests {
     use super::*;
     use crate::state::{Stage, State};
     use sscard_core::profile::holder::Holder;
+    use std::time::Duration;
 
     fn temp(name: &str) -> std::path::PathBuf {
         let path = std::env::temp_dir().join(format!("sscard-{name}-{}.db", std::process::id()));
@@ -207,7 +208,7 @@ mod tests {
         changed.name = "李四".into();
         assert_eq!(
             j.add("b", &[(7, changed)]).unwrap_err().to_string(),
-            format!("line 7: holder {} is already in the journal with other data (name: \"{}\" → \"李四\"); correct the batch, or requeue the holder after deciding which data is right", h.card_number, h.name)
+            format!("line 7: holder {} is already in the journal with other data (name: \"{}\" -> \"李四\"); the journal keeps the data first added: correct the line, or take the holder out of this batch", h.card_number, h.name)
         );
         let c = j.claim("r0", "CARD1").unwrap().unwrap();
         assert!(
@@ -327,6 +328,62 @@ mod tests {
         let anchor = path.with_extension("anchor");
         j.anchor(&anchor).unwrap();
         assert!(j.audit_verify(&anchor).unwrap().is_ok());
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&anchor);
+    }
+
+    #[test]
+    fn rows_nobody_looks_after_are_reported_and_taken_over() {
+        let path = temp("orphans");
+        let url = format!("sqlite:{}", path.display());
+        let mut j = audited(&path);
+        j.add("b", &crate::batch::synthetic(3, 'O')).unwrap();
+        let untouched = j.claim("r0", "CARD0").unwrap().unwrap();
+        let written = j.claim("r1", "CARD1").unwrap().unwrap();
+        j.reached(written.id, Stage::Blank, Stage::Authenticated, "t")
+            .unwrap();
+        j.heartbeat().unwrap();
+        // This station runs again with reader r0 only: r1's row has nobody.
+        let orphans = j.orphans(&["r0".into()], Duration::from_secs(60)).unwrap();
+        assert_eq!(orphans.len(), 1);
+        assert_eq!(orphans[0].row.id, written.id);
+        assert_eq!(
+            orphans[0].why,
+            "reader \"r1\" of this station is not in this run"
+        );
+        // Another station sees both once this one's lease expired (it never reported: no row
+        // in `stations` for a name is the same as expired).
+        let mut other = Journal::open_audited(
+            &url,
+            Box::new(sscard::keys::SoftKeys::test_set()),
+            "st-2",
+            "tester",
+        )
+        .unwrap();
+        assert!(
+            other
+                .orphans(&[], Duration::from_secs(60))
+                .unwrap()
+                .is_empty(),
+            "lease alive"
+        );
+        let expired = other.orphans(&[], Duration::ZERO).unwrap();
+        assert_eq!(expired.len(), 2);
+        assert!(
+            expired[0].why.starts_with("station \"st\" last seen "),
+            "{}",
+            expired[0].why
+        );
+        // Taken over: untouched goes back to pending, the other to review.
+        assert_eq!(other.take_over(&expired[0]).unwrap(), State::Pending);
+        assert_eq!(other.take_over(&expired[1]).unwrap(), State::Review);
+        assert_eq!(untouched.id, expired[0].row.id);
+        let mut counts = other.counts().unwrap();
+        counts.sort_by_key(|(s, _)| s.to_string());
+        assert_eq!(counts, vec![(State::Pending, 2), (State::Review, 1)]);
+        let anchor = path.with_extension("anchor");
+        other.anchor(&anchor).unwrap();
+        assert!(other.audit_verify(&anchor).unwrap().is_ok());
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&anchor);
     }
