@@ -758,7 +758,10 @@ mod tests {
 
     #[test]
     fn the_schema_check_knows_every_table_of_the_ddl() {
-        assert_eq!(table_names(&tables(&TYPES)), ["holders", "audit"]);
+        assert_eq!(
+            table_names(&tables(&TYPES)),
+            ["holders", "spoiled", "stations", "audit"]
+        );
         assert_eq!(
             table_names("create table a(x int); CREATE TABLE IF NOT EXISTS \"B\" (y int);"),
             ["a", "B"]
