@@ -93,6 +93,8 @@ struct Run<'w> {
     refused: HashSet<String>,
     stats: Stats,
     beat: Instant,
+    /// A card that could not be identified was reported (once until another card comes).
+    unidentified: bool,
 }
 
 /// What the card in the reader turned out to be.
@@ -228,8 +230,29 @@ fn serve(
     let w = run.w;
     let mut tx = conn.transaction()?;
     let start = tx.apdu_count();
-    let mut session = Session::open(&mut tx, keys)?;
-    let id = session.read_identification()?;
+    // A card that is not a social security card, or whose identification does not parse, is
+    // refused (and ejected), never retried: it would block the reader.
+    let opened = Session::open(&mut tx, keys).and_then(|mut s| {
+        let id = s.read_identification()?;
+        Ok((s, id))
+    });
+    let (session, id) = match opened {
+        Ok(o) => o,
+        Err(sscard::ssc::SscError::Transport(e)) => return Err(e.into()),
+        Err(e) => {
+            if !run.unidentified {
+                run.event(
+                    "refused",
+                    None,
+                    None,
+                    Some(format!("not a card this station can identify: {e}")),
+                );
+                run.unidentified = true;
+            }
+            return Ok(Outcome::Refused);
+        }
+    };
+    run.unidentified = false;
     let card_id = to_hex(&id.card_id);
     if run.refused.contains(&card_id) {
         return Ok(Outcome::Refused);
@@ -257,6 +280,45 @@ fn serve(
                 Some(format!("at {}", f.stage)),
             );
             (f.id, f.stage, f.holder)
+        }
+        CardStatus::InReview { holder: row, data } => {
+            let session = s.as_mut().expect("the session");
+            if session.is_issued() {
+                // Issued before its row went to review: the acceptance test decides.
+                return match accept(session, &data) {
+                    Ok(()) => {
+                        run.journal.resume_review(row, &card_id, &w.reader, true)?;
+                        run.event(
+                            "issued",
+                            Some(&card_id),
+                            Some(&data),
+                            Some("after review".into()),
+                        );
+                        Ok(Outcome::Issued {
+                            apdus: tx.apdu_count() - start,
+                        })
+                    }
+                    Err(PersoError::Card(sscard::ssc::SscError::Transport(e))) => Err(e.into()),
+                    Err(e) => {
+                        run.event(
+                            "refused",
+                            Some(&card_id),
+                            Some(&data),
+                            Some(format!("in review; acceptance test: {e}")),
+                        );
+                        run.refused.insert(card_id);
+                        Ok(Outcome::Refused)
+                    }
+                };
+            }
+            run.journal.resume_review(row, &card_id, &w.reader, false)?;
+            run.event(
+                "resuming",
+                Some(&card_id),
+                Some(&data),
+                Some("from review".into()),
+            );
+            (row, Stage::Blank, *data)
         }
         CardStatus::InFlight(f) => {
             run.event(
@@ -334,19 +396,24 @@ fn serve(
         }
         Err(e) => {
             let reason = e.to_string();
-            let stage = current_stage(&mut run.journal, &w.reader, row)?;
-            if stage == Some(Stage::Blank) {
-                // Nothing was written: the holder goes back to pending, the card is refused.
-                run.journal.release(row, &reason)?;
-                run.event("refused", Some(&card_id), Some(&holder), Some(reason));
-            } else if matches!(e, IssueError::Acceptance(_)) {
-                // A physical, issued card that failed its acceptance test: an operator decides
-                // (spoil the card, requeue the holder).
-                run.journal.review(row, &reason)?;
-                run.event("review", Some(&card_id), Some(&holder), Some(reason));
-            } else {
-                run.journal.fail(row, &reason)?;
-                run.event("failed", Some(&card_id), Some(&holder), Some(reason));
+            match current_stage(&mut run.journal, &w.reader, row)? {
+                // The row is no longer this reader's: it stays as it is.
+                None => run.event("refused", Some(&card_id), Some(&holder), Some(reason)),
+                Some(Stage::Blank) => {
+                    // Nothing was written: the holder goes back to pending, the card is refused.
+                    run.journal.release(row, &w.reader, &reason)?;
+                    run.event("refused", Some(&card_id), Some(&holder), Some(reason));
+                }
+                Some(_) if matches!(e, IssueError::Acceptance(_)) => {
+                    // A physical, issued card that failed its acceptance test: an operator
+                    // decides (spoil the card, requeue the holder).
+                    run.journal.review(row, &w.reader, &reason)?;
+                    run.event("review", Some(&card_id), Some(&holder), Some(reason));
+                }
+                Some(_) => {
+                    run.journal.fail(row, &w.reader, &reason)?;
+                    run.event("failed", Some(&card_id), Some(&holder), Some(reason));
+                }
             }
             run.refused.insert(card_id);
             Ok(Outcome::Refused)
@@ -387,12 +454,15 @@ fn settle_absent(run: &mut Run<'_>, present: Option<&str>) -> Result<(), Journal
         .collect();
     for f in rows {
         if f.stage == Stage::Blank {
-            run.journal
-                .release(f.id, "the card left the reader before anything was written")?;
+            run.journal.release(
+                f.id,
+                &run.w.reader,
+                "the card left the reader before anything was written",
+            )?;
             run.event("released", Some(&f.card_id), Some(&f.holder), None);
         } else {
             let why = format!("the card left the reader at stage {}", f.stage);
-            run.journal.review(f.id, &why)?;
+            run.journal.review(f.id, &run.w.reader, &why)?;
             run.event("review", Some(&f.card_id), Some(&f.holder), Some(why));
         }
     }
@@ -417,6 +487,7 @@ pub fn run(
         refused: HashSet::new(),
         stats: Stats::default(),
         beat: Instant::now(),
+        unidentified: false,
     };
     run.journal.heartbeat()?;
     let mut deadline = Instant::now() + w.idle;

@@ -264,9 +264,9 @@ fn the_station_role_cannot_truncate_drop_or_rewrite_the_audit_log() {
     );
     // What a station does is allowed.
     assert_eq!(
-        // The batch (by add) and the two events.
+        // One entry per holder added, the batch, and the two events.
         pg.psql(&station, "SELECT count(*) FROM audit"),
-        Ok("3".into())
+        Ok("6".into())
     );
     // Even the administrator cannot rewrite, delete or truncate the audit log.
     for sql in [
@@ -282,7 +282,7 @@ fn the_station_role_cannot_truncate_drop_or_rewrite_the_audit_log() {
     }
     assert_eq!(
         pg.psql(&admin, "SELECT count(*) FROM audit"),
-        Ok("3".into())
+        Ok("6".into())
     );
     // The station owns nothing.
     assert_eq!(
@@ -476,7 +476,7 @@ fn the_administrator_cannot_doctor_the_audit_log_unseen() {
     }
     j.anchor(&anchor).unwrap();
     let verified = j.audit_verify(&anchor).unwrap().unwrap();
-    assert_eq!((verified.entries, verified.holders), (13, 3));
+    assert_eq!((verified.entries, verified.holders), (16, 3));
     let unlocked = |sql: &str| {
         pg.psql(
             &admin,
@@ -487,6 +487,22 @@ fn the_administrator_cannot_doctor_the_audit_log_unseen() {
     let broken = |j: &mut sscard_perso::journal::Journal| {
         j.audit_verify(&anchor).unwrap().unwrap_err().to_string()
     };
+    // The station's own role, which may UPDATE holders, swaps an issued holder's identity.
+    pg.psql(
+        &station,
+        "UPDATE holders SET card_number = 'X' || card_number WHERE id = 1",
+    )
+    .unwrap();
+    assert_eq!(
+        broken(&mut j),
+        "holder row 1's data is not what was added: the row was edited"
+    );
+    pg.psql(
+        &station,
+        "UPDATE holders SET card_number = substr(card_number, 2) WHERE id = 1",
+    )
+    .unwrap();
+    assert!(j.audit_verify(&anchor).unwrap().is_ok());
     // An issued holder set back to pending.
     pg.psql(
         &admin,
@@ -505,14 +521,14 @@ fn the_administrator_cannot_doctor_the_audit_log_unseen() {
     assert!(j.audit_verify(&anchor).unwrap().is_ok());
     // An entry rewritten and its hash recomputed without the key.
     unlocked(
-        "UPDATE audit SET detail = 'x', hash = encode(sha256(prev::bytea), 'hex') WHERE seq = 4",
+        "UPDATE audit SET detail = 'x', hash = encode(sha256(prev::bytea), 'hex') WHERE seq = 7",
     );
     assert_eq!(
         broken(&mut j),
-        "entry 4 (keys_loaded) does not verify under the audit key: the log was changed"
+        "entry 7 (keys_loaded) does not verify under the audit key: the log was changed"
     );
     // The newest entries deleted, and the rows made to agree with what is left.
-    unlocked("DELETE FROM audit WHERE seq >= 4");
+    unlocked("DELETE FROM audit WHERE seq >= 7");
     pg.psql(&admin, "UPDATE holders SET state = 'pending', card_id = NULL, station = NULL, reader = NULL WHERE id = 2")
         .unwrap();
     pg.psql(
@@ -522,7 +538,7 @@ fn the_administrator_cannot_doctor_the_audit_log_unseen() {
     .unwrap();
     assert_eq!(
         broken(&mut j),
-        "the anchor records 13 entries, the journal holds 3: entries were deleted"
+        "the anchor records 16 entries, the journal holds 6: entries were deleted"
     );
     // TRUNCATE.
     unlocked("TRUNCATE audit");
@@ -533,7 +549,7 @@ fn the_administrator_cannot_doctor_the_audit_log_unseen() {
     .unwrap();
     assert_eq!(
         broken(&mut j),
-        "the anchor records 13 entries, the journal holds 0: entries were deleted"
+        "the anchor records 16 entries, the journal holds 0: entries were deleted"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

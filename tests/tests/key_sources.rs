@@ -697,7 +697,7 @@ fn perso_run_with_the_token_on_four_readers() {
     assert!(!o.status.success());
     assert_eq!(
         json(&o)["error"],
-        "audit log broken: entry 1 (batch) does not verify under the audit key: the log was changed"
+        "audit log broken: anchor line 1 does not verify under the audit key: the anchor file was changed, or this is not the key the journal was written with"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,6 +65,28 @@ impl Entry {
     }
 }
 
+/// The keyed digest of a holder row's data (card number, SSN and the stored holder record), as
+/// the `added` entry chains it: a digest under the audit key, so the log holds no personal data
+/// a dictionary of ID numbers could recover.
+pub(crate) fn holder_digest(
+    key: &mut dyn KeySource,
+    card_number: &str,
+    ssn: &str,
+    holder_json: &str,
+) -> Result<String, JournalError> {
+    let mut m = b"sscard holder v1".to_vec();
+    for part in [card_number, ssn, holder_json] {
+        m.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        m.extend_from_slice(part.as_bytes());
+    }
+    Ok(to_hex(&key.audit_mac(&m)?[..16]))
+}
+
+/// The digest an `added` entry's detail carries.
+fn digest_of(detail: &str) -> Option<&str> {
+    detail.rsplit_once("holder digest ").map(|(_, d)| d)
+}
+
 /// What the station or operator records: the event and, for a state change, the row.
 #[derive(Clone, Debug, Default)]
 pub struct Record<'a> {
@@ -142,13 +164,19 @@ pub enum AuditBreak {
     },
     #[error("holder row {holder} is recorded in the audit log but missing from the journal")]
     HolderDeleted { holder: i64 },
+    #[error("holder row {holder} was never added through the audit log: the row was inserted")]
+    HolderNotAdded { holder: i64 },
+    #[error("holder row {holder}'s data is not what was added: the row was edited")]
+    HolderDataChanged { holder: i64 },
+    #[error("the spoiled cards in the journal ({journal}) are not the ones the audit log spoiled ({audited}): the table was edited")]
+    SpoiledChanged { journal: usize, audited: usize },
     #[error(
         "the anchor records {anchored} entries, the journal holds {found}: entries were deleted"
     )]
     Truncated { anchored: i64, found: i64 },
     #[error("entry {entry} is not the one anchored at {at}: the log was rewritten")]
     AnchorMismatch { entry: i64, at: String },
-    #[error("anchor line {line} does not verify under the audit key: the anchor file was changed")]
+    #[error("anchor line {line} does not verify under the audit key: the anchor file was changed, or this is not the key the journal was written with")]
     AnchorChanged { line: usize },
     #[error("the journal holds {entries} audit entries but there is no anchor file {path}: deleted entries could not be detected")]
     NoAnchor { entries: i64, path: String },
@@ -174,6 +202,8 @@ pub(crate) fn verify(
     let mut expected_seq = 0i64;
     let mut prev_hash = GENESIS.to_string();
     let mut last_state: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    let mut added: HashMap<i64, String> = HashMap::new();
+    let mut spoiled = std::collections::BTreeSet::new();
     let mut broken: Option<AuditBreak> = None;
     db.query_each(
         "SELECT seq, at, station, actor, event, holder_id, state, card_id, detail, prev, hash FROM audit ORDER BY seq",
@@ -223,6 +253,15 @@ pub(crate) fn verify(
             if let (Some(h), Some(s)) = (entry.holder_id, &entry.state) {
                 last_state.insert(h, (s.clone(), entry.card_id.clone()));
             }
+            match entry.event.as_str() {
+                "added" => {
+                    if let (Some(h), Some(d)) = (entry.holder_id, digest_of(&entry.detail)) {
+                        added.insert(h, d.to_string());
+                    }
+                }
+                "spoiled" => spoiled.extend(entry.card_id.clone()),
+                _ => {}
+            }
             prev_hash = hash;
             Ok(())
         },
@@ -234,15 +273,27 @@ pub(crate) fn verify(
     let mut holders = 0i64;
     let mut seen = 0usize;
     db.query_each(
-        "SELECT id, state, card_id FROM holders ORDER BY id",
+        "SELECT id, state, card_id, card_number, ssn, holder FROM holders ORDER BY id",
         &[],
         &mut |r| {
             if broken.is_some() {
                 return Ok(());
             }
-            let [id, state, card_id] = row(r)?;
+            let [id, state, card_id, card_number, ssn, holder] = row(r)?;
             let (id, state, card_id) = (id.int()?, state.text()?, card_id.opt_text()?);
             holders += 1;
+            let Some(digest) = added.get(&id) else {
+                broken = Some(AuditBreak::HolderNotAdded { holder: id });
+                return Ok(());
+            };
+            let now = holder_digest(key, &card_number.text()?, &ssn.text()?, &holder.text()?)?;
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                now.as_bytes(),
+                digest.as_bytes(),
+            )) {
+                broken = Some(AuditBreak::HolderDataChanged { holder: id });
+                return Ok(());
+            }
             let (audited, audited_card) = match last_state.get(&id) {
                 Some((s, c)) => {
                     seen += 1;
@@ -285,6 +336,19 @@ pub(crate) fn verify(
                 return Ok(Err(AuditBreak::HolderDeleted { holder: id }));
             }
         }
+    }
+    // The spoiled cards are exactly those the chain spoiled.
+    let mut in_table = std::collections::BTreeSet::new();
+    db.query_each("SELECT card_id FROM spoiled", &[], &mut |r| {
+        let [c] = row(r)?;
+        in_table.insert(c.text()?);
+        Ok(())
+    })?;
+    if in_table != spoiled {
+        return Ok(Err(AuditBreak::SpoiledChanged {
+            journal: in_table.len(),
+            audited: spoiled.len(),
+        }));
     }
     Ok(Ok(Verified {
         entries: expected_seq,

@@ -127,6 +127,8 @@ pub(crate) enum Intent {
     /// A holder's state change with its audit entry, or an audit entry alone: one writer of
     /// the audit chain at a time.
     Audit,
+    /// Reading several tables as of one moment (verifying the audit log); writes nothing.
+    Read,
 }
 
 /// A database connection as the journal uses it.

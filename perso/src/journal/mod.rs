@@ -74,7 +74,11 @@ pub enum JournalError {
     NotInState { id: i64, expected: State },
     #[error("no holder {0} in the journal (give a card number, an SSN or a row id)")]
     NoSuchHolder(String),
-    #[error("holder {holder} is {state}: only failed or reviewed holders, or issued holders whose card was spoiled, can be requeued")]
+    #[error(
+        "{0} names more than one holder (a card number, an SSN and a row id): give the card number"
+    )]
+    AmbiguousHolder(String),
+    #[error("holder {holder} is {state}: only failed holders, and reviewed or issued holders whose card was spoiled, can be requeued")]
     CannotRequeue { holder: String, state: State },
     #[error("card {card_id} holds holder row {holder} ({state}) in the journal: it cannot be claimed for another holder")]
     CardInUse {
@@ -111,6 +115,7 @@ impl Classified for JournalError {
             | Self::Conflict { .. }
             | Self::Changed { .. }
             | Self::NoSuchHolder(_)
+            | Self::AmbiguousHolder(_)
             | Self::CannotRequeue { .. }
             | Self::AlreadySpoiled { .. } => ExitClass::BadInput,
             Self::AuditKey(e) => e.exit_class(),
@@ -151,6 +156,9 @@ pub enum CardStatus {
     InFlight(Box<InFlight>),
     /// Issued to holder row `holder`.
     Issued { holder: i64 },
+    /// Held by a row in review (its card left the reader, or failed its acceptance test): the
+    /// station finishes it for that holder when the card is back.
+    InReview { holder: i64, data: Box<Holder> },
 }
 
 /// A row of `perso list`.
@@ -243,7 +251,8 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// `sqlite:PATH` (or a bare path) or `postgres://…`, to read (counts, lists, reports).
+    /// The journal at `sqlite:PATH` (or a bare path) or `postgres://…`, as it is — nothing is
+    /// created ([`Journal::init`] does) — to read (counts, lists, reports).
     pub fn open(url: &str) -> Result<Self, JournalError> {
         let bad = || JournalError::Url {
             url: url.into(),
@@ -307,7 +316,28 @@ impl Journal {
             }
         }
         let _ = station_role;
-        Self::open(url).map(drop)
+        let path = match url.split_once(':') {
+            Some(("sqlite", p)) => p,
+            Some((scheme, _)) if scheme.len() > 1 => {
+                return Err(JournalError::Url {
+                    url: url.into(),
+                    built: BUILT,
+                })
+            }
+            _ => url,
+        };
+        #[cfg(feature = "sqlite")]
+        {
+            sqlite::SqliteDb::create(path).map(drop)
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = path;
+            Err(JournalError::Url {
+                url: url.into(),
+                built: BUILT,
+            })
+        }
     }
 
     /// Time spent in journal calls so far.
@@ -332,6 +362,21 @@ impl Journal {
         intent: Intent,
         f: impl FnOnce(&mut (dyn Db + Send)) -> Result<(T, AuditNote), JournalError>,
     ) -> Result<T, JournalError> {
+        self.audited_many(intent, |db, _| {
+            let (v, note) = f(db)?;
+            Ok((v, vec![note]))
+        })
+    }
+
+    /// [`Self::audited`] for a change that writes several entries (and may use the audit key).
+    fn audited_many<T>(
+        &mut self,
+        intent: Intent,
+        f: impl FnOnce(
+            &mut (dyn Db + Send),
+            &mut dyn KeySource,
+        ) -> Result<(T, Vec<AuditNote>), JournalError>,
+    ) -> Result<T, JournalError> {
         let t = Instant::now();
         let Self {
             db,
@@ -342,20 +387,22 @@ impl Journal {
         } = self;
         let key = key.as_deref_mut().ok_or(JournalError::NotAudited)?;
         let r = in_transaction(db.as_mut(), intent, |db| {
-            let (v, note) = f(db)?;
-            audit::append(
-                db,
-                key,
-                station,
-                operator,
-                &Record {
-                    event: &note.event,
-                    holder_id: note.holder_id,
-                    state: note.state.map(State::as_str),
-                    card_id: note.card_id.as_deref(),
-                    detail: &note.detail,
-                },
-            )?;
+            let (v, notes) = f(db, key)?;
+            for note in notes {
+                audit::append(
+                    db,
+                    key,
+                    station,
+                    operator,
+                    &Record {
+                        event: &note.event,
+                        holder_id: note.holder_id,
+                        state: note.state.map(State::as_str),
+                        card_id: note.card_id.as_deref(),
+                        detail: &note.detail,
+                    },
+                )?;
+            }
             Ok(v)
         });
         self.spent += t.elapsed();
@@ -367,8 +414,8 @@ impl Journal {
     /// by another holder is refused.
     pub fn add(&mut self, batch: &str, holders: &[(usize, Holder)]) -> Result<usize, JournalError> {
         let lines = holders.len();
-        self.audited(Intent::AddHolders, |db| {
-            let mut added = 0;
+        self.audited_many(Intent::AddHolders, |db, key| {
+            let mut notes = Vec::new();
             for (line, h) in holders {
                 let existing = db.query(
                     "SELECT card_number, ssn, holder FROM holders WHERE card_number = $1 OR ssn = $2",
@@ -399,8 +446,8 @@ impl Journal {
                     }
                     None => {
                         let json = serde_json::to_string(h)?;
-                        db.execute(
-                            "INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
+                        let r = db.query(
+                            "INSERT INTO holders (batch, line, card_number, ssn, holder, state) VALUES ($1, $2, $3, $4, $5, 'pending') RETURNING id",
                             &[
                                 Param::Text(batch),
                                 Param::Int(*line as i64),
@@ -409,14 +456,27 @@ impl Journal {
                                 Param::Text(&json),
                             ],
                         )?;
-                        added += 1;
+                        let [id] = row(r.into_iter().next().unwrap_or_default())?;
+                        let id = id.int()?;
+                        // The row's data is chained (keyed digest, no personal data in clear):
+                        // a row swapped, edited or inserted later does not verify.
+                        let digest = audit::holder_digest(key, &h.card_number, &h.ssn, &json)?;
+                        notes.push(AuditNote::change(
+                            "added",
+                            id,
+                            State::Pending,
+                            None,
+                            format!("batch line {line}, holder digest {digest}"),
+                        ));
                     }
                 }
             }
-            Ok((
-                added,
-                AuditNote::event("batch", format!("{lines} valid holder lines, {added} new")),
-            ))
+            let added = notes.len();
+            notes.push(AuditNote::event(
+                "batch",
+                format!("{lines} valid holder lines, {added} new"),
+            ));
+            Ok((added, notes))
         })
     }
 
@@ -467,6 +527,14 @@ impl Journal {
                         state: State::Card(Stage::Issued),
                     })
                 }
+                // The card may carry (or be) that holder's card: finished for them, or spoiled.
+                CardStatus::InReview { holder, .. } => {
+                    return Err(JournalError::CardInUse {
+                        card_id: card_id.into(),
+                        holder,
+                        state: State::Review,
+                    })
+                }
             }
             let sql = format!(
                 "SELECT id, line, holder FROM holders WHERE state = 'pending' ORDER BY id LIMIT 1{}",
@@ -477,7 +545,7 @@ impl Journal {
             };
             let [id, line, json] = row(r)?;
             let (id, line) = (id.int()?, line.int()?);
-            db.execute(
+            let n = db.execute(
                 "UPDATE holders SET state = $5, station = $2, reader = $3, card_id = $4, reason = NULL, updated = now() WHERE id = $1 AND state = 'pending'",
                 &[
                     Param::Int(id),
@@ -487,6 +555,12 @@ impl Journal {
                     Param::Text(Stage::Blank.as_str()),
                 ],
             )?;
+            if n != 1 {
+                return Err(JournalError::NotInState {
+                    id,
+                    expected: State::Pending,
+                });
+            }
             Ok((
                 Some(Claim {
                     id,
@@ -537,54 +611,122 @@ impl Journal {
         })
     }
 
-    /// A claim whose card was never written to (the row is still at [`Stage::Blank`]) goes back
-    /// to pending, its card free again.
-    pub fn release(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
+    /// A claim of this station's `reader` whose card was never written to (the row is still at
+    /// [`Stage::Blank`]) goes back to pending, its card free again.
+    pub fn release(&mut self, id: i64, reader: &str, reason: &str) -> Result<(), JournalError> {
+        let station = self.station.clone();
+        self.settle(
+            id,
+            State::Pending,
+            "released",
+            reason,
+            &station,
+            reader,
+            Some(Stage::Blank),
+        )
+    }
+
+    /// Marks this station's `reader`'s row failed with the reason; its card is free for another
+    /// holder. Only a row with a card on its way can fail.
+    pub fn fail(&mut self, id: i64, reader: &str, reason: &str) -> Result<(), JournalError> {
+        let station = self.station.clone();
+        self.settle(id, State::Failed, "failed", reason, &station, reader, None)
+    }
+
+    /// Marks this station's `reader`'s row for operator review. Only a row with a card on its way
+    /// goes to review.
+    pub fn review(&mut self, id: i64, reader: &str, reason: &str) -> Result<(), JournalError> {
+        let station = self.station.clone();
+        self.settle(id, State::Review, "review", reason, &station, reader, None)
+    }
+
+    /// Ends an in-flight row as `to`, only if it is still the row the caller knows: on its way,
+    /// for `station` and `reader` (and at `stage`, when given). A row that moved on meanwhile (an
+    /// issued card, another station's take-over) is never overwritten.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        id: i64,
+        to: State,
+        event: &str,
+        reason: &str,
+        station: &str,
+        reader: &str,
+        stage: Option<Stage>,
+    ) -> Result<(), JournalError> {
+        let sql = format!(
+            "UPDATE holders SET state = $2, reason = $3, updated = now(){} WHERE id = $1 AND station = $4 AND reader = $5 AND state IN ({}) AND ($6 = '' OR state = $6)",
+            if to == State::Pending {
+                ", station = NULL, reader = NULL, card_id = NULL"
+            } else {
+                ""
+            },
+            in_flight_sql()
+        );
         self.audited(Intent::Audit, |db| {
+            let card = row_card(db, id)?;
             let n = db.execute(
-                "UPDATE holders SET state = 'pending', station = NULL, reader = NULL, card_id = NULL, reason = $2, updated = now() WHERE id = $1 AND state = 'blank'",
-                &[Param::Int(id), Param::Text(reason)],
+                &sql,
+                &[
+                    Param::Int(id),
+                    Param::Text(to.as_str()),
+                    Param::Text(reason),
+                    Param::Text(station),
+                    Param::Text(reader),
+                    Param::Text(stage.map_or("", Stage::as_str)),
+                ],
             )?;
             if n != 1 {
                 return Err(JournalError::NotInState {
                     id,
-                    expected: State::Card(Stage::Blank),
+                    expected: State::Card(stage.unwrap_or(Stage::Blank)),
                 });
             }
-            Ok(((), AuditNote::change("released", id, State::Pending, None, reason.into())))
+            let card = if to == State::Pending { None } else { card };
+            Ok((
+                (),
+                AuditNote::change(event, id, to, card.as_deref(), reason.into()),
+            ))
         })
     }
 
-    /// Marks a row failed with the reason; its card is free for another holder.
-    pub fn fail(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
-        self.set_state(id, State::Failed, "failed", reason)
-    }
-
-    /// Marks a row for operator review; its card is free for another holder.
-    pub fn review(&mut self, id: i64, reason: &str) -> Result<(), JournalError> {
-        self.set_state(id, State::Review, "review", reason)
-    }
-
-    fn set_state(
+    /// A row in review whose card is back in this station's `reader`: a blank card is
+    /// personalised for the row's holder again (the row goes back to [`Stage::Blank`]); an
+    /// issued one that passed the acceptance test is recorded issued (`issued = true`).
+    pub fn resume_review(
         &mut self,
         id: i64,
-        state: State,
-        event: &str,
-        reason: &str,
+        card_id: &str,
+        reader: &str,
+        issued: bool,
     ) -> Result<(), JournalError> {
+        let station = self.station.clone();
+        let to = if issued { Stage::Issued } else { Stage::Blank };
         self.audited(Intent::Audit, |db| {
-            let card = row_card(db, id)?;
-            db.execute(
-                "UPDATE holders SET state = $3, reason = $2, updated = now() WHERE id = $1",
+            let n = db.execute(
+                "UPDATE holders SET state = $2, station = $3, reader = $4, updated = now() WHERE id = $1 AND state = 'review' AND card_id = $5",
                 &[
                     Param::Int(id),
-                    Param::Text(reason),
-                    Param::Text(state.as_str()),
+                    Param::Text(to.as_str()),
+                    Param::Text(&station),
+                    Param::Text(reader),
+                    Param::Text(card_id),
                 ],
             )?;
+            if n != 1 {
+                return Err(JournalError::NotInState {
+                    id,
+                    expected: State::Review,
+                });
+            }
+            let detail = if issued {
+                "its card came back issued and passed the acceptance test"
+            } else {
+                "its card came back blank: personalised again"
+            };
             Ok((
                 (),
-                AuditNote::change(event, id, state, card.as_deref(), reason.into()),
+                AuditNote::change("resumed from review", id, State::Card(to), Some(card_id), detail.into()),
             ))
         })
     }
@@ -597,6 +739,9 @@ impl Journal {
                 "SELECT id, state, card_id FROM holders WHERE card_number = $1 OR ssn = $1 OR CAST(id AS TEXT) = $1",
                 &[Param::Text(holder)],
             )?;
+            if found.len() > 1 {
+                return Err(JournalError::AmbiguousHolder(holder.into()));
+            }
             let Some(r) = found.into_iter().next() else {
                 return Err(JournalError::NoSuchHolder(holder.into()));
             };
@@ -606,7 +751,9 @@ impl Journal {
                 Some(c) => matches!(card_status(db, c)?, CardStatus::Spoiled { .. }),
                 None => false,
             };
-            let allowed = matches!(state, State::Failed | State::Review)
+            // A reviewed row's card may be issued: the card is accounted for (spoiled) first.
+            let allowed = state == State::Failed
+                || (state == State::Review && (card_id.is_none() || spoiled))
                 || (state == State::Card(Stage::Issued) && spoiled);
             if !allowed {
                 return Err(JournalError::CannotRequeue {
@@ -635,6 +782,7 @@ impl Journal {
                 }
                 CardStatus::InFlight(f) => Some((f.id, State::Card(f.stage))),
                 CardStatus::Issued { holder } => Some((holder, State::Card(Stage::Issued))),
+                CardStatus::InReview { holder, .. } => Some((holder, State::Review)),
                 CardStatus::Free => last_row_of_card(db, card_id)?,
             };
             let at = db.timestamp()?;
@@ -734,16 +882,23 @@ impl Journal {
     /// Takes over an orphaned row: untouched (still [`Stage::Blank`]) it goes back to pending;
     /// otherwise an operator must find its card, so it goes to review.
     pub fn take_over(&mut self, o: &Orphan) -> Result<State, JournalError> {
-        if o.row.stage == Stage::Blank {
-            self.release(o.row.id, &format!("taken over: {}", o.why))?;
-            Ok(State::Pending)
+        let (to, event) = if o.row.stage == Stage::Blank {
+            (State::Pending, "released")
         } else {
-            self.review(
-                o.row.id,
-                &format!("taken over at {}: {}", o.row.stage, o.why),
-            )?;
-            Ok(State::Review)
-        }
+            (State::Review, "review")
+        };
+        let reason = format!("taken over at {}: {}", o.row.stage, o.why);
+        // Only the row as it was seen: a row its station moved on meanwhile stays as it is.
+        self.settle(
+            o.row.id,
+            to,
+            event,
+            &reason,
+            &o.row.station,
+            &o.row.reader,
+            Some(o.row.stage),
+        )?;
+        Ok(to)
     }
 
     /// Rows per state; a state this version does not know is an error.
@@ -842,19 +997,28 @@ impl Journal {
     ) -> Result<Result<Verified, AuditBreak>, JournalError> {
         let Self { db, key, .. } = self;
         let key = key.as_deref_mut().ok_or(JournalError::NotAudited)?;
-        let verified = match audit::verify(db.as_mut(), key)? {
-            Ok(v) => v,
-            Err(b) => return Ok(Err(b)),
-        };
-        match anchor::check(db.as_mut(), key, anchor)? {
-            Some(Ok(_)) => Ok(Ok(verified)),
-            Some(Err(b)) => Ok(Err(b)),
-            None if verified.entries == 0 => Ok(Ok(verified)),
-            None => Ok(Err(AuditBreak::NoAnchor {
-                entries: verified.entries,
-                path: anchor.display().to_string(),
-            })),
-        }
+        in_transaction(db.as_mut(), Intent::Read, |db| {
+            // The anchor first: entries deleted from the end say so before anything else.
+            let anchored = match anchor::check(db, key, anchor)? {
+                Some(Err(b)) => return Ok(Err(b)),
+                Some(Ok(_)) => true,
+                None => false,
+            };
+            let verified = match audit::verify(db, key)? {
+                Ok(v) => v,
+                Err(b) => return Ok(Err(b)),
+            };
+            // Holder rows always have entries (`added`): without an anchor, only an empty
+            // journal verifies.
+            if anchored || (verified.entries == 0 && verified.holders == 0) {
+                Ok(Ok(verified))
+            } else {
+                Ok(Err(AuditBreak::NoAnchor {
+                    entries: verified.entries,
+                    path: anchor.display().to_string(),
+                }))
+            }
+        })
     }
 }
 
@@ -946,7 +1110,22 @@ fn card_status(db: &mut (dyn Db + Send), card_id: &str) -> Result<CardStatus, Jo
         "SELECT {IN_FLIGHT_COLUMNS} FROM holders WHERE card_id = $1 AND state NOT IN ('pending', 'failed', 'review')"
     );
     match db.query(&sql, &[Param::Text(card_id)])?.into_iter().next() {
-        None => Ok(CardStatus::Free),
+        None => {
+            let review = db.query(
+                "SELECT id, holder FROM holders WHERE card_id = $1 AND state = 'review' ORDER BY updated DESC, id DESC LIMIT 1",
+                &[Param::Text(card_id)],
+            )?;
+            match review.into_iter().next() {
+                None => Ok(CardStatus::Free),
+                Some(r) => {
+                    let [id, holder] = row(r)?;
+                    Ok(CardStatus::InReview {
+                        holder: id.int()?,
+                        data: Box::new(holder_of(&holder.text()?)?),
+                    })
+                }
+            }
+        }
         Some(r) => {
             let state = r.get(1).cloned().map(Cell::text).transpose()?;
             if state.as_deref() == Some(Stage::Issued.as_str()) {

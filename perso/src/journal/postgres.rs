@@ -557,6 +557,12 @@ impl Db for PgDb {
                 "SELECT pg_advisory_xact_lock({AUDIT_LOCK}); LOCK TABLE holders IN SHARE ROW EXCLUSIVE MODE;"
             ),
             Intent::Audit | Intent::Claim => format!("SELECT pg_advisory_xact_lock({AUDIT_LOCK});"),
+            // One snapshot for the whole check: the chain and the rows as of one moment.
+            Intent::Read => {
+                return Ok(self
+                    .db
+                    .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?)
+            }
         };
         Ok(self.db.batch_execute(&format!("BEGIN;{lock}"))?)
     }

@@ -52,17 +52,50 @@ impl rusqlite::ToSql for Param<'_> {
 }
 
 impl SqliteDb {
-    /// Opens (and creates) the journal at `path`.
-    pub(crate) fn open(path: &str) -> Result<Self, JournalError> {
+    /// Creates the journal at `path` (or opens the one there) with its schema: `perso run` and
+    /// `perso journal-init`.
+    pub(crate) fn create(path: &str) -> Result<Self, JournalError> {
         create_private(Path::new(path))?;
-        let db = Connection::open(Path::new(path))?;
+        let db = Self::connect(path)?;
+        db.db.execute_batch(&(tables(&TYPES) + APPEND_ONLY))?;
+        Ok(db)
+    }
+
+    /// Opens the journal that is at `path`, as it is: no file is created and no schema
+    /// statement runs (a mistyped path is an error, not a new, empty journal that "verifies").
+    pub(crate) fn open(path: &str) -> Result<Self, JournalError> {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| JournalError::File {
+            path: path.into(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "no journal here (perso run or perso journal-init creates one)".into()
+                }
+                _ => e.to_string(),
+            },
+        })?;
+        if !meta.is_file() {
+            return Err(JournalError::File {
+                path: path.into(),
+                reason: "is not a regular file (a symbolic link is not followed)".into(),
+            });
+        }
+        Self::connect(path)
+    }
+
+    fn connect(path: &str) -> Result<Self, JournalError> {
+        use rusqlite::OpenFlags;
+        let db = Connection::open_with_flags(
+            Path::new(path),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         // WAL + FULL: the WAL is fsynced at every commit, so a state change is on disk before
         // the card moves on, power cut included. (NORMAL may roll back the last commits after a
         // power loss: a lost claim sent its holder back to pending while the card was issued.)
         db.pragma_update(None, "synchronous", "FULL")?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
-        db.execute_batch(&(tables(&TYPES) + APPEND_ONLY))?;
         Ok(Self { db })
     }
 }
@@ -89,9 +122,13 @@ fn cell(v: ValueRef<'_>) -> Cell {
 }
 
 impl Db for SqliteDb {
-    fn begin(&mut self, _intent: Intent) -> Result<(), JournalError> {
-        // IMMEDIATE takes the write lock at once: two workers never both read "pending".
-        Ok(self.db.execute_batch("BEGIN IMMEDIATE")?)
+    fn begin(&mut self, intent: Intent) -> Result<(), JournalError> {
+        Ok(self.db.execute_batch(match intent {
+            // A read transaction sees one snapshot of the WAL.
+            Intent::Read => "BEGIN DEFERRED",
+            // IMMEDIATE takes the write lock at once: two workers never both read "pending".
+            _ => "BEGIN IMMEDIATE",
+        })?)
     }
     fn commit(&mut self) -> Result<(), JournalError> {
         Ok(self.db.execute_batch("COMMIT")?)
@@ -172,6 +209,7 @@ mod tests {
     }
 
     fn audited(path: &std::path::Path) -> Journal {
+        Journal::init(&format!("sqlite:{}", path.display()), None).unwrap();
         Journal::open_audited(
             &format!("sqlite:{}", path.display()),
             Box::new(sscard::keys::SoftKeys::test_set()),
@@ -255,7 +293,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let db = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        let db = SqliteDb::create(path.to_str().unwrap()).unwrap();
         let sync: i64 = db
             .db
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
@@ -264,7 +302,7 @@ mod tests {
         let link = temp("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert_eq!(
-            SqliteDb::open(link.to_str().unwrap())
+            SqliteDb::create(link.to_str().unwrap())
                 .err()
                 .unwrap()
                 .to_string(),
@@ -286,7 +324,12 @@ mod tests {
         let first = j.claim("r0", "CARD1").unwrap().unwrap();
         j.reached(first.id, Stage::Blank, Stage::Authenticated, "t")
             .unwrap();
-        j.fail(first.id, "wrong transport key").unwrap();
+        // Only the reader's own row on its way can fail.
+        assert!(matches!(
+            j.fail(first.id, "r1", "wrong transport key"),
+            Err(JournalError::NotInState { .. })
+        ));
+        j.fail(first.id, "r0", "wrong transport key").unwrap();
         // The same blank card offered again is claimed for the next holder.
         let second = j.claim("r0", "CARD1").unwrap().unwrap();
         assert_ne!(second.id, first.id);
@@ -296,7 +339,7 @@ mod tests {
             format!("card CARD1 holds holder row {} (blank) in the journal: it cannot be claimed for another holder", second.id)
         );
         // Untouched, the claim goes back to pending and the card is free.
-        j.release(second.id, "card pulled").unwrap();
+        j.release(second.id, "r0", "card pulled").unwrap();
         assert!(matches!(
             j.card_status("CARD1").unwrap(),
             crate::journal::CardStatus::Free
@@ -319,9 +362,14 @@ mod tests {
         );
         let c = j.claim("r0", "CARD2").unwrap().unwrap();
         to_issued(&mut j, c.id);
+        // An issued row is never sent to review or failed afterwards.
+        assert!(matches!(
+            j.review(c.id, "r0", "late"),
+            Err(JournalError::NotInState { .. })
+        ));
         assert_eq!(
             j.requeue(&c.id.to_string(), "lost").unwrap_err().to_string(),
-            format!("holder {} is issued: only failed or reviewed holders, or issued holders whose card was spoiled, can be requeued", c.id)
+            format!("holder {} is issued: only failed holders, and reviewed or issued holders whose card was spoiled, can be requeued", c.id)
         );
         j.spoil("CARD2", "lost in the post").unwrap();
         assert_eq!(j.requeue(&c.id.to_string(), "reissue").unwrap(), c.id);
@@ -404,7 +452,7 @@ mod tests {
             }
             j.anchor(&anchor).unwrap();
             assert!(
-                matches!(j.audit_verify(&anchor).unwrap(), Ok(v) if v.entries == 13 && v.holders == 2)
+                matches!(j.audit_verify(&anchor).unwrap(), Ok(v) if v.entries == 15 && v.holders == 2)
             );
             (path, anchor, j)
         };
@@ -414,22 +462,18 @@ mod tests {
         let unlock = "DROP TRIGGER audit_append_only_u; DROP TRIGGER audit_append_only_d;";
         // Deleting the newest entries.
         let (p, a, mut j) = setup("t-delete");
-        raw(&p, &format!("{unlock} DELETE FROM audit WHERE seq > 10;"));
-        assert_eq!(
-            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            "holder row 2 is issued on card CARD2 in the journal, but the audit log last recorded keys_loaded on card CARD2: the row was edited"
-        );
+        raw(&p, &format!("{unlock} DELETE FROM audit WHERE seq > 12;"));
         raw(&p, "UPDATE holders SET state = 'keys_loaded' WHERE id = 2;");
         assert_eq!(
             j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            "the anchor records 13 entries, the journal holds 10: entries were deleted"
+            "the anchor records 15 entries, the journal holds 12: entries were deleted"
         );
         // Rewriting an entry and recomputing the chain with an unkeyed hash.
         let (p, a, mut j) = setup("t-rewrite");
-        raw(&p, &format!("{unlock} UPDATE audit SET detail = 'nothing happened', hash = '00' || substr(hash, 3) WHERE seq = 5;"));
+        raw(&p, &format!("{unlock} UPDATE audit SET detail = 'nothing happened', hash = '00' || substr(hash, 3) WHERE seq = 7;"));
         assert_eq!(
             j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            "entry 5 (written) does not verify under the audit key: the log was changed"
+            "entry 7 (written) does not verify under the audit key: the log was changed"
         );
         // Setting an issued holder back to pending.
         let (p, a, mut j) = setup("t-state");
@@ -451,23 +495,50 @@ mod tests {
         );
         assert_eq!(
             j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            "the anchor records 13 entries, the journal holds 0: entries were deleted"
+            "the anchor records 15 entries, the journal holds 0: entries were deleted"
+        );
+        // Swapping two holders' data (the issued card's holder becomes pending again).
+        let (p, a, mut j) = setup("t-swap");
+        raw(
+            &p,
+            "UPDATE holders SET card_number = 'x' || card_number, ssn = 'x' || ssn WHERE id = 1;
+             UPDATE holders SET card_number = (SELECT substr(card_number, 2) FROM holders WHERE id = 1), ssn = (SELECT substr(ssn, 2) FROM holders WHERE id = 1) WHERE id = 2;",
+        );
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "holder row 1's data is not what was added: the row was edited"
+        );
+        // A holder row inserted behind the station's back.
+        let (p, a, mut j) = setup("t-insert");
+        raw(&p, "INSERT INTO holders (batch, line, card_number, ssn, holder, state) SELECT batch, 99, 'Z' || card_number, 'Z' || ssn, holder, 'pending' FROM holders WHERE id = 1;");
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "holder row 3 was never added through the audit log: the row was inserted"
+        );
+        // A spoiled card put back into circulation.
+        let (p, a, mut j) = setup("t-spoiled");
+        j.spoil("CARD9", "dropped").unwrap();
+        j.anchor(&a).unwrap();
+        raw(&p, "DELETE FROM spoiled;");
+        assert_eq!(
+            j.audit_verify(&a).unwrap().unwrap_err().to_string(),
+            "the spoiled cards in the journal (0) are not the ones the audit log spoiled (1): the table was edited"
         );
         // The anchor file itself edited.
         let (_p, a, mut j) = setup("t-anchor");
         let text = std::fs::read_to_string(&a)
             .unwrap()
-            .replace("\"count\":13", "\"count\":12");
+            .replace("\"count\":15", "\"count\":14");
         std::fs::write(&a, text).unwrap();
         assert_eq!(
             j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            "anchor line 1 does not verify under the audit key: the anchor file was changed"
+            "anchor line 1 does not verify under the audit key: the anchor file was changed, or this is not the key the journal was written with"
         );
         // The anchor file deleted.
         std::fs::remove_file(&a).unwrap();
         assert_eq!(
             j.audit_verify(&a).unwrap().unwrap_err().to_string(),
-            format!("the journal holds 13 audit entries but there is no anchor file {}: deleted entries could not be detected", a.display())
+            format!("the journal holds 15 audit entries but there is no anchor file {}: deleted entries could not be detected", a.display())
         );
     }
 }

@@ -60,6 +60,7 @@ pub fn perso(out: &Output, a: PersoArgs) -> Result<()> {
         }
         let journal_url = format!("sqlite:{}", dir.join(format!("journal-{run}.db")).display());
         let holders = batch::synthetic(k * a.cards_per_reader, (b'D' + run as u8) as char);
+        Journal::init(&journal_url, None)?;
         Journal::open_audited(
             &journal_url,
             Box::new(SoftKeys::test_set()),

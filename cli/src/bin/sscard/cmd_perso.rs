@@ -412,6 +412,11 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         );
     }
     let anchor = anchor_path(&a.journal, &a.anchor);
+    // One station's SQLite journal is made on its first run; a shared PostgreSQL journal by
+    // its administrator (perso journal-init).
+    if !(a.journal.starts_with("postgres://") || a.journal.starts_with("postgresql://")) {
+        Journal::init(&a.journal, None)?;
+    }
     let mut journal =
         Journal::open_audited(&a.journal, open_keys(&spec, &pin)?, &a.station, &a.operator)?;
     let added = journal.add(&a.batch.display().to_string(), &b.holders)?;

@@ -12,6 +12,7 @@ use crate::keys::KeyError;
 use cryptoki::context::{CInitializeArgs, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ struct Module {
     ctx: Pkcs11,
     /// Token label → the user PIN this process logged in with.
     pins: HashMap<String, Zeroizing<String>>,
+    /// Token label → its slot, found once: SoftHSM rescans its token directory on every
+    /// C_GetSlotList, and a token looked up by one thread while another rescans may be missed.
+    slots: HashMap<String, Slot>,
 }
 
 static MODULES: OnceLock<Mutex<HashMap<PathBuf, Module>>> = OnceLock::new();
@@ -72,9 +76,41 @@ pub(super) fn context(module: &Path) -> Result<ModuleRef, KeyError> {
         Module {
             ctx: ctx.clone(),
             pins: HashMap::new(),
+            slots: HashMap::new(),
         },
     );
     Ok(ModuleRef { key, ctx })
+}
+
+/// The slot of the token labelled `token`, looked up once per process, one lookup at a time.
+pub(super) fn slot(m: &ModuleRef, module: &Path, token: &str) -> Result<Slot, KeyError> {
+    let mut table = modules();
+    let entry = table.get_mut(&m.key).expect("the module is in the table");
+    if let Some(slot) = entry.slots.get(token) {
+        return Ok(*slot);
+    }
+    let ctx = &entry.ctx;
+    let slots = ctx.get_slots_with_token().map_err(|e| KeyError::Pkcs11 {
+        operation: "C_GetSlotList",
+        detail: e.to_string(),
+    })?;
+    let mut found = None;
+    for s in slots {
+        let info = ctx.get_token_info(s).map_err(|e| KeyError::Pkcs11 {
+            operation: "C_GetTokenInfo",
+            detail: e.to_string(),
+        })?;
+        if info.label().trim_end() == token {
+            found = Some(s);
+            break;
+        }
+    }
+    let slot = found.ok_or_else(|| KeyError::Pkcs11NoToken {
+        module: module.display().to_string(),
+        token: token.into(),
+    })?;
+    entry.slots.insert(token.into(), slot);
+    Ok(slot)
 }
 
 fn login_error(detail: String) -> KeyError {

@@ -182,20 +182,7 @@ impl Pkcs11Keys {
     pub fn open(module: &Path, token: &str, pin: &str, read_write: bool) -> Result<Self, KeyError> {
         let m = context::context(module)?;
         let ctx = &m.ctx;
-        let slots = ctx
-            .get_slots_with_token()
-            .map_err(|e| err("C_GetSlotList", e))?;
-        let slot = slots
-            .into_iter()
-            .find(|s| {
-                ctx.get_token_info(*s)
-                    .map(|i| i.label().trim_end() == token)
-                    .unwrap_or(false)
-            })
-            .ok_or_else(|| KeyError::Pkcs11NoToken {
-                module: module.display().to_string(),
-                token: token.into(),
-            })?;
+        let slot = context::slot(&m, module, token)?;
         // Asked one by one: cryptoki leaves out of C_GetMechanismList what it cannot name.
         let supported = |m: MechanismType| ctx.get_mechanism_info(slot, m).is_ok();
         let has_des3 = supported(MechanismType::DES3_ECB);
