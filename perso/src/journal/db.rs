@@ -45,7 +45,8 @@ pub(crate) fn tables(types: &ColumnTypes) -> String {
         );
         CREATE TABLE IF NOT EXISTS stations (
             name TEXT PRIMARY KEY,
-            heartbeat {int} NOT NULL
+            heartbeat {int} NOT NULL,
+            instance TEXT NOT NULL
         );
         CREATE TABLE IF NOT EXISTS audit (
             seq {int} PRIMARY KEY,

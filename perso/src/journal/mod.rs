@@ -92,6 +92,12 @@ pub enum JournalError {
     AlreadySpoiled { card_id: String },
     #[error("audit key: {0}")]
     AuditKey(#[from] KeyError),
+    #[error("station {station:?} is running elsewhere ({instance}, last seen {seconds} s ago): give this station its own --station name")]
+    StationRunning {
+        station: String,
+        instance: String,
+        seconds: i64,
+    },
     #[error("this journal was opened without an audit key: state changes need one (open it with the key source)")]
     NotAudited,
 }
@@ -116,6 +122,7 @@ impl Classified for JournalError {
             | Self::Changed { .. }
             | Self::NoSuchHolder(_)
             | Self::AmbiguousHolder(_)
+            | Self::StationRunning { .. }
             | Self::CannotRequeue { .. }
             | Self::AlreadySpoiled { .. } => ExitClass::BadInput,
             Self::AuditKey(e) => e.exit_class(),
@@ -193,6 +200,15 @@ const BUILT: &str = if cfg!(all(feature = "sqlite", feature = "postgres")) {
     "no database"
 };
 
+/// This machine's host name (a station's default name, and its instance in `stations`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "station".into())
+}
+
 fn holder_of(json: &str) -> Result<Holder, JournalError> {
     Ok(serde_json::from_str(json)?)
 }
@@ -246,6 +262,8 @@ pub struct Journal {
     key: Option<Box<dyn KeySource>>,
     station: String,
     operator: String,
+    /// This process as the `stations` table knows it: `HOST:PID`.
+    instance: String,
     /// Time spent in journal calls (the benchmark reports its share of per-card time).
     spent: Duration,
 }
@@ -287,6 +305,7 @@ impl Journal {
             key: None,
             station: String::new(),
             operator: String::new(),
+            instance: format!("{}:{}", host_name(), std::process::id()),
             spent: Duration::ZERO,
         })
     }
@@ -808,13 +827,53 @@ impl Journal {
 
     /// Records that this station is alive (leases of stations sharing a journal).
     pub fn heartbeat(&mut self) -> Result<(), JournalError> {
-        let station = self.station.clone();
+        let (station, instance) = (self.station.clone(), self.instance.clone());
         self.timed(|db| {
             let now = db.epoch_millis()?;
             db.execute(
-                "INSERT INTO stations (name, heartbeat) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET heartbeat = $2",
-                &[Param::Text(&station), Param::Int(now)],
+                "INSERT INTO stations (name, heartbeat, instance) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET heartbeat = $2, instance = $3",
+                &[Param::Text(&station), Param::Int(now), Param::Text(&instance)],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Refuses to run as a station name that another running process uses: one on this host
+    /// whose process is alive, or one on another host whose heartbeat is younger than `lease`.
+    /// (Two stations with one name would take each other's rows for their own.)
+    pub fn check_station(&mut self, lease: Duration) -> Result<(), JournalError> {
+        let (station, me) = (self.station.clone(), self.instance.clone());
+        self.timed(|db| {
+            let now = db.epoch_millis()?;
+            let Some(r) = db
+                .query(
+                    "SELECT heartbeat, instance FROM stations WHERE name = $1",
+                    &[Param::Text(&station)],
+                )?
+                .into_iter()
+                .next()
+            else {
+                return Ok(());
+            };
+            let [beat, instance] = row(r)?;
+            let (beat, instance) = (beat.int()?, instance.text()?);
+            if instance == me {
+                return Ok(());
+            }
+            let (host, pid) = instance.rsplit_once(':').unwrap_or((&instance, ""));
+            let (my_host, _) = me.rsplit_once(':').unwrap_or((&me, ""));
+            let running = if host == my_host {
+                !pid.is_empty() && Path::new("/proc").join(pid).exists()
+            } else {
+                now - beat < lease.as_millis() as i64
+            };
+            if running {
+                return Err(JournalError::StationRunning {
+                    station,
+                    instance,
+                    seconds: (now - beat) / 1000,
+                });
+            }
             Ok(())
         })
     }

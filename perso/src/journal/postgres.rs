@@ -408,6 +408,11 @@ impl PgDb {
         if !missing.is_empty() {
             return Err(PgError::NoSchema { missing }.into());
         }
+        // Bounded waits: a stalled station holding the audit chain's lock, or a transaction left
+        // open, ends in an error after a minute instead of stopping every station for good.
+        db.batch_execute(
+            "SET lock_timeout = '60s'; SET idle_in_transaction_session_timeout = '120s'",
+        )?;
         Ok(Self { db })
     }
 

@@ -436,6 +436,33 @@ mod tests {
         let _ = std::fs::remove_file(&anchor);
     }
 
+    #[test]
+    fn one_station_name_runs_once() {
+        let path = temp("stations");
+        let mut a = audited(&path);
+        a.check_station(Duration::from_secs(60)).unwrap();
+        a.heartbeat().unwrap();
+        // Another process of this host with the name while the first lives (pid 1 does).
+        let mut b = audited(&path);
+        let host = super::super::host_name();
+        a.instance = format!("{host}:1");
+        a.heartbeat().unwrap();
+        assert_eq!(
+            b.check_station(Duration::from_secs(60)).unwrap_err().to_string(),
+            format!("station \"st\" is running elsewhere ({host}:1, last seen 0 s ago): give this station its own --station name")
+        );
+        // A process of this host that died: its name is free again.
+        a.instance = format!("{host}:{}", u32::MAX);
+        a.heartbeat().unwrap();
+        b.check_station(Duration::from_secs(60)).unwrap();
+        // Another host: free once its lease expired.
+        a.instance = "elsewhere:7".into();
+        a.heartbeat().unwrap();
+        assert!(b.check_station(Duration::from_secs(60)).is_err());
+        b.check_station(Duration::ZERO).unwrap();
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// Each way of doctoring the log, done with the database's own tools (no audit key), is
     /// detected.
     #[test]

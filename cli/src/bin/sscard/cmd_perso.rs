@@ -74,9 +74,10 @@ pub struct OperatorArgs {
     /// Who does this (recorded in the audit log).
     #[arg(long)]
     operator: String,
-    /// This station's name in the journal.
-    #[arg(long, default_value = "station-1")]
-    station: String,
+    /// This station's name in the journal (default: the host name); unique among the stations
+    /// sharing a journal.
+    #[arg(long)]
+    station: Option<String>,
     /// The anchor file (default: beside an SQLite journal, JOURNAL.anchor).
     #[arg(long)]
     anchor: Option<PathBuf>,
@@ -131,9 +132,10 @@ pub struct RunArgs {
     /// The city whose blank cards this station accepts.
     #[arg(long, default_value = "110100")]
     region: String,
-    /// This station's name in the journal.
-    #[arg(long, default_value = "station-1")]
-    station: String,
+    /// This station's name in the journal (default: the host name); unique among the stations
+    /// sharing a journal.
+    #[arg(long)]
+    station: Option<String>,
     /// Personalise the valid lines of a batch that has errors (each refused line is still named).
     #[arg(long)]
     skip_invalid: bool,
@@ -150,6 +152,12 @@ pub struct RunArgs {
     take_over: bool,
     #[command(flatten)]
     trace: TraceOpts,
+}
+
+fn station_name(given: &Option<String>) -> String {
+    given
+        .clone()
+        .unwrap_or_else(sscard_perso::journal::host_name)
 }
 
 fn anchor_path(journal: &str, anchor: &Option<PathBuf>) -> PathBuf {
@@ -257,7 +265,7 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
             let mut j = Journal::open_audited(
                 &a.op.journal,
                 audit_key(&a.op.keys)?,
-                &a.op.station,
+                &station_name(&a.op.station),
                 &a.op.operator,
             )?;
             let id = j.requeue(&a.holder, &a.reason)?;
@@ -271,7 +279,7 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
             let mut j = Journal::open_audited(
                 &a.op.journal,
                 audit_key(&a.op.keys)?,
-                &a.op.station,
+                &station_name(&a.op.station),
                 &a.op.operator,
             )?;
             let holder = j.spoil(&a.card_id, &a.reason)?;
@@ -417,10 +425,12 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     if !(a.journal.starts_with("postgres://") || a.journal.starts_with("postgresql://")) {
         Journal::init(&a.journal, None)?;
     }
+    let station = station_name(&a.station);
     let mut journal =
-        Journal::open_audited(&a.journal, open_keys(&spec, &pin)?, &a.station, &a.operator)?;
-    let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
+        Journal::open_audited(&a.journal, open_keys(&spec, &pin)?, &station, &a.operator)?;
+    journal.check_station(Duration::from_secs(a.lease))?;
     journal.heartbeat()?;
+    let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
     // Rows on their way that no worker of this run will look after.
     for o in journal.orphans(&readers, Duration::from_secs(a.lease))? {
         let taken = if a.take_over {
@@ -449,7 +459,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let mut workers = Vec::new();
     for reader in readers.clone() {
         let w = station::Worker {
-            station: a.station.clone(),
+            station: station.clone(),
             reader,
             region: a.region.clone(),
             journal: a.journal.clone(),
