@@ -200,6 +200,21 @@ const BUILT: &str = if cfg!(all(feature = "sqlite", feature = "postgres")) {
     "no database"
 };
 
+/// A journal URL as an error may show it: a password in it is replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.into(),
+    }
+}
+
 /// This machine's host name (a station's default name, and its instance in `stations`).
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -211,6 +226,20 @@ pub fn host_name() -> String {
 
 fn holder_of(json: &str) -> Result<Holder, JournalError> {
     Ok(serde_json::from_str(json)?)
+}
+
+#[cfg(test)]
+#[test]
+fn a_password_in_a_journal_url_is_not_shown() {
+    assert_eq!(
+        redacted("postgress://station:s3cret@db:5432/j?sslmode=require"),
+        "postgress://station:***@db:5432/j?sslmode=require"
+    );
+    assert_eq!(redacted("sqlite:/x/j.db"), "sqlite:/x/j.db");
+    assert_eq!(
+        Journal::open("postgress://a:pw@h/db").err().unwrap().to_string(),
+        format!("journal URL \"postgress://a:***@h/db\": use sqlite:PATH or postgres://… (this build: {BUILT})")
+    );
 }
 
 fn row<const N: usize>(cells: Vec<Cell>) -> Result<[Cell; N], JournalError> {
@@ -273,7 +302,7 @@ impl Journal {
     /// created ([`Journal::init`] does) — to read (counts, lists, reports).
     pub fn open(url: &str) -> Result<Self, JournalError> {
         let bad = || JournalError::Url {
-            url: url.into(),
+            url: redacted(url),
             built: BUILT,
         };
         let db: Box<dyn Db + Send> =
@@ -339,7 +368,7 @@ impl Journal {
             Some(("sqlite", p)) => p,
             Some((scheme, _)) if scheme.len() > 1 => {
                 return Err(JournalError::Url {
-                    url: url.into(),
+                    url: redacted(url),
                     built: BUILT,
                 })
             }
@@ -353,7 +382,7 @@ impl Journal {
         {
             let _ = path;
             Err(JournalError::Url {
-                url: url.into(),
+                url: redacted(url),
                 built: BUILT,
             })
         }
