@@ -4,7 +4,7 @@
 # pcscd runs with the vpcd reader listening on 35963/35964.
 set -euo pipefail
 
-PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools opensc softhsm2 tshark postgresql libxml2-utils python3 python3-pyscard python3-pycryptodome pkg-config gcc)
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools opensc softhsm2 tshark postgresql openssl libxml2-utils python3 python3-pyscard python3-pycryptodome pkg-config gcc)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
