@@ -26,32 +26,30 @@ pub struct Anchor {
 }
 
 fn message(at: &str, station: &str, count: i64, head: &str) -> Vec<u8> {
-    let mut m = b"sscard anchor v1".to_vec();
-    for part in [at, station, &count.to_string(), head] {
-        m.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        m.extend_from_slice(part.as_bytes());
-    }
-    m
+    super::audit::message(
+        b"sscard anchor v1",
+        &[at, station, &count.to_string(), head],
+    )
 }
 
 /// The default anchor file of a journal URL: `PATH.anchor` beside an SQLite journal; for
 /// PostgreSQL, `sscard-HOST-DB.anchor` in the current directory.
 pub fn default_path(url: &str) -> PathBuf {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let rest = rest.split('?').next().unwrap_or(rest);
-        let host_db = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        let name: String = host_db
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        return PathBuf::from(format!("sscard-{name}.anchor"));
+    match super::locate(url) {
+        Ok(super::Location::Postgres) => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let rest = rest.split('?').next().unwrap_or(rest);
+            let host_db = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let name: String = host_db
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            PathBuf::from(format!("sscard-{name}.anchor"))
+        }
+        Ok(super::Location::Sqlite(path)) => PathBuf::from(format!("{path}.anchor")),
+        // Not a journal this build opens: opening it says so.
+        Err(_) => PathBuf::from(format!("{url}.anchor")),
     }
-    let path = match url.split_once(':') {
-        Some(("sqlite", p)) => p,
-        _ => url,
-    };
-    PathBuf::from(format!("{path}.anchor"))
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> JournalError {

@@ -15,6 +15,17 @@ use std::collections::HashMap;
 /// The `prev` of the first entry.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What a MAC of the audit log covers: a domain tag, then each part prefixed with its length,
+/// so that no two different lists of parts give the same bytes.
+pub(crate) fn message(tag: &[u8], parts: &[&str]) -> Vec<u8> {
+    let mut m = tag.to_vec();
+    for part in parts {
+        m.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        m.extend_from_slice(part.as_bytes());
+    }
+    m
+}
+
 /// One entry as it is chained (everything but its own hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -40,23 +51,21 @@ impl Entry {
     fn message(&self) -> Vec<u8> {
         let seq = self.seq.to_string();
         let holder = self.holder_id.map(|h| h.to_string()).unwrap_or_default();
-        let mut m = b"sscard audit v2".to_vec();
-        for part in [
-            self.prev.as_str(),
-            &seq,
-            &self.at,
-            &self.station,
-            &self.actor,
-            &self.event,
-            &holder,
-            self.state.as_deref().unwrap_or(""),
-            self.card_id.as_deref().unwrap_or(""),
-            &self.detail,
-        ] {
-            m.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            m.extend_from_slice(part.as_bytes());
-        }
-        m
+        message(
+            b"sscard audit v2",
+            &[
+                self.prev.as_str(),
+                &seq,
+                &self.at,
+                &self.station,
+                &self.actor,
+                &self.event,
+                &holder,
+                self.state.as_deref().unwrap_or(""),
+                self.card_id.as_deref().unwrap_or(""),
+                &self.detail,
+            ],
+        )
     }
 
     /// The entry's hash under the audit key.
@@ -74,11 +83,7 @@ pub(crate) fn holder_digest(
     ssn: &str,
     holder_json: &str,
 ) -> Result<String, JournalError> {
-    let mut m = b"sscard holder v1".to_vec();
-    for part in [card_number, ssn, holder_json] {
-        m.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        m.extend_from_slice(part.as_bytes());
-    }
+    let m = message(b"sscard holder v1", &[card_number, ssn, holder_json]);
     Ok(to_hex(&key.audit_mac(&m)?[..16]))
 }
 

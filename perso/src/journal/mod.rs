@@ -200,6 +200,39 @@ const BUILT: &str = if cfg!(all(feature = "sqlite", feature = "postgres")) {
     "no database"
 };
 
+/// Where a journal URL points.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+enum Location<'a> {
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+    /// `sqlite:PATH` or a bare path.
+    Sqlite(&'a str),
+}
+
+/// Whether `url` names a PostgreSQL journal (shared by stations) rather than an SQLite file.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn locate(url: &str) -> Result<Location<'_>, JournalError> {
+    if is_postgres(url) {
+        return Ok(Location::Postgres);
+    }
+    match url.split_once(':') {
+        Some(("sqlite", path)) => Ok(Location::Sqlite(path)),
+        Some((scheme, _)) if scheme.len() > 1 => Err(unsupported(url)),
+        _ => Ok(Location::Sqlite(url)),
+    }
+}
+
+/// A URL this build cannot open.
+fn unsupported(url: &str) -> JournalError {
+    JournalError::Url {
+        url: redacted(url),
+        built: BUILT,
+    }
+}
+
 /// A journal URL as an error may show it: a password in it is replaced by `***`.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -301,34 +334,14 @@ impl Journal {
     /// The journal at `sqlite:PATH` (or a bare path) or `postgres://…`, as it is — nothing is
     /// created ([`Journal::init`] does) — to read (counts, lists, reports).
     pub fn open(url: &str) -> Result<Self, JournalError> {
-        let bad = || JournalError::Url {
-            url: redacted(url),
-            built: BUILT,
+        let db: Box<dyn Db + Send> = match locate(url)? {
+            #[cfg(feature = "postgres")]
+            Location::Postgres => Box::new(postgres::PgDb::open(url)?),
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => Box::new(sqlite::SqliteDb::open(path)?),
+            #[allow(unreachable_patterns)]
+            _ => return Err(unsupported(url)),
         };
-        let db: Box<dyn Db + Send> =
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                #[cfg(feature = "postgres")]
-                {
-                    Box::new(postgres::PgDb::open(url)?)
-                }
-                #[cfg(not(feature = "postgres"))]
-                return Err(bad());
-            } else {
-                let path = match url.split_once(':') {
-                    Some(("sqlite", p)) => p,
-                    Some((scheme, _)) if scheme.len() > 1 => return Err(bad()),
-                    _ => url,
-                };
-                #[cfg(feature = "sqlite")]
-                {
-                    Box::new(sqlite::SqliteDb::open(path)?)
-                }
-                #[cfg(not(feature = "sqlite"))]
-                {
-                    let _ = path;
-                    return Err(bad());
-                }
-            };
         Ok(Self {
             db,
             key: None,
@@ -357,34 +370,17 @@ impl Journal {
     /// Creates the journal's schema: an SQLite file, or, on PostgreSQL as an admin role, the
     /// tables with only what a station needs granted to `station_role`.
     pub fn init(url: &str, station_role: Option<&str>) -> Result<(), JournalError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match locate(url)? {
             #[cfg(feature = "postgres")]
-            {
-                return postgres::PgDb::create_schema(url, station_role);
+            Location::Postgres => postgres::PgDb::create_schema(url, station_role),
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => {
+                // One station, no roles.
+                let _ = station_role;
+                sqlite::SqliteDb::create(path).map(drop)
             }
-        }
-        let _ = station_role;
-        let path = match url.split_once(':') {
-            Some(("sqlite", p)) => p,
-            Some((scheme, _)) if scheme.len() > 1 => {
-                return Err(JournalError::Url {
-                    url: redacted(url),
-                    built: BUILT,
-                })
-            }
-            _ => url,
-        };
-        #[cfg(feature = "sqlite")]
-        {
-            sqlite::SqliteDb::create(path).map(drop)
-        }
-        #[cfg(not(feature = "sqlite"))]
-        {
-            let _ = path;
-            Err(JournalError::Url {
-                url: redacted(url),
-                built: BUILT,
-            })
+            #[allow(unreachable_patterns)]
+            _ => Err(unsupported(url)),
         }
     }
 

@@ -422,7 +422,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let anchor = anchor_path(&a.journal, &a.anchor);
     // One station's SQLite journal is made on its first run; a shared PostgreSQL journal by
     // its administrator (perso journal-init).
-    if !(a.journal.starts_with("postgres://") || a.journal.starts_with("postgresql://")) {
+    if !sscard_perso::journal::is_postgres(&a.journal) {
         Journal::init(&a.journal, None)?;
     }
     let station = station_name(&a.station);
