@@ -19,8 +19,25 @@ pub use psam::PsamKeys;
 pub use soft::{SoftKeys, TEST_AUDIT_KEY_SEED};
 pub use spec::{open, KeySpec};
 
-use sscard_core::crypto::Algorithm;
+use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
 use sscard_core::profile::Kid;
+use zeroize::Zeroizing;
+
+/// The WRITE KEY plaintext for `kid` (PROFILE section 4): the PIN object carries the initial
+/// PIN 123456 (BCD), no key of the hierarchy; any other KID the card key `card_key` gives.
+fn load_block_plain(
+    alg: Algorithm,
+    kid: Kid,
+    tries: u8,
+    card_key: impl FnOnce() -> Result<Key, KeyError>,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    Ok(if kid == Kid::Pin {
+        key_block_plain(alg, kid, tries, &INITIAL_PIN_BCD)
+    } else {
+        key_block_plain(alg, kid, tries, card_key()?.expose())
+    })
+}
 
 /// Everything a flow needs from the key hierarchy, for one card and key id. Keys never leave
 /// a source that can keep them (PSAM, HSM); only results do.

@@ -6,7 +6,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2_v011::{Digest, Sha256};
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::parse_hex;
-use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
 use sscard_core::profile::{test_keys, Kid};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -190,17 +189,8 @@ impl KeySource for SoftKeys {
         tries: u8,
     ) -> Result<Vec<u8>, KeyError> {
         let tk = self.card_key(alg, card, Kid::Tk)?;
-        let plain = if key_id == Kid::Pin {
-            // The PIN object carries the initial PIN 123456 (BCD).
-            key_block_plain(alg, key_id, tries, &INITIAL_PIN_BCD)
-        } else {
-            key_block_plain(
-                alg,
-                key_id,
-                tries,
-                self.card_key(alg, card, key_id)?.expose(),
-            )
-        };
+        let plain =
+            super::load_block_plain(alg, key_id, tries, || self.card_key(alg, card, key_id))?;
         Ok(alg.encrypt_ecb(&tk, &plain)?)
     }
 

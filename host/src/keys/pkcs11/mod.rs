@@ -43,7 +43,6 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use sscard_core::crypto::padding::pad_method2;
 use sscard_core::crypto::{Algorithm, Key};
-use sscard_core::profile::commands::{key_block_plain, INITIAL_PIN_BCD};
 use sscard_core::profile::Kid;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -551,17 +550,9 @@ impl KeySource for Pkcs11Keys {
         key_id: Kid,
         tries: u8,
     ) -> Result<Vec<u8>, KeyError> {
-        let plain = if key_id == Kid::Pin {
-            // The PIN object carries the initial PIN 123456 (BCD), no key of the hierarchy.
-            key_block_plain(alg, key_id, tries, &INITIAL_PIN_BCD)
-        } else {
-            key_block_plain(
-                alg,
-                key_id,
-                tries,
-                self.card_key_value(alg, card, key_id)?.expose(),
-            )
-        };
+        let plain = super::load_block_plain(alg, key_id, tries, || {
+            self.card_key_value(alg, card, key_id)
+        })?;
         let tk = self.card_key_objects(alg, card, Kid::Tk, false)?;
         self.encrypt(&Mechanism::Des3Ecb, &tk.key, &plain)
     }
