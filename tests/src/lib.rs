@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 
 pub const READER_0: &str = "Virtual PCD 00 00";
 pub const READER_1: &str = "Virtual PCD 00 01";
+/// The four readers a card feeder of `sscard-model serve --feeder … --readers 4` fills.
+pub const FEEDER_READERS: [&str; 4] = [
+    READER_0,
+    READER_1,
+    "Virtual PCD B 00 00",
+    "Virtual PCD B 00 01",
+];
 pub const VPCD_PORT: u16 = 35963;
 
 static READERS: Mutex<()> = Mutex::new(());
@@ -890,4 +897,34 @@ impl Drop for IndependentCard {
         let _ = self.child.wait();
         await_empty(&[READER_E0, READER_E1]);
     }
+}
+
+/// The columns of a CSV batch (docs/batch.md).
+pub const BATCH_HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
+
+/// Writes `n` valid, distinct holders (`sscard_perso::batch::synthetic(n, prefix)`: card numbers
+/// `<prefix>0000001…` with their check characters, citizen IDs agreeing with gender and birth
+/// date) as the CSV batch `DIR/batch.csv`.
+pub fn write_batch(dir: &std::path::Path, n: usize, prefix: char) -> PathBuf {
+    let mut text = format!("{BATCH_HEADER}\n");
+    for (_, h) in sscard_perso::batch::synthetic(n, prefix) {
+        text += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            h.card_number,
+            h.ssn,
+            h.name,
+            h.gender,
+            h.nation,
+            h.birthplace,
+            h.birth_date,
+            h.issue_date,
+            h.expiry_date,
+            h.pension,
+            h.medical,
+            h.medical_account
+        );
+    }
+    let path = dir.join("batch.csv");
+    std::fs::write(&path, text).unwrap();
+    path
 }

@@ -563,48 +563,6 @@ fn key_files_must_be_private_and_well_formed() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// A batch of `n` valid holders (the columns of tests/tests/personalisation.rs).
-fn perso_batch(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
-    let card_number = |i: usize| {
-        let s = format!("C{i:07}");
-        let sum: u32 = s
-            .chars()
-            .zip([3, 7, 9, 10, 5, 8, 4, 2])
-            .map(|(c, w)| c.to_digit(36).unwrap() * w)
-            .sum();
-        let check = match 11 - sum % 11 {
-            10 => 'X',
-            11 => '0',
-            r => char::from_digit(r, 10).unwrap(),
-        };
-        format!("{s}{check}")
-    };
-    let mut text = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account\n".to_string();
-    for i in 1..=n {
-        let id = format!(
-            "1101051985{:02}{:02}{:03}",
-            1 + i % 12,
-            1 + i % 28,
-            i % 1000
-        );
-        let id = format!(
-            "{id}{}",
-            sscard_core::profile::citizen_id_check(&id).unwrap()
-        );
-        text += &format!(
-            "{},{id},张三,{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
-            card_number(i),
-            // The ID's 17th digit (i's last) is odd for men, even for women.
-            2 - i % 2,
-            1 + i % 12,
-            1 + i % 28
-        );
-    }
-    let path = dir.join("batch.csv");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// The crash of issue 14: every reader's worker opens the token; one finalising the library
 /// while another initialised it killed the station on every run with 2–8 readers.
 #[test]
@@ -615,7 +573,7 @@ fn perso_run_with_the_token_on_four_readers() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let n = 24;
-    let batch = perso_batch(&dir, n);
+    let batch = write_batch(&dir, n, 'C');
     let journal = format!("sqlite:{}", dir.join("journal.db").display());
     let feed = dir.join("feed");
     let _m = ModelServer::start(
@@ -627,12 +585,7 @@ fn perso_run_with_the_token_on_four_readers() {
             "--readers",
             "4",
         ],
-        &[
-            READER_0,
-            READER_1,
-            "Virtual PCD B 00 00",
-            "Virtual PCD B 00 01",
-        ],
+        &FEEDER_READERS,
     );
     let env = [("SSCARD_PKCS11_PIN", HSM_PIN)];
     let o = sscard_env(

@@ -14,54 +14,9 @@ use sscard_transport::InProcess;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
-
-fn card_number(i: usize) -> String {
-    let s = format!("C{i:07}");
-    let w = [3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = s
-        .chars()
-        .zip(w)
-        .map(|(c, w)| c.to_digit(36).unwrap() * w)
-        .sum();
-    let check = match 11 - sum % 11 {
-        10 => 'X',
-        11 => '0',
-        r => char::from_digit(r, 10).unwrap(),
-    };
-    format!("{s}{check}")
-}
-
-fn citizen_id(i: usize) -> String {
-    let s = format!(
-        "1101051985{:02}{:02}{:03}",
-        1 + i % 12,
-        1 + i % 28,
-        i % 1000
-    );
-    sscard_core::profile::citizen_id_check(&s)
-        .map(|c| format!("{s}{c}"))
-        .unwrap()
-}
-
+/// `n` holders with card numbers `C0000001…`.
 fn batch(dir: &Path, n: usize) -> PathBuf {
-    let names = ["张三", "李四", "王五", "赵六", "欧阳娜娜", "司马相如"];
-    let mut text = format!("{HEADER}\n");
-    for i in 1..=n {
-        text += &format!(
-            "{},{},{},{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
-            card_number(i),
-            citizen_id(i),
-            names[i % names.len()],
-            // The citizen ID's 17th digit (i's last) is odd for men, even for women.
-            if i % 2 == 1 { 1 } else { 2 },
-            1 + i % 12,
-            1 + i % 28
-        );
-    }
-    let path = dir.join("batch.csv");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_batch(dir, n, 'C')
 }
 
 /// `perso report --json`: one issued card per line.
@@ -164,12 +119,7 @@ fn independent_read_back(feed: &Path, batch: &Path, stored: usize, issued: &BTre
         assert_eq!(cards.len(), stored);
         cards.iter().for_each(&mut check);
         // The cards still in the feeder: issued ones read back, blank ones are refused.
-        for reader in [
-            READER_0,
-            READER_1,
-            "Virtual PCD B 00 00",
-            "Virtual PCD B 00 01",
-        ] {
+        for reader in FEEDER_READERS {
             let o = independent_terminal(&["info", "--card", reader, "--psam", READER_F1]);
             let v = json(&o);
             if o.status.success() {
@@ -206,12 +156,7 @@ fn two_hundred_holders_on_four_readers_with_a_kill_and_a_resume() {
             "--latency-ms",
             "2",
         ],
-        &[
-            READER_0,
-            READER_1,
-            "Virtual PCD B 00 00",
-            "Virtual PCD B 00 01",
-        ],
+        &FEEDER_READERS,
     );
     let args = [
         "perso",
@@ -368,7 +313,10 @@ fn an_invalid_batch_personalises_nothing() {
     let path = dir.join("bad.csv");
     std::fs::write(
         &path,
-        format!("{HEADER}\n{},{},张三,1,01,110105,19850202,20240101,20340101,01,01,1101000000000001\nC0000001X,110105198501010012,李四,3,01,110105,19850230,20240101,20340101,01,01,1101000000000002\n", card_number(1), citizen_id(1)),
+        {
+            let h = &sscard_perso::batch::synthetic(1, 'C')[0].1;
+            format!("{BATCH_HEADER}\n{},{},{},{},01,110105,{},20240101,20340101,01,01,1101000000000001\nC0000001X,110105198501010012,李四,3,01,110105,19850230,20240101,20340101,01,01,1101000000000002\n", h.card_number, h.ssn, h.name, h.gender, h.birth_date)
+        },
     )
     .unwrap();
     let journal = format!("sqlite:{}", dir.join("journal.db").display());
@@ -418,12 +366,7 @@ fn two_stations_share_a_postgresql_journal_with_a_kill_and_a_resume() {
             "--latency-ms",
             "2",
         ],
-        &[
-            READER_0,
-            READER_1,
-            "Virtual PCD B 00 00",
-            "Virtual PCD B 00 01",
-        ],
+        &FEEDER_READERS,
     );
     let station = |name: &str, readers: &str| {
         let args: Vec<String> = [

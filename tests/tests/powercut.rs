@@ -33,63 +33,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const HEADER: &str = "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account";
-
-const READERS: [&str; 4] = [
-    READER_0,
-    READER_1,
-    "Virtual PCD B 00 00",
-    "Virtual PCD B 00 01",
-];
-
 /// Longest a station run may take before the campaign calls it hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn card_number(i: usize) -> String {
-    let s = format!("P{i:07}");
-    let w = [3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = s
-        .chars()
-        .zip(w)
-        .map(|(c, w)| c.to_digit(36).unwrap() * w)
-        .sum();
-    let check = match 11 - sum % 11 {
-        10 => 'X',
-        11 => '0',
-        r => char::from_digit(r, 10).unwrap(),
-    };
-    format!("{s}{check}")
-}
-
-fn citizen_id(i: usize) -> String {
-    let s = format!(
-        "1101051985{:02}{:02}{:03}",
-        1 + i % 12,
-        1 + i % 28,
-        i % 1000
-    );
-    sscard_core::profile::citizen_id_check(&s)
-        .map(|c| format!("{s}{c}"))
-        .unwrap()
-}
-
-fn batch(dir: &Path, n: usize) -> PathBuf {
-    let mut text = format!("{HEADER}\n");
-    for i in 1..=n {
-        text += &format!(
-            "{},{},张三,{},01,110105,1985{:02}{:02},20240101,20340101,01,01,11010000{i:08}\n",
-            card_number(i),
-            citizen_id(i),
-            // The ID's 17th digit (i's last) is odd for men, even for women.
-            2 - i % 2,
-            1 + i % 12,
-            1 + i % 28
-        );
-    }
-    let path = dir.join("batch.csv");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sscard-powercut-{}-{name}", std::process::id()));
@@ -417,9 +362,9 @@ fn power_cuts_across_a_batch_issue_every_holder_exactly_once() {
     let max_runs = env_number("SSCARD_POWERCUT_MAX_RUNS", 5000);
     let seed = env_number("SSCARD_POWERCUT_SEED", 14);
     assert!(
-        (1..=READERS.len()).contains(&readers),
+        (1..=FEEDER_READERS.len()).contains(&readers),
         "SSCARD_POWERCUT_READERS is 1 to {}",
-        READERS.len()
+        FEEDER_READERS.len()
     );
     assert!(max_cut >= 1, "SSCARD_POWERCUT_MAX_CUT is 1 or more");
     let start = Instant::now();
@@ -427,8 +372,8 @@ fn power_cuts_across_a_batch_issue_every_holder_exactly_once() {
     let shim = build_shim(&dir);
     let disk = Disk::new(&dir);
     let feed = dir.join("feed");
-    let batch = batch(&dir, holders);
-    let readers = &READERS[..readers];
+    let batch = write_batch(&dir, holders, 'P');
+    let readers = &FEEDER_READERS[..readers];
     // A cut may spoil the card in a reader (into the reject bin): blank cards for every holder
     // and for every run.
     let _model = ModelServer::start(
@@ -497,7 +442,10 @@ fn power_cuts_across_a_batch_issue_every_holder_exactly_once() {
     // The feeder stores an ejected card before it answers EJECT ICC.
     eject_all(readers);
     let (cards, rejected) = cards_out(&feed);
-    let batch_numbers: BTreeSet<String> = (1..=holders).map(card_number).collect();
+    let batch_numbers: BTreeSet<String> = sscard_perso::batch::synthetic(holders, 'P')
+        .into_iter()
+        .map(|(_, h)| h.card_number)
+        .collect();
     let duplicates: Vec<(&String, &Vec<String>)> =
         cards.iter().filter(|(_, ids)| ids.len() > 1).collect();
     let lost: Vec<&String> = batch_numbers

@@ -14,13 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const READERS: [&str; 4] = [
-    READER_0,
-    READER_1,
-    "Virtual PCD B 00 00",
-    "Virtual PCD B 00 01",
-];
-
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -45,33 +38,6 @@ fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A batch of `n` valid holders (card numbers `S0000001…`, IDs consistent with gender and
-/// birth date), written as CSV.
-fn batch(dir: &Path, n: usize) -> PathBuf {
-    let holders = sscard_perso::batch::synthetic(n, 'S');
-    let mut text = String::from("card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account\n");
-    for (_, h) in &holders {
-        text += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            h.card_number,
-            h.ssn,
-            h.name,
-            h.gender,
-            h.nation,
-            h.birthplace,
-            h.birth_date,
-            h.issue_date,
-            h.expiry_date,
-            h.pension,
-            h.medical,
-            h.medical_account
-        );
-    }
-    let path = dir.join("batch.csv");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn station(args: &[String]) -> Child {
@@ -183,7 +149,7 @@ fn sigkill_soak_on_four_readers_with_an_sqlite_journal() {
     );
     let dir = tmpdir("sqlite");
     let feed = dir.join("feed");
-    let batch = batch(&dir, n);
+    let batch = write_batch(&dir, n, 'S');
     let journal = format!("sqlite:{}", dir.join("journal.db").display());
     let anchor = dir.join("journal.db.anchor");
     let blank = (n + 16).to_string();
@@ -198,7 +164,7 @@ fn sigkill_soak_on_four_readers_with_an_sqlite_journal() {
             "--latency-ms",
             "2",
         ],
-        &READERS,
+        &FEEDER_READERS,
     );
     let args: Vec<String> = [
         "perso",
@@ -249,7 +215,7 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
     );
     let dir = tmpdir("pg");
     let feed = dir.join("feed");
-    let batch = batch(&dir, n);
+    let batch = write_batch(&dir, n, 'S');
     let pg = Postgres::start();
     let journal = pg.url("sscard_soak");
     assert!(journal.contains("sslmode=verify-full"), "{journal}");
@@ -266,7 +232,7 @@ fn sigkill_soak_of_two_stations_sharing_a_postgresql_journal_over_tls() {
             "--latency-ms",
             "2",
         ],
-        &READERS,
+        &FEEDER_READERS,
     );
     let args = |name: &str, readers: &str| -> Vec<String> {
         [
