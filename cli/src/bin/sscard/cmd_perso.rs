@@ -169,10 +169,7 @@ fn anchor_path(journal: &str, anchor: &Option<PathBuf>) -> PathBuf {
 /// The audit key's source, opened once for the journal of this process.
 fn audit_key(keys: &str) -> Result<Box<dyn sscard::keys::KeySource>> {
     let spec: KeySpec = keys.parse()?;
-    let pin = match spec.needs_token_pin() {
-        true => Some(crate::connect::token_pin()?),
-        false => None,
-    };
+    let pin = crate::connect::token_pin_for(&spec)?;
     Ok(keys::open(
         &spec,
         &sscard_transport::trace::Trace::off(),
@@ -372,10 +369,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         .into());
     }
     // Asked once here, not by every worker.
-    let pin = match spec.needs_token_pin() {
-        true => Some(Arc::new(crate::connect::token_pin()?)),
-        false => None,
-    };
+    let pin = crate::connect::token_pin_for(&spec)?.map(Arc::new);
     if let Some(w) = spec.warning() {
         eprintln!("sscard: warning: {w}");
     }

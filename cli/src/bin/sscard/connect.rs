@@ -155,12 +155,16 @@ pub fn open_keys(spec: &KeySpec, trace: &Trace) -> Result<Box<dyn KeySource>> {
     if let Some(w) = spec.warning() {
         eprintln!("sscard: warning: {w}");
     }
-    let pin = if spec.needs_token_pin() {
-        Some(token_pin()?)
-    } else {
-        None
-    };
+    let pin = token_pin_for(spec)?;
     Ok(keys::open(spec, trace, pin.as_deref().map(|p| p.as_str()))?)
+}
+
+/// The token PIN when `spec` names a token (asked once), else nothing.
+pub fn token_pin_for(spec: &KeySpec) -> Result<Option<zeroize::Zeroizing<String>>> {
+    Ok(match spec.needs_token_pin() {
+        true => Some(token_pin()?),
+        false => None,
+    })
 }
 
 /// Opens the key source named by the options.
