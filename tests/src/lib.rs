@@ -376,6 +376,22 @@ pub const HSM_SCRATCH_TOKEN: &str = "sscard-scratch";
 
 static HSM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// One test at a time uses the SoftHSM tokens. SoftHSM 2.6 rewrites a token's `token.object`
+/// on every C_Login (its PIN-count flags), and a library in another process that reads the file
+/// meanwhile marks that token invalid for the rest of its life (C_GetTokenInfo answers
+/// CKR_GENERAL_ERROR, or the token is missing from the slot list). Tests that run side by side
+/// in one binary and log in from this process and from `sscard` children therefore take this
+/// lock for their whole run (`docs/key-file.md`, "SoftHSM and several processes").
+static HSM_USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`softhsm_token`], held exclusively by the calling test until the guard drops.
+pub fn softhsm_token_exclusive() -> (String, std::sync::MutexGuard<'static, ()>) {
+    let guard = HSM_USERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    (softhsm_token(), guard)
+}
+
 fn init_softhsm_token(label: &str) {
     let o = Command::new("softhsm2-util")
         .args([

@@ -35,7 +35,7 @@ fn psam(alg: Algorithm) -> PsamKeys {
 
 #[test]
 fn software_psam_and_softhsm_agree() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let mut hsm = Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, HSM_PIN, false).unwrap();
     let mut soft = SoftKeys::test_set();
     let alg = Algorithm::Tdes;
@@ -138,7 +138,7 @@ fn software_psam_and_softhsm_agree() {
 
 #[test]
 fn sm4_agrees_between_software_and_psam_and_the_token_says_it_cannot() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let alg = Algorithm::Sm4;
     let mut soft = SoftKeys::test_set();
     let mut psam = psam(alg);
@@ -166,7 +166,7 @@ fn sm4_agrees_between_software_and_psam_and_the_token_says_it_cannot() {
 
 #[test]
 fn token_masters_are_not_extractable() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let hsm = Pkcs11Keys::open(SOFTHSM_MODULE.as_ref(), HSM_TOKEN, HSM_PIN, false).unwrap();
     for k in Kid::CARD_KEYS {
         assert!(
@@ -188,7 +188,7 @@ fn token_masters_are_not_extractable() {
 
 #[test]
 fn pkcs11_tool_lists_the_masters_as_derive_only() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let usages = pkcs11_tool_key_usages(HSM_TOKEN);
     let mut masters: Vec<(String, String)> = usages
         .iter()
@@ -215,7 +215,7 @@ fn pkcs11_tool_lists_the_masters_as_derive_only() {
 
 #[test]
 fn a_master_that_can_do_more_than_derive_is_refused() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     // A master made the usual way, with a generic tool: the token adds its default usages.
     let dir = std::env::temp_dir().join(format!("sscard-bad-master-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -278,7 +278,7 @@ const COMPONENT_2: &str = "32107654BA98FEDC89ABCDEF01234567";
 
 #[test]
 fn a_key_ceremony_builds_a_derive_only_master_from_components() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let keys = format!("pkcs11:{SOFTHSM_MODULE}:{HSM_CEREMONY_TOKEN}");
     let env = [("SSCARD_PKCS11_PIN", HSM_PIN)];
     let import = |stdin: &str, extra: &[&str]| {
@@ -398,7 +398,7 @@ fn a_key_ceremony_builds_a_derive_only_master_from_components() {
 
 #[test]
 fn many_threads_share_one_token_library() {
-    softhsm_token();
+    let (_, _hsm) = softhsm_token_exclusive();
     let alg = Algorithm::Tdes;
     let card = cards()[1].clone();
     let mut soft = SoftKeys::test_set();
@@ -440,7 +440,7 @@ fn many_threads_share_one_token_library() {
 
 #[test]
 fn info_through_pcscd_with_the_hsm_matches_software_keys() {
-    let keys = softhsm_token();
+    let (keys, _hsm) = softhsm_token_exclusive();
     let _g = exclusive();
     let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
     let env = [("SSCARD_PKCS11_PIN", HSM_PIN)];
@@ -567,7 +567,7 @@ fn key_files_must_be_private_and_well_formed() {
 /// while another initialised it killed the station on every run with 2–8 readers.
 #[test]
 fn perso_run_with_the_token_on_four_readers() {
-    let keys = softhsm_token();
+    let (keys, _hsm) = softhsm_token_exclusive();
     let _g = exclusive();
     let dir = std::env::temp_dir().join(format!("sscard-hsm-perso-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
