@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod tearing;
+
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::{Kid, SSSE_AID};
