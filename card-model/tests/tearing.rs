@@ -590,3 +590,27 @@ fn psam_commands_never_write() {
         assert_eq!(psam.image(), image, "{alg:?}");
     }
 }
+
+#[test]
+fn the_try_ledger_catches_a_card_that_gives_tries_back() {
+    // A card that does not count wrong PINs: after a wrong VERIFY the ledger expects 2 tries,
+    // the card still has 3. The campaigns would report it as a try given back.
+    let alg = Algorithm::Sm4;
+    let image = Start::Built.image(alg);
+    let mut card = Ssc::from_image(image, Store::in_memory()).unwrap();
+    card.inject_defect(sscard_model::ssc::Defect::TryCounterNotDecremented);
+    let op = Op::Verify { right: false };
+    let layout = op.writes(card.memory());
+    assert_eq!(layout, vec![Write::Decrement(Kid::Pin)]);
+    let mut ledger = TryLedger::of(card.memory());
+    assert_eq!(op.run(&mut card, alg).as_deref(), Some("63C3"));
+    ledger.apply(&op, &layout);
+    assert_eq!(
+        ledger.compare(card.memory()),
+        vec![common::tearing::CounterMismatch::Restored {
+            kid: "30".into(),
+            disk: 3,
+            ledger: 2
+        }]
+    );
+}

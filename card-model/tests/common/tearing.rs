@@ -56,6 +56,17 @@ impl Target {
         }
     }
 
+    /// The file and record, without the offset of a binary write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Ef05CardType => "EF05 card type",
+            Target::Ef06Gender => "EF06 gender",
+            Target::Ef07Pension => "EF07 pension",
+            Target::Df01Record => "DF01/EF01 record 1",
+            Target::Df01Binary { .. } => "DF01/EF02 binary",
+        }
+    }
+
     /// How many value bytes the target takes.
     pub fn len(self) -> usize {
         match self {
