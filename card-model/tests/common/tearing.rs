@@ -223,7 +223,7 @@ impl Op {
                 rw(*right, "right", "wrong")
             ),
             Op::Update { target, good, .. } => {
-                format!("UPDATE {target:?} {}", rw(*good, "", "wrong MAC"))
+                format!("UPDATE {} {}", target.name(), rw(*good, "", "wrong MAC"))
             }
             Op::WriteKey { kid } => format!("WRITE KEY {kid:?}"),
             Op::EndPerso { good } => format!("END PERSONALISATION {}", rw(*good, "", "wrong MAC")),
