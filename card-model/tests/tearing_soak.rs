@@ -1,5 +1,5 @@
 //! Random multi-tear soak: thousands of random sequences of the card's mutating commands
-//! (personalisation under TK, PIN life cycle, external authentication, updates under UK_N and
+//! (personalisation under TK from a blank card or one with every key loaded, PIN life cycle, external authentication, updates under UK_N and
 //! UK_L, right and wrong secrets), on 3DES and SM4 cards, with power cut at random persistent
 //! writes, several per sequence, and cuts during recovery (the first writes after the card came
 //! back from a cut, before any write has landed since).
@@ -266,10 +266,15 @@ fn soak(alg: Algorithm) {
         tempfile::tempdir().unwrap()
     };
     println!("{alg:?}: image file in {}", dir.path().display());
-    let starts: Vec<Image> = [Start::Blank, Start::Built, Start::Commands]
-        .into_iter()
-        .map(|s| s.image(alg))
-        .collect();
+    let starts: Vec<Image> = [
+        Start::Blank,
+        Start::KeysLoaded,
+        Start::Built,
+        Start::Commands,
+    ]
+    .into_iter()
+    .map(|s| s.image(alg))
+    .collect();
     let mut f = Figures::default();
     let salt = match alg {
         Algorithm::Sm4 => 1u64 << 32,
@@ -301,6 +306,8 @@ fn soak(alg: Algorithm) {
         f.restored
     );
     assert_eq!(f.sequences, n);
+    // Every command that writes was cut somewhere, END PERSONALISATION included.
+    assert!(f.cuts.keys().any(|l| l == "END PERSONALISATION"), "{alg:?}");
     assert!(f.recovery_tears > 0, "{alg:?}: no cut during recovery");
     assert_eq!((f.corrupted, f.restored), (0, 0));
 }
