@@ -51,11 +51,6 @@ impl Store {
         self.tear_at = Some(self.writes + n);
     }
 
-    /// Disarms the tearing hook (a cut armed for a write that never came).
-    pub fn disarm(&mut self) {
-        self.tear_at = None;
-    }
-
     /// Keeps a copy of every image written from now on (memory-only stores too), forgetting
     /// any kept before.
     pub fn record_history(&mut self) {
