@@ -76,7 +76,7 @@ impl Loopback {
                 None => Response::status(StatusWord::WRONG_LENGTH),
             },
             (0x80, 0x14) => Response::status(StatusWord::OK),
-            (0x80, 0x16) => Response::new(cmd.data, StatusWord::OK),
+            (0x80, 0x16) => Response::new(cmd.data.clone(), StatusWord::OK),
             (0x80, 0x18) => {
                 std::thread::sleep(Duration::from_millis(
                     u16::from_be_bytes([cmd.p1, cmd.p2]) as u64

@@ -51,7 +51,8 @@ impl Store {
         self.tear_at = Some(self.writes + n);
     }
 
-    /// Keeps a copy of every image written from now on.
+    /// Keeps a copy of every image written from now on (memory-only stores too), forgetting
+    /// any kept before.
     pub fn record_history(&mut self) {
         self.history = Some(Vec::new());
     }
@@ -71,7 +72,8 @@ impl Store {
     }
 
     /// Writes the image; either the whole new image lands or the old one stays. The image is
-    /// built only when there is a file to write: a memory-only card pays for the count alone.
+    /// built only when there is a file to write or a history to keep: a memory-only card pays
+    /// for the count alone.
     pub fn save(&mut self, image: impl FnOnce() -> Image) -> Result<(), StoreError> {
         self.writes += 1;
         let torn = self.tear_at == Some(self.writes);
@@ -79,11 +81,13 @@ impl Store {
             self.tear_at = None;
         }
         let Some(path) = &self.path else {
-            return if torn {
-                Err(StoreError::Torn(self.writes))
-            } else {
-                Ok(())
-            };
+            if torn {
+                return Err(StoreError::Torn(self.writes));
+            }
+            if let Some(h) = &mut self.history {
+                h.push(image());
+            }
+            return Ok(());
         };
         let io = |source| StoreError::Io {
             path: path.display().to_string(),

@@ -1,11 +1,16 @@
 //! Tearing campaign: power is cut at every persistent write of a whole personalisation (every
-//! key, every record of EF05/EF06/EF07, the DF01 files, END PERSONALISATION) and of PIN,
-//! authentication and MAC operations. After each cut the image on disk must load (0 corrupted),
-//! equal the state before the cut write, and never hold a try counter higher than the card
-//! had when it compared a secret.
+//! key, every record of EF05/EF06/EF07, the DF01 files, END PERSONALISATION) and at every
+//! persistent write of every mutating command of the card, in every case the profile
+//! distinguishes (right, wrong, at the last try, blocked; MACs under TK, UK_N, UK_L, RPK, UPK
+//! with and without a try counter), for 3DES and SM4 cards. After each cut the image on disk
+//! must load (0 corrupted), equal the state before the cut write, and hold exactly the try
+//! counters the profile's rules give (a cut after a comparison never gives the try back); the
+//! card then comes back from the image and the command sent again completes. The PSAM keeps
+//! nothing persistent: its commands never write.
 
 mod common;
 
+use common::tearing::{ssc_memory, ssc_memory_mut, Op, Start, Target, TryLedger, Write};
 use common::*;
 use sscard_core::crypto::Algorithm;
 use sscard_core::profile::Kid;
@@ -116,39 +121,6 @@ fn perso_steps() -> Vec<(&'static str, Step)> {
     steps
 }
 
-fn pin_mac_steps() -> Vec<(&'static str, Step)> {
-    vec![
-        s("select", |c, _| expect(select_ssse(c), "9000")),
-        s("verify wrong", |c, _| {
-            expect(try_tx(c, "0020000003111111"), "63C2")
-        }),
-        s("verify right", |c, _| {
-            expect(try_tx(c, "0020000003123456"), "9000")
-        }),
-        s("change pin", |c, _| {
-            expect(try_tx(c, "805E010007123456FF802417"), "9000")
-        }),
-        s("ext-auth wrong", |c, a| {
-            expect(ext_auth(c, a, Kid::Rkssse, false), "63C4")
-        }),
-        s("ext-auth right", |c, a| {
-            expect(ext_auth(c, a, Kid::Rkssse, true), "9000")
-        }),
-        s("update with MAC", |c, a| {
-            let apdu = mac_apdu(c, a, Kid::UkN, "04DC0434", "0A0132")?;
-            expect(try_tx(c, &apdu), "9000")
-        }),
-        s("reload pin", |c, a| {
-            let apdu = mac_apdu(c, a, Kid::Rpk, "845E0000", "246810")?;
-            expect(try_tx(c, &apdu), "9000")
-        }),
-        s("unblock pin", |c, a| {
-            let apdu = mac_apdu(c, a, Kid::Upk, "84240001", "")?;
-            expect(try_tx(c, &apdu), "9000")
-        }),
-    ]
-}
-
 fn card_on_disk(path: &Path, image: &Image) -> Ssc {
     std::fs::write(path, image.to_json()).unwrap();
     Ssc::from_image(Image::load(path).unwrap(), Store::file(path)).unwrap()
@@ -161,7 +133,7 @@ fn memory(image: &Image) -> &SscMemory {
     }
 }
 
-/// Runs the campaign; returns (write points, steps whose secret comparison was torn after it).
+/// Runs the campaign; returns the number of write points.
 fn campaign(label: &str, alg: Algorithm, initial: Image, steps: &[(&'static str, Step)]) -> usize {
     let dir = std::env::temp_dir().join(format!(
         "sscard-tearing-{label}-{}-{}",
@@ -214,31 +186,6 @@ fn campaign(label: &str, alg: Algorithm, initial: Image, steps: &[(&'static str,
                 .as_deref(),
             Some("9000")
         );
-        // A cut at the restore after a correct secret keeps the decrement: the try is not given back.
-        let name = writer_of[n - 1];
-        if n >= 2
-            && writer_of[n - 2] == name
-            && (name == "verify right" || name == "ext-auth right")
-        {
-            let start = if n >= 3 { &history[n - 3] } else { &initial };
-            let lowered: Vec<_> = memory(&on_disk)
-                .keys
-                .iter()
-                .filter_map(|(k, slot)| {
-                    memory(start)
-                        .keys
-                        .get(k)
-                        .map(|s0| (k, s0.tries_left, slot.tries_left))
-                })
-                .filter(|(_, before, after)| before != after)
-                .collect();
-            assert_eq!(lowered.len(), 1, "tear point {n} ({name}): {lowered:?}");
-            assert_eq!(
-                lowered[0].2 + 1,
-                lowered[0].1,
-                "tear point {n} ({name}): the try was given back"
-            );
-        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     history.len()
@@ -258,18 +205,6 @@ fn tearing_personalisation_every_write_point() {
         // record, DF01 binary) and END PERSONALISATION, each 2 for the MAC under TK plus its
         // own write.
         assert_eq!(points, 2 + 25 * 3, "{alg:?}");
-    }
-}
-
-#[test]
-fn tearing_pin_authentication_and_mac_every_write_point() {
-    for alg in [Algorithm::Tdes, Algorithm::Sm4] {
-        let image =
-            build::personalised_ssc(alg, &SAMPLE_CARD_ID, &Holder::sample(), "123456").unwrap();
-        let points = campaign("pin", alg, image, &pin_mac_steps());
-        // verify wrong 1, verify right 2, change 3 (decrement, restore, new PIN), ext-auth wrong
-        // 1, right 2, update 1, reload 1, unblock 1.
-        assert_eq!(points, 12, "{alg:?}");
     }
 }
 
@@ -300,4 +235,382 @@ fn a_cut_during_a_correct_verify_never_gives_the_try_back() {
     );
     card.reset();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A change to the starting card: a key's tries left (the PIN at its last try, a blocked key).
+#[derive(Clone, Copy, Debug)]
+enum Tweak {
+    None,
+    Tries(Kid, u8),
+}
+
+/// One case of one mutating command: the card it starts from, the status word it answers
+/// without a cut, and how many persistent writes it makes (each one a cut point).
+struct Case {
+    start: Start,
+    tweak: Tweak,
+    op: Op,
+    sw: &'static str,
+    writes: usize,
+}
+
+fn case(start: Start, tweak: Tweak, op: Op, sw: &'static str, writes: usize) -> Case {
+    Case {
+        start,
+        tweak,
+        op,
+        sw,
+        writes,
+    }
+}
+
+/// Every mutating command in every case the profile tells apart.
+fn cases() -> Vec<Case> {
+    use Start::{Blank, Built, Commands, KeysLoaded};
+    use Tweak::{None as Plain, Tries};
+    let pin = |right| Op::Verify { right };
+    let change = |right| Op::ChangePin {
+        right,
+        new: "802417".into(),
+    };
+    let reload = |good| Op::ReloadPin {
+        good,
+        new: "24681".into(),
+    };
+    let ext = |kid, right| Op::ExtAuth { kid, right };
+    let update = |target: Target, good| Op::Update {
+        target,
+        value: vec![0x35; target.len()],
+        good,
+    };
+    let mut v = vec![
+        // VERIFY and CHANGE PIN share the PIN counter (3 tries).
+        case(Built, Plain, pin(true), "9000", 2),
+        case(Built, Plain, pin(false), "63C2", 1),
+        case(Built, Tries(Kid::Pin, 1), pin(true), "9000", 2),
+        case(Built, Tries(Kid::Pin, 1), pin(false), "63C0", 1),
+        case(Built, Tries(Kid::Pin, 0), pin(true), "6983", 0),
+        case(Built, Plain, change(true), "9000", 3),
+        case(Built, Plain, change(false), "63C2", 1),
+        case(Built, Tries(Kid::Pin, 1), change(true), "9000", 3),
+        case(Built, Tries(Kid::Pin, 1), change(false), "63C0", 1),
+        case(Built, Tries(Kid::Pin, 0), change(true), "6983", 0),
+        // RELOAD and UNBLOCK under RPK/UPK: without a counter (builder) and with one.
+        case(Built, Plain, reload(true), "9000", 1),
+        case(Built, Plain, reload(false), "6988", 0),
+        case(Built, Tries(Kid::Pin, 0), reload(true), "9000", 1),
+        case(Commands, Plain, reload(true), "9000", 3),
+        case(Commands, Plain, reload(false), "6988", 1),
+        case(Commands, Tries(Kid::Rpk, 0), reload(true), "6983", 0),
+        case(
+            Built,
+            Tries(Kid::Pin, 0),
+            Op::UnblockPin { good: true },
+            "9000",
+            1,
+        ),
+        case(Built, Plain, Op::UnblockPin { good: false }, "6988", 0),
+        case(
+            Commands,
+            Tries(Kid::Pin, 0),
+            Op::UnblockPin { good: true },
+            "9000",
+            3,
+        ),
+        case(Commands, Plain, Op::UnblockPin { good: false }, "6988", 1),
+        case(
+            Commands,
+            Tries(Kid::Upk, 1),
+            Op::UnblockPin { good: false },
+            "6988",
+            1,
+        ),
+        case(
+            Commands,
+            Tries(Kid::Upk, 0),
+            Op::UnblockPin { good: true },
+            "6983",
+            0,
+        ),
+        // EXTERNAL AUTHENTICATE with the authentication keys (5 tries).
+        case(Built, Plain, ext(Kid::Rkssse, true), "9000", 2),
+        case(Built, Plain, ext(Kid::Rkssse, false), "63C4", 1),
+        case(
+            Built,
+            Tries(Kid::Rkssse, 1),
+            ext(Kid::Rkssse, true),
+            "9000",
+            2,
+        ),
+        case(
+            Built,
+            Tries(Kid::Rkssse, 1),
+            ext(Kid::Rkssse, false),
+            "63C0",
+            1,
+        ),
+        case(
+            Built,
+            Tries(Kid::Rkssse, 0),
+            ext(Kid::Rkssse, true),
+            "6983",
+            0,
+        ),
+        case(Built, Plain, ext(Kid::EakL, true), "9000", 2),
+        case(Built, Plain, ext(Kid::EakL, false), "63C4", 1),
+        case(Built, Tries(Kid::EakL, 0), ext(Kid::EakL, true), "6983", 0),
+        case(Commands, Plain, ext(Kid::Tk, true), "6A88", 0),
+        case(Blank, Plain, ext(Kid::Tk, true), "9000", 2),
+        case(Blank, Plain, ext(Kid::Tk, false), "63C4", 1),
+        case(Blank, Tries(Kid::Tk, 1), ext(Kid::Tk, false), "63C0", 1),
+        case(Blank, Tries(Kid::Tk, 0), ext(Kid::Tk, true), "6983", 0),
+        // Personalisation under TK.
+        case(KeysLoaded, Plain, Op::EndPerso { good: true }, "9000", 3),
+        case(KeysLoaded, Plain, Op::EndPerso { good: false }, "6988", 1),
+        case(Blank, Plain, Op::EndPerso { good: true }, "6985", 0),
+        case(Commands, Plain, Op::WriteKey { kid: Kid::Irk }, "6985", 0),
+        case(
+            Blank,
+            Tries(Kid::Tk, 0),
+            Op::WriteKey { kid: Kid::Irk },
+            "6983",
+            0,
+        ),
+    ];
+    for kid in Kid::CARD_KEYS.into_iter().chain([Kid::Pin]) {
+        v.push(case(Blank, Plain, Op::WriteKey { kid }, "9000", 3));
+    }
+    for target in Target::ALL {
+        // Under TK in PERSONALISATION; under UK_N / UK_L once issued, without a counter
+        // (builder) and with one (personalised through commands).
+        v.push(case(Blank, Plain, update(target, true), "9000", 3));
+        v.push(case(Blank, Plain, update(target, false), "6988", 1));
+        v.push(case(Built, Plain, update(target, true), "9000", 1));
+        v.push(case(Built, Plain, update(target, false), "6988", 0));
+        v.push(case(Commands, Plain, update(target, true), "9000", 3));
+        v.push(case(Commands, Plain, update(target, false), "6988", 1));
+        let uk = if matches!(target, Target::Df01Record | Target::Df01Binary { .. }) {
+            Kid::UkL
+        } else {
+            Kid::UkN
+        };
+        v.push(case(
+            Commands,
+            Tries(uk, 1),
+            update(target, true),
+            "9000",
+            3,
+        ));
+        v.push(case(
+            Commands,
+            Tries(uk, 0),
+            update(target, true),
+            "6983",
+            0,
+        ));
+    }
+    v
+}
+
+/// Figures of one case: the writes it made and the cuts that found the image intact.
+struct Figures {
+    cut_points: usize,
+    corrupted: usize,
+    restored: usize,
+}
+
+/// Cuts power at every persistent write of one case and checks the image after each.
+fn cut_every_write(alg: Algorithm, c: &Case, start: &Image, path: &Path) -> Figures {
+    let mut image = start.clone();
+    if let Tweak::Tries(kid, n) = c.tweak {
+        ssc_memory_mut(&mut image)
+            .key_mut(kid)
+            .expect("the key is on the card")
+            .tries_left = n;
+    }
+    let label = format!("{alg:?} {:?} {:?} {}", c.start, c.tweak, c.op.label());
+
+    // Clean run: the writes the command makes, checked against the profile's layout.
+    let mut card = card_on_disk(path, &image);
+    card.store_mut().record_history();
+    let pre = card.memory().clone();
+    let layout = c.op.writes(&pre);
+    assert_eq!(c.op.run(&mut card, alg).as_deref(), Some(c.sw), "{label}");
+    let history: Vec<Image> = card.store_mut().history().to_vec();
+    assert_eq!(history.len(), layout.len(), "{label}: {layout:?}");
+    assert_eq!(layout.len(), c.writes, "{label}: {layout:?}");
+    if let Some(last) = history.last() {
+        assert_eq!(ssc_memory(&Image::load(path).unwrap()), ssc_memory(last));
+    }
+
+    let mut figures = Figures {
+        cut_points: 0,
+        corrupted: 0,
+        restored: 0,
+    };
+    for t in 1..=layout.len() {
+        let mut card = card_on_disk(path, &image);
+        card.store_mut().tear_at(t as u64);
+        assert_eq!(
+            c.op.run(&mut card, alg),
+            None,
+            "{label}: cut {t} cut nothing"
+        );
+        figures.cut_points += 1;
+        let on_disk = match Image::load(path) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("{label}: cut {t}: image corrupted: {e}");
+                figures.corrupted += 1;
+                continue;
+            }
+        };
+        let before = if t == 1 {
+            &pre
+        } else {
+            ssc_memory(&history[t - 2])
+        };
+        assert_eq!(
+            ssc_memory(&on_disk),
+            before,
+            "{label}: cut {t} ({:?}): disk is not the state before the cut write",
+            layout[t - 1]
+        );
+        let mut ledger = TryLedger::of(&pre);
+        ledger.apply(&c.op, &layout[..t - 1]);
+        let mismatches = ledger.compare(ssc_memory(&on_disk));
+        figures.restored += mismatches
+            .iter()
+            .filter(|m| matches!(m, common::tearing::CounterMismatch::Restored { .. }))
+            .count();
+        assert_eq!(mismatches, vec![], "{label}: cut {t} ({:?})", layout[t - 1]);
+        // A cut after the comparison keeps the decrement.
+        if t >= 2 {
+            if let Write::Decrement(kid) = layout[0] {
+                let left = |m: &SscMemory| m.key(kid).unwrap().tries_left;
+                if layout[t - 1] == Write::Restore(kid) {
+                    assert_eq!(
+                        left(ssc_memory(&on_disk)) + 1,
+                        left(&pre),
+                        "{label}: cut {t}"
+                    );
+                }
+            }
+        }
+        // The card comes back from the image; the command sent again does what the rules
+        // say from there.
+        let mut again = Ssc::from_image(on_disk.clone(), Store::file(path)).unwrap();
+        let again_layout = c.op.writes(again.memory());
+        let before_writes = again.store_mut().writes();
+        assert!(
+            c.op.run(&mut again, alg).is_some(),
+            "{label}: after cut {t}"
+        );
+        assert_eq!(
+            (again.store_mut().writes() - before_writes) as usize,
+            again_layout.len(),
+            "{label}: after cut {t}"
+        );
+    }
+    figures
+}
+
+#[test]
+fn tearing_every_write_of_every_mutating_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("card.json");
+    let cases = cases();
+    let mut totals = Vec::new();
+    for alg in [Algorithm::Tdes, Algorithm::Sm4] {
+        let starts: Vec<(Start, Image)> = [
+            Start::Blank,
+            Start::Built,
+            Start::Commands,
+            Start::KeysLoaded,
+        ]
+        .into_iter()
+        .map(|s| (s, s.image(alg)))
+        .collect();
+        let (mut cuts, mut corrupted, mut restored) = (0, 0, 0);
+        println!("{alg:?}: cut points per command and case");
+        for c in &cases {
+            let start = &starts.iter().find(|(s, _)| *s == c.start).unwrap().1;
+            let f = cut_every_write(alg, c, start, &path);
+            println!(
+                "  {:<48} {:<11} {:<16} {} cut points",
+                c.op.label(),
+                format!("{:?}", c.start),
+                match c.tweak {
+                    Tweak::None => String::new(),
+                    Tweak::Tries(k, n) => format!("{k:?} tries {n}"),
+                },
+                f.cut_points
+            );
+            cuts += f.cut_points;
+            corrupted += f.corrupted;
+            restored += f.restored;
+        }
+        println!(
+            "{alg:?}: {} cases, {cuts} cut points, corrupted {corrupted}, try counters restored {restored}",
+            cases.len()
+        );
+        assert_eq!((corrupted, restored), (0, 0));
+        totals.push(cuts);
+    }
+    // Both algorithms cut at the same writes.
+    assert_eq!(totals[0], totals[1]);
+    // VERIFY and CHANGE PIN 14, RELOAD and UNBLOCK 12, EXTERNAL AUTHENTICATE 13, WRITE KEY
+    // and END PERSONALISATION 28, UPDATE RECORD/BINARY 5 × 12.
+    assert_eq!(totals[0], 14 + 12 + 13 + 28 + 60);
+}
+
+#[test]
+fn psam_commands_never_write() {
+    // The PSAM has no store: DES INIT's working key lives in RAM. Its image after every
+    // command it knows equals the image before.
+    for alg in [Algorithm::Tdes, Algorithm::Sm4] {
+        let image = build::city_psam(alg);
+        let mut psam = sscard_model::psam::Psam::from_image(image.clone()).unwrap();
+        for apdu in [
+            "00A4000002DF01",
+            "00B0950018",
+            "00B0960006",
+            "801A080108110100D156000005",
+            "80FA0000101122334455667788990011223344556677",
+            "80FA050018000000000000000000000000000000001122334455667788",
+        ] {
+            let r = psam
+                .transmit(&sscard_core::hexfmt::parse_hex(apdu).unwrap())
+                .unwrap();
+            assert!(
+                r.ends_with(&[0x90, 0]) || r[r.len() - 2] == 0x61,
+                "{alg:?} {apdu}: {r:02X?}"
+            );
+        }
+        assert_eq!(psam.image(), image, "{alg:?}");
+    }
+}
+
+#[test]
+fn the_try_ledger_catches_a_card_that_gives_tries_back() {
+    // A card that does not count wrong PINs: after a wrong VERIFY the ledger expects 2 tries,
+    // the card still has 3. The campaigns would report it as a try given back.
+    let alg = Algorithm::Sm4;
+    let image = Start::Built.image(alg);
+    let mut card = Ssc::from_image(image, Store::in_memory()).unwrap();
+    card.inject_defect(sscard_model::ssc::Defect::TryCounterNotDecremented);
+    let op = Op::Verify { right: false };
+    let layout = op.writes(card.memory());
+    assert_eq!(layout, vec![Write::Decrement(Kid::Pin)]);
+    let mut ledger = TryLedger::of(card.memory());
+    assert_eq!(op.run(&mut card, alg).as_deref(), Some("63C3"));
+    ledger.apply(&op, &layout);
+    assert_eq!(
+        ledger.compare(card.memory()),
+        vec![common::tearing::CounterMismatch::Restored {
+            kid: "30".into(),
+            disk: 3,
+            ledger: 2
+        }]
+    );
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod tearing;
+
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::{Kid, SSSE_AID};
@@ -26,8 +28,23 @@ pub fn select_ssse(card: &mut impl Card) -> Option<String> {
     try_tx(card, &format!("00A404000F{}00", to_hex(&SSSE_AID)))
 }
 
+/// The test card's key `k`, derived once per thread and algorithm (the tearing soak asks for
+/// keys hundreds of thousands of times).
 pub fn key(alg: Algorithm, k: Kid) -> Key {
-    test_card_key(alg, k, &SAMPLE_CARD_ID, "110000", "110100").unwrap()
+    thread_local! {
+        static KEYS: std::cell::RefCell<Vec<((Algorithm, Kid), Key)>> = const {
+            std::cell::RefCell::new(Vec::new())
+        };
+    }
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some((_, key)) = keys.iter().find(|(id, _)| *id == (alg, k)) {
+            return key.clone();
+        }
+        let key = test_card_key(alg, k, &SAMPLE_CARD_ID, "110000", "110100").unwrap();
+        keys.push(((alg, k), key.clone()));
+        key
+    })
 }
 
 pub fn challenge(card: &mut impl Card, n: usize) -> Option<Vec<u8>> {

@@ -1,4 +1,5 @@
 use super::{ApduError, MAX_DATA, MAX_LE, MAX_SHORT_DATA, MAX_SHORT_LE};
+use zeroize::Zeroize;
 
 /// ISO/IEC 7816-3 command cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +15,10 @@ pub enum Case {
 }
 
 /// A command APDU. `le: Some(256)` is short `00`, `Some(65536)` extended `0000`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// The data may be a PIN, a key block or a cryptogram: it is zeroized when the command is
+/// dropped, and `Debug` shows its length, never its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Command {
     pub cla: u8,
     pub ins: u8,
@@ -22,6 +26,29 @@ pub struct Command {
     pub p2: u8,
     pub data: Vec<u8>,
     pub le: Option<usize>,
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        self.data.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for Command {}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Command {{ cla: {:02X}, ins: {:02X}, p1: {:02X}, p2: {:02X}, lc: {}, le: {:?} }}",
+            self.cla,
+            self.ins,
+            self.p1,
+            self.p2,
+            self.data.len(),
+            self.le
+        )
+    }
 }
 
 impl Command {
@@ -261,6 +288,20 @@ mod tests {
         assert_eq!(
             Command::new(0, 0, 0, 0).with_le(0).to_bytes(),
             Err(ApduError::BadLe { le: 0 })
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_header_and_lengths_never_the_data() {
+        let verify = Command::new(0x00, 0x20, 0x00, 0x00).with_data(vec![0x12, 0x34, 0x56]);
+        assert_eq!(
+            format!("{verify:?}"),
+            "Command { cla: 00, ins: 20, p1: 00, p2: 00, lc: 3, le: None }"
+        );
+        let read = Command::new(0x00, 0xB2, 0x01, 0x2C).with_le(256);
+        assert_eq!(
+            format!("{read:#?}"),
+            "Command { cla: 00, ins: B2, p1: 01, p2: 2C, lc: 0, le: Some(256) }"
         );
     }
 

@@ -9,6 +9,7 @@
 
 use super::{fid, files::FileDef, Kid, SSSE_AID};
 use crate::apdu::Command;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Whether sending a command twice is the same as sending it once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,22 +224,37 @@ pub fn external_authenticate(kid: Kid, cryptogram: Vec<u8>) -> Apdu {
     )
 }
 
+/// A buffer for secret bytes, allocated once at its final size (a growing `Vec` would leave
+/// copies of the PIN in the buffers it outgrew) and zeroized when dropped.
+fn secret_buffer(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// The bytes of a secret buffer, moved (not copied) into a [`Command`], which zeroizes its
+/// data when dropped.
+fn into_command_data(mut secret: Zeroizing<Vec<u8>>) -> Vec<u8> {
+    std::mem::take(&mut *secret)
+}
+
 /// VERIFY of the PIN in BCD.
 pub fn verify(pin_bcd: &[u8]) -> Apdu {
     apdu(
         "VERIFY",
-        Command::new(0x00, 0x20, 0x00, 0x00).with_data(pin_bcd.to_vec()),
+        Command::new(0x00, 0x20, 0x00, 0x00)
+            .with_data(into_command_data(secret_buffer(&[pin_bcd]))),
     )
 }
 
 /// CHANGE PIN: old PIN ‖ `FF` ‖ new PIN, in BCD.
 pub fn change_pin(old_bcd: &[u8], new_bcd: &[u8]) -> Apdu {
-    let mut data = old_bcd.to_vec();
-    data.push(0xFF);
-    data.extend_from_slice(new_bcd);
+    let data = secret_buffer(&[old_bcd, &[0xFF], new_bcd]);
     apdu(
         "CHANGE PIN",
-        Command::new(0x80, 0x5E, 0x01, 0x00).with_data(data),
+        Command::new(0x80, 0x5E, 0x01, 0x00).with_data(into_command_data(data)),
     )
 }
 
@@ -299,13 +315,33 @@ pub fn des_crypt_mac(iv_block: &[u8], message: &[u8]) -> Apdu {
 }
 
 /// A command under line protection (PROFILE section 5): the MAC covers
-/// `CLA INS P1 P2 Lc ‖ data`, where Lc counts the 4 MAC bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `CLA INS P1 P2 Lc ‖ data`, where Lc counts the 4 MAC bytes. The data (a new PIN, a key
+/// block) is zeroized on drop and `Debug` shows its length only, like [`Command`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct LineProtected {
     pub name: &'static str,
     pub header: [u8; 4],
     pub data: Vec<u8>,
     pub secrecy: Secrecy,
+}
+
+impl Drop for LineProtected {
+    fn drop(&mut self) {
+        self.data.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for LineProtected {}
+
+impl std::fmt::Debug for LineProtected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineProtected")
+            .field("name", &self.name)
+            .field("header", &crate::hexfmt::to_hex(&self.header))
+            .field("data_len", &self.data.len())
+            .field("secrecy", &self.secrecy)
+            .finish()
+    }
 }
 
 impl LineProtected {
@@ -332,21 +368,21 @@ impl LineProtected {
         })
     }
 
-    /// What the MAC is computed over: header ‖ Lc ‖ data.
-    pub fn mac_input(&self) -> Result<Vec<u8>, CommandError> {
-        let mut message = self.header.to_vec();
-        message.push(self.lc()?);
-        message.extend_from_slice(&self.data);
-        Ok(message)
+    /// What the MAC is computed over: header ‖ Lc ‖ data (a RELOAD PIN's holds the new PIN,
+    /// hence the zeroizing buffer).
+    pub fn mac_input(&self) -> Result<Zeroizing<Vec<u8>>, CommandError> {
+        Ok(secret_buffer(&[&self.header, &[self.lc()?], &self.data]))
     }
 
     /// The command carrying `mac` after the data.
     pub fn with_mac(self, mac: [u8; 4]) -> Result<Apdu, CommandError> {
         self.lc()?;
         let [cla, ins, p1, p2] = self.header;
-        let mut body = self.data;
-        body.extend_from_slice(&mac);
-        let mut a = apdu(self.name, Command::new(cla, ins, p1, p2).with_data(body));
+        let body = secret_buffer(&[&self.data, &mac]);
+        let mut a = apdu(
+            self.name,
+            Command::new(cla, ins, p1, p2).with_data(into_command_data(body)),
+        );
         a.secrecy = a.secrecy.union(self.secrecy);
         Ok(a)
     }
@@ -368,7 +404,11 @@ pub fn update_binary(file: &FileDef, offset: u8, data: Vec<u8>) -> LineProtected
 
 /// RELOAD PIN under RPK: the new PIN in BCD.
 pub fn reload_pin(new_bcd: &[u8]) -> LineProtected {
-    LineProtected::new("RELOAD PIN", [0x84, 0x5E, 0x00, 0x00], new_bcd.to_vec())
+    LineProtected::new(
+        "RELOAD PIN",
+        [0x84, 0x5E, 0x00, 0x00],
+        into_command_data(secret_buffer(&[new_bcd])),
+    )
 }
 
 /// UNBLOCK PIN under UPK: the MAC covers the header alone.
@@ -393,11 +433,10 @@ pub fn key_block_plain(
     kid: Kid,
     tries: u8,
     value: &[u8],
-) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut plain = zeroize::Zeroizing::new(vec![0, kid.id(), alg.id(), tries]);
-    plain.extend_from_slice(value);
+) -> Zeroizing<Vec<u8>> {
+    let mut plain = secret_buffer(&[&[0, kid.id(), alg.id(), tries], value]);
     plain[0] = (plain.len() - 1) as u8;
-    zeroize::Zeroizing::new(crate::crypto::padding::pad_method2(
+    Zeroizing::new(crate::crypto::padding::pad_method2(
         &plain,
         alg.block_size(),
     ))

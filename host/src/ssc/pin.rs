@@ -29,14 +29,17 @@ impl Pin {
     }
 
     /// BCD, an odd digit count padded with `F`.
+    /// Built straight into a zeroizing buffer of its final size: no plain copy of the digits
+    /// is left behind.
     pub fn to_bcd(&self) -> Zeroizing<Vec<u8>> {
-        let mut digits: Vec<u8> = self.0.bytes().map(|b| b - b'0').collect();
-        if digits.len() % 2 == 1 {
-            digits.push(0x0F);
+        let digits = self.0.as_bytes();
+        let mut out = Zeroizing::new(Vec::with_capacity(digits.len().div_ceil(2)));
+        for pair in digits.chunks(2) {
+            let high = pair[0] - b'0';
+            let low = pair.get(1).map_or(0x0F, |d| d - b'0');
+            out.push(high << 4 | low);
         }
-        let out = digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect();
-        digits.iter_mut().for_each(|d| *d = 0);
-        Zeroizing::new(out)
+        out
     }
 
     /// The seed's policy for a new PIN: not the initial PIN (-36), not trivially weak.

@@ -201,6 +201,16 @@ mod tests {
     }
 
     #[test]
+    fn bundled_sqlite_has_the_2025_security_fixes() {
+        // CVE-2025-29087 (concat_ws) and CVE-2025-6965 (aggregate terms) are fixed in 3.50.2.
+        assert!(
+            rusqlite::version_number() >= 3_050_002,
+            "bundled SQLite {} predates 3.50.2",
+            rusqlite::version()
+        );
+    }
+
+    #[test]
     fn statements_are_rewritten_for_sqlite() {
         assert_eq!(
             dialect("UPDATE t SET a = $2, u = now() WHERE id = $1 AND p = '$x'"),
