@@ -265,6 +265,9 @@ impl Ssc {
             (0x00, 0xB0) => self.read_binary(cmd),
             (0x04, 0xDC) => self.update_record(cmd, ch),
             (0x04, 0xD6) => self.update_binary(cmd, ch),
+            // Every EF is written under line protection: an UPDATE without it is a known
+            // command the security status does not allow (PROFILE section 4).
+            (0x00, 0xDC | 0xD6) => Err(StatusWord::SECURITY_NOT_SATISFIED.into()),
             (0x00, 0x84) => self.get_challenge(cmd),
             (0x00, 0x82) => self.external_authenticate(cmd, ch),
             (0x00, 0x88) => self.internal_authenticate(cmd),
