@@ -47,7 +47,9 @@ impl Ssc {
         }
         // OwnerPIN rule: an attempt revokes the grant first; only a right cryptogram of a key
         // that is not blocked gives it back.
-        self.vol.security.revoke_external(kid);
+        if self.revokes() {
+            self.vol.security.revoke_external(kid);
+        }
         let key = self.usable_key(kid)?;
         let challenge = match challenge {
             Some(c) if c.len() == 8 => c,

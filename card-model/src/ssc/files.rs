@@ -25,7 +25,7 @@ impl Ssc {
     /// whatever the security status says.
     fn may_read(&self, ef: &FileDef) -> bool {
         let sec = &self.vol.security;
-        let live = |k: Kid| self.mem.key(k).is_some_and(|s| !s.blocked());
+        let live = |k: Kid| self.mem.key(k).is_some_and(|s| !s.blocked()) || !self.revokes();
         let external = |k: Kid| sec.has_external(k) && live(k);
         if !self.issued() && external(Kid::Tk) {
             return true;

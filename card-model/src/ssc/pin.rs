@@ -99,7 +99,9 @@ impl Ssc {
         }
         // OwnerPIN rule: every VERIFY that carries a PIN revokes the grant first; only a right
         // PIN gives it back (PROFILE section 4).
-        self.vol.security.revoke_pin();
+        if self.revokes() {
+            self.vol.security.revoke_pin();
+        }
         if cmd.data.len() > 3 {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
@@ -113,7 +115,9 @@ impl Ssc {
         if cmd.p1 != 0x01 || cmd.p2 != 0x00 {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
-        self.vol.security.revoke_pin();
+        if self.revokes() {
+            self.vol.security.revoke_pin();
+        }
         let sep = cmd
             .data
             .iter()
