@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent terminal for the sscard profile (PROFILE.md, version 2).
+"""Independent terminal for the sscard profile (PROFILE.md, version 2; version 3 groups added).
 
 Written from PROFILE.md alone, to cross-check the other team's software card.
 Subcommands:
@@ -1679,7 +1679,9 @@ class Conformance:
         c.expect('wrong EAK_L cryptogram -> 63C4', card, bytes([0, 0x82, 0, 0x11, alg.bs]) + bad, 0x63C4)
         c.expect('the wrong cryptogram revoked EAK_L: EF01 -> 6982', card, rr(1, 0x0C), 0x6982)
         self.ext_auth(0x11, 'EAK_L -> 9000 (counter full again)')
-        # A blocked PIN never counts as verified.
+        # A blocked PIN never counts as verified (EAK_L's grant dropped by a DF change first).
+        self.tx(SEL_SSSE)
+        self.select_df01()
         c.expect('VERIFY 123456 (PIN granted)', card, H('0020000003123456'), 0x9000)
         for left in (2, 1):
             c.expect('wrong VERIFY -> 63C%d' % left, card, H('0020000003111111'), 0x63C0 | left)
