@@ -2,7 +2,9 @@
 # -*- coding: utf-8 -*-
 """Independent virtual social security card (SSC) and city PSAM over vsmartcard vpcd.
 
-Written from PROFILE.md (sscard card profile, version 2) only, to cross-check the host.
+Written from PROFILE.md (sscard card profile, version 2) only, to cross-check the host; brought
+to version 3 (section 4: revocation on failed checks, the EXTERNAL AUTHENTICATE KID rule, 6982
+for a plain UPDATE, the field-terminal shapes) from the profile's text and ISO 7816-4.
 
   /usr/bin/python3 card.py [--alg 3des|sm4] [--port 35971] [--no-psam] [--trace] ...
   /usr/bin/python3 card.py --self-test
@@ -406,6 +408,43 @@ def tlv(tag, value):
     return bytearray([tag, len(value)]) + bytearray(value)
 
 
+def fcp(node, fid=None):
+    """Version 3, section 4: SELECT of an EF with Le returns 62 { 82 file descriptor, 83 FID,
+    80 size for transparent files }. The descriptor byte follows ISO 7816-4: 01 transparent
+    working EF, 04 linear variable records then the data coding byte (41), the maximum record
+    length (2 bytes, tag and length included) and the number of records; 38 for a DF (the PSAM's
+    DF01, profile silent)."""
+    if fid is None:
+        fid = min(f for f in node.fids if f >> 8) if any(f >> 8 for f in node.fids) else min(node.fids)
+    if isinstance(node, DFNode):
+        body = b"\x82\x01\x38"
+    elif node.kind == "record":
+        longest = max(len(r) for r in node.records)
+        body = b"\x82\x05\x04\x41" + longest.to_bytes(2, "big") + bytes([len(node.records)])
+    else:
+        body = b"\x82\x01\x01"
+    body += b"\x83\x02" + fid.to_bytes(2, "big")
+    if isinstance(node, EFNode) and node.kind == "binary":
+        body += b"\x80\x02" + len(node.data).to_bytes(2, "big")
+    return b"\x62" + bytes([len(body)]) + body
+
+
+def walk_path(start, data):
+    """SELECT by path (ISO 7816-4 P1 08/09): FIDs, each a child of the one before; every FID but
+    the last names a DF. 6700 unless whole FIDs; None when a step is not found."""
+    if not data or len(data) % 2:
+        raise SW(0x6700)
+    node = start
+    for i in range(0, len(data), 2):
+        if not isinstance(node, DFNode):
+            return None
+        fid = int.from_bytes(data[i:i + 2], "big")
+        node = next((c for c in node.children if fid in c.fids), None)
+        if node is None:
+            return None
+    return node
+
+
 class Key:
     def __init__(self, value, limit=0):
         self.value = value
@@ -567,13 +606,7 @@ class SSC:
         if isinstance(node, DFNode):  # MF (profile silent): FID only
             body = b"\x83\x02\x3F\x00"
             return b"\x6F" + bytes([len(body)]) + body
-        # EF (profile silent): structure, FID, SFI
-        fid = min(f for f in node.fids if f >> 8) if any(f >> 8 for f in node.fids) else min(node.fids)
-        body = b"\x82\x01" + (b"\x02" if node.kind == "record" else b"\x01") + \
-            b"\x83\x02" + fid.to_bytes(2, "big") + b"\x88\x01" + bytes([node.sfi << 3])
-        if node.kind == "binary":
-            body += b"\x80\x02" + len(node.data).to_bytes(2, "big")
-        return b"\x6F" + bytes([len(body)]) + body
+        return fcp(node)
 
     def find_fid(self, fid):
         if fid == 0x3F00:
@@ -588,7 +621,7 @@ class SSC:
         return None
 
     def c_select(self, cla, ins, p1, p2, data, le, lc, pending):
-        if p2 != 0x00:
+        if p2 not in (0x00, 0x0C):
             raise SW(0x6A86)
         if p1 == 0x04:
             if not data:
@@ -598,12 +631,14 @@ class SSC:
             if len(data) != 2:
                 raise SW(0x6700)
             node = self.find_fid(int.from_bytes(data, "big"))
+        elif p1 in (0x08, 0x09):  # version 3: by path from the MF / the current DF, no 3F00
+            node = walk_path(self.mf if p1 == 0x08 else self.cur_df, data)
         else:
             raise SW(0x6A86)
         if node is None:
             raise SW(0x6A82)
         out = b""
-        if le is not None:
+        if le is not None and p2 == 0x00:
             out = le_rule(self.fci(node), le)  # 6Cxx leaves the selection unchanged
         if isinstance(node, DFNode):
             self.set_df(node)
@@ -616,15 +651,20 @@ class SSC:
 
     # ---- access
     def can_read(self, ef):
-        if self.life == LC_PERSO and ("ext", 0x00) in self.sec:
+        # Version 3: a blocked PIN or key never counts as verified.
+        def ext(kid):
+            k = self.keys.get(kid)
+            return ("ext", kid) in self.sec and k is not None and not (k.limit and k.tries == 0)
+        pin = ("pin",) in self.sec and self.pin_tries > 0
+        if self.life == LC_PERSO and ext(0x00):
             return True
         r = ef.read_rule
         if r == "always":
             return True
         if r == "ext0A":
-            return ("ext", 0x0A) in self.sec
+            return ext(0x0A)
         if r == "local":
-            return ("pin",) in self.sec or ("ext", 0x11) in self.sec
+            return pin or ext(0x11)
         return False
 
     def resolve_ef(self, sfi):
@@ -772,7 +812,8 @@ class SSC:
             raise SW(0x6A86)
         kid = p2
         if kid not in (0x0A, 0x11, 0x00):
-            raise SW(0x6A88)
+            raise SW(0x6A88)  # version 3: only authentication keys authenticate
+        self.sec.discard(("ext", kid))  # version 3 (OwnerPIN): an attempt revokes first
         key = self.key_here(kid)
         if len(data) != self.alg.bs:
             raise SW(0x6700)
@@ -794,11 +835,13 @@ class SSC:
     def c_int_auth(self, cla, ins, p1, p2, data, le, lc, pending):
         if p1 != 0x00:
             raise SW(0x6A86)
-        if p2 != 0x08:
+        if p2 not in (0x00, 0x08):  # version 3: P2 00 means IRK
             raise SW(0x6A88)
         key = self.key_here(0x08)
-        if len(data) != 8 or le is None:
+        if len(data) not in (8, 16) or le is None:
             raise SW(0x6700)
+        if len(data) == 16:  # version 3: ECB of all 16 bytes (two 3DES blocks, one SM4 block)
+            return le_rule(self.alg.ecb_encrypt(key.value, data), le)
         return le_rule(self.alg.cryptogram(key.value, data), le)
 
     # ---- PIN
@@ -812,6 +855,7 @@ class SSC:
             if ("pin",) in self.sec:
                 return b""
             raise SW(0x63C0 | self.pin_tries)
+        self.sec.discard(("pin",))  # version 3 (OwnerPIN): a VERIFY revokes first
         if len(data) > 3:
             raise SW(0x6700)
         if self.pin_tries == 0:
@@ -833,6 +877,7 @@ class SSC:
             if p1 != 0x01 or p2 != 0x00:
                 raise SW(0x6A86)
             self.pin_here()
+            self.sec.discard(("pin",))  # version 3: a CHANGE PIN revokes first
             if not data:
                 raise SW(0x6700)
             if 0xFF not in data:
@@ -1041,17 +1086,38 @@ class PSAM:
         return None
 
     def c_select(self, p1, p2, data, le, lc):
-        if p2 != 0x00:
+        if p2 not in (0x00, 0x0C):
             raise SW(0x6A86)
         if p1 == 0x04:
             raise SW(0x6A82)  # the PSAM's DF01 has no AID in the profile
+        if p1 in (0x08, 0x09):  # version 3: by path; EF15/EF16 also from DF01, as by SFI
+            start = self.mf if p1 == 0x08 else self.cur_df
+            node = walk_path(start, data)
+            if node is None:  # EF15/EF16 lie in the MF and are found from DF01 too
+                df = walk_path(start, data[:-2]) if len(data) > 2 else start
+                if df is self.df01:
+                    node = walk_path(self.mf, data[-2:])
+                    node = node if isinstance(node, EFNode) else None
+            if node is None:
+                raise SW(0x6A82)
+            fid = int.from_bytes(data[-2:], "big")
+            self._select_node(node)
+            # T=0: a case-4 SELECT travels without Le; P2 00 asks for the FCP.
+            return (fcp(node, fid),) if p2 == 0x00 else b""
         if p1 not in (0x00, 0x02):
             raise SW(0x6A86)
         if len(data) != 2:
             raise SW(0x6700)
-        node = self.find_fid(int.from_bytes(data, "big"))
+        fid = int.from_bytes(data, "big")
+        node = self.find_fid(fid)
         if node is None:
             raise SW(0x6A82)
+        self._select_node(node)
+        if le is not None and p2 == 0x00 and node is not self.mf:
+            return (fcp(node, fid),)
+        return b""
+
+    def _select_node(self, node):
         if isinstance(node, DFNode):
             if node is not self.cur_df:
                 self.session = None
@@ -1059,7 +1125,6 @@ class PSAM:
         else:
             self.cur_ef = node
         self.log("psam select %s" % node.name)
-        return b""
 
     def c_read_binary(self, p1, p2, data, le, lc):
         if data:
@@ -1401,6 +1466,44 @@ def model_tests(verbose=True):
         ex(c, "00B2012C00", "9000", rec1)
         ex(c, "00A4000002DF01", "9000")
         ex(c, "00B2010C00", "6982", label="status lost via EF05")
+        # version 3, section 4: revocation on failed checks, the KID rule, field shapes
+        ex(c, "002000000313579F", "9000", label="v3 VERIFY")
+        ex(c, "00B2010C00", "9000", label="v3 EF01 after PIN")
+        ex(c, "0020000003111111", "63C2", label="v3 wrong VERIFY")
+        ex(c, "00B2010C00", "6982", label="v3 wrong VERIFY revoked the PIN")
+        ex(c, "002000000313579F", "9000")
+        ex(c, "805E010007111111FF222222", "63C2", label="v3 wrong CHANGE PIN")
+        ex(c, "00B2010C00", "6982", label="v3 wrong CHANGE PIN revoked the PIN")
+        ch = ex(c, "0084000008", "9000")
+        ex(c, "00820011%02X" % bs + hx(alg.cryptogram(keys["EAK_L"], ch)), "9000")
+        ex(c, "00B2010C00", "9000", label="v3 EF01 after EAK_L")
+        ex(c, "0084000008", "9000")
+        ex(c, "00820011%02X" % bs + "00" * bs, "63C4", label="v3 wrong EAK_L")
+        ex(c, "00B2010C00", "6982", label="v3 wrong cryptogram revoked EAK_L")
+        for n in ("UK_L", "RPK", "UPK"):
+            ch = ex(c, "0084000008", "9000")
+            ex(c, "008200%02X%02X" % (KID[n], bs) + hx(alg.cryptogram(keys[n], ch)), "6A88",
+               label="v3 EXTERNAL AUTHENTICATE with " + n)
+        ex(c, "00A4090002EF0200", "9000", "620B8201018302EF0280020100", "v3 path to EF02, FCP")
+        ex(c, "00A4000002EF0100", "9000", "620B820504410022038302EF01", "v3 EF01 FCP")
+        ex(c, "00D6000001AA", "6982", label="v3 plain UPDATE BINARY")
+        ex(c, sel, "9000")
+        ex(c, "00A40900 04 DF01EF01 00".replace(" ", ""), "9000", "620B820504410022038302EF01",
+           "v3 path from SSSE to DF01/EF01")
+        ex(c, sel, "9000")
+        ex(c, "00A4090002EF0500", "9000", "620B820504410012078302EF05", "v3 path to EF05, FCP")
+        ex(c, "00A4080002DF01", "6A82", label="v3 path from the MF: SSSE has no FID")
+        ex(c, "00A4090003DF01EF", "6700", label="v3 odd path")
+        ex(c, "00A4000C02EF06", "9000", "", "v3 P2 0C")
+        r16 = h("01020304050607081112131415161718")
+        ex(c, "0088000010" + hx(r16) + "00", "9000", hx(alg.ecb_encrypt(keys["IRK"], r16)),
+           "v3 INTERNAL AUTHENTICATE P2 00, 16 bytes")
+        ex(c, "0088000008" + "0102030405060708" + "00", "9000",
+           hx(alg.cryptogram(keys["IRK"], h("0102030405060708"))), "v3 INTERNAL AUTHENTICATE P2 00")
+        for n in ("IRK", "UK_N"):
+            ch = ex(c, "0084000008", "9000")
+            ex(c, "008200%02X%02X" % (KID[n], bs) + hx(alg.cryptogram(keys[n], ch)), "6A88",
+               label="v3 EXTERNAL AUTHENTICATE with " + n)
         # generic
         ex(c, "00CA000000", "6D00", label="unknown INS")
         ex(c, "A0B2010400", "6E00", label="unknown CLA")
@@ -1433,6 +1536,18 @@ def model_tests(verbose=True):
         ex(p, "00C00000%02X" % bs, "9000", hx(alg.cryptogram(keys["RKSSSE"], h("0102030405060708"))))
         for n in ("UK_L", "RPK", "UPK", "EAK_L", "UK_N"):
             ex(p, "801A%02X0108" % KID[n] + hd["card_id"][16:], "9000", label="DES INIT " + n)
+        # version 3: EF15/EF16 by 0015/0016, READ BINARY by offset, SELECT by path with FCP
+        ex(p, "00A40000020015", "9000", label="v3 PSAM 0015")
+        ex(p, "00B0000B01", "9000", "%02X" % alg.alg_id, "v3 PSAM EF15 by offset")
+        ex(p, "00A40200020016", "9000", label="v3 PSAM 0016")
+        ex(p, "00B0000006", "9000", "110100000001", "v3 PSAM EF16 by offset")
+        ex(p, "00A4080002DF01", "6109", label="v3 PSAM path DF01")
+        ex(p, "00C0000009", "9000", "62078201388302DF01", "v3 PSAM DF01 FCP")
+        ex(p, "00A408000400150016", "6A82", label="v3 PSAM path through an EF")
+        ex(p, "00A408000015", "6700", label="v3 PSAM path of one byte")
+        ex(p, "00A4080004DF010016", "610D", label="v3 PSAM path DF01/0016")
+        ex(p, "00C000000D", "9000", "620B8201018302001680020006", "v3 PSAM EF16 FCP")
+        ex(p, "00A4090002001500", "610D", label="v3 PSAM path from DF01 to 0015")
         # blank card: personalisation
         b = SSC(alg, hd, blank=True)
         ex(b, sel + "00", "9000", "6F1C840F" + aid + "A5099F0C038601%02XC00101" % alg.alg_id, "blank FCI")

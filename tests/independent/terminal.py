@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent terminal for the sscard profile (PROFILE.md, version 2).
+"""Independent terminal for the sscard profile (PROFILE.md, version 2; version 3 groups added).
 
 Written from PROFILE.md alone, to cross-check the other team's software card.
 Subcommands:
@@ -415,6 +415,39 @@ EF01_SPEC = [(0x40, 8), (0x41, 16), (0x42, 32)]
 PIN0 = H('123456')
 CARD_ATR = H('3B880153534341524430319C')
 PSAM_ATR = H('3B6800005053414D2D535331')
+
+
+def parse_fcp(data):
+    """Version 3, section 4: 62 { 82 file descriptor, 83 FID, 80 size (transparent) }, simple
+    TLVs. Returns {tag: value} or None."""
+    if len(data) < 2 or data[0] != 0x62 or data[1] != len(data) - 2:
+        return None
+    out, b = {}, data[2:]
+    while b:
+        if len(b) < 2 or len(b) < 2 + b[1]:
+            return None
+        out[b[0]] = b[2:2 + b[1]]
+        b = b[2 + b[1]:]
+    return out
+
+
+def fcp_ok(data, fid, records=None, size=None):
+    """An EF's FCP: 83 = FID; records: descriptor 04 (linear variable) followed by the data
+    coding byte, the maximum record length (1 or 2 bytes, ISO 7816-4) and optionally the record
+    count; transparent: descriptor 01 (ISO 7816-4 transparent working EF; PROFILE v3 writes 02,
+    which ISO assigns to linear fixed records) and 80 = size."""
+    f = parse_fcp(data)
+    if f is None or f.get(0x83) != fid.to_bytes(2, 'big') or 0x82 not in f:
+        return False
+    d = f[0x82]
+    if records is not None:
+        longest, count = records
+        if len(d) < 3 or d[0] != 0x04:
+            return False
+        mrl = d[2] if len(d) == 3 else int.from_bytes(d[2:4], 'big')
+        n = d[4] if len(d) == 5 else (int.from_bytes(d[4:6], 'big') if len(d) == 6 else count)
+        return mrl == longest and n == count
+    return d[:1] == b'\x01' and int.from_bytes(f.get(0x80, b''), 'big') == size
 
 
 def sel_fid(fid, p1=0x00, le=False):
@@ -862,8 +895,10 @@ class Conformance:
         for fid in (0xEF05, 0xEF06, 0xEF07):
             for p1 in (0x00, 0x02):
                 c.expect('SELECT %04X P1=%02X -> 9000' % (fid, p1), card, sel_fid(fid, p1), 0x9000)
-        c.expect('SELECT EF05 with Le 00 -> 9000', card, sel_fid(0xEF05, 0, True), 0x9000,
-                 note='FCI content for EFs is not defined by the profile; data not checked')
+        c.expect('SELECT EF05 with Le 00 -> FCP 62{82 04.. max 18, 83 EF05}', card,
+                 sel_fid(0xEF05, 0, True), 0x9000,
+                 data_fn=lambda d: fcp_ok(d, 0xEF05, records=(18, 7)),
+                 note='version 3, section 4')
         c.expect('SELECT EF09 (not present) -> 6A82', card, sel_fid(0xEF09), 0x6A82)
         c.expect('SELECT EF01 from SSSE (EF01 belongs to DF01) -> 6A82', card, sel_fid(0xEF01), 0x6A82,
                  silent=True, note='ISO 7816-4: FID selection searches the current DF')
@@ -1234,9 +1269,8 @@ class Conformance:
                  self.mac_apdu(H('04DC0434'), H('0B0131'), 0x03), 0x6A80)
         c.expect('UPDATE RECORD other length (0A 02) -> 6A80', card,
                  self.mac_apdu(H('04DC0434'), H('0A023131'), 0x03), 0x6A80)
-        c.expect('UPDATE RECORD plain CLA 00 (no MAC) -> not 9000', card, H('00DC0434030A0131'),
-                 0x6982, silent=True, forbid=[0x9000],
-                 note='write must need the UK_N MAC; SW not defined (ISO 6982)')
+        c.expect('UPDATE RECORD plain CLA 00 (no MAC) -> 6982', card, H('00DC0434030A0131'),
+                 0x6982, note='version 3, section 4')
         c.expect('EF06 rec 4 still the written value', card, rr(4, 0x34), 0x9000, data=tlv)
         c.expect('restore EF06 rec 4 -> 9000', card, self.mac_apdu(H('04DC0434'), g_orig, 0x03), 0x9000)
         c.expect('read back restored EF06 rec 4', card, rr(4, 0x34), 0x9000, data=g_orig)
@@ -1557,6 +1591,163 @@ class Conformance:
             self.c.record('info flow completes (return code 0)', False, got='%s rc %d %s'
                           % (e.check, e.rc, e.detail))
 
+    # ------------------------------------------------------------------ version 3
+    def g_v3_shapes(self):
+        """Section 4, field-terminal shapes: INTERNAL AUTHENTICATE P2 00 and 16 bytes, the FCP of
+        every EF, SELECT by path, and a plain UPDATE."""
+        c, card, alg = self.c, self.card, self.alg
+        self.fresh()
+        irk = self.ks.card_key(0x08)
+        R = secrets.token_bytes(8)
+        c.expect('INTERNAL AUTHENTICATE P2=00 (IRK) -> block-size cryptogram', card,
+                 H('0088000008') + R + b'\x00', 0x9000, data=alg.cryptogram(irk, R))
+        R16 = secrets.token_bytes(16)
+        want = alg.ecb(irk, R16)
+        c.expect('INTERNAL AUTHENTICATE P2=00 with 16 bytes -> ECB of all 16 under IRK', card,
+                 H('0088000010') + R16 + b'\x00', 0x9000, data=want)
+        c.expect('INTERNAL AUTHENTICATE P2=08 with 16 bytes -> the same', card,
+                 H('0088000810') + R16 + b'\x00', 0x9000, data=want)
+        c.expect('INTERNAL AUTHENTICATE 16 bytes, Le 08 -> 6C10', card,
+                 H('0088000010') + R16 + b'\x08', 0x6C10)
+        self.psam.select_df01()
+        r = self.psam.des_init(0x08, self.ks.psam_factors(self.psam_level))
+        p = self.psam.encrypt(R16) if r.sw == 0x9000 else r
+        c.record('PSAM DES CRYPT of the 16 bytes = the card\'s answer (terminals compare 8)',
+                 p.sw == 0x9000 and p.data == want, got=hx(p.data), expected=hx(want))
+        c.expect('INTERNAL AUTHENTICATE 12 bytes -> 6700', card,
+                 H('008800000C') + R16[:12] + b'\x00', 0x6700)
+        longest = lambda spec: max(n for _, n in spec) + 2
+        for fid, spec in ((0xEF05, EF05_SPEC), (0xEF06, EF06_SPEC), (0xEF07, EF07_SPEC)):
+            c.expect('SELECT %04X with Le -> FCP (linear, max %d, %d records)'
+                     % (fid, longest(spec), len(spec)), card, sel_fid(fid, 0, True), 0x9000,
+                     data_fn=lambda d, f=fid, s=spec: fcp_ok(d, f, records=(longest(s), len(s))))
+        c.expect('SELECT EF06 with Le 05 -> 6Cxx (FCP length)', card, sel_fid(0xEF06) + b'\x05',
+                 [0x6C00 | n for n in range(6, 40)])
+        c.expect('SELECT DF01', card, sel_fid(0xDF01), 0x9000)
+        c.expect('SELECT EF01 with Le -> FCP (linear, max 34, 3 records)', card,
+                 sel_fid(0xEF01, 2, True), 0x9000,
+                 data_fn=lambda d: fcp_ok(d, 0xEF01, records=(34, 3)))
+        c.expect('SELECT EF02 with Le -> FCP (transparent, 256 bytes)', card,
+                 sel_fid(0xEF02, 0, True), 0x9000, data_fn=lambda d: fcp_ok(d, 0xEF02, size=256))
+        # SELECT by path: P1 09 from the current DF, P1 08 from the MF (FIDs without 3F00).
+        self.fresh()
+        c.expect('SELECT by path P1=09 from SSSE: EF05 -> FCP', card,
+                 H('00A4090002EF0500'), 0x9000, data_fn=lambda d: fcp_ok(d, 0xEF05, records=(18, 7)))
+        c.expect('... and EF05 is the current EF: READ RECORD 1 (P2 04)', card, rr(1, 4), 0x9000,
+                 data=self.orig[(5, 1)])
+        c.expect('SELECT by path P1=09 from SSSE: DF01/EF01 -> FCP', card,
+                 H('00A4090004DF01EF0100'), 0x9000,
+                 data_fn=lambda d: fcp_ok(d, 0xEF01, records=(34, 3)))
+        c.expect('... VERIFY in DF01 (the path made DF01 current)', card, H('0020000003123456'), 0x9000)
+        c.expect('... READ RECORD 1 of the current EF01', card, rr(1, 4), 0x9000, data=self.orig[(1, 1)])
+        self.fresh()
+        c.expect('SELECT by path P1=09 with P2=0C -> 9000, no data', card,
+                 H('00A4090C04DF01EF02'), 0x9000, data=b'')
+        self.fresh()
+        c.expect('SELECT by path P1=08 DF01 (SSSE has no FID) -> 6A82', card,
+                 H('00A4080002DF01'), 0x6A82, silent=True,
+                 note='section 2: SSSE is selected by AID, so no path from the MF reaches DF01')
+        c.expect('SELECT by path through an EF -> 6A82', card, H('00A4090004EF05EF06'), 0x6A82)
+        c.expect('SELECT by path with an odd length -> 6700', card, H('00A4090003DF01EF'), 0x6700,
+                 silent=True, note='ISO 7816-4: a path is whole FIDs')
+        # A plain UPDATE of a line-protected file.
+        self.fresh()
+        c.expect('UPDATE RECORD EF05 plain CLA 00 -> 6982', card, H('00DC022C03020135'), 0x6982)
+        c.expect('... wrote nothing', card, rr(2, 0x2C), 0x9000, data=self.orig[(5, 2)])
+        self.select_df01()
+        self.verify()
+        c.expect('UPDATE BINARY EF02 plain CLA 00 -> 6982', card, H('00D6820004AABBCCDD'), 0x6982)
+        c.expect('... wrote nothing', card, H('00B0820004'), 0x9000, data=self.orig_ef02[:4])
+
+    def g_v3_revocation(self):
+        """Section 4: a failed check revokes at once (OwnerPIN); only authentication keys
+        authenticate."""
+        c, card, alg = self.c, self.card, self.alg
+        self.fresh()
+        self.select_df01()
+        c.expect('DF01 VERIFY 123456', card, H('0020000003123456'), 0x9000)
+        c.expect('EF01 readable after the PIN', card, rr(1, 0x0C), 0x9000)
+        c.expect('wrong VERIFY -> 63C2', card, H('0020000003111111'), 0x63C2)
+        c.expect('the wrong VERIFY revoked the PIN: EF01 -> 6982', card, rr(1, 0x0C), 0x6982)
+        c.expect('VERIFY 123456 again', card, H('0020000003123456'), 0x9000)
+        c.expect('wrong CHANGE PIN -> 63C2', card, H('805E010007111111FF654321'), 0x63C2)
+        c.expect('the wrong CHANGE PIN revoked the PIN: EF01 -> 6982', card, rr(1, 0x0C), 0x6982)
+        self.ext_auth(0x11, 'EAK_L -> 9000')
+        c.expect('EF01 readable after EAK_L', card, rr(1, 0x0C), 0x9000)
+        ch = self.challenge(8)
+        bad = xor(self.cryptogram(0x11, ch, 'revocation'), b'\x01' + b'\x00' * (alg.bs - 1))
+        c.expect('wrong EAK_L cryptogram -> 63C4', card, bytes([0, 0x82, 0, 0x11, alg.bs]) + bad, 0x63C4)
+        c.expect('the wrong cryptogram revoked EAK_L: EF01 -> 6982', card, rr(1, 0x0C), 0x6982)
+        self.ext_auth(0x11, 'EAK_L -> 9000 (counter full again)')
+        # A blocked PIN never counts as verified (EAK_L's grant dropped by a DF change first).
+        self.tx(SEL_SSSE)
+        self.select_df01()
+        c.expect('VERIFY 123456 (PIN granted)', card, H('0020000003123456'), 0x9000)
+        for left in (2, 1):
+            c.expect('wrong VERIFY -> 63C%d' % left, card, H('0020000003111111'), 0x63C0 | left)
+        c.expect('third wrong VERIFY -> 63C0/6983', card, H('0020000003111111'), [0x63C0, 0x6983])
+        c.expect('VERIFY 123456 on the blocked PIN -> 6983', card, H('0020000003123456'), 0x6983)
+        c.expect('blocked PIN: EF01 -> 6982', card, rr(1, 0x0C), 0x6982)
+        c.expect('UNBLOCK PIN (UPK MAC) -> 9000', card, self.mac_apdu(H('84240001'), b'', 0x22), 0x9000)
+        c.expect('VERIFY 123456 after UNBLOCK -> 9000', card, H('0020000003123456'), 0x9000)
+        # RKSSSE grant and EF07
+        self.fresh()
+        self.ext_auth(0x0A, 'RKSSSE -> 9000')
+        c.expect('EF07 readable after RKSSSE', card, rr(1, 0x3C), 0x9000)
+        ch = self.challenge(8)
+        bad = xor(self.cryptogram(0x0A, ch, 'revocation'), b'\x01' + b'\x00' * (alg.bs - 1))
+        c.expect('wrong RKSSSE cryptogram -> 63C4', card, bytes([0, 0x82, 0, 0x0A, alg.bs]) + bad, 0x63C4)
+        c.expect('the wrong cryptogram revoked RKSSSE: EF07 -> 6982', card, rr(1, 0x3C), 0x6982)
+        self.ext_auth(0x0A, 'RKSSSE -> 9000 (counter full again)')
+        # Only authentication keys authenticate, even with their right cryptogram.
+        for kid, in_df01 in ((0x08, False), (0x03, False), (0x12, True), (0x21, True), (0x22, False)):
+            self.fresh()
+            if in_df01:
+                self.select_df01()
+            ch = self.challenge(8)
+            crypt = alg.cryptogram(self.ks.card_key(kid), ch)
+            c.expect('EXTERNAL AUTHENTICATE with %s (right cryptogram) -> 6A88' % KEY_NAMES[kid],
+                     card, bytes([0, 0x82, 0, kid, alg.bs]) + crypt, 0x6A88)
+        self.fresh()
+        self.ext_auth(0x0A, 'RKSSSE counter untouched by the refused KIDs: right -> 9000')
+
+    def g_v3_psam(self):
+        """Section 4: EF15/EF16 by FID 0015/0016 and READ BINARY by offset; SELECT by path."""
+        c, dev = self.c, self.psam_dev
+        dev.reset()
+        ef15 = self.psam.exchange(H('00B0950018')).data
+        c.expect('PSAM SELECT 0015 (P1 00) -> 9000', dev, H('00A40000020015'), 0x9000)
+        c.expect('PSAM READ BINARY offset 0, 24 bytes = EF15', dev, H('00B0000018'), 0x9000, data=ef15)
+        c.expect('PSAM READ BINARY offset 0B, 1 byte = the algorithm', dev, H('00B0000B01'), 0x9000,
+                 data=ef15[11:12])
+        c.expect('PSAM SELECT 0016 (P1 02) -> 9000', dev, H('00A40200020016'), 0x9000)
+        c.expect('PSAM READ BINARY offset 0 = EF16 (terminal number)', dev, H('00B0000006'), 0x9000,
+                 data=self.psam.exchange(H('00B0960006')).data)
+        c.expect('PSAM SELECT DF01 then 0016 -> 9000', dev, H('00A4000002DF01'), 0x9000)
+        c.expect('PSAM ... 00A40000 02 0016', dev, H('00A40000020016'), 0x9000)
+        c.expect('PSAM ... READ BINARY offset 2, 4 bytes', dev, H('00B0000204'), 0x9000,
+                 data=self.psam.exchange(H('00B0960006')).data[2:])
+        dev.reset()
+        r = self.psam.exchange(H('00A4080002DF01'))
+        c.record('PSAM SELECT by path P1=08 DF01 -> 9000 (FCP, profile silent on its content)',
+                 r.sw == 0x9000, got='%s %04X' % (hx(r.data), r.sw))
+        r = self.psam.des_init(0x08, self.ks.psam_factors(self.psam_level))
+        c.record('PSAM DES INIT after DF01 by path -> 9000', r.sw == 0x9000, got='%04X' % r.sw)
+        dev.reset()
+        r = self.psam.exchange(H('00A40800020016'))
+        c.record('PSAM SELECT by path P1=08 0016 -> FCP (transparent, 6 bytes)',
+                 r.sw == 0x9000 and fcp_ok(r.data, 0x0016, size=6), got='%s %04X' % (hx(r.data), r.sw))
+        c.expect('PSAM ... READ BINARY offset 0 = EF16', dev, H('00B0000006'), 0x9000,
+                 data=self.psam.exchange(H('00B0960006')).data)
+        dev.reset()
+        r = self.psam.exchange(H('00A4080004DF010015'))
+        c.record('PSAM SELECT by path P1=08 DF01/0015 -> FCP (transparent, 24 bytes)',
+                 r.sw == 0x9000 and fcp_ok(r.data, 0x0015, size=24), got='%s %04X' % (hx(r.data), r.sw),
+                 silent=True)
+        c.expect('PSAM SELECT by path to an unknown file -> 6A82', dev, H('00A40800020017'), 0x6A82)
+        dev.reset()
+        self.psam.select_df01()
+
     def final_state(self):
         """Leave the card as found: PIN 123456 with a full counter, key counters full."""
         c, card = self.c, self.card
@@ -1584,6 +1775,9 @@ class Conformance:
                          ('update national', self.g_update_national),
                          ('update local', self.g_update_local), ('pin', self.g_pin),
                          ('psam', self.g_psam), ('info flow', self.g_info_flow),
+                         ('v3 field shapes', self.g_v3_shapes),
+                         ('v3 revocation', self.g_v3_revocation),
+                         ('v3 psam', self.g_v3_psam),
                          ('final state', self.final_state)):
             self.group(name, fn)
         return self.c.results

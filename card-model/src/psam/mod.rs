@@ -8,8 +8,18 @@ use crate::t0::T0;
 use crate::validate::InvalidImage;
 use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::profile::fcp::Fcp;
 use sscard_core::profile::{fid, psam};
 use sscard_core::status::StatusWord;
+
+/// EF15 or EF16 by either of its FIDs (`EF15` or `0015`, PROFILE sections 4 and 6).
+fn ef_of(id: u16) -> Option<u16> {
+    match id {
+        fid::EF15 | psam::EF15_SHORT_FID => Some(fid::EF15),
+        fid::EF16 | psam::EF16_SHORT_FID => Some(fid::EF16),
+        _ => None,
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Selected {
@@ -63,25 +73,72 @@ impl Psam {
         psam::factor_count(self.mem.level)
     }
 
+    /// SELECT of the MF, DF01, or EF15/EF16 (also by FID `0015`/`0016`, PROFILE section 4) by
+    /// FID (P1 `00`/`02`) or by path from the MF (`08`) or the current DF (`09`). EF15 and EF16
+    /// lie in the MF and are found from DF01 too, as READ BINARY by SFI finds them.
+    ///
+    /// DF01 answers its FCP, an EF its FCP, when the command asks for it: P2 `00` and Le, or P2
+    /// `00` on a SELECT by path — under T=0 a case-4 command travels without Le, and only
+    /// generic tools select by path; the profile's `00A40000 02 DF01` keeps answering `9000`.
     fn select(&mut self, cmd: &Command) -> Reply {
-        if !matches!(cmd.p1, 0x00 | 0x02) || !matches!(cmd.p2, 0x00 | 0x0C) {
+        if !matches!(cmd.p1, 0x00 | 0x02 | 0x08 | 0x09) || !matches!(cmd.p2, 0x00 | 0x0C) {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
-        let [hi, lo] = cmd.data[..] else {
+        if cmd.data.is_empty() || cmd.data.len() % 2 != 0 {
             return Err(StatusWord::WRONG_LENGTH.into());
-        };
-        match u16::from_be_bytes([hi, lo]) {
-            fid::MF if cmd.p1 == 0 => self.df = Selected::Mf,
-            // PROFILE section 6 selects the application with P1 00 or 02.
-            fid::DF01 => self.df = Selected::Df01,
-            id @ (fid::EF15 | fid::EF16) => self.ef = Some(id),
-            _ => return Err(StatusWord::FILE_NOT_FOUND.into()),
         }
-        if matches!(u16::from_be_bytes([hi, lo]), fid::MF | fid::DF01) {
-            self.ef = None;
+        let ids: Vec<u16> = cmd
+            .data
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        let (start, ids) = match (cmd.p1, ids.as_slice()) {
+            (0x00 | 0x02, [id]) => (self.df, std::slice::from_ref(id)),
+            (0x00 | 0x02, _) => return Err(StatusWord::WRONG_LENGTH.into()),
+            (0x08, ids) => (Selected::Mf, ids),
+            (_, ids) => (self.df, ids),
+        };
+        let by_path = matches!(cmd.p1, 0x08 | 0x09);
+        let mut df = start;
+        let mut ef = None;
+        for (i, &id) in ids.iter().enumerate() {
+            let last = i + 1 == ids.len();
+            match (id, ef_of(id)) {
+                // The MF by FID (P1 00), from wherever the PSAM stands.
+                (fid::MF, _) if cmd.p1 == 0x00 => df = Selected::Mf,
+                // DF01 by FID from anywhere (PROFILE section 6), by path under the MF.
+                (fid::DF01, _) if df == Selected::Mf || !by_path => df = Selected::Df01,
+                (_, Some(file)) if last => ef = Some((file, id)),
+                _ => return Err(StatusWord::FILE_NOT_FOUND.into()),
+            }
+        }
+        let wants_fcp = cmd.p2 == 0x00 && (cmd.le.is_some() || by_path);
+        let fcp = match (ef, df) {
+            (Some((file, id)), _) => Fcp::transparent(id, self.ef_bytes(file).len()).to_bytes(),
+            (None, Selected::Df01) => Fcp::df(fid::DF01).to_bytes(),
+            (None, Selected::Mf) => Vec::new(),
+        };
+        let reply = if wants_fcp {
+            Response::new(fcp, StatusWord::OK)
+        } else {
+            Response::status(StatusWord::OK)
+        };
+        // Selecting a DF (again) drops the working key; selecting an EF keeps it unless the
+        // path moved to another DF.
+        if ef.is_none() || df != self.df {
             self.working_key = None;
         }
-        ok()
+        self.df = df;
+        self.ef = ef.map(|(file, _)| file);
+        Ok(reply)
+    }
+
+    fn ef_bytes(&self, file: u16) -> &[u8] {
+        if file == fid::EF15 {
+            &self.mem.ef15.0
+        } else {
+            &self.mem.ef16.0
+        }
     }
 
     fn read_binary(&mut self, cmd: &Command) -> Reply {
@@ -97,11 +154,7 @@ impl Psam {
             let id = self.ef.ok_or(StatusWord(0x6986))?;
             (id, u16::from_be_bytes([cmd.p1, cmd.p2]) as usize)
         };
-        let bytes = if id == fid::EF15 {
-            &self.mem.ef15.0
-        } else {
-            &self.mem.ef16.0
-        };
+        let bytes = self.ef_bytes(id);
         if offset >= bytes.len() {
             return Err(StatusWord::WRONG_P1P2.into());
         }

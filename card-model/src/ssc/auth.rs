@@ -40,6 +40,16 @@ impl Ssc {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
         let kid = kid_of(cmd.p2)?;
+        // Only authentication keys authenticate (PROFILE section 4): IRK, UK_N, UK_L, RPK, UPK
+        // and the PIN object answer 6A88; TK is gone once issued (usable_key answers 6A88).
+        if !matches!(kid, Kid::Rkssse | Kid::EakL | Kid::Tk) {
+            return Err(StatusWord::REF_DATA_NOT_FOUND.into());
+        }
+        // OwnerPIN rule: an attempt revokes the grant first; only a right cryptogram of a key
+        // that is not blocked gives it back.
+        if self.revokes() {
+            self.vol.security.revoke_external(kid);
+        }
         let key = self.usable_key(kid)?;
         let challenge = match challenge {
             Some(c) if c.len() == 8 => c,
@@ -54,21 +64,27 @@ impl Ssc {
         ok()
     }
 
+    /// `008800 <KID> 08 <R8>` returns the block-size cryptogram of R; P2 `00` means IRK, and
+    /// 16 bytes of data (process factor ‖ source data, as field terminals send) return their ECB
+    /// encryption under IRK: two 3DES blocks or one SM4 block (PROFILE section 4).
     pub(super) fn internal_authenticate(&mut self, cmd: &Command) -> Reply {
         if cmd.p1 != 0 {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
-        if cmd.data.len() != 8 {
+        if !matches!(cmd.data.len(), 8 | 16) {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
-        if cmd.p2 != Kid::Irk.id() {
+        if cmd.p2 != 0x00 && cmd.p2 != Kid::Irk.id() {
             return Err(StatusWord::REF_DATA_NOT_FOUND.into());
         }
         let key = self.usable_key(Kid::Irk)?;
-        let cryptogram = self
-            .algorithm()
-            .cryptogram(&key, &cmd.data)
-            .map_err(|_| StatusWord::WRONG_DATA)?;
-        data_with_le(cryptogram, cmd.le)
+        let alg = self.algorithm();
+        let answer = if cmd.data.len() == 16 {
+            alg.encrypt_ecb(&key, &cmd.data)
+        } else {
+            alg.cryptogram(&key, &cmd.data)
+        }
+        .map_err(|_| StatusWord::WRONG_DATA)?;
+        data_with_le(answer, cmd.le)
     }
 }

@@ -21,16 +21,19 @@ impl Ssc {
     }
 
     /// The file's read rule for the card's algorithm; in PERSONALISATION external
-    /// authentication with TK opens every file.
+    /// authentication with TK opens every file. A blocked PIN or key never counts as verified,
+    /// whatever the security status says.
     fn may_read(&self, ef: &FileDef) -> bool {
         let sec = &self.vol.security;
-        if !self.issued() && sec.has_external(Kid::Tk) {
+        let live = |k: Kid| self.mem.key(k).is_some_and(|s| !s.blocked()) || !self.revokes();
+        let external = |k: Kid| sec.has_external(k) && live(k);
+        if !self.issued() && external(Kid::Tk) {
             return true;
         }
         match ef.read_access(self.algorithm()) {
             Access::Always => true,
-            Access::ExtAuth(k) => sec.has_external(k),
-            Access::PinOrExtAuth(k) => sec.pin_verified() || sec.has_external(k),
+            Access::ExtAuth(k) => external(k),
+            Access::PinOrExtAuth(k) => (sec.pin_verified() && live(Kid::Pin)) || external(k),
             _ => false,
         }
     }

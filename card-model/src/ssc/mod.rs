@@ -52,13 +52,16 @@ pub enum Defect {
     MacNotChecked,
     /// Wrong PINs and cryptograms do not use up tries.
     TryCounterNotDecremented,
+    /// A failed VERIFY, CHANGE PIN or EXTERNAL AUTHENTICATE leaves the grant in place, and a
+    /// blocked PIN or key still counts as verified (the profile's version 2 behaviour).
+    GrantSurvivesFailure,
 }
 
 /// Why a defect name is not one the model knows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DefectError {
-    #[error("unknown defect {name:?}: mac-not-checked or try-counter-not-decremented")]
+    #[error("unknown defect {name:?}: mac-not-checked, try-counter-not-decremented or grant-survives-failure")]
     Unknown { name: String },
 }
 
@@ -68,6 +71,7 @@ impl std::str::FromStr for Defect {
         match s {
             "mac-not-checked" => Ok(Self::MacNotChecked),
             "try-counter-not-decremented" => Ok(Self::TryCounterNotDecremented),
+            "grant-survives-failure" => Ok(Self::GrantSurvivesFailure),
             _ => Err(DefectError::Unknown { name: s.into() }),
         }
     }
@@ -157,6 +161,12 @@ impl Ssc {
 
     fn issued(&self) -> bool {
         self.mem.life_cycle == LifeCycle::Issued
+    }
+
+    /// Whether a failed check revokes what it checks (PROFILE section 4): always, unless a test
+    /// bench broke the rule on purpose.
+    fn revokes(&self) -> bool {
+        self.defect != Some(Defect::GrantSurvivesFailure)
     }
 
     /// Persists card memory. On a power cut the card returns to the last committed memory and
@@ -265,6 +275,9 @@ impl Ssc {
             (0x00, 0xB0) => self.read_binary(cmd),
             (0x04, 0xDC) => self.update_record(cmd, ch),
             (0x04, 0xD6) => self.update_binary(cmd, ch),
+            // Every EF is written under line protection: an UPDATE without it is a known
+            // command the security status does not allow (PROFILE section 4).
+            (0x00, 0xDC | 0xD6) => Err(StatusWord::SECURITY_NOT_SATISFIED.into()),
             (0x00, 0x84) => self.get_challenge(cmd),
             (0x00, 0x82) => self.external_authenticate(cmd, ch),
             (0x00, 0x88) => self.internal_authenticate(cmd),

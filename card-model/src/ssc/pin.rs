@@ -30,6 +30,30 @@ pub fn decode_pin(bcd: &[u8]) -> Result<Zeroizing<Vec<u8>>, Fail> {
     Ok(digits)
 }
 
+/// The longest PIN the card stores, in digits (PROFILE section 3).
+const MAX_PIN_DIGITS: usize = 6;
+
+/// A PIN as a fixed-size block: its length, then its digits padded with zeros, so that two PINs
+/// compare in constant time whatever their lengths. `None` beyond [`MAX_PIN_DIGITS`].
+fn pin_block(digits: &[u8]) -> Option<Zeroizing<[u8; MAX_PIN_DIGITS + 1]>> {
+    let mut block = Zeroizing::new([0u8; MAX_PIN_DIGITS + 1]);
+    block[0] = u8::try_from(digits.len()).ok()?;
+    block.get_mut(1..=digits.len())?.copy_from_slice(digits);
+    Some(block)
+}
+
+/// Whether `candidate` is the stored PIN. Both are compared as whole padded blocks with the
+/// lengths folded in, so a length mismatch takes as long as a wrong digit and leaks nothing.
+fn pin_matches(stored: &[u8], candidate: &[u8]) -> bool {
+    let empty = Zeroizing::new([0xFFu8; MAX_PIN_DIGITS + 1]);
+    let stored_block = pin_block(stored);
+    let candidate_block = pin_block(candidate);
+    let both_fit = stored_block.is_some() & candidate_block.is_some();
+    let a = stored_block.as_deref().unwrap_or(&empty);
+    let b = candidate_block.as_deref().unwrap_or(&empty);
+    both_fit & ct_eq(a, b)
+}
+
 impl Ssc {
     fn pin_in_scope(&self) -> Result<(), Fail> {
         if self.mem.key(Kid::Pin).is_none()
@@ -49,7 +73,7 @@ impl Ssc {
         let matches = self
             .mem
             .key(Kid::Pin)
-            .is_some_and(|s| ct_eq(&s.value.0, candidate));
+            .is_some_and(|s| pin_matches(&s.value.0, candidate));
         self.counted_check(Kid::Pin, matches, OnWrong::TriesLeft)
     }
 
@@ -73,6 +97,11 @@ impl Ssc {
             let left = self.mem.key(Kid::Pin).map_or(0, |s| s.tries_left);
             return Err(StatusWord::new(0x63, 0xC0 | left.min(15)).into());
         }
+        // OwnerPIN rule: every VERIFY that carries a PIN revokes the grant first; only a right
+        // PIN gives it back (PROFILE section 4).
+        if self.revokes() {
+            self.vol.security.revoke_pin();
+        }
         if cmd.data.len() > 3 {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
@@ -85,6 +114,9 @@ impl Ssc {
     pub(super) fn change_pin(&mut self, cmd: &Command) -> Reply {
         if cmd.p1 != 0x01 || cmd.p2 != 0x00 {
             return Err(StatusWord::INCORRECT_P1P2.into());
+        }
+        if self.revokes() {
+            self.vol.security.revoke_pin();
         }
         let sep = cmd
             .data
@@ -147,5 +179,19 @@ mod tests {
         assert_eq!(decode_pin(&[0x1F]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
         assert_eq!(decode_pin(&[0xF1]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
         assert_eq!(decode_pin(&[0x1A]), Err(Fail::Sw(StatusWord::WRONG_DATA)));
+    }
+
+    #[test]
+    fn pins_compare_as_padded_blocks_with_their_lengths() {
+        assert!(pin_matches(b"123456", b"123456"));
+        assert!(pin_matches(b"12", b"12"));
+        assert!(!pin_matches(b"123456", b"12345"), "a prefix is not the PIN");
+        assert!(!pin_matches(b"12345", b"123450"), "padding is not a digit");
+        assert!(!pin_matches(b"123456", b"123457"));
+        assert!(
+            !pin_matches(b"1234567", b"1234567"),
+            "beyond the stored maximum"
+        );
+        assert_eq!(&pin_block(b"12").unwrap()[..], &[2, b'1', b'2', 0, 0, 0, 0]);
     }
 }

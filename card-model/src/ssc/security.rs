@@ -1,4 +1,5 @@
-//! The security status of the current DF: one struct, cleared in one place.
+//! The security status of the current DF: one struct, cleared in one place. A failed check
+//! revokes what it checks at once (PROFILE section 4, the Java Card `OwnerPIN` rule).
 
 use sscard_core::profile::Kid;
 use std::collections::BTreeSet;
@@ -21,8 +22,16 @@ impl SecurityStatus {
     pub fn has_external(&self, kid: Kid) -> bool {
         self.external.contains(&kid)
     }
+    /// A failed or blocked external authentication with `kid` takes its grant away.
+    pub fn revoke_external(&mut self, kid: Kid) {
+        self.external.remove(&kid);
+    }
     pub fn grant_pin(&mut self) {
         self.pin_verified = true;
+    }
+    /// A wrong VERIFY or CHANGE PIN (or a blocked PIN) takes the PIN grant away.
+    pub fn revoke_pin(&mut self) {
+        self.pin_verified = false;
     }
     pub fn pin_verified(&self) -> bool {
         self.pin_verified

@@ -1,7 +1,8 @@
-//! SELECT (PROFILE section 4): by AID, by FID, by child FID.
+//! SELECT (PROFILE section 4): by AID, by FID, by child FID, by path from the MF (P1 `08`) or
+//! from the current DF (P1 `09`); the FCI of SSSE and DF01, the FCP of an EF.
 
 use super::Ssc;
-use crate::reply::{data_with_le, ok, Reply};
+use crate::reply::{data_with_le, Fail, Reply};
 use sscard_core::apdu::Command;
 use sscard_core::profile::{fid, files, life_cycle, Df, FileDef, SSSE_AID};
 use sscard_core::status::StatusWord;
@@ -9,7 +10,31 @@ use sscard_core::tlv::Fci;
 
 enum Target {
     Df(Df),
-    Ef(&'static FileDef),
+    /// An EF and the DF it lies in.
+    Ef(Df, &'static FileDef),
+}
+
+/// The file with `id` directly under `df`: a child DF or an EF.
+fn child(df: Df, id: u16) -> Option<Target> {
+    df.child(id)
+        .map(Target::Df)
+        .or_else(|| files::by_fid(df, id).map(|ef| Target::Ef(df, ef)))
+}
+
+/// Walks a path of FIDs (without `3F00`) from `start`: every FID but the last names a DF.
+/// `6700` when the path is not whole FIDs, `6A82` when a step is not found.
+fn walk(start: Df, path: &[u8]) -> Result<Target, Fail> {
+    if path.is_empty() || path.len() % 2 != 0 {
+        return Err(StatusWord::WRONG_LENGTH.into());
+    }
+    let mut at = Target::Df(start);
+    for id in path.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+        let Target::Df(df) = at else {
+            return Err(StatusWord::FILE_NOT_FOUND.into());
+        };
+        at = child(df, id).ok_or(StatusWord::FILE_NOT_FOUND)?;
+    }
+    Ok(at)
 }
 
 impl Ssc {
@@ -30,55 +55,50 @@ impl Ssc {
                     return Err(StatusWord::WRONG_LENGTH.into());
                 };
                 let id = u16::from_be_bytes([hi, lo]);
-                match (cmd.p1, id) {
-                    (0x00, fid::MF) => Target::Df(Df::Mf),
-                    (0x00 | 0x01, fid::DF01) if matches!(current, Df::Ssse | Df::Df01) => {
-                        Target::Df(Df::Df01)
-                    }
-                    (0x00 | 0x02, _) => match files::by_fid(current, id) {
-                        Some(ef) => Target::Ef(ef),
-                        None => return Err(StatusWord::FILE_NOT_FOUND.into()),
-                    },
+                match (cmd.p1, id, child(current, id)) {
+                    (0x00, fid::MF, _) => Target::Df(Df::Mf),
+                    // Re-selecting the current DF01 by its FID.
+                    (0x00 | 0x01, fid::DF01, _) if current == Df::Df01 => Target::Df(Df::Df01),
+                    (0x00 | 0x01, _, Some(Target::Df(df))) => Target::Df(df),
+                    (0x00 | 0x02, _, Some(ef @ Target::Ef(..))) => ef,
                     _ => return Err(StatusWord::FILE_NOT_FOUND.into()),
                 }
             }
+            0x08 => walk(Df::Mf, &cmd.data)?,
+            0x09 => walk(current, &cmd.data)?,
             _ => return Err(StatusWord::INCORRECT_P1P2.into()),
         };
-        match target {
-            Target::Ef(ef) => {
-                self.vol.ef = Some(ef);
-                ok()
-            }
-            Target::Df(df) => {
-                // The MF has no DF name and no FCI.
-                let name = match df {
-                    Df::Ssse => Some(SSSE_AID.to_vec()),
-                    Df::Df01 => Some(fid::DF01.to_be_bytes().to_vec()),
-                    _ => None,
-                };
-                let fci = match name {
-                    Some(df_name) if wants_fci => Fci {
-                        df_name,
-                        algorithm_id: self.algorithm().id(),
-                        life_cycle: if self.issued() {
-                            life_cycle::ISSUED
-                        } else {
-                            life_cycle::PERSONALISATION
-                        },
-                    }
-                    .to_bytes(),
-                    _ => Vec::new(),
-                };
-                // A short Le answers 6Cxx before anything changes: the command was not
-                // carried out, the terminal resends it with the right Le.
-                let reply = data_with_le(fci, cmd.le)?;
-                if self.vol.df != Some(df) {
-                    self.vol.security.clear();
-                }
-                self.vol.df = Some(df);
-                self.vol.ef = None;
-                Ok(reply)
-            }
+        let (df, ef, answer) = match target {
+            Target::Ef(df, ef) => (df, Some(ef), ef.fcp().to_bytes()),
+            Target::Df(df) => (df, None, self.fci(df)),
+        };
+        // A short Le answers 6Cxx before anything changes: the command was not carried out,
+        // the terminal resends it with the right Le.
+        let reply = data_with_le(if wants_fci { answer } else { Vec::new() }, cmd.le)?;
+        if self.vol.df != Some(df) {
+            self.vol.security.clear();
         }
+        self.vol.df = Some(df);
+        self.vol.ef = ef;
+        Ok(reply)
+    }
+
+    /// The FCI of an application DF; the MF has no DF name and no FCI.
+    fn fci(&self, df: Df) -> Vec<u8> {
+        let df_name = match df {
+            Df::Ssse => SSSE_AID.to_vec(),
+            Df::Df01 => fid::DF01.to_be_bytes().to_vec(),
+            _ => return Vec::new(),
+        };
+        Fci {
+            df_name,
+            algorithm_id: self.algorithm().id(),
+            life_cycle: if self.issued() {
+                life_cycle::ISSUED
+            } else {
+                life_cycle::PERSONALISATION
+            },
+        }
+        .to_bytes()
     }
 }

@@ -360,6 +360,34 @@ pub fn names() -> String {
     }
 }
 
+impl Df {
+    /// The DF's file identifier: `3F00` for the MF, `DF01`; SSSE has none (selected by AID).
+    pub fn fid(self) -> Option<u16> {
+        match self {
+            Df::Mf => Some(super::fid::MF),
+            Df::Df01 => Some(super::fid::DF01),
+            _ => None,
+        }
+    }
+
+    /// The DF with this FID directly under `self` (SELECT by path walks these): DF01 under
+    /// SSSE. SSSE, having no FID, is no child of the MF by path.
+    pub fn child(self, fid: u16) -> Option<Df> {
+        [Df::Df01]
+            .into_iter()
+            .find(|c| c.parent() == Some(self) && c.fid() == Some(fid))
+    }
+
+    /// The DF directly above `self`.
+    pub fn parent(self) -> Option<Df> {
+        match self {
+            Df::Ssse => Some(Df::Mf),
+            Df::Df01 => Some(Df::Ssse),
+            _ => None,
+        }
+    }
+}
+
 /// The EF with this FID directly under `df`.
 pub fn by_fid(df: Df, fid: u16) -> Option<&'static FileDef> {
     FILES.iter().find(|e| e.df == df && e.fid == fid)
@@ -440,6 +468,10 @@ mod tests {
             Some(("EF06", 0x08))
         );
         assert_eq!(names(), "EF05, EF06, EF07, DF01/EF01 or DF01/EF02");
+        assert_eq!(Df::Ssse.child(0xDF01), Some(Df::Df01));
+        assert_eq!(Df::Mf.child(0xDF01), None, "DF01 lies under SSSE");
+        assert_eq!(Df::Df01.fid(), Some(0xDF01));
+        assert_eq!(Df::Ssse.fid(), None);
     }
 
     #[test]

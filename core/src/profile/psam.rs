@@ -10,6 +10,10 @@ pub const EF15_LEN: usize = 24;
 /// Bytes of EF16, the terminal number BCD(6).
 pub const EF16_LEN: usize = 6;
 
+/// The second FIDs of EF15 and EF16 that field tools select (PROFILE section 4): `0015`, `0016`.
+pub const EF15_SHORT_FID: u16 = 0x0015;
+pub const EF16_SHORT_FID: u16 = 0x0016;
+
 /// Key levels of a PSAM.
 pub mod level {
     pub const NATIONAL: u8 = 0;
