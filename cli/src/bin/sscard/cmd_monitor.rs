@@ -14,8 +14,8 @@ pub struct Args {
     /// Stop after this many events.
     #[arg(long)]
     count: Option<usize>,
-    /// Stop after this many seconds.
-    #[arg(long)]
+    /// Stop after this many seconds (at most 86400, one day).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=crate::connect::MAX_WAIT_SECS))]
     timeout: Option<u64>,
 }
 
