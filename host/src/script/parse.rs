@@ -571,10 +571,16 @@ mod tests {
                 wrong: true
             }
         );
+        let e = parse(Path::new("t.apdu"), "test x\n  00A40400 0G -> 9000\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:12: \"0G\": 'G' at column 2 is not a hex digit"
+        );
+        // Without a whole header the line could be anything, a PIN included: not quoted.
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 0G -> 9000\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.apdu:2:8: \"0G\": 'G' at column 2 is not a hex digit"
+            "t.apdu:2:8: **: a character at column 2 is not a hex digit (secret data, not shown)"
         );
         let e = parse(
             Path::new("t.apdu"),
@@ -653,7 +659,7 @@ mod tests {
             ),
             (
                 "$header 03 12345Z",
-                "t.apdu:2:14: $hea**…: a character at column 6 is not a hex digit (secret data, not shown)",
+                "t.apdu:2:14: **: a character at column 6 is not a hex digit (secret data, not shown)",
             ),
         ] {
             let e = parse(Path::new("t.apdu"), &format!("test x\n  {line}\n")).unwrap_err();

@@ -44,15 +44,15 @@ pub fn command_hex(command: &[u8], secrecy: Secrecy) -> String {
         .collect()
 }
 
-/// What a command typed as hex text is, told from its first four hex digits alone.
+/// What a command typed as hex text is, told from its header alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextClass {
     /// Its class and instruction are those of a command without secret data.
     Public,
     /// Its class and instruction are those of a command with secret data.
     Secret,
-    /// Its first four characters are not hex digits: it could be anything, so it is treated
-    /// as secret.
+    /// It does not start with a header of 8 hex digits (it is not a command, or a command's
+    /// data typed on its own): it could be anything, a PIN included, so it is secret.
     Unknown,
 }
 
@@ -61,16 +61,17 @@ fn separator(c: char) -> bool {
     c.is_whitespace() || c == ':' || c == '_'
 }
 
-/// Classifies command text by its class and instruction digits (separators skipped).
+/// Classifies command text by its 4-byte header (separators skipped): the class and
+/// instruction bytes say whether its data is secret.
 pub fn classify_text(text: &str) -> TextClass {
     let digits: Vec<u8> = text
         .chars()
         .filter(|c| !separator(*c))
-        .take(4)
+        .take(8)
         .map_while(|c| c.to_digit(16).map(|d| d as u8))
         .collect();
     match digits[..] {
-        [a, b, c, d] => {
+        [a, b, c, d, _, _, _, _] => {
             if describe(a << 4 | b, c << 4 | d).secrecy.command_data {
                 TextClass::Secret
             } else {
@@ -82,23 +83,20 @@ pub fn classify_text(text: &str) -> TextClass {
 }
 
 /// The start of command text for an error message, separators removed: up to 24 characters
-/// of a public command; the 8 header digits of a secret one, the 4 class and instruction
-/// characters of one that cannot be classified, then `**…` for the rest, however malformed.
+/// of a public command; the 8 header digits of a secret one, then `**…` for the rest, however
+/// malformed; nothing but `**` of text that does not start with a header.
 pub fn text_preview(text: &str) -> String {
     let compact: Vec<char> = text.chars().filter(|c| !separator(*c)).collect();
-    let shown = match classify_text(text) {
-        TextClass::Public => 24,
-        TextClass::Secret => 8,
-        TextClass::Unknown => 4,
+    let (shown, rest) = match classify_text(text) {
+        TextClass::Public => (24, "…"),
+        TextClass::Secret => (8, "**…"),
+        TextClass::Unknown => return "**".into(),
     };
     if compact.len() <= shown {
         return compact.into_iter().collect();
     }
     let head: String = compact[..shown].iter().collect();
-    match classify_text(text) {
-        TextClass::Public => format!("{head}…"),
-        TextClass::Secret | TextClass::Unknown => format!("{head}**…"),
-    }
+    format!("{head}{rest}")
 }
 
 /// A hex error about command text, for a message: as it is for a public command; without the
@@ -155,8 +153,11 @@ mod tests {
         assert_eq!(text_preview("0020000003123G56"), "00200000**…");
         assert_eq!(text_preview("00200000"), "00200000");
         assert_eq!(text_preview("845E0000 0A 123456"), "845E0000**…");
-        assert_eq!(text_preview("0x0020000003123456"), "0x00**…");
-        assert_eq!(text_preview("PIN=123456"), "PIN=**…");
+        assert_eq!(text_preview("0x0020000003123456"), "**");
+        assert_eq!(text_preview("PIN=123456"), "**");
+        // A PIN typed as an argument of its own is no command: not shown.
+        assert_eq!(text_preview("123456"), "**");
+        assert_eq!(text_preview("1234567"), "**");
         assert_eq!(
             text_preview("00A4040010D15600000599000000000000000000FF"),
             "00A4040010D1560000059900…"
@@ -167,10 +168,16 @@ mod tests {
             hex_error("002000000312345G", &e),
             "a character at column 16 is not a hex digit (secret data, not shown)"
         );
+        let e = sscard_core::hexfmt::parse_hex("00A40400G").unwrap_err();
+        assert_eq!(
+            hex_error("00A40400G", &e),
+            "'G' at column 9 is not a hex digit"
+        );
+        // A header that is not hex: nothing of it is quoted.
         let e = sscard_core::hexfmt::parse_hex("00A4000G").unwrap_err();
         assert_eq!(
             hex_error("00A4000G", &e),
-            "'G' at column 8 is not a hex digit"
+            "a character at column 8 is not a hex digit (secret data, not shown)"
         );
     }
 
@@ -200,6 +207,12 @@ mod tests {
             let preview = text_preview(&text);
             prop_assert!(preview.starts_with(&to_hex(&bytes[..4])));
             prop_assert!(preview[8..].chars().all(|c| c == '*' || c == '…'));
+        }
+
+        /// Text that does not start with 8 hex digits is never quoted.
+        #[test]
+        fn text_without_a_header_is_never_quoted(text in "[0-9A-Fa-f]{0,7}([^0-9A-Fa-f:_\\s][0-9A-Za-z]{0,20})?") {
+            prop_assert_eq!(text_preview(&text), "**");
         }
     }
 }
