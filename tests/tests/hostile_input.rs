@@ -265,6 +265,9 @@ fn model_serve_refuses_options_that_cannot_work() {
     };
     let feed = tmp("feed");
     let feed = feed.to_str().unwrap();
+    let empty = tmp("no-images");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
     for (args, message) in [
         (
             vec!["--feeder", feed, "--readers", "2", "--port", "65535"],
@@ -281,6 +284,14 @@ fn model_serve_refuses_options_that_cannot_work() {
         (
             vec!["--fault-rate", "1.5"],
             "sscard-model: error: --fault-rate must be between 0 and 1",
+        ),
+        (
+            vec!["--app", "loopback", "--card", "c.json"],
+            "sscard-model: error: --app loopback serves the loopback application alone: --card and --defect would be ignored",
+        ),
+        (
+            vec!["--present", empty],
+            &format!("sscard-model: error: --present {empty}: no card image (*.json) there; nothing would be served")[..],
         ),
     ] {
         let o = serve(&args);
@@ -299,6 +310,10 @@ fn model_serve_refuses_options_that_cannot_work() {
         (
             vec!["--no-psam", "--psam", "p.json"],
             "error: the argument '--no-psam' cannot be used with '--psam <PSAM>'",
+        ),
+        (
+            vec!["--feeder", feed, "--blank", "0"],
+            "error: invalid value '0' for '--blank <BLANK>': 0 is not in 1..18446744073709551615",
         ),
     ] {
         let o = serve(&args);
@@ -456,5 +471,28 @@ fn the_limits_are_the_documented_ones() {
         "| PIN, token PIN, key component line (stdin or prompt) | 1 KiB |",
     ] {
         assert!(doc.contains(row), "docs/ARCHITECTURE.md lacks {row}");
+    }
+}
+
+#[test]
+fn sscard_refuses_options_that_cannot_work() {
+    let script = tmp("select.apdu");
+    std::fs::write(&script, "test \"x\"\n  00A4040000 -> any\n").unwrap();
+    let script = script.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["script", "run", "--model", "--wait", "3", script],
+            "sscard: error: the argument '--model' cannot be used with '--wait <SECS>' (see --help)",
+        ),
+        (
+            vec!["script", "run", "--model", "--reader", "0", script],
+            "sscard: error: the argument '--model' cannot be used with '--reader <READER>' (see --help)",
+        ),
+        (
+            vec!["monitor", "--count", "0"],
+            "sscard: error: invalid value '0' for '--count <COUNT>': 0 is not in 1..18446744073709551615 (see --help)",
+        ),
+    ] {
+        assert_bad_input(&sscard_bounded(&args), message);
     }
 }

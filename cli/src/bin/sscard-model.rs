@@ -79,9 +79,9 @@ enum Cmd {
         /// issued cards back. The PSAM is served beside it as usual.
         #[arg(long, conflicts_with_all = ["card", "feeder", "corrupt_over", "defect", "app"])]
         present: Option<PathBuf>,
-        /// Blank cards the feeder has (shared by all its readers).
-        #[arg(long, default_value_t = 10, requires = "feeder")]
-        blank: usize,
+        /// Blank cards the feeder has (shared by all its readers), at least 1.
+        #[arg(long, default_value_t = 10, requires = "feeder", value_parser = clap::value_parser!(u64).range(1..))]
+        blank: u64,
         /// Region code of the blank cards' identification codes.
         #[arg(long, default_value = "110100", requires = "feeder")]
         region: String,
@@ -285,6 +285,9 @@ fn run(cli: Cli) -> Result<()> {
                 None if no_psam => vpcd_ports(port, 1, "the card")?,
                 None => vpcd_ports(port, 2, "the card and the PSAM on the next port")?,
             };
+            if app == "loopback" && (card.is_some() || defect.is_some()) {
+                bail!("--app loopback serves the loopback application alone: --card and --defect would be ignored");
+            }
             use std::net::ToSocketAddrs;
             if let Err(e) = (host.as_str(), port).to_socket_addrs() {
                 bail!("--host {host}: not an address to connect to ({e})");
@@ -302,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(dir) = feeder {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("feeder directory {}", dir.display()))?;
+                let blank = usize::try_from(blank).context("--blank")?;
                 let stock: sscard_model::feeder::Stock =
                     std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(blank));
                 let mut served = Vec::new();
@@ -320,6 +324,12 @@ fn run(cli: Cli) -> Result<()> {
             let first: SharedCard = if let Some(dir) = &present {
                 let p = sscard_model::presenter::Presenter::from_dir(dir)
                     .map_err(|e| anyhow::anyhow!("--present: {e}"))?;
+                if p.remaining() == 0 {
+                    bail!(
+                        "--present {}: no card image (*.json) there; nothing would be served",
+                        dir.display()
+                    );
+                }
                 eprintln!(
                     "sscard-model: presenting {} card(s) from {}",
                     p.remaining(),

@@ -32,8 +32,9 @@ pub struct RunArgs {
     /// Script files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Run against the in-process card model instead of PC/SC readers.
-    #[arg(long)]
+    /// Run against the in-process card model instead of PC/SC readers (no --reader or --wait:
+    /// there is no reader to name or wait for).
+    #[arg(long, conflicts_with_all = ["reader", "wait"])]
     model: bool,
     /// Algorithm of the in-process model card.
     #[arg(long, value_parser = ["3des", "sm4"], default_value = "3des")]
