@@ -2,12 +2,19 @@
 
 use crate::memory::{HexBytes, PsamMemory, SscMemory};
 use serde::{Deserialize, Serialize};
+use sscard_core::fsutil::{read_text_file_bounded, Limit, ReadError};
 use std::path::Path;
 
 /// The `format` field of every image.
 pub const FORMAT: &str = "sscard-model-image";
 /// The image version this build reads and writes.
 pub const VERSION: u32 = 1;
+
+/// The most an image file may hold: 4 MiB (a card's image is a few kilobytes). A larger file,
+/// or a device that never ends, is refused with [`ImageError::TooLarge`].
+pub const MAX_IMAGE_BYTES: u64 = 4 << 20;
+
+const IMAGE_LIMIT: Limit = Limit::new("a card image", MAX_IMAGE_BYTES);
 
 /// A card image: header, ATR and card memory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +43,8 @@ pub enum ImageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("card image {path} holds more than {limit} bytes, the most read for a card image")]
+    TooLarge { path: String, limit: u64 },
     #[error("card image {path} is not valid: {detail}")]
     Invalid { path: String, detail: String },
     #[error("card image {path} has format {found:?} version {version}; this build reads {FORMAT:?} version {VERSION}")]
@@ -75,11 +84,22 @@ impl Image {
         Ok(image)
     }
 
+    /// Reads an image file of at most [`MAX_IMAGE_BYTES`].
     pub fn load(path: &Path) -> Result<Self, ImageError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ImageError::Io {
-            path: shown.clone(),
-            source,
+        let text = read_text_file_bounded(path, IMAGE_LIMIT).map_err(|e| match e {
+            ReadError::TooLarge { limit, .. } => ImageError::TooLarge {
+                path: shown.clone(),
+                limit,
+            },
+            ReadError::Io { source, .. } => ImageError::Io {
+                path: shown.clone(),
+                source,
+            },
+            e => ImageError::Invalid {
+                path: shown.clone(),
+                detail: e.to_string(),
+            },
         })?;
         Self::from_json(&text, &shown)
     }
@@ -93,5 +113,26 @@ impl Image {
             }
         }
         serde_json::to_string_pretty(&v).expect("values serialise") + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_image_is_refused_at_the_limit() {
+        let e = Image::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(
+            e,
+            ImageError::TooLarge {
+                limit: MAX_IMAGE_BYTES,
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "card image /dev/zero holds more than 4194304 bytes, the most read for a card image"
+        );
     }
 }

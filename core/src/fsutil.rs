@@ -1,10 +1,199 @@
 //! Files that hold keys, PINs, personal data or traces of them: created private (mode 0600,
 //! whatever the umask), never through a symbolic link an attacker planted, and replaced
 //! atomically. On Unix only; elsewhere the same calls create ordinary files.
+//!
+//! Every file and stdin input is read through the bounded readers here ([`read_file_bounded`],
+//! [`read_to_end_bounded`], [`read_secret_file_bounded`], [`read_line_bounded`]): each kind of
+//! input has a [`Limit`], and a device or a pipe that never ends (`/dev/zero`) is refused with
+//! [`ReadError::TooLarge`] after at most `limit + 1` bytes, instead of growing the process to
+//! gigabytes. Devices and pipes are still read (`/dev/stdin`, a FIFO): they are bounded, not
+//! refused.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The most one kind of input may hold, and its name for messages ("an APDU script").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// What the input is, with its article: the message says "the most read for {what}".
+    pub what: &'static str,
+    /// The largest accepted size in bytes.
+    pub bytes: u64,
+}
+
+impl Limit {
+    pub const fn new(what: &'static str, bytes: u64) -> Self {
+        Self { what, bytes }
+    }
+}
+
+/// Why a bounded read gave nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The input could not be opened or read.
+    #[error("cannot read {name}: {source}")]
+    Io {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The input holds more than its limit: refused, not truncated.
+    #[error("{name} holds more than {limit} bytes, the most read for {what}")]
+    TooLarge {
+        name: String,
+        what: &'static str,
+        limit: u64,
+    },
+    /// A text input that is not UTF-8.
+    #[error("{name} is not UTF-8 text ({what})")]
+    NotText { name: String, what: &'static str },
+}
+
+impl ReadError {
+    /// Whether the input was refused for its size.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::TooLarge { .. })
+    }
+}
+
+fn too_large(name: &str, limit: Limit) -> ReadError {
+    ReadError::TooLarge {
+        name: name.to_string(),
+        what: limit.what,
+        limit: limit.bytes,
+    }
+}
+
+fn io_error(name: &str) -> impl FnOnce(io::Error) -> ReadError + '_ {
+    move |source| ReadError::Io {
+        name: name.to_string(),
+        source,
+    }
+}
+
+/// Reads `reader` to its end, at most `limit.bytes` bytes: one byte more and the read stops
+/// with [`ReadError::TooLarge`] (memory stays within about twice the limit). `name` names the
+/// input in errors (a path, or "standard input").
+pub fn read_to_end_bounded(
+    reader: impl Read,
+    name: &str,
+    limit: Limit,
+) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_error(name))?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(too_large(name, limit));
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` and reads it through [`read_to_end_bounded`]. A regular file larger than the
+/// limit is refused before it is read; a device or a pipe is read up to one byte past it.
+pub fn read_file_bounded(path: &Path, limit: Limit) -> Result<Vec<u8>, ReadError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(io_error(&name))?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit.bytes)
+    {
+        return Err(too_large(&name, limit));
+    }
+    read_to_end_bounded(file, &name, limit)
+}
+
+/// [`read_file_bounded`] of UTF-8 text.
+pub fn read_text_file_bounded(path: &Path, limit: Limit) -> Result<String, ReadError> {
+    let bytes = read_file_bounded(path, limit)?;
+    String::from_utf8(bytes).map_err(|_| ReadError::NotText {
+        name: path.display().to_string(),
+        what: limit.what,
+    })
+}
+
+/// Reads a file that holds secrets (a key file) into one zeroized buffer allocated once, so
+/// no copy of its bytes is left behind by a reallocation. Bounded like [`read_file_bounded`].
+pub fn read_secret_file_bounded(
+    path: &Path,
+    limit: Limit,
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).map_err(io_error(&name))?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit.bytes)
+    {
+        return Err(too_large(&name, limit));
+    }
+    // One byte more than the limit, to see whether the input goes past it.
+    let capacity = usize::try_from(limit.bytes.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut buf = Zeroizing::new(vec![0u8; capacity]);
+    let mut filled = 0;
+    while filled < capacity {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(&name)(e)),
+        }
+    }
+    if filled as u64 > limit.bytes {
+        return Err(too_large(&name, limit));
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Reads one line (up to `\n`, which is not returned; a `\r` before it is dropped too) of at
+/// most `limit.bytes` bytes into zeroized memory: for PINs typed or piped on stdin. `None` at
+/// the end of the input. A longer line is refused with [`ReadError::TooLarge`] after
+/// `limit.bytes + 1` bytes, whether or not a line end ever comes (`< /dev/zero`).
+pub fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    name: &str,
+    limit: Limit,
+) -> Result<Option<Zeroizing<Vec<u8>>>, ReadError> {
+    let cap = usize::try_from(limit.bytes).unwrap_or(usize::MAX);
+    // Allocated once: the line never moves, so no copy of it is left unzeroized.
+    let mut line = Zeroizing::new(Vec::with_capacity(cap.saturating_add(1).min(1 << 20)));
+    let mut any = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error(name)(e)),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (part, end) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if line.len() + part.len() > cap {
+            return Err(too_large(name, limit));
+        }
+        line.extend_from_slice(part);
+        let used = end.unwrap_or(part.len());
+        reader.consume(used);
+        if end.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(line))
+}
 
 /// The mode of every file these functions create: read and write for the owner alone.
 pub const PRIVATE_MODE: u32 = 0o600;
@@ -180,6 +369,132 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    const SMALL: Limit = Limit::new("a test input", 8);
+
+    #[test]
+    fn bounded_reads_refuse_an_endless_device_after_the_limit() {
+        let e = read_file_bounded(Path::new("/dev/zero"), SMALL).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero holds more than 8 bytes, the most read for a test input"
+        );
+        assert!(e.is_too_large());
+        let e = read_secret_file_bounded(Path::new("/dev/zero"), SMALL).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero holds more than 8 bytes, the most read for a test input"
+        );
+        let mut zero = io::BufReader::new(File::open("/dev/zero").unwrap());
+        let e = read_line_bounded(&mut zero, "standard input", SMALL).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "standard input holds more than 8 bytes, the most read for a test input"
+        );
+        // An endless reader that is not a file: bounded the same way.
+        let e = read_to_end_bounded(io::repeat(b'0'), "a pipe", SMALL).unwrap_err();
+        assert!(matches!(
+            e,
+            ReadError::TooLarge {
+                limit: 8,
+                what: "a test input",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bounded_reads_take_inputs_up_to_the_limit() {
+        let d = dir("bounded");
+        let at = d.join("eight");
+        std::fs::write(&at, b"12345678").unwrap();
+        assert_eq!(read_file_bounded(&at, SMALL).unwrap(), b"12345678");
+        assert_eq!(
+            &read_secret_file_bounded(&at, SMALL).unwrap()[..],
+            b"12345678"
+        );
+        assert_eq!(read_text_file_bounded(&at, SMALL).unwrap(), "12345678");
+        let over = d.join("nine");
+        std::fs::write(&over, b"123456789").unwrap();
+        for e in [
+            read_file_bounded(&over, SMALL).unwrap_err(),
+            read_secret_file_bounded(&over, SMALL).unwrap_err(),
+            read_text_file_bounded(&over, SMALL).unwrap_err(),
+        ] {
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{} holds more than 8 bytes, the most read for a test input",
+                    over.display()
+                )
+            );
+        }
+        let latin = d.join("latin");
+        std::fs::write(&latin, b"caf\xe9").unwrap();
+        assert_eq!(
+            read_text_file_bounded(&latin, SMALL)
+                .unwrap_err()
+                .to_string(),
+            format!("{} is not UTF-8 text (a test input)", latin.display())
+        );
+        let missing = d.join("missing");
+        assert_eq!(
+            read_file_bounded(&missing, SMALL).unwrap_err().to_string(),
+            format!(
+                "cannot read {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn lines_end_at_a_newline_and_drop_a_carriage_return() {
+        let mut input = io::Cursor::new(b"123456\r\n654321\nlast".to_vec());
+        let mut next = || {
+            read_line_bounded(&mut input, "stdin", SMALL)
+                .unwrap()
+                .map(|l| l.to_vec())
+        };
+        assert_eq!(next(), Some(b"123456".to_vec()));
+        assert_eq!(next(), Some(b"654321".to_vec()));
+        assert_eq!(next(), Some(b"last".to_vec()));
+        assert_eq!(next(), None);
+        let mut empty_line = io::Cursor::new(b"\n".to_vec());
+        assert_eq!(
+            read_line_bounded(&mut empty_line, "stdin", SMALL)
+                .unwrap()
+                .map(|l| l.to_vec()),
+            Some(Vec::new())
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the input and the limit, a bounded read returns the input when it fits
+        /// and refuses it otherwise, and a line read returns the first line when it fits.
+        #[test]
+        fn bounded_reads_agree_with_the_limit(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            limit in 0u64..48,
+        ) {
+            let l = Limit::new("x", limit);
+            match read_to_end_bounded(&data[..], "input", l) {
+                Ok(b) => proptest::prop_assert!(b == data && data.len() as u64 <= limit),
+                Err(e) => proptest::prop_assert!(e.is_too_large() && data.len() as u64 > limit),
+            }
+            let first = data.split(|b| *b == b'\n').next().unwrap_or(&[]);
+            let mut reader = io::BufReader::with_capacity(7, &data[..]);
+            match read_line_bounded(&mut reader, "input", l) {
+                Ok(None) => proptest::prop_assert!(data.is_empty()),
+                Ok(Some(line)) => {
+                    let want = first.strip_suffix(b"\r").unwrap_or(first);
+                    proptest::prop_assert_eq!(&line[..], want);
+                    proptest::prop_assert!(first.len() as u64 <= limit);
+                }
+                Err(e) => proptest::prop_assert!(e.is_too_large() && first.len() as u64 > limit),
+            }
+        }
     }
 
     #[test]

@@ -582,24 +582,26 @@ impl Postgres {
             );
         }
         let pg_ctl = bin.join("pg_ctl");
-        pg_run(&[
-            pg_ctl.to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-o",
-            &opts,
-            "-l",
-            dir.join("log").to_str().unwrap(),
-            "-w",
-            "start",
-        ]);
-        // From here on, drop stops the server.
+        let log = dir.join("log");
+        // The guard exists before the server starts: a start that fails or times out after
+        // the postmaster came up (a loaded machine) still stops it when the panic unwinds.
         let server = Self {
             port,
             dir,
             pg_ctl,
             tls,
         };
+        pg_run(&[
+            server.pg_ctl.to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &opts,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
         if tls {
             server.admin_psql(&format!(
                 "CREATE ROLE {STATION_ROLE} LOGIN PASSWORD '{STATION_PASSWORD}'"
@@ -716,20 +718,42 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
+impl Postgres {
+    /// `pg_ctl stop` in `mode`, waiting up to `secs`: whether the server is down.
+    fn stop(&self, mode: &str, secs: u32) -> bool {
+        let data = self.dir.join("data");
+        Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(&self.pg_ctl)
-            .args([
-                "-D",
-                self.dir.join("data").to_str().unwrap_or_default(),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ])
-            .output();
+            .args(["-D", data.to_str().unwrap_or_default(), "-m", mode])
+            .args(["-w", "-t", &secs.to_string(), "stop"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+            || !data.join("postmaster.pid").exists()
+    }
+}
+
+impl Drop for Postgres {
+    /// Stops the server and waits until it is gone, escalating when it does not stop, and only
+    /// then removes its directory: a failed stop used to be ignored and the directory removed
+    /// under a server that kept running.
+    fn drop(&mut self) {
+        if !self.stop("fast", 30) && !self.stop("immediate", 10) {
+            // The postmaster's pid is the first line of its lock file.
+            let pid = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid"))
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+            if let Some(pid) = pid {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                let proc = PathBuf::from(format!("/proc/{pid}"));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while proc.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

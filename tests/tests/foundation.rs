@@ -93,7 +93,8 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
-        "sscard: error: APDU 1 (00A40): odd number of hex digits (5): every byte needs two\n"
+        // Shorter than a command header, it could be a PIN: not quoted (issue 15).
+        "sscard: error: APDU 1 (**): odd number of hex digits (5): every byte needs two\n"
     );
     let o = sscard(&["send", "00A4040005AABB"]);
     assert_eq!(

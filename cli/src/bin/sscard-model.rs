@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sscard_core::crypto::Algorithm;
+use sscard_core::fsutil::{read_text_file_bounded, Limit};
 use sscard_core::hexfmt::parse_hex;
 use sscard_model::build::{self, Holder};
 use sscard_model::card::{shared, SharedCard};
@@ -56,15 +57,15 @@ enum Cmd {
         #[arg(long)]
         psam: Option<PathBuf>,
         /// Serve no PSAM.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "psam")]
         no_psam: bool,
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         /// The card's vpcd port; the PSAM uses the next one.
         #[arg(long, default_value_t = 35963)]
         port: u16,
-        /// Processing time added to every APDU, in milliseconds.
-        #[arg(long, default_value_t = 0)]
+        /// Processing time added to every APDU, in milliseconds (at most 60000).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_LATENCY_MS))]
         latency_ms: u64,
         /// Probability (0..1) of answering an APDU with 6F00 unprocessed.
         #[arg(long, default_value_t = 0.0)]
@@ -78,14 +79,14 @@ enum Cmd {
         /// issued cards back. The PSAM is served beside it as usual.
         #[arg(long, conflicts_with_all = ["card", "feeder", "corrupt_over", "defect", "app"])]
         present: Option<PathBuf>,
-        /// Blank cards the feeder has (shared by all its readers).
-        #[arg(long, default_value_t = 10, requires = "feeder")]
-        blank: usize,
+        /// Blank cards the feeder has (shared by all its readers), at least 1.
+        #[arg(long, default_value_t = 10, requires = "feeder", value_parser = clap::value_parser!(u64).range(1..))]
+        blank: u64,
         /// Region code of the blank cards' identification codes.
         #[arg(long, default_value = "110100", requires = "feeder")]
         region: String,
-        /// Readers the feeder serves, on consecutive ports from --port.
-        #[arg(long, default_value_t = 1, requires = "feeder")]
+        /// Readers the feeder serves (1 to 64), on consecutive ports from --port.
+        #[arg(long, default_value_t = 1, requires = "feeder", value_parser = clap::value_parser!(u16).range(1..=MAX_FEEDER_READERS))]
         readers: u16,
         /// What the first reader holds: the SSC with the loopback test application beside it
         /// (ssc), or the loopback application alone (loopback).
@@ -124,6 +125,33 @@ enum Cmd {
     },
     /// Print an image with key values and PINs masked.
     Show { image: PathBuf },
+}
+
+/// The longest processing time `--latency-ms` adds to an APDU: one minute.
+const MAX_LATENCY_MS: u64 = 60_000;
+
+/// The most readers one feeder serves (a thread and a vpcd port each).
+const MAX_FEEDER_READERS: i64 = 64;
+
+/// The most a holder file (`new --holder`) may hold.
+const HOLDER_FILE_LIMIT: Limit = Limit::new("a holder file", 64 * 1024);
+
+/// The `count` consecutive vpcd ports from `first`, refused when they do not all exist: port 0
+/// is no vpcd port, and none may pass 65535 (`port + i` would wrap to 0).
+fn vpcd_ports(first: u16, count: usize, what: &str) -> Result<Vec<u16>> {
+    if first == 0 {
+        bail!("--port 0 is no vpcd port: name the port pcscd's vpcd driver listens on (35963 by default)");
+    }
+    let ports: Vec<u16> = (0..count)
+        .map_while(|i| u16::try_from(i).ok().and_then(|i| first.checked_add(i)))
+        .collect();
+    if ports.len() != count {
+        bail!(
+            "--port {first} with {what} needs ports up to {}, past the last port 65535: give a lower --port",
+            u64::from(first) + count as u64 - 1
+        );
+    }
+    Ok(ports)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -211,11 +239,10 @@ fn run(cli: Cli) -> Result<()> {
                 Kind::Psam => build::city_psam_for(alg, &city)?,
                 Kind::Personalised => {
                     let holder: Holder = match holder {
-                        Some(p) => serde_json::from_str(
-                            &std::fs::read_to_string(&p)
-                                .with_context(|| format!("reading {}", p.display()))?,
-                        )
-                        .with_context(|| format!("holder file {}", p.display()))?,
+                        Some(p) => {
+                            serde_json::from_str(&read_text_file_bounded(&p, HOLDER_FILE_LIMIT)?)
+                                .with_context(|| format!("holder file {}", p.display()))?
+                        }
                         None => Holder::sample(),
                     };
                     build::personalised_ssc(alg, &card_id(&id)?, &holder, &pin)?
@@ -249,6 +276,22 @@ fn run(cli: Cli) -> Result<()> {
             region,
             readers,
         } => {
+            // Options that cannot work are refused before anything is served.
+            if !(0.0..=1.0).contains(&fault_rate) {
+                bail!("--fault-rate must be between 0 and 1");
+            }
+            let ports = match feeder {
+                Some(_) => vpcd_ports(port, readers.into(), &format!("{readers} feeder readers"))?,
+                None if no_psam => vpcd_ports(port, 1, "the card")?,
+                None => vpcd_ports(port, 2, "the card and the PSAM on the next port")?,
+            };
+            if app == "loopback" && (card.is_some() || defect.is_some()) {
+                bail!("--app loopback serves the loopback application alone: --card and --defect would be ignored");
+            }
+            use std::net::ToSocketAddrs;
+            if let Err(e) = (host.as_str(), port).to_socket_addrs() {
+                bail!("--host {host}: not an address to connect to ({e})");
+            }
             let alg: Algorithm = alg.into();
             let (default_card, default_psam) = sscard_model::test_pair(alg);
             let ssc: SharedCard = match card {
@@ -262,14 +305,15 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(dir) = feeder {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("feeder directory {}", dir.display()))?;
+                let blank = usize::try_from(blank).context("--blank")?;
                 let stock: sscard_model::feeder::Stock =
                     std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(blank));
                 let mut served = Vec::new();
-                for i in 0..readers {
+                for p in ports {
                     let f =
                         sscard_model::feeder::Feeder::new(alg, &region, dir.clone(), stock.clone())
                             .map_err(anyhow::Error::msg)?;
-                    let mut o = ServeOptions::port(port + i);
+                    let mut o = ServeOptions::port(p);
                     o.host = host.clone();
                     o.latency = Duration::from_millis(latency_ms);
                     served.push(serve(shared(f), o));
@@ -280,6 +324,12 @@ fn run(cli: Cli) -> Result<()> {
             let first: SharedCard = if let Some(dir) = &present {
                 let p = sscard_model::presenter::Presenter::from_dir(dir)
                     .map_err(|e| anyhow::anyhow!("--present: {e}"))?;
+                if p.remaining() == 0 {
+                    bail!(
+                        "--present {}: no card image (*.json) there; nothing would be served",
+                        dir.display()
+                    );
+                }
                 eprintln!(
                     "sscard-model: presenting {} card(s) from {}",
                     p.remaining(),
@@ -306,14 +356,12 @@ fn run(cli: Cli) -> Result<()> {
                     None => shared(default_psam),
                 });
             }
-            if !(0.0..=1.0).contains(&fault_rate) {
-                bail!("--fault-rate must be between 0 and 1");
-            }
             let served: Vec<_> = cards
                 .into_iter()
+                .zip(ports)
                 .enumerate()
-                .map(|(i, c)| {
-                    let mut o = ServeOptions::port(port + i as u16);
+                .map(|(i, (c, p))| {
+                    let mut o = ServeOptions::port(p);
                     o.host = host.clone();
                     o.latency = Duration::from_millis(latency_ms);
                     o.fault_rate = fault_rate;
@@ -327,7 +375,7 @@ fn run(cli: Cli) -> Result<()> {
                 "sscard-model: serving {} on {host}:{port}{}",
                 alg.name(),
                 if served.len() > 1 {
-                    format!(", PSAM on {host}:{}", port + 1)
+                    format!(", PSAM on {host}:{}", port.saturating_add(1))
                 } else {
                     String::new()
                 }

@@ -5,6 +5,7 @@ use super::{CardRef, KeyError, KeyFileProblem, KeySource};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2_v011::{Digest, Sha256};
 use sscard_core::crypto::{Algorithm, Key};
+use sscard_core::fsutil::{read_secret_file_bounded, Limit, ReadError};
 use sscard_core::hexfmt::parse_hex;
 use sscard_core::profile::{test_keys, Kid};
 use std::collections::BTreeMap;
@@ -13,6 +14,11 @@ use zeroize::Zeroizing;
 
 /// The test set's audit key is SHA-256 of this text: public, for tests and benches only.
 pub const TEST_AUDIT_KEY_SEED: &str = "sscard test audit key";
+
+/// The most a key file may hold: 64 KiB (a full key file is under 1 KiB).
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+const KEY_FILE_LIMIT: Limit = Limit::new("a key file", MAX_KEY_FILE_BYTES);
 
 /// The city region of the PROFILE test key set (section 8).
 const TEST_REGION: &str = "110100";
@@ -69,7 +75,21 @@ impl SoftKeys {
         if mode & 0o077 != 0 {
             return Err(KeyError::KeyFileTooOpen { path: shown, mode });
         }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(unreadable)?);
+        // Bounded, and read into one zeroized buffer: a FIFO fed from /dev/zero fails at once.
+        let bytes = read_secret_file_bounded(path, KEY_FILE_LIMIT).map_err(|e| match e {
+            ReadError::Io { source, .. } => unreadable(source),
+            ReadError::TooLarge { limit, what, .. } => err(KeyFileProblem::Unreadable {
+                reason: format!("holds more than {limit} bytes, the most read for {what}"),
+            }),
+            e => err(KeyFileProblem::Unreadable {
+                reason: e.to_string(),
+            }),
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            err(KeyFileProblem::Unreadable {
+                reason: "not UTF-8 text".into(),
+            })
+        })?;
         let mut masters = BTreeMap::new();
         let mut audit = None;
         let mut region = None;
@@ -227,6 +247,23 @@ impl KeySource for SoftKeys {
 mod tests {
     use super::*;
     use sscard_core::hexfmt::to_hex;
+
+    #[test]
+    fn a_key_file_past_the_limit_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("sscard-big-keys-{}", std::process::id()));
+        std::fs::write(&path, "# padding\n".repeat(7000)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = SoftKeys::from_file(&path).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "key file {}: holds more than 65536 bytes, the most read for a key file",
+                path.display()
+            )
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn the_test_audit_key_is_the_documented_one() {

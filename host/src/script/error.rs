@@ -31,6 +31,10 @@ pub enum ScriptProblem {
     NotAVariable { word: String },
     #[error("{word:?}: {source}")]
     BadHex { word: String, source: HexError },
+    /// Bad hex in data that may be secret (a PIN or key command's data, a macro's data, a
+    /// variable's value): the word and the offending character are not quoted.
+    #[error("{preview}: {reason}")]
+    BadSecretHex { preview: String, reason: String },
     #[error(transparent)]
     Hex(#[from] HexError),
     #[error("unexpected {word:?} after the macro's arguments")]
@@ -65,6 +69,13 @@ pub enum ScriptProblem {
     IncludeTooDeep { max: usize },
     #[error("cannot include {path}: {reason}")]
     CannotInclude { path: String, reason: String },
+    /// A script file larger than [`MAX_SCRIPT_BYTES`](super::parse::MAX_SCRIPT_BYTES).
+    #[error("{path} holds more than {limit} bytes, the most read for an APDU script")]
+    TooLarge { path: String, limit: u64 },
+    /// A script whose includes add up to more than
+    /// [`MAX_SCRIPT_TOTAL_BYTES`](super::parse::MAX_SCRIPT_TOTAL_BYTES).
+    #[error("the script and its includes hold more than {limit} bytes in all (an include repeated too often?)")]
+    IncludesTooLarge { limit: u64 },
     #[error("{reason}")]
     Unreadable { reason: String },
 }

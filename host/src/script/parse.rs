@@ -5,8 +5,10 @@ pub use super::error::ParseError;
 use super::error::ScriptProblem;
 use super::pattern::{DataPattern, SwPattern};
 use sscard_core::crypto::Algorithm;
-use sscard_core::hexfmt::parse_hex;
+use sscard_core::fsutil::{read_text_file_bounded, Limit, ReadError};
+use sscard_core::hexfmt::{parse_hex, HexError};
 use sscard_core::profile::Kid;
+use sscard_transport::trace::mask::{classify_text, hex_error, text_preview, TextClass};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -98,10 +100,50 @@ pub struct Script {
 
 const MAX_INCLUDE_DEPTH: usize = 8;
 
+/// The most one script file (or an included one) may hold: 1 MiB. A larger file, or a device
+/// that never ends (`include "/dev/zero"`), is refused with [`ScriptProblem::TooLarge`].
+pub const MAX_SCRIPT_BYTES: u64 = 1 << 20;
+
+/// The most a script and all its includes may hold together: 8 MiB, so that a file including
+/// itself (or another) many times over cannot make the parse grow without end.
+pub const MAX_SCRIPT_TOTAL_BYTES: u64 = 8 << 20;
+
+const SCRIPT_LIMIT: Limit = Limit::new("an APDU script", MAX_SCRIPT_BYTES);
+
 struct Parser {
     script: Script,
     target: Target,
     current: Option<TestCase>,
+    /// Bytes of script text read so far, includes included.
+    read: u64,
+}
+
+/// A script file's text, bounded; `ReadError` becomes the script's own problem.
+fn read_script(path: &Path) -> Result<String, ScriptProblem> {
+    read_text_file_bounded(path, SCRIPT_LIMIT).map_err(|e| match e {
+        ReadError::TooLarge { name, limit, .. } => ScriptProblem::TooLarge { path: name, limit },
+        e => ScriptProblem::Unreadable {
+            reason: e.to_string(),
+        },
+    })
+}
+
+/// Whether bad hex in a step's action text must not be quoted: the step's class
+/// and instruction are those of a command with secret data, or cannot be told.
+fn secret_step(action_text: &str) -> bool {
+    classify_text(action_text) != TextClass::Public
+}
+
+/// A hex problem in possibly secret `text`, with nothing of the text quoted beyond what
+/// [`text_preview`] shows of a command's header; data alone (a macro's) is not quoted at all.
+fn secret_hex(text: &str, e: &HexError) -> ScriptProblem {
+    ScriptProblem::BadSecretHex {
+        preview: match classify_text(text) {
+            TextClass::Public => "**".into(),
+            _ => text_preview(text),
+        },
+        reason: hex_error("", e),
+    }
 }
 
 fn err(file: &str, line: usize, column: usize, problem: ScriptProblem) -> ParseError {
@@ -132,8 +174,9 @@ fn parse_kid(word: &str) -> Result<Kid, ScriptProblem> {
 }
 
 /// Hex with `$var` pieces.
-/// The error names the offending word itself, so its column is exact.
-fn pieces(text: &str) -> Result<Vec<Piece>, Located<'_>> {
+/// The error names the offending word itself, so its column is exact; when `secret`, the
+/// word is not quoted (its column still says where it is).
+fn pieces(text: &str, secret: bool) -> Result<Vec<Piece>, Located<'_>> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         if let Some(name) = word.strip_prefix('$') {
@@ -143,13 +186,15 @@ fn pieces(text: &str) -> Result<Vec<Piece>, Located<'_>> {
             out.push(Piece::Var(name.into()));
         } else {
             out.push(Piece::Bytes(parse_hex(word).map_err(|source| {
-                (
-                    word,
+                let problem = if secret {
+                    secret_hex(text, &source)
+                } else {
                     ScriptProblem::BadHex {
                         word: word.into(),
                         source,
-                    },
-                )
+                    }
+                };
+                (word, problem)
             })?));
         }
     }
@@ -228,6 +273,17 @@ impl Parser {
         }
     }
 
+    /// Counts `len` more bytes of script text against [`MAX_SCRIPT_TOTAL_BYTES`].
+    fn count(&mut self, len: usize) -> Result<(), ScriptProblem> {
+        self.read = self.read.saturating_add(len as u64);
+        if self.read > MAX_SCRIPT_TOTAL_BYTES {
+            return Err(ScriptProblem::IncludesTooLarge {
+                limit: MAX_SCRIPT_TOTAL_BYTES,
+            });
+        }
+        Ok(())
+    }
+
     fn file(&mut self, path: &Path, text: &str, depth: usize) -> Result<(), ParseError> {
         let file: Arc<str> = Arc::from(path.display().to_string());
         for (n, raw) in text.lines().enumerate() {
@@ -288,15 +344,21 @@ impl Parser {
                     }
                     let name = rest.trim_matches('"');
                     let inc: PathBuf = path.parent().unwrap_or(Path::new(".")).join(name);
-                    let text = std::fs::read_to_string(&inc).map_err(|e| {
+                    let text = read_script(&inc).map_err(|problem| {
                         fail(
                             rest,
-                            ScriptProblem::CannotInclude {
-                                path: inc.display().to_string(),
-                                reason: e.to_string(),
+                            match problem {
+                                ScriptProblem::Unreadable { reason } => {
+                                    ScriptProblem::CannotInclude {
+                                        path: inc.display().to_string(),
+                                        reason,
+                                    }
+                                }
+                                p => p,
                             },
                         )
                     })?;
+                    self.count(text.len()).map_err(|p| fail(rest, p))?;
                     self.file(&inc, &text, depth + 1)?;
                 }
                 _ => {
@@ -385,9 +447,18 @@ impl Parser {
                     .trim()
                     .strip_prefix('$')
                     .ok_or((name, ScriptProblem::SetSyntax))?;
+                // A variable may hold a PIN for a later VERIFY: its value is never quoted.
                 Action::Set {
                     name: name.into(),
-                    value: parse_hex(value).map_err(|e| (value, e.into()))?,
+                    value: parse_hex(value).map_err(|e| {
+                        (
+                            value,
+                            ScriptProblem::BadSecretHex {
+                                preview: "**".into(),
+                                reason: hex_error("", &e),
+                            },
+                        )
+                    })?,
                 }
             }
             Some(m @ ("mac" | "reload-pin" | "unblock-pin")) => {
@@ -419,14 +490,15 @@ impl Parser {
                         ([0x84, 0x24, 0x00, 0x01], "", Kid::Upk)
                     }
                 };
+                // The macro's data may be a PIN or a key block: never quoted.
                 Action::Mac {
                     header,
-                    data: pieces(data)?,
+                    data: pieces(data, true)?,
                     kid: kid.unwrap_or(default_kid),
                     wrong,
                 }
             }
-            Some(_) => Action::Apdu(pieces(action_text)?),
+            Some(_) => Action::Apdu(pieces(action_text, secret_step(action_text))?),
             None => return Err((body, ScriptProblem::EmptyStep)),
         };
         Ok(Step {
@@ -450,24 +522,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Script, ParseError> {
         },
         target: Target::Card,
         current: None,
+        read: 0,
     };
+    p.count(text.len())
+        .map_err(|problem| err(&path.display().to_string(), 0, 0, problem))?;
     p.file(path, text, 0)?;
     p.finish_test();
     Ok(p.script)
 }
 
-/// Reads and parses a script file.
+/// Reads (at most [`MAX_SCRIPT_BYTES`]) and parses a script file.
 pub fn load(path: &Path) -> Result<Script, ParseError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            &path.display().to_string(),
-            0,
-            0,
-            ScriptProblem::Unreadable {
-                reason: e.to_string(),
-            },
-        )
-    })?;
+    let text =
+        read_script(path).map_err(|problem| err(&path.display().to_string(), 0, 0, problem))?;
     parse(path, &text)
 }
 
@@ -504,19 +571,26 @@ mod tests {
                 wrong: true
             }
         );
+        let e = parse(Path::new("t.apdu"), "test x\n  00A40400 0G -> 9000\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:12: \"0G\": 'G' at column 2 is not a hex digit"
+        );
+        // Without a whole header the line could be anything, a PIN included: not quoted.
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 0G -> 9000\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.apdu:2:8: \"0G\": 'G' at column 2 is not a hex digit"
+            "t.apdu:2:8: **: a character at column 2 is not a hex digit (secret data, not shown)"
         );
         let e = parse(
             Path::new("t.apdu"),
             "test x\n  mac 04DC0434 0A01Z1 key UK_N\n",
         )
         .unwrap_err();
+        // A macro's data may be a PIN or a key: not quoted.
         assert_eq!(
             e.to_string(),
-            "t.apdu:2:16: \"0A01Z1\": 'Z' at column 5 is not a hex digit"
+            "t.apdu:2:16: **: a character at column 5 is not a hex digit (secret data, not shown)"
         );
         let e = parse(
             Path::new("t.apdu"),
@@ -554,5 +628,109 @@ mod tests {
             e.to_string(),
             "t.apdu:2:11: status word pattern \"90\" needs 4 characters (e.g. 9000, 61xx, 63Cx)"
         );
+    }
+
+    #[test]
+    fn secret_data_is_never_quoted_in_errors() {
+        for (line, message) in [
+            (
+                "00 20 00 00 03 12345Z",
+                "t.apdu:2:18: 00200000**…: a character at column 6 is not a hex digit (secret data, not shown)",
+            ),
+            (
+                "0020000003 123 456",
+                "t.apdu:2:14: 00200000**…: odd number of hex digits (3): every byte needs two",
+            ),
+            (
+                "845E0000 0A 1234567 FF",
+                "t.apdu:2:15: 845E0000**…: odd number of hex digits (7): every byte needs two",
+            ),
+            (
+                "reload-pin 12345Z",
+                "t.apdu:2:14: **: a character at column 6 is not a hex digit (secret data, not shown)",
+            ),
+            (
+                "mac 04DC0434 0A0131Z key UK_N",
+                "t.apdu:2:16: **: a character at column 7 is not a hex digit (secret data, not shown)",
+            ),
+            (
+                "set $pin = 12345Z",
+                "t.apdu:2:13: **: a character at column 7 is not a hex digit (secret data, not shown)",
+            ),
+            (
+                "$header 03 12345Z",
+                "t.apdu:2:14: **: a character at column 6 is not a hex digit (secret data, not shown)",
+            ),
+        ] {
+            let e = parse(Path::new("t.apdu"), &format!("test x\n  {line}\n")).unwrap_err();
+            assert_eq!(e.to_string(), message, "{line}");
+        }
+    }
+
+    #[test]
+    fn endless_and_repeated_includes_are_refused() {
+        let dir = std::env::temp_dir().join(format!("sscard-script-inc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = parse(&dir.join("t.apdu"), "include \"/dev/zero\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:1:9: /dev/zero holds more than 1048576 bytes, the most read for an APDU script",
+                dir.join("t.apdu").display()
+            )
+        );
+        assert_eq!(
+            e.problem,
+            ScriptProblem::TooLarge {
+                path: "/dev/zero".into(),
+                limit: MAX_SCRIPT_BYTES
+            }
+        );
+        // 8 levels of a 100 kB file that includes the next level ten times: ~10^8 × 100 kB.
+        let filler = format!("# {}\n", "x".repeat(100_000));
+        for level in 0..8 {
+            let body = if level == 7 {
+                filler.clone()
+            } else {
+                format!(
+                    "{filler}{}",
+                    format!("include \"l{}.apdu\"\n", level + 1).repeat(10)
+                )
+            };
+            std::fs::write(dir.join(format!("l{level}.apdu")), body).unwrap();
+        }
+        let e = load(&dir.join("l0.apdu")).unwrap_err();
+        assert_eq!(
+            e.problem,
+            ScriptProblem::IncludesTooLarge {
+                limit: MAX_SCRIPT_TOTAL_BYTES
+            }
+        );
+        assert_eq!(
+            e.problem.to_string(),
+            "the script and its includes hold more than 8388608 bytes in all (an include repeated too often?)"
+        );
+        let e = load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero:0:0: /dev/zero holds more than 1048576 bytes, the most read for an APDU script"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Whatever follows the header of a PIN or key command on a script line, a parse
+        /// error never quotes it.
+        #[test]
+        fn parse_errors_never_quote_secret_data(
+            header in proptest::sample::select(vec!["00200000", "845E0000", "80 5E 01 00", "0082000A", "84D40008", "84240001"]),
+            data in "[0-9]{2,6}[G-Z][0-9]{1,5}",
+        ) {
+            let text = format!("test x\n  {header} {data}\n");
+            let message = parse(Path::new("t.apdu"), &text).unwrap_err().to_string();
+            proptest::prop_assert!(!message.contains(&data), "{}", message);
+            let bad = data.chars().find(|c| !c.is_ascii_digit()).unwrap();
+            proptest::prop_assert!(!message.contains(bad), "{}", message);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `--trace`, `--pcap` and `--trace-json` output, in the order they happened.
 
 mod json;
+pub mod mask;
 mod pcapng;
 
 pub use json::JsonSink;
@@ -39,10 +40,10 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// A masked exchange. Command data (after the header and the length bytes) and response
-    /// data become [`MASK_BYTE`] where `secrecy` says so, and the command data always for the
-    /// commands that carry a PIN, a key or a cryptogram, so a raw APDU typed into `send` or a
-    /// script is masked as well.
+    /// A masked exchange. Command data and response data become [`MASK_BYTE`] where `secrecy`
+    /// says so, and the command data always for the commands that carry a PIN, a key or a
+    /// cryptogram, so a raw APDU typed into `send` or a script is masked as well — a malformed
+    /// one (a wrong Lc) from its fifth byte on ([`mask::secret_range`]).
     pub fn new(
         role: &'static str,
         reader: &str,
@@ -55,13 +56,9 @@ impl Exchange {
         let secrecy = secrecy.union(describe_bytes(command).secrecy);
         let mut cmd = command.to_vec();
         let mut cmask = vec![false; cmd.len()];
-        if secrecy.command_data && cmd.len() > 5 {
-            let (start, end) = data_range(command);
-            for i in start..end {
-                cmd[i] = MASK_BYTE;
-                cmask[i] = true;
-            }
-        }
+        let secret = mask::secret_range(command, secrecy);
+        cmd[secret.clone()].fill(MASK_BYTE);
+        cmask[secret].fill(true);
         let mut resp = response.to_vec();
         let mut rmask = vec![false; resp.len()];
         if secrecy.response_data && resp.len() > 2 {
@@ -90,20 +87,6 @@ impl Exchange {
     pub fn response_data_hex(&self) -> String {
         let n = self.response.len().saturating_sub(2);
         masked_hex(&self.response[..n], &self.response_masked)
-    }
-}
-
-/// Where the data field of an encoded command lies.
-fn data_range(cmd: &[u8]) -> (usize, usize) {
-    match sscard_core::apdu::Command::parse(cmd) {
-        Ok(c) if !c.data.is_empty() => {
-            let start = if cmd[4] == 0 { 7 } else { 5 };
-            (start, start + c.data.len())
-        }
-        // A malformed command (a raw APDU whose Lc is wrong) is masked from the first data
-        // byte on: its data cannot be told apart from anything else.
-        Err(_) if cmd.len() > 5 => (5, cmd.len()),
-        _ => (cmd.len(), cmd.len()),
     }
 }
 
@@ -284,8 +267,11 @@ mod tests {
             ("805E010007123456FF802417", "805E010007**************"),
             ("0082000A081122334455667788", "0082000A08****************"),
             ("84D4000803AABBCC", "84D4000803******"),
-            // A VERIFY whose Lc is wrong is masked from the first data byte on.
-            ("0020000004802417", "0020000004******"),
+            // A VERIFY whose Lc is wrong is masked after its header, Lc included (the
+            // sender may have put a PIN byte where Lc belongs).
+            ("0020000004802417", "00200000********"),
+            ("00200000802417", "00200000******"),
+            ("0020000002802417", "0020000002******"),
         ] {
             let bytes = sscard_core::hexfmt::parse_hex(apdu).unwrap();
             let e = ex(&bytes, &[0x90, 0], Secrecy::PUBLIC);

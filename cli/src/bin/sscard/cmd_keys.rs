@@ -254,15 +254,16 @@ fn enter_components(mut ceremony: Ceremony, piped: bool) -> Result<(Key, [u8; 3]
     while !ceremony.is_complete() {
         let i = ceremony.next_number();
         if piped {
-            // Reserved up front so the line is never reallocated (and copied) while read.
-            let mut line = zeroize::Zeroizing::new(String::with_capacity(256));
-            if std::io::stdin().read_line(&mut line)? == 0 {
+            // Bounded and read into memory allocated once (never reallocated and copied).
+            let Some(line) =
+                crate::prompt::read_secret_line(&mut std::io::stdin().lock(), "standard input")?
+            else {
                 return Err(KeyError::from(ComponentError::Incomplete {
                     entered: i - 1,
                     expected: total,
                 })
                 .into());
-            }
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -273,8 +274,9 @@ fn enter_components(mut ceremony: Ceremony, piped: bool) -> Result<(Key, [u8; 3]
             ))
             .map_err(|_| KeyError::from(ComponentError::NotALine { component: i }))?;
             eprint!("custodian {i} of {total}: check value of component {i} (6 hex digits): ");
-            let mut kcv = String::new();
-            std::io::stdin().read_line(&mut kcv)?;
+            let kcv =
+                crate::prompt::read_secret_line(&mut std::io::stdin().lock(), "standard input")?
+                    .unwrap_or_default();
             ceremony
                 .add(&component, kcv.trim())
                 .map_err(KeyError::from)?;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Stop after this many events.
-    #[arg(long)]
-    count: Option<usize>,
-    /// Stop after this many seconds.
-    #[arg(long)]
+    /// Stop after this many events (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Stop after this many seconds (at most 86400, one day).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=crate::connect::MAX_WAIT_SECS))]
     timeout: Option<u64>,
 }
 
@@ -36,7 +36,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
     let mut known: BTreeMap<String, bool> = BTreeMap::new();
-    let mut events = 0usize;
+    let mut events = 0u64;
     let mut first = true;
     loop {
         let names = list_readers(&ctx)?;

@@ -105,7 +105,8 @@ pub struct SpoilArgs {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// CSV with a header, or JSON lines (docs/batch.md).
+    /// CSV with a header, or JSON lines (docs/batch.md), at most 64 MiB; `-` reads it from
+    /// standard input.
     #[arg(long)]
     batch: PathBuf,
     /// The batch's text encoding: auto | utf-8 | gbk | utf-16le | utf-16be.
@@ -329,13 +330,21 @@ pub fn run(out: &Output, p: Perso) -> Result<()> {
     }
 }
 
+/// The batch's name in messages: `-` is standard input.
+fn batch_name(path: &std::path::Path) -> String {
+    match path.to_str() {
+        Some("-") => "standard input".into(),
+        _ => path.display().to_string(),
+    }
+}
+
 fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let b = batch::load_with(&a.batch, a.encoding)
-        .map_err(|e| BadInput(format!("{}: {e}", a.batch.display())))?;
+        .map_err(|e| BadInput(format!("{}: {e}", batch_name(&a.batch))))?;
     let refused: Vec<String> = b
         .errors
         .iter()
-        .map(|e| format!("{}: {e}", a.batch.display()))
+        .map(|e| format!("{}: {e}", batch_name(&a.batch)))
         .collect();
     if !refused.is_empty() && !a.skip_invalid {
         return Err(BadInput(format!(
@@ -356,7 +365,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     if b.holders.is_empty() {
         return Err(BadInput(format!(
             "{}: the batch holds no valid holder",
-            a.batch.display()
+            batch_name(&a.batch)
         ))
         .into());
     }

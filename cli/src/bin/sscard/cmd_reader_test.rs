@@ -84,9 +84,8 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
                 "{} the card, then press Enter: ",
                 if insert { "Insert" } else { "Remove" }
             );
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
+            // Bounded: whatever is typed before Enter is read and dropped.
+            crate::prompt::read_secret_line(&mut std::io::stdin().lock(), "standard input")
                 .map(drop)
                 .map_err(Into::into)
         })),

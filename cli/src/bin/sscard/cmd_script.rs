@@ -9,7 +9,7 @@ use serde_json::json;
 use sscard::keys::KeySource;
 use sscard::script::{self, report, FileResult, Outcome, Script};
 use sscard_core::crypto::Algorithm;
-use sscard_core::fsutil::write_private;
+use sscard_core::fsutil::{read_text_file_bounded, write_private, Limit};
 use sscard_model::build;
 use sscard_model::card::shared;
 use sscard_model::ssc::{Defect, Ssc};
@@ -32,8 +32,9 @@ pub struct RunArgs {
     /// Script files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Run against the in-process card model instead of PC/SC readers.
-    #[arg(long)]
+    /// Run against the in-process card model instead of PC/SC readers (no --reader or --wait:
+    /// there is no reader to name or wait for).
+    #[arg(long, conflicts_with_all = ["reader", "wait"])]
     model: bool,
     /// Algorithm of the in-process model card.
     #[arg(long, value_parser = ["3des", "sm4"], default_value = "3des")]
@@ -50,6 +51,10 @@ pub struct RunArgs {
     #[arg(long = "json-file")]
     json_file: Option<PathBuf>,
 }
+
+/// The most a scriptor file (`script import`) may hold, like an APDU script.
+const SCRIPTOR_LIMIT: Limit =
+    Limit::new("a scriptor script", sscard::script::parse::MAX_SCRIPT_BYTES);
 
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
     let mut files = Vec::new();
@@ -86,8 +91,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn run(out: &Output, cmd: ScriptCmd) -> Result<()> {
     match cmd {
         ScriptCmd::Import { input, output } => {
-            let text = std::fs::read_to_string(&input)
-                .map_err(|e| BadInput(format!("{}: {e}", input.display())))?;
+            let text = read_text_file_bounded(&input, SCRIPTOR_LIMIT)
+                .map_err(|e| BadInput(e.to_string()))?;
             let name = input
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

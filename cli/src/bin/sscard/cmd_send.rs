@@ -4,10 +4,13 @@ use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
 use sscard_core::apdu::Command;
+use sscard_core::fsutil::{read_text_file_bounded, Limit};
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::status::StatusWord;
 use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::trace::{mask, Secrecy};
 use sscard_transport::Connection;
+use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,23 +30,18 @@ pub struct Args {
     apdus: Vec<String>,
 }
 
-/// The start of a long hex string, for error messages.
-fn preview(hex: &str) -> String {
-    // By characters: the input may hold any UTF-8, and a byte cut could split one.
-    if hex.chars().count() > 24 {
-        format!("{}…", hex.chars().take(24).collect::<String>())
-    } else {
-        hex.to_string()
-    }
-}
+/// The most an APDU list (`send @FILE`) may hold: 1 MiB, some 40 000 APDUs.
+pub const APDU_LIST_LIMIT: Limit = Limit::new("an APDU list (send @FILE)", 1 << 20);
 
-/// Parses and validates every APDU before the card is touched.
+/// Parses and validates every APDU before the card is touched. Error messages quote the start
+/// of the offending APDU with its secret data masked, whatever is wrong with it
+/// ([`mask::text_preview`]).
 fn parse_all(args: &[String]) -> Result<Vec<Command>, BadInput> {
     let mut lines = Vec::new();
     for a in args {
         if let Some(path) = a.strip_prefix('@') {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| BadInput(format!("{path}: {e}")))?;
+            let text = read_text_file_bounded(Path::new(path), APDU_LIST_LIMIT)
+                .map_err(|e| BadInput(e.to_string()))?;
             lines.extend(
                 text.lines()
                     .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
@@ -57,13 +55,17 @@ fn parse_all(args: &[String]) -> Result<Vec<Command>, BadInput> {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let compact: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+            let place = || format!("APDU {} ({})", i + 1, mask::text_preview(l));
             let bytes = parse_hex(l)
-                .map_err(|e| BadInput(format!("APDU {} ({}): {e}", i + 1, preview(&compact))))?;
-            Command::parse(&bytes)
-                .map_err(|e| BadInput(format!("APDU {} ({}): {e}", i + 1, preview(&compact))))
+                .map_err(|e| BadInput(format!("{}: {}", place(), mask::hex_error(l, &e))))?;
+            Command::parse(&bytes).map_err(|e| BadInput(format!("{}: {e}", place())))
         })
         .collect()
+}
+
+/// A command as `send` echoes it: hex with secret data as `**` (the trace's masking).
+fn shown(c: &Command) -> String {
+    mask::command_hex(&c.to_bytes().unwrap_or_default(), Secrecy::PUBLIC)
 }
 
 pub fn run(out: &Output, args: Args) -> Result<()> {
@@ -97,7 +99,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         .iter()
         .map(|(c, r)| {
             json!({
-                "command": to_hex(&c.to_bytes().unwrap_or_default()),
+                "command": shown(c),
                 "data": to_hex(&r.data),
                 "sw": r.sw.to_string(),
                 "meaning": r.sw.meaning(),
@@ -115,12 +117,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
                     } else {
                         format!("{} ", to_hex(&r.data))
                     };
-                    format!(
-                        "> {}\n< {data}{} {}",
-                        to_hex(&c.to_bytes().unwrap_or_default()),
-                        r.sw,
-                        r.sw.meaning()
-                    )
+                    format!("> {}\n< {data}{} {}", shown(c), r.sw, r.sw.meaning())
                 })
                 .collect::<Vec<_>>()
                 .join("\n")

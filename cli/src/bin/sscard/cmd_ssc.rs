@@ -9,7 +9,6 @@ use sscard::ssc::{FileContent, Pin, PinStatus, Session, SscError};
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::files::{self, FileDef};
 use sscard_core::tlv::Record;
-use std::io::BufRead;
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
@@ -179,14 +178,11 @@ pub fn write(out: &Output, args: WriteArgs) -> Result<()> {
 fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
     let mut pins = Vec::new();
     if from_stdin {
-        let stdin = std::io::stdin();
-        let mut lines = stdin.lock().lines();
+        let mut stdin = std::io::stdin().lock();
         for p in prompts {
-            let line = zeroize::Zeroizing::new(
-                lines
-                    .next()
-                    .ok_or_else(|| BadInput(format!("stdin ended before the {p}")))??,
-            );
+            // Bounded: `--pin-stdin < /dev/zero` fails at once instead of filling memory.
+            let line = crate::prompt::read_secret_line(&mut stdin, "standard input")?
+                .ok_or_else(|| BadInput(format!("stdin ended before the {p}")))?;
             pins.push(Pin::new(&line)?);
         }
         return Ok(pins);
@@ -195,6 +191,10 @@ fn read_pins(from_stdin: bool, prompts: &[&str]) -> Result<Vec<Pin>> {
         let line = match crate::prompt::secret_line(p) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(sscard::ssc::SscError::PinCancelled.into())
+            }
+            // Too long a line (`< /dev/zero`), or not UTF-8.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(BadInput(e.to_string()).into())
             }
             r => r?,
         };

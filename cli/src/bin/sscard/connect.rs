@@ -10,6 +10,10 @@ use sscard_transport::{Connection, TransportError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The longest a command waits when asked to (`--wait`, `monitor --timeout`): one day. A
+/// larger value is refused as bad input (exit 2), never added to the clock.
+pub const MAX_WAIT_SECS: u64 = 86_400;
+
 /// Where the APDUs of a command go: the card's and the PSAM's, secrets masked.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TraceOpts {
@@ -63,8 +67,8 @@ pub struct CardOpts {
     /// names another (scripts also send @psam APDUs to it).
     #[arg(long)]
     pub psam_reader: Option<String>,
-    /// Wait up to this many seconds for a card to be inserted.
-    #[arg(long, value_name = "SECS")]
+    /// Wait up to this many seconds (at most 86400, one day) for a card to be inserted.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
     pub wait: Option<u64>,
     #[command(flatten)]
     pub trace: TraceOpts,

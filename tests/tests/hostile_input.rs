@@ -1,0 +1,498 @@
+//! Hostile input to the real binaries (issue 15): secrets never echoed in clear — stdout,
+//! `--json`, error messages, traces, script reports — whatever the command's shape; every file
+//! and stdin input bounded (an endless `/dev/zero` fails at once with a typed error, inside a
+//! 512 MiB address space); durations past a day refused; `sscard-model serve` options that
+//! cannot work refused. Each case asserts the exact message and exit code.
+
+use sscard_e2e::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The address space each binary gets: a read that is not bounded runs out of it long before
+/// it reaches the gigabytes it used to (the error is then not the one asserted).
+const ADDRESS_SPACE: &str = "--as=536870912";
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sscard-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs a binary of the workspace under [`ADDRESS_SPACE`], stdin from `stdin`.
+fn bounded(name: &str, args: &[&str], stdin: Stdio) -> Output {
+    Command::new("prlimit")
+        .arg(ADDRESS_SPACE)
+        .arg(bin(name))
+        .args(args)
+        .stdin(stdin)
+        .output()
+        .expect("prlimit runs (util-linux)")
+}
+
+fn zero() -> Stdio {
+    std::fs::File::open("/dev/zero").unwrap().into()
+}
+
+fn sscard_bounded(args: &[&str]) -> Output {
+    bounded("sscard", args, Stdio::null())
+}
+
+/// Exit code 2 and exactly `message` on stderr.
+fn assert_bad_input(o: &Output, message: &str) {
+    assert_eq!(stderr(o), format!("{message}\n"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+}
+
+#[test]
+fn send_at_dev_zero_is_refused_at_the_limit() {
+    let o = sscard_bounded(&["send", "@/dev/zero"]);
+    assert_bad_input(
+        &o,
+        "sscard: error: /dev/zero holds more than 1048576 bytes, the most read for an APDU list (send @FILE)",
+    );
+    let o = sscard_bounded(&["--json", "send", "@/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        json(&o)["error"],
+        "/dev/zero holds more than 1048576 bytes, the most read for an APDU list (send @FILE)"
+    );
+}
+
+#[test]
+fn a_script_including_dev_zero_is_refused_at_the_limit() {
+    let script = tmp("include-zero.apdu");
+    std::fs::write(&script, "test \"x\"\n  include \"/dev/zero\"\n").unwrap();
+    let o = sscard_bounded(&["script", "run", "--model", script.to_str().unwrap()]);
+    assert_bad_input(
+        &o,
+        &format!(
+            "sscard: error: {}:2:11: /dev/zero holds more than 1048576 bytes, the most read for an APDU script",
+            script.display()
+        ),
+    );
+}
+
+#[test]
+fn a_batch_from_dev_zero_or_endless_stdin_is_refused_at_the_limit() {
+    let journal = format!("sqlite:{}", tmp("zero.db").display());
+    let run = |batch: &str, stdin: Stdio| {
+        bounded(
+            "sscard",
+            &[
+                "perso",
+                "run",
+                "--batch",
+                batch,
+                "--journal",
+                &journal,
+                "--operator",
+                "tester",
+                "--readers",
+                READER_0,
+            ],
+            stdin,
+        )
+    };
+    let o = run("/dev/zero", Stdio::null());
+    assert_bad_input(
+        &o,
+        "sscard: error: /dev/zero: the batch is larger than 67108864 bytes; split it into smaller batches",
+    );
+    let o = run("-", zero());
+    assert_bad_input(
+        &o,
+        "sscard: error: standard input: the batch is larger than 67108864 bytes; split it into smaller batches",
+    );
+    assert!(!tmp("zero.db").exists(), "the journal is not even opened");
+}
+
+#[test]
+fn card_images_from_dev_zero_are_refused_at_the_limit() {
+    let o = bounded("sscard-model", &["show", "/dev/zero"], Stdio::null());
+    assert_bad_input(
+        &o,
+        "sscard-model: error: card image /dev/zero holds more than 4194304 bytes, the most read for a card image",
+    );
+    // Refused while loading, before anything is served.
+    let o = bounded(
+        "sscard-model",
+        &["serve", "--card", "/dev/zero"],
+        Stdio::null(),
+    );
+    assert_bad_input(
+        &o,
+        "sscard-model: error: card image /dev/zero holds more than 4194304 bytes, the most read for a card image",
+    );
+    let holder = bounded(
+        "sscard-model",
+        &[
+            "new",
+            "--holder",
+            "/dev/zero",
+            "--out",
+            tmp("never.json").to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+    assert_bad_input(
+        &holder,
+        "sscard-model: error: /dev/zero holds more than 65536 bytes, the most read for a holder file",
+    );
+}
+
+/// `cat /dev/zero > FIFO`, killed and waited for on drop.
+struct Feeder(Child);
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_key_file_fed_from_dev_zero_is_refused_at_the_limit() {
+    let fifo = tmp("keys.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo")
+        .args(["-m", "600", fifo.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let _feeder = Feeder(
+        Command::new("sh")
+            .args(["-c", "exec cat /dev/zero > \"$1\"", "feeder"])
+            .arg(&fifo)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let script = tmp("empty.apdu");
+    std::fs::write(&script, "test \"x\"\n  00A4040000 -> any\n").unwrap();
+    let keys = format!("soft:{}", fifo.display());
+    let o = sscard_bounded(&[
+        "script",
+        "run",
+        "--model",
+        "--keys",
+        &keys,
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sscard: warning: using software keys from {}\nsscard: error: key file {}: holds more than 65536 bytes, the most read for a key file\n",
+            fifo.display(),
+            fifo.display()
+        )
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_pin_from_endless_stdin_is_refused_at_the_limit() {
+    let o = bounded(
+        "sscard",
+        &["pin", "verify", "--pin-stdin", "--reader", READER_0],
+        zero(),
+    );
+    assert_bad_input(
+        &o,
+        "sscard: error: standard input holds more than 1024 bytes, the most read for a PIN line",
+    );
+    // At the prompt (stdin not a terminal: read as it comes).
+    let o = bounded("sscard", &["pin", "verify", "--reader", READER_0], zero());
+    assert_eq!(
+        stderr(&o),
+        "PIN: \nsscard: error: standard input holds more than 1024 bytes, the most read for a PIN line\n"
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn durations_past_a_day_are_refused_not_a_panic() {
+    let huge = "18446744073709551615";
+    for (args, option, range) in [
+        (vec!["info", "--wait", huge], "--wait <SECS>", "0..=86400"),
+        (
+            vec!["read", "EF05", "--wait", huge],
+            "--wait <SECS>",
+            "0..=86400",
+        ),
+        (
+            vec!["monitor", "--timeout", huge],
+            "--timeout <SECS>",
+            "0..=86400",
+        ),
+        (
+            vec![
+                "perso",
+                "run",
+                "--batch",
+                "b.csv",
+                "--journal",
+                "sqlite:j.db",
+                "--operator",
+                "x",
+                "--idle",
+                huge,
+            ],
+            "--idle <IDLE>",
+            "1..=86400",
+        ),
+    ] {
+        let o = sscard_bounded(&args);
+        assert_bad_input(
+            &o,
+            &format!(
+                "sscard: error: invalid value '{huge}' for '{option}': {huge} is not in {range} (see --help)"
+            ),
+        );
+    }
+    let o = sscard_bounded(&["info", "--wait", "86401"]);
+    assert_bad_input(
+        &o,
+        "sscard: error: invalid value '86401' for '--wait <SECS>': 86401 is not in 0..=86400 (see --help)",
+    );
+}
+
+#[test]
+fn model_serve_refuses_options_that_cannot_work() {
+    let serve = |args: &[&str]| {
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        bounded("sscard-model", &all, Stdio::null())
+    };
+    let feed = tmp("feed");
+    let feed = feed.to_str().unwrap();
+    let empty = tmp("no-images");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["--feeder", feed, "--readers", "2", "--port", "65535"],
+            "sscard-model: error: --port 65535 with 2 feeder readers needs ports up to 65536, past the last port 65535: give a lower --port",
+        ),
+        (
+            vec!["--port", "65535"],
+            "sscard-model: error: --port 65535 with the card and the PSAM on the next port needs ports up to 65536, past the last port 65535: give a lower --port",
+        ),
+        (
+            vec!["--port", "0", "--no-psam"],
+            "sscard-model: error: --port 0 is no vpcd port: name the port pcscd's vpcd driver listens on (35963 by default)",
+        ),
+        (
+            vec!["--fault-rate", "1.5"],
+            "sscard-model: error: --fault-rate must be between 0 and 1",
+        ),
+        (
+            vec!["--app", "loopback", "--card", "c.json"],
+            "sscard-model: error: --app loopback serves the loopback application alone: --card and --defect would be ignored",
+        ),
+        (
+            vec!["--present", empty],
+            &format!("sscard-model: error: --present {empty}: no card image (*.json) there; nothing would be served")[..],
+        ),
+    ] {
+        let o = serve(&args);
+        assert_bad_input(&o, message);
+    }
+    // Refused by the argument parser: its first line, exit 2.
+    for (args, first) in [
+        (
+            vec!["--feeder", feed, "--readers", "0"],
+            "error: invalid value '0' for '--readers <READERS>': 0 is not in 1..=64",
+        ),
+        (
+            vec!["--latency-ms", "18446744073709551615"],
+            "error: invalid value '18446744073709551615' for '--latency-ms <LATENCY_MS>': 18446744073709551615 is not in 0..=60000",
+        ),
+        (
+            vec!["--no-psam", "--psam", "p.json"],
+            "error: the argument '--no-psam' cannot be used with '--psam <PSAM>'",
+        ),
+        (
+            vec!["--feeder", feed, "--blank", "0"],
+            "error: invalid value '0' for '--blank <BLANK>': 0 is not in 1..18446744073709551615",
+        ),
+    ] {
+        let o = serve(&args);
+        assert_eq!(stderr(&o).lines().next(), Some(first), "{args:?}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn send_errors_never_quote_secret_data() {
+    for (apdu, message) in [
+        // A wrong Lc: refused before any card is touched, the PIN not shown.
+        (
+            "0020000004123456",
+            "APDU 1 (00200000**…): Lc says 4 data bytes but 3 follow",
+        ),
+        (
+            "00 20 00 00 03 12 34 5G",
+            "APDU 1 (00200000**…): a character at column 23 is not a hex digit (secret data, not shown)",
+        ),
+        (
+            "845E000007123456FF80241",
+            "APDU 1 (845E0000**…): odd number of hex digits (23): every byte needs two",
+        ),
+        (
+            "84D400081012345678",
+            "APDU 1 (84D40008**…): Lc says 16 data bytes but 4 follow",
+        ),
+        // A PIN typed as an APDU of its own.
+        (
+            "123456",
+            "APDU 1 (**): an APDU needs at least 4 header bytes, got 3",
+        ),
+    ] {
+        let o = sscard_bounded(&["send", apdu]);
+        assert_bad_input(&o, &format!("sscard: error: {message}"));
+        let o = sscard_bounded(&["--json", "send", apdu]);
+        assert_eq!(json(&o)["error"], message);
+    }
+}
+
+/// Whether `text` shows any part of the PIN 123456 or the wrong-Lc data.
+fn shows_pin(text: &str) -> bool {
+    text.contains("123456") || text.contains("3456") || text.contains("1234")
+}
+
+#[test]
+fn send_output_json_and_traces_mask_pin_commands() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
+    let trace_json = tmp("send.jsonl");
+    let select = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF";
+    let o = sscard(&[
+        "send",
+        "--reader",
+        READER_0,
+        "--trace",
+        "--trace-json",
+        trace_json.to_str().unwrap(),
+        select,
+        "0020000003123456",
+        // Lc says 2: parsed as data 1234 and Le 56, and masked as a whole.
+        "0020000002123456",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('>')).collect();
+    assert_eq!(
+        lines,
+        [
+            &format!("> {select}")[..],
+            "> 0020000003******",
+            "> 0020000002******"
+        ]
+    );
+    assert!(!shows_pin(&out), "{out}");
+    let err = stderr(&o);
+    assert!(err.contains("card > 0020000003******"), "{err}");
+    assert!(err.contains("card > 0020000002******"), "{err}");
+    assert!(!shows_pin(&err), "{err}");
+    let traced = std::fs::read_to_string(&trace_json).unwrap();
+    assert!(!shows_pin(&traced), "{traced}");
+    let o = sscard(&[
+        "--json",
+        "send",
+        "--reader",
+        READER_0,
+        select,
+        "0020000003123456",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["responses"][1]["command"], "0020000003******");
+    assert!(!shows_pin(&v.to_string()), "{v}");
+}
+
+#[test]
+fn scripts_never_show_a_pin() {
+    let script = tmp("pin.apdu");
+    // The expectation fails: the report says so without the command.
+    std::fs::write(
+        &script,
+        "test \"verify\"\n  00A404000F7378312E73682EC9E7BBE1B1A3D5CF\n  0020000003123456 -> 9999\n",
+    )
+    .unwrap();
+    let o = sscard_bounded(&[
+        "--json",
+        "script",
+        "run",
+        "--model",
+        "--trace",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["failed"], 1);
+    assert_eq!(
+        report["files"][0]["cases"][0]["message"],
+        format!("{}:3: expected 9999, got 9000 (success)", script.display())
+    );
+    assert!(!shows_pin(&report.to_string()), "{report}");
+    let err = stderr(&o);
+    assert!(err.contains("card > 0020000003******"), "{err}");
+    assert!(!shows_pin(&err), "{err}");
+    // A malformed PIN line: refused with nothing of its data quoted.
+    std::fs::write(&script, "test \"verify\"\n  00 20 00 00 03 12345G\n").unwrap();
+    let o = sscard_bounded(&["script", "run", "--model", script.to_str().unwrap()]);
+    assert_bad_input(
+        &o,
+        &format!(
+            "sscard: error: {}:2:18: 00200000**…: a character at column 6 is not a hex digit (secret data, not shown)",
+            script.display()
+        ),
+    );
+}
+
+#[test]
+fn the_limits_are_the_documented_ones() {
+    assert_eq!(sscard_perso::batch::MAX_BATCH_BYTES, 64 << 20);
+    assert_eq!(sscard::script::parse::MAX_SCRIPT_BYTES, 1 << 20);
+    assert_eq!(sscard::script::parse::MAX_SCRIPT_TOTAL_BYTES, 8 << 20);
+    assert_eq!(sscard_model::image::MAX_IMAGE_BYTES, 4 << 20);
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ARCHITECTURE.md"),
+    )
+    .unwrap();
+    for row in [
+        "| APDU list (`send @FILE`) | 1 MiB |",
+        "| APDU script, each file | 1 MiB |",
+        "| APDU script and its includes | 8 MiB |",
+        "| batch (`perso run --batch`, `-` for stdin) | 64 MiB |",
+        "| card image | 4 MiB |",
+        "| key file | 64 KiB |",
+        "| holder file (`sscard-model new --holder`) | 64 KiB |",
+        "| PIN, token PIN, key component line (stdin or prompt) | 1 KiB |",
+    ] {
+        assert!(doc.contains(row), "docs/ARCHITECTURE.md lacks {row}");
+    }
+}
+
+#[test]
+fn sscard_refuses_options_that_cannot_work() {
+    let script = tmp("select.apdu");
+    std::fs::write(&script, "test \"x\"\n  00A4040000 -> any\n").unwrap();
+    let script = script.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["script", "run", "--model", "--wait", "3", script],
+            "sscard: error: the argument '--model' cannot be used with '--wait <SECS>' (see --help)",
+        ),
+        (
+            vec!["script", "run", "--model", "--reader", "0", script],
+            "sscard: error: the argument '--model' cannot be used with '--reader <READER>' (see --help)",
+        ),
+        (
+            vec!["monitor", "--count", "0"],
+            "sscard: error: invalid value '0' for '--count <COUNT>': 0 is not in 1..18446744073709551615 (see --help)",
+        ),
+    ] {
+        assert_bad_input(&sscard_bounded(&args), message);
+    }
+}

@@ -1,0 +1,218 @@
+//! What of a command is shown wherever a command is echoed — traces, `send`'s output and
+//! `--json`, reports and error messages — whatever its parse result. A command is classified by
+//! its class and instruction bytes alone ([`describe_bytes`]), so a VERIFY, CHANGE/RELOAD PIN,
+//! UNBLOCK, EXTERNAL AUTHENTICATE or WRITE KEY is masked even when the rest of it does not parse
+//! (a wrong Lc, an odd number of digits, a character that is not hex).
+
+use sscard_core::hexfmt::{to_hex, HexError};
+use sscard_core::profile::commands::{describe, describe_bytes, Secrecy};
+use std::ops::Range;
+
+/// The masked bytes of encoded command bytes whose data is secret (`secrecy` or the command's
+/// own semantics): the data field and anything after it (Le) of a command that parses with
+/// data, and everything after the 4 header bytes otherwise — a malformed command's length byte
+/// may be a secret byte the sender put where Lc belongs.
+pub fn secret_range(command: &[u8], secrecy: Secrecy) -> Range<usize> {
+    let secret = secrecy.union(describe_bytes(command).secrecy).command_data;
+    let end = command.len();
+    if !secret || end <= 4 {
+        return end..end;
+    }
+    match sscard_core::apdu::Command::parse(command) {
+        Ok(c) if !c.data.is_empty() => {
+            let start = if command[4] == 0 { 7 } else { 5 };
+            start..end
+        }
+        _ => 4..end,
+    }
+}
+
+/// Command bytes as upper-case hex with the [`secret_range`] shown as `**` per byte: the one
+/// way a command is echoed outside a trace (`send`'s output and `--json`).
+pub fn command_hex(command: &[u8], secrecy: Secrecy) -> String {
+    let masked = secret_range(command, secrecy);
+    command
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if masked.contains(&i) {
+                "**".to_string()
+            } else {
+                to_hex(&[*b])
+            }
+        })
+        .collect()
+}
+
+/// What a command typed as hex text is, told from its header alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextClass {
+    /// Its class and instruction are those of a command without secret data.
+    Public,
+    /// Its class and instruction are those of a command with secret data.
+    Secret,
+    /// It does not start with a header of 8 hex digits (it is not a command, or a command's
+    /// data typed on its own): it could be anything, a PIN included, so it is secret.
+    Unknown,
+}
+
+/// Whether a character is one `parse_hex` skips between digits.
+fn separator(c: char) -> bool {
+    c.is_whitespace() || c == ':' || c == '_'
+}
+
+/// Classifies command text by its 4-byte header (separators skipped): the class and
+/// instruction bytes say whether its data is secret.
+pub fn classify_text(text: &str) -> TextClass {
+    let digits: Vec<u8> = text
+        .chars()
+        .filter(|c| !separator(*c))
+        .take(8)
+        .map_while(|c| c.to_digit(16).map(|d| d as u8))
+        .collect();
+    match digits[..] {
+        [a, b, c, d, _, _, _, _] => {
+            if describe(a << 4 | b, c << 4 | d).secrecy.command_data {
+                TextClass::Secret
+            } else {
+                TextClass::Public
+            }
+        }
+        _ => TextClass::Unknown,
+    }
+}
+
+/// The start of command text for an error message, separators removed: up to 24 characters
+/// of a public command; the 8 header digits of a secret one, then `**…` for the rest, however
+/// malformed; nothing but `**` of text that does not start with a header.
+pub fn text_preview(text: &str) -> String {
+    let compact: Vec<char> = text.chars().filter(|c| !separator(*c)).collect();
+    let (shown, rest) = match classify_text(text) {
+        TextClass::Public => (24, "…"),
+        TextClass::Secret => (8, "**…"),
+        TextClass::Unknown => return "**".into(),
+    };
+    if compact.len() <= shown {
+        return compact.into_iter().collect();
+    }
+    let head: String = compact[..shown].iter().collect();
+    format!("{head}{rest}")
+}
+
+/// A hex error about command text, for a message: as it is for a public command; without the
+/// offending character for a secret or unknown one (a PIN digit typed as `O` is still a PIN
+/// digit).
+pub fn hex_error(text: &str, e: &HexError) -> String {
+    match (classify_text(text), e) {
+        (TextClass::Public, _) => e.to_string(),
+        (_, HexError::InvalidChar { column, .. }) => {
+            format!("a character at column {column} is not a hex digit (secret data, not shown)")
+        }
+        (_, e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn secret_commands_are_masked_whatever_their_shape() {
+        for (apdu, shown) in [
+            ("0020000003123456", "0020000003******"),
+            // Le after the data: masked with it.
+            ("002000000312345600", "0020000003********"),
+            // A wrong Lc: everything after the header.
+            ("0020000004123456", "00200000********"),
+            ("0020000002123456", "0020000002******"),
+            // Lc forgotten: the first PIN byte stands where Lc belongs.
+            ("00200000123456", "00200000******"),
+            ("0020000012", "00200000**"),
+            ("00200000000003123456", "00200000000003******"),
+            ("805E010007123456FF802417", "805E010007**************"),
+            ("84D4000803AABBCC", "84D4000803******"),
+            ("0082000A08112233", "0082000A********"),
+            ("00B2012C00", "00B2012C00"),
+            ("00A4040000", "00A4040000"),
+            ("0020", "0020"),
+        ] {
+            let bytes = sscard_core::hexfmt::parse_hex(apdu).unwrap();
+            assert_eq!(command_hex(&bytes, Secrecy::PUBLIC), shown, "{apdu}");
+        }
+        // Secret by the caller's word, whatever the instruction.
+        assert_eq!(
+            command_hex(&[0x84, 0xDC, 1, 0x0C, 2, 0xAA, 0xBB], Secrecy::COMMAND_DATA),
+            "84DC010C02****"
+        );
+    }
+
+    #[test]
+    fn text_previews_hide_secret_data_even_when_it_does_not_parse() {
+        assert_eq!(text_preview("00 20 00 00 03 12 34 5"), "00200000**…");
+        assert_eq!(text_preview("0020000003123G56"), "00200000**…");
+        assert_eq!(text_preview("00200000"), "00200000");
+        assert_eq!(text_preview("845E0000 0A 123456"), "845E0000**…");
+        assert_eq!(text_preview("0x0020000003123456"), "**");
+        assert_eq!(text_preview("PIN=123456"), "**");
+        // A PIN typed as an argument of its own is no command: not shown.
+        assert_eq!(text_preview("123456"), "**");
+        assert_eq!(text_preview("1234567"), "**");
+        assert_eq!(
+            text_preview("00A4040010D15600000599000000000000000000FF"),
+            "00A4040010D1560000059900…"
+        );
+        assert_eq!(text_preview("00A4 0400 0"), "00A404000");
+        let e = sscard_core::hexfmt::parse_hex("002000000312345G").unwrap_err();
+        assert_eq!(
+            hex_error("002000000312345G", &e),
+            "a character at column 16 is not a hex digit (secret data, not shown)"
+        );
+        let e = sscard_core::hexfmt::parse_hex("00A40400G").unwrap_err();
+        assert_eq!(
+            hex_error("00A40400G", &e),
+            "'G' at column 9 is not a hex digit"
+        );
+        // A header that is not hex: nothing of it is quoted.
+        let e = sscard_core::hexfmt::parse_hex("00A4000G").unwrap_err();
+        assert_eq!(
+            hex_error("00A4000G", &e),
+            "a character at column 8 is not a hex digit (secret data, not shown)"
+        );
+    }
+
+    proptest! {
+        /// No byte of a secret command's data, and no character of its text after the
+        /// header, ever appears in what is shown.
+        #[test]
+        fn no_secret_digit_is_ever_shown(
+            ins in prop::sample::select(vec![0x20u8, 0x24, 0x5E, 0x82, 0xD4]),
+            cla in prop::sample::select(vec![0x00u8, 0x80, 0x84]),
+            tail in prop::collection::vec(any::<u8>(), 0..40),
+            text_tail in "[0-9A-Za-z :_]{0,40}",
+        ) {
+            let mut bytes = vec![cla, ins, 0x00, 0x00];
+            bytes.extend_from_slice(&tail);
+            let shown = command_hex(&bytes, Secrecy::PUBLIC);
+            let range = secret_range(&bytes, Secrecy::PUBLIC);
+            prop_assert_eq!(range.end, bytes.len());
+            prop_assert!(range.start <= 7);
+            // Only the header and the length bytes are shown.
+            prop_assert!(shown[2 * range.start..].chars().all(|c| c == '*'));
+            if range.start > 4 {
+                let c = sscard_core::apdu::Command::parse(&bytes).unwrap();
+                prop_assert!(!c.data.is_empty());
+            }
+            let text = format!("{}{text_tail}", to_hex(&bytes[..4]));
+            let preview = text_preview(&text);
+            prop_assert!(preview.starts_with(&to_hex(&bytes[..4])));
+            prop_assert!(preview[8..].chars().all(|c| c == '*' || c == '…'));
+        }
+
+        /// Text that does not start with 8 hex digits is never quoted.
+        #[test]
+        fn text_without_a_header_is_never_quoted(text in "[0-9A-Fa-f]{0,7}([^0-9A-Fa-f:_\\s][0-9A-Za-z]{0,20})?") {
+            prop_assert_eq!(text_preview(&text), "**");
+        }
+    }
+}
