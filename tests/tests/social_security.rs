@@ -40,6 +40,45 @@ fn read_basic_info_via_psam_and_soft_keys_for_both_algorithms() {
     }
 }
 
+/// `--max-apdus` / `--max-bytes` reach the card's and the PSAM's connections: a flow that
+/// needs more than the budget ends with a typed error (-4, exit 4) before the APDU that would
+/// pass it.
+#[test]
+fn the_transmit_budget_is_configurable_and_typed() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--alg", "sm4"], &[READER_0, READER_1]);
+    let base = [
+        "info",
+        "--json",
+        "--reader",
+        READER_0,
+        "--psam-reader",
+        READER_1,
+    ];
+    let o = sscard(&[&base[..], &["--max-apdus", "3"]].concat());
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["code"], -4);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not sent, the flow already exchanged 3 APDUs"),
+        "{v}"
+    );
+    let o = sscard_env(&base, &[("SSCARD_MAX_BYTES", "100")], None);
+    assert_eq!(json(&o)["code"], -4, "{}", stdout(&o));
+    // SM4 read basic info takes 6 APDUs: exactly enough.
+    let o = sscard(&[&base[..], &["--max-apdus", "6"]].concat());
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_eq!(json(&o)["info"]["apdus"], 6);
+    let o = sscard(&[&base[..], &["--max-apdus", "0"]].concat());
+    assert_eq!(
+        (o.status.code(), json(&o)["code"].as_i64()),
+        (Some(2), Some(-23))
+    );
+}
+
 #[test]
 fn pin_paths_and_unified_codes() {
     let _g = exclusive();
