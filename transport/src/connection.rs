@@ -20,6 +20,8 @@ pub const MAX_GET_RESPONSE_ROUNDS: usize = 256;
 pub struct Connection {
     backend: Box<dyn CardBackend>,
     reader: String,
+    /// The reader's serial number, read once at connection ([`CardBackend::reader_serial`]).
+    reader_serial: Option<String>,
     atr: Vec<u8>,
     trace: Trace,
     /// The name of the card's role in traces (`card`, `psam`).
@@ -51,6 +53,7 @@ impl Connection {
     pub fn from_box(backend: Box<dyn CardBackend>) -> Self {
         Self {
             reader: backend.reader().to_string(),
+            reader_serial: backend.reader_serial(),
             atr: backend.atr(),
             backend,
             trace: Trace::off(),
@@ -93,6 +96,12 @@ impl Connection {
         &self.atr
     }
 
+    /// The reader's serial number, when it reports one (PC/SC
+    /// `SCARD_ATTR_VENDOR_IFD_SERIAL_NO`).
+    pub fn reader_serial(&self) -> Option<&str> {
+        self.reader_serial.as_deref()
+    }
+
     /// APDUs sent so far (GET RESPONSE and resends included).
     pub fn apdu_count(&self) -> u64 {
         self.apdus
@@ -109,6 +118,7 @@ impl Connection {
         Ok(Transaction {
             inner,
             reader: &self.reader,
+            reader_serial: self.reader_serial.as_deref(),
             atr: &mut self.atr,
             trace: &self.trace,
             role: self.role,
@@ -153,6 +163,7 @@ impl Connection {
 pub struct Transaction<'c> {
     inner: Box<dyn CardTransaction + 'c>,
     reader: &'c str,
+    reader_serial: Option<&'c str>,
     atr: &'c mut Vec<u8>,
     trace: &'c Trace,
     role: &'static str,
@@ -196,6 +207,11 @@ impl Transaction<'_> {
     /// The card's answer to reset.
     pub fn atr(&self) -> &[u8] {
         self.atr
+    }
+
+    /// The reader's serial number, when it reports one.
+    pub fn reader_serial(&self) -> Option<&str> {
+        self.reader_serial
     }
 
     /// APDUs sent on this connection so far.
@@ -637,6 +653,40 @@ mod tests {
         );
         assert_eq!(*s.sent.lock().unwrap(), vec!["2015010000".to_string()]);
         assert_eq!(*s.disconnected.lock().unwrap(), Some(Disposition::Leave));
+    }
+
+    #[test]
+    fn the_reader_serial_number_is_read_once_at_connection() {
+        let (_, conn) = scripted(vec!["9000"]);
+        assert_eq!(
+            conn.reader_serial(),
+            None,
+            "a backend without readers has none"
+        );
+        let mut conn = Connection::new(Serial(Default::default()));
+        assert_eq!(conn.reader_serial(), Some("SN-0001"));
+        let tx = conn.transaction().unwrap();
+        assert_eq!(tx.reader_serial(), Some("SN-0001"));
+    }
+
+    /// A backend whose reader has a serial number (and counts the asks).
+    struct Serial(std::sync::atomic::AtomicU32);
+
+    impl CardBackend for Serial {
+        fn reader(&self) -> &str {
+            "serial"
+        }
+        fn atr(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            Ok(Box::new(ResetsTx(Arc::new(Mutex::new(0)))))
+        }
+        fn reader_serial(&self) -> Option<String> {
+            let asked = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(asked, 0, "asked once");
+            Some("SN-0001".into())
+        }
     }
 
     #[test]
