@@ -461,6 +461,63 @@ fn a_hostile_card_cannot_make_a_flow_exceed_its_budget() {
     }
 }
 
+/// Transmits that reach a worst-case PSAM (key source of a genuine card) in one `flow`, with
+/// `budget` on the PSAM's connection: its opening and each DES INIT + DES CRYPT pair are
+/// transactions of their own.
+fn worst_psam(alg: Algorithm, mode: Worst, flow: &str, budget: Budget) -> u64 {
+    let (ssc, psam) = sscard_model::test_pair(alg);
+    let count = Arc::new(Counter::default());
+    let psam = shared(WorstCard {
+        inner: Box::new(psam),
+        mode,
+        queue: Default::default(),
+        last_sw: [0x90, 0x00],
+        refused: None,
+        count: count.clone(),
+    });
+    let psam_conn = Connection::new(InProcess::new(psam, "worst psam")).with_budget(budget);
+    let mut conn = Connection::new(InProcess::new(shared(ssc), "model"));
+    let _ = (|| -> Result<(), sscard::ssc::SscError> {
+        let mut keys = sscard::keys::PsamKeys::open(psam_conn)?;
+        let mut tx = conn.transaction()?;
+        let mut s = Session::open(&mut tx, &mut keys)?;
+        run_flow(flow, &mut s)
+    })();
+    count.take().0
+}
+
+/// A hostile PSAM cannot hold a flow either: each of its transactions has the budget, and the
+/// first that passes it ends the flow.
+#[test]
+fn a_hostile_psam_cannot_hold_a_flow() {
+    println!(
+        "{:<4} {:<15} {:>22} {:>19}",
+        "alg", "flow", "PSAM without budget", "PSAM with budget"
+    );
+    for alg in [Algorithm::Tdes, Algorithm::Sm4] {
+        for flow in FLOWS {
+            let (mut before, mut after) = (0, 0);
+            for mode in WORST {
+                before = before.max(worst_psam(alg, mode, flow, Budget::UNLIMITED));
+                let t = worst_psam(alg, mode, flow, Budget::DEFAULT);
+                // The opening, and one more transaction that passes the budget at most.
+                assert!(
+                    t <= 2 * Budget::DEFAULT.apdus,
+                    "{alg:?} {flow} {mode:?}: {t}"
+                );
+                after = after.max(t);
+            }
+            println!(
+                "{:<4} {:<15} {:>22} {:>19}",
+                alg.name(),
+                flow,
+                before,
+                after
+            );
+        }
+    }
+}
+
 /// The figure of issue 15, reproduced: one read of EF05 costs 65 026 transmits without a
 /// budget (SELECT, the refused READ RECORDS, 254 records × (READ RECORD + 255 GET RESPONSE)),
 /// and ends with a typed error after 256 with the default one.
