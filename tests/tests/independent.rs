@@ -32,7 +32,7 @@ fn host_info(alg_name: &str, card: &IndependentCard) {
     assert_eq!(
         v["unified"],
         format!(
-            "110100|{}|{}|{}|{}|3B880153534341524430319C|{}|{}|{}|110100000001||",
+            "110100|{}|{}|{}|{}|5353434152443031|{}|{}|{}|110100000001||",
             want["ssn"].as_str().unwrap(),
             want["card_number"].as_str().unwrap(),
             want["card_id"].as_str().unwrap(),

@@ -21,10 +21,54 @@ fn read_basic_info_via_psam_and_soft_keys_for_both_algorithms() {
         assert_eq!(via_psam["info"]["card"]["spec_version"], version);
         assert_eq!(via_psam["info"]["holder"]["name"], "张三");
         assert_eq!(via_psam["info"]["holder"]["ssn"], "11010519491231002X");
+        // PROFILE version 3: the ATR's historical bytes ("SSCARD01"), and the terminal device
+        // number from the reader's serial number, which vpcd does not report
+        // (SCARD_ATTR_VENDOR_IFD_SERIAL_NO unsupported), so empty unless configured.
+        assert_eq!(via_psam["info"]["atr"], "3B880153534341524430319C");
+        assert_eq!(via_psam["info"]["historical_bytes"], "5353434152443031");
         assert_eq!(
             via_psam["unified"],
-            format!("110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|3B880153534341524430319C|{version}|20240101|20340101|110100000001||")
+            format!("110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|5353434152443031|{version}|20240101|20340101|110100000001||")
         );
+        // What pcscd answers for the attribute with vpcd: SCARD_E_UNSUPPORTED_FEATURE.
+        let ctx = sscard_transport::pcsc::establish().unwrap();
+        let reader =
+            sscard_transport::pcsc::PcscBackend::connect(&ctx, Some(READER_0), false).unwrap();
+        assert_eq!(
+            reader
+                .raw_card()
+                .get_attribute_owned(pcsc::Attribute::VendorIfdSerialNo),
+            Err(pcsc::Error::UnsupportedFeature)
+        );
+        assert_eq!(
+            sscard_transport::Connection::new(reader).reader_serial(),
+            None
+        );
+        let configured = info_json(&["--psam-reader", READER_1, "--device-number", "T-0042"]);
+        assert_eq!(
+            configured["unified"],
+            format!("110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|5353434152443031|{version}|20240101|20340101|110100000001|T-0042|")
+        );
+        let o = sscard_env(
+            &["info", "--unified", "--reader", READER_0, "--keys", "test"],
+            &[("SSCARD_DEVICE_NUMBER", "ENV-7")],
+            None,
+        );
+        // Software keys have no PSAM, so no terminal number.
+        assert_eq!(
+            stdout(&o),
+            format!("110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|5353434152443031|{version}|20240101|20340101||ENV-7|\n")
+        );
+        let o = sscard(&[
+            "info",
+            "--reader",
+            READER_0,
+            "--device-number",
+            "a|b",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(json(&o)["code"], -23);
         let soft = info_json(&["--keys", "test"]);
         assert_eq!(soft["info"]["card"], via_psam["info"]["card"]);
         assert_eq!(soft["info"]["holder"], via_psam["info"]["holder"]);
@@ -38,6 +82,45 @@ fn read_basic_info_via_psam_and_soft_keys_for_both_algorithms() {
         ]);
         assert_eq!(stdout(&o).trim_end(), via_psam["unified"].as_str().unwrap());
     }
+}
+
+/// `--max-apdus` / `--max-bytes` reach the card's and the PSAM's connections: a flow that
+/// needs more than the budget ends with a typed error (-4, exit 4) before the APDU that would
+/// pass it.
+#[test]
+fn the_transmit_budget_is_configurable_and_typed() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--alg", "sm4"], &[READER_0, READER_1]);
+    let base = [
+        "info",
+        "--json",
+        "--reader",
+        READER_0,
+        "--psam-reader",
+        READER_1,
+    ];
+    let o = sscard(&[&base[..], &["--max-apdus", "3"]].concat());
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["code"], -4);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not sent, the flow already exchanged 3 APDUs"),
+        "{v}"
+    );
+    let o = sscard_env(&base, &[("SSCARD_MAX_BYTES", "100")], None);
+    assert_eq!(json(&o)["code"], -4, "{}", stdout(&o));
+    // SM4 read basic info takes 6 APDUs: exactly enough.
+    let o = sscard(&[&base[..], &["--max-apdus", "6"]].concat());
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_eq!(json(&o)["info"]["apdus"], 6);
+    let o = sscard(&[&base[..], &["--max-apdus", "0"]].concat());
+    assert_eq!(
+        (o.status.code(), json(&o)["code"].as_i64()),
+        (Some(2), Some(-23))
+    );
 }
 
 #[test]

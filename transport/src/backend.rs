@@ -22,6 +22,40 @@ pub trait CardBackend: Send {
         let _ = disposition;
         Ok(())
     }
+    /// The reader's serial number (PC/SC `SCARD_ATTR_VENDOR_IFD_SERIAL_NO`), as
+    /// [`serial_number_text`] writes it, when the reader reports one. The unified interface
+    /// prints it as the terminal device number (PROFILE section 7). A reader with none, and a
+    /// backend without readers, answers `None`.
+    fn reader_serial(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Longest reader serial number taken, in bytes.
+pub const MAX_SERIAL_LEN: usize = 64;
+
+/// A reader's serial number as text for one `|`-terminated field: printable ASCII other than
+/// `|` as it is (trailing NULs and spaces dropped, as drivers pad it), anything else as hex.
+/// Empty or longer than [`MAX_SERIAL_LEN`] bytes is no serial number.
+pub fn serial_number_text(raw: &[u8]) -> Option<String> {
+    let end = raw
+        .iter()
+        .rposition(|b| *b != 0 && *b != b' ')
+        .map_or(0, |i| i + 1);
+    let raw = &raw[..end];
+    if raw.is_empty() || raw.len() > MAX_SERIAL_LEN {
+        return None;
+    }
+    Some(
+        if raw
+            .iter()
+            .all(|b| b.is_ascii_graphic() && *b != b'|' || *b == b' ')
+        {
+            String::from_utf8_lossy(raw).into_owned()
+        } else {
+            sscard_core::hexfmt::to_hex(raw)
+        },
+    )
 }
 
 /// What happens to the card when a connection ends (PC/SC's dispositions).
@@ -64,4 +98,25 @@ pub enum Ejection {
     /// Nothing took it (a reader without a feeder passed EJECT ICC to the card, which refused
     /// it, or the feeder could not store it): the card is still in the reader.
     Refused { sw: StatusWord },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_serial_number_becomes_one_field() {
+        assert_eq!(
+            serial_number_text(b"0123456789\0\0").as_deref(),
+            Some("0123456789")
+        );
+        assert_eq!(serial_number_text(b"SN 42  ").as_deref(), Some("SN 42"));
+        // A byte that could break the line or the terminal is shown as hex.
+        assert_eq!(serial_number_text(b"12|34").as_deref(), Some("31327C3334"));
+        assert_eq!(serial_number_text(&[0x01, 0xFF]).as_deref(), Some("01FF"));
+        assert_eq!(serial_number_text(b"\0\0"), None);
+        assert_eq!(serial_number_text(b""), None);
+        assert_eq!(serial_number_text(&[b'1'; 65]), None);
+        assert_eq!(serial_number_text(&[b'1'; 64]).map(|s| s.len()), Some(64));
+    }
 }

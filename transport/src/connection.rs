@@ -1,6 +1,7 @@
 //! A connection to one card, which owns its trace, and the transaction every flow borrows.
 
 use crate::backend::{CardBackend, CardTransaction, Disposition, Ejection, EJECT_ICC};
+use crate::budget::{Budget, Spent};
 use crate::trace::{Exchange, Trace};
 use crate::TransportError;
 use sscard_core::apdu::{Command, Response};
@@ -9,19 +10,25 @@ use sscard_core::profile::commands::{self, describe_bytes, Apdu, Idempotence, Se
 use std::time::{Instant, SystemTime};
 
 /// Most GET RESPONSE rounds one command may take (a card that keeps answering `61xx` is
-/// broken; 256 rounds carry 64 KiB).
+/// broken; 256 rounds carry 64 KiB). The rounds count against the flow's [`Budget`] too, which
+/// is usually the tighter bound.
 pub const MAX_GET_RESPONSE_ROUNDS: usize = 256;
 
 /// A connection to the card in one reader. APDUs go only through a [`Transaction`]; every one
-/// of them, GET RESPONSE and resends included, reaches the connection's [`Trace`], masked.
+/// of them, GET RESPONSE and resends included, reaches the connection's [`Trace`], masked, and
+/// counts against the transaction's [`Budget`].
 pub struct Connection {
     backend: Box<dyn CardBackend>,
     reader: String,
+    /// The reader's serial number, read once at connection ([`CardBackend::reader_serial`]).
+    reader_serial: Option<String>,
     atr: Vec<u8>,
     trace: Trace,
     /// The name of the card's role in traces (`card`, `psam`).
     role: &'static str,
     apdus: u64,
+    /// The budget each transaction starts with.
+    budget: Budget,
 }
 
 impl std::fmt::Debug for Connection {
@@ -30,12 +37,14 @@ impl std::fmt::Debug for Connection {
             .field("reader", &self.reader)
             .field("role", &self.role)
             .field("apdus", &self.apdus)
+            .field("budget", &self.budget)
             .finish()
     }
 }
 
 impl Connection {
-    /// A connection over `backend`, untraced, in the role `card`.
+    /// A connection over `backend`, untraced, in the role `card`, with the process's default
+    /// [`Budget`] per transaction.
     pub fn new(backend: impl CardBackend + 'static) -> Self {
         Self::from_box(Box::new(backend))
     }
@@ -44,12 +53,30 @@ impl Connection {
     pub fn from_box(backend: Box<dyn CardBackend>) -> Self {
         Self {
             reader: backend.reader().to_string(),
+            reader_serial: backend.reader_serial(),
             atr: backend.atr(),
             backend,
             trace: Trace::off(),
             role: "card",
             apdus: 0,
+            budget: Budget::process_default(),
         }
+    }
+
+    /// Gives every transaction of this connection `budget`.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// [`Connection::with_budget`] in place, for the transactions started from now on.
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// The budget each transaction starts with.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     /// Sends every exchange to `trace` under the name `role` (`card`, `psam`).
@@ -69,6 +96,12 @@ impl Connection {
         &self.atr
     }
 
+    /// The reader's serial number, when it reports one (PC/SC
+    /// `SCARD_ATTR_VENDOR_IFD_SERIAL_NO`).
+    pub fn reader_serial(&self) -> Option<&str> {
+        self.reader_serial.as_deref()
+    }
+
     /// APDUs sent so far (GET RESPONSE and resends included).
     pub fn apdu_count(&self) -> u64 {
         self.apdus
@@ -85,11 +118,14 @@ impl Connection {
         Ok(Transaction {
             inner,
             reader: &self.reader,
+            reader_serial: self.reader_serial.as_deref(),
             atr: &mut self.atr,
             trace: &self.trace,
             role: self.role,
             apdus: &mut self.apdus,
             changed: false,
+            budget: self.budget,
+            spent: Spent::default(),
         })
     }
 
@@ -121,16 +157,21 @@ impl Connection {
     }
 }
 
-/// An exclusive transaction on a card: the only way to send APDUs. It ends when dropped.
+/// An exclusive transaction on a card: the only way to send APDUs. It ends when dropped. It is
+/// one flow for the [`Budget`]: at most so many exchanges and bytes, checked before each APDU
+/// goes out.
 pub struct Transaction<'c> {
     inner: Box<dyn CardTransaction + 'c>,
     reader: &'c str,
+    reader_serial: Option<&'c str>,
     atr: &'c mut Vec<u8>,
     trace: &'c Trace,
     role: &'static str,
     apdus: &'c mut u64,
     /// Whether a command that changes the card was sent in this transaction.
     changed: bool,
+    budget: Budget,
+    spent: Spent,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -139,6 +180,8 @@ impl std::fmt::Debug for Transaction<'_> {
             .field("reader", &self.reader)
             .field("role", &self.role)
             .field("changed", &self.changed)
+            .field("budget", &self.budget)
+            .field("spent", &self.spent)
             .finish()
     }
 }
@@ -166,9 +209,31 @@ impl Transaction<'_> {
         self.atr
     }
 
+    /// The reader's serial number, when it reports one.
+    pub fn reader_serial(&self) -> Option<&str> {
+        self.reader_serial
+    }
+
     /// APDUs sent on this connection so far.
     pub fn apdu_count(&self) -> u64 {
         *self.apdus
+    }
+
+    /// This transaction's budget.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// Replaces this transaction's budget (what it spent so far still counts): for a flow
+    /// known to need more than the connection gives, such as a reader qualification's
+    /// thousands of echoes.
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// What this transaction has used of its budget.
+    pub fn spent(&self) -> Spent {
+        self.spent
     }
 
     /// Warm-resets the card; the transaction goes on.
@@ -182,10 +247,7 @@ impl Transaction<'_> {
     /// semantics ([`commands::describe`]).
     pub fn transmit_raw(&mut self, bytes: &[u8]) -> Result<Response, TransportError> {
         let info = describe_bytes(bytes);
-        if info.idempotence == Idempotence::ChangesCard {
-            self.changed = true;
-        }
-        self.exchange(bytes, info.secrecy)
+        self.exchange(bytes, info.secrecy, info.idempotence)
     }
 
     /// Sends a command of the profile: `6Cxx` is answered by one resend with the right Le and
@@ -207,10 +269,7 @@ impl Transaction<'_> {
         idempotence: Idempotence,
         secrecy: Secrecy,
     ) -> Result<Response, TransportError> {
-        if idempotence == Idempotence::ChangesCard {
-            self.changed = true;
-        }
-        let mut resp = self.resend_on_wrong_le(cmd, secrecy)?;
+        let mut resp = self.resend_on_wrong_le(cmd, secrecy, idempotence)?;
         // GET RESPONSE carries no secret data; its answer is as secret as the command's.
         let get_secrecy = Secrecy {
             command_data: false,
@@ -226,7 +285,11 @@ impl Transaction<'_> {
                     rounds: MAX_GET_RESPONSE_ROUNDS,
                 });
             }
-            resp = self.resend_on_wrong_le(&commands::get_response(n).command, get_secrecy)?;
+            resp = self.resend_on_wrong_le(
+                &commands::get_response(n).command,
+                get_secrecy,
+                Idempotence::Idempotent,
+            )?;
             data.append(&mut resp.data);
         }
         Ok(Response::new(data, resp.sw))
@@ -254,25 +317,48 @@ impl Transaction<'_> {
         &mut self,
         cmd: &Command,
         secrecy: Secrecy,
+        idempotence: Idempotence,
     ) -> Result<Response, TransportError> {
-        let resp = self.exchange(&cmd.to_bytes()?, secrecy)?;
+        let resp = self.exchange(&cmd.to_bytes()?, secrecy, idempotence)?;
         match resp.sw.correct_le() {
             Some(le) => {
                 let again = cmd.clone().with_le(if le == 0 { 256 } else { le as usize });
-                self.exchange(&again.to_bytes()?, secrecy)
+                self.exchange(&again.to_bytes()?, secrecy, idempotence)
             }
             None => Ok(resp),
         }
     }
 
-    /// One exchange with the card, traced.
-    fn exchange(&mut self, bytes: &[u8], secrecy: Secrecy) -> Result<Response, TransportError> {
+    /// One exchange with the card, traced, within the budget. A command that changes the card
+    /// marks the transaction once it goes out (whether or not an answer comes back).
+    fn exchange(
+        &mut self,
+        bytes: &[u8],
+        secrecy: Secrecy,
+        idempotence: Idempotence,
+    ) -> Result<Response, TransportError> {
+        if !self.spent.allows(&self.budget, bytes.len()) {
+            // The header names the command; its data may be secret.
+            return Err(TransportError::BudgetExceeded {
+                command: to_hex(&bytes[..bytes.len().min(4)]),
+                apdus: self.spent.apdus,
+                bytes: self.spent.bytes,
+                limit: self.budget,
+            });
+        }
         // Clocks are read only for a trace: an untraced exchange costs the backend alone.
         let clock = self
             .trace
             .is_on()
             .then(|| (SystemTime::now(), Instant::now()));
+        if idempotence == Idempotence::ChangesCard {
+            self.changed = true;
+        }
+        // An APDU that went out counts whether or not an answer comes back.
+        self.spent.apdus += 1;
+        self.spent.add(bytes.len());
         let raw = self.inner.transmit(bytes)?;
+        self.spent.add(raw.len());
         *self.apdus += 1;
         if let Some((at, start)) = clock {
             let e = Exchange::new(
@@ -372,7 +458,8 @@ mod tests {
 
     #[test]
     fn endless_get_response_is_an_error() {
-        let (_, mut conn) = scripted(vec!["6101"; 300]);
+        let (s, conn) = scripted(vec!["6101"; 300]);
+        let mut conn = conn.with_budget(Budget::UNLIMITED);
         let err = conn
             .transaction()
             .unwrap()
@@ -385,6 +472,105 @@ mod tests {
                 rounds: 256
             }
         );
+        assert_eq!(s.sent.lock().unwrap().len(), 257);
+    }
+
+    #[test]
+    fn get_response_rounds_count_against_the_budget() {
+        // One byte per 61xx: the default budget ends the command before the round limit does.
+        let (s, mut conn) = scripted(vec!["AA6101"; 300]);
+        assert_eq!(conn.budget(), Budget::DEFAULT);
+        let mut tx = conn.transaction().unwrap();
+        let err = tx
+            .transmit(&Command::new(0, 0xB2, 1, 0x05).with_le(256))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::BudgetExceeded {
+                command: "00C00000".into(),
+                apdus: 256,
+                // 5 + 255 × 5 command bytes, 256 × 3 response bytes.
+                bytes: 5 + 255 * 5 + 256 * 3,
+                limit: Budget::DEFAULT,
+            }
+        );
+        assert_eq!(
+            tx.spent(),
+            Spent {
+                apdus: 256,
+                bytes: 2048
+            }
+        );
+        drop(tx);
+        assert_eq!(s.sent.lock().unwrap().len(), 256);
+    }
+
+    #[test]
+    fn the_budget_is_per_transaction_and_counts_both_directions() {
+        let (s, conn) = scripted(vec!["9000", "AABBCC9000", "9000", "9000"]);
+        let mut conn = conn.with_budget(Budget::new(2, 12));
+        let mut tx = conn.transaction().unwrap();
+        tx.transmit_raw(&[0, 0xA4, 0, 0]).unwrap();
+        assert_eq!(tx.spent(), Spent { apdus: 1, bytes: 6 });
+        // The response may overshoot the bytes: it is never thrown away.
+        tx.transmit_raw(&[0, 0xB0, 0, 0, 3]).unwrap();
+        assert_eq!(
+            tx.spent(),
+            Spent {
+                apdus: 2,
+                bytes: 16
+            }
+        );
+        // A VERIFY's PIN is secret: the error names the header only.
+        assert_eq!(
+            tx.transmit_raw(&[0, 0x20, 0, 0, 3, 0x12, 0x34, 0x56]),
+            Err(TransportError::BudgetExceeded {
+                command: "00200000".into(),
+                apdus: 2,
+                bytes: 16,
+                limit: Budget::new(2, 12),
+            })
+        );
+        assert!(!tx.changed_card(), "nothing went out");
+        drop(tx);
+        // A new transaction is a new flow; a command that alone would pass the bytes is
+        // refused before it goes out.
+        let mut tx = conn.transaction().unwrap();
+        assert_eq!(tx.spent(), Spent::default());
+        assert_eq!(
+            tx.transmit_raw(&[0x80, 0x14, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]),
+            Err(TransportError::BudgetExceeded {
+                command: "80140000".into(),
+                apdus: 0,
+                bytes: 0,
+                limit: Budget::new(2, 12),
+            })
+        );
+        tx.set_budget(Budget::UNLIMITED);
+        tx.transmit_raw(&[0, 0xA4, 0, 0]).unwrap();
+        drop(tx);
+        assert_eq!(s.sent.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_6cxx_resend_counts_against_the_budget() {
+        let (s, conn) = scripted(vec!["6C04", "AABBCCDD9000"]);
+        let mut conn = conn.with_budget(Budget::new(1, 1000));
+        let err = conn
+            .transaction()
+            .unwrap()
+            .transmit(&Command::new(0, 0xB0, 0, 0).with_le(1))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::BudgetExceeded {
+                command: "00B00000".into(),
+                apdus: 1,
+                bytes: 7,
+                limit: Budget::new(1, 1000),
+            }
+        );
+        assert_eq!(s.sent.lock().unwrap().len(), 1);
     }
 
     #[test]
@@ -467,6 +653,40 @@ mod tests {
         );
         assert_eq!(*s.sent.lock().unwrap(), vec!["2015010000".to_string()]);
         assert_eq!(*s.disconnected.lock().unwrap(), Some(Disposition::Leave));
+    }
+
+    #[test]
+    fn the_reader_serial_number_is_read_once_at_connection() {
+        let (_, conn) = scripted(vec!["9000"]);
+        assert_eq!(
+            conn.reader_serial(),
+            None,
+            "a backend without readers has none"
+        );
+        let mut conn = Connection::new(Serial(Default::default()));
+        assert_eq!(conn.reader_serial(), Some("SN-0001"));
+        let tx = conn.transaction().unwrap();
+        assert_eq!(tx.reader_serial(), Some("SN-0001"));
+    }
+
+    /// A backend whose reader has a serial number (and counts the asks).
+    struct Serial(std::sync::atomic::AtomicU32);
+
+    impl CardBackend for Serial {
+        fn reader(&self) -> &str {
+            "serial"
+        }
+        fn atr(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            Ok(Box::new(ResetsTx(Arc::new(Mutex::new(0)))))
+        }
+        fn reader_serial(&self) -> Option<String> {
+            let asked = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(asked, 0, "asked once");
+            Some("SN-0001".into())
+        }
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use crate::Budget;
 use sscard_core::apdu::ApduError;
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::profile::codes;
@@ -36,6 +37,14 @@ pub enum TransportError {
     /// A PC/SC error with no meaning of its own to a user (its text and code).
     #[error("PC/SC error: {message} ({code:#010X})")]
     Pcsc { code: u32, message: String },
+    /// The flow's transmit budget is spent: `command` (its header) was not sent.
+    #[error("{command}: not sent, the flow already exchanged {apdus} APDUs and {bytes} bytes (its budget: {limit}); a card that keeps the host talking this long is broken or hostile — raise the budget (sscard --max-apdus, --max-bytes) only for a flow known to need more")]
+    BudgetExceeded {
+        command: String,
+        apdus: u64,
+        bytes: u64,
+        limit: Budget,
+    },
 }
 
 impl Classified for TransportError {
@@ -45,7 +54,8 @@ impl Classified for TransportError {
             Self::Unresponsive
             | Self::Timeout
             | Self::NoStatusWord { .. }
-            | Self::EndlessGetResponse { .. } => codes::NO_ANSWER,
+            | Self::EndlessGetResponse { .. }
+            | Self::BudgetExceeded { .. } => codes::NO_ANSWER,
             Self::ServiceNotRunning
             | Self::NoReader
             | Self::UnknownReader { .. }
@@ -108,5 +118,16 @@ mod tests {
             ExitClass::NoService
         );
         assert_eq!(TransportError::CardRemoved.exit_class(), ExitClass::Card);
+        // A card that never stops talking is a card that does not answer as it should.
+        let spent = TransportError::BudgetExceeded {
+            command: "00C00000".into(),
+            apdus: 256,
+            bytes: 1280,
+            limit: Budget::new(256, 32768),
+        };
+        assert_eq!(
+            (spent.return_code(), spent.exit_class()),
+            (-4, ExitClass::Card)
+        );
     }
 }

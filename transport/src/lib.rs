@@ -5,7 +5,8 @@
 //! process. A [`Connection`] wraps one backend and owns its [`trace::Trace`]. Flows send APDUs
 //! only through a [`Transaction`] borrowed from the connection, which is exclusive (PC/SC
 //! `SCardBeginTransaction`) and ends when dropped; it answers `61xx` with GET RESPONSE and `6Cxx`
-//! with one resend, and resends nothing else.
+//! with one resend, and resends nothing else. Each transaction is one flow for its
+//! [`Budget`] of APDUs and bytes ([`budget`]).
 //!
 //! ```
 //! use sscard_transport::{Connection, InProcess, TransportError};
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod budget;
 mod connection;
 mod error;
 mod in_process;
@@ -34,6 +36,7 @@ mod in_process;
 pub mod pcsc;
 pub mod trace;
 
+pub use budget::{Budget, Spent};
 pub use connection::{Connection, Transaction, MAX_GET_RESPONSE_ROUNDS};
 pub use error::TransportError;
 pub use in_process::InProcess;

@@ -215,6 +215,17 @@ impl CardBackend for PcscBackend {
         };
         self.card.disconnect(d).map_err(|(_, e)| e.into())
     }
+
+    /// `SCardGetAttrib(SCARD_ATTR_VENDOR_IFD_SERIAL_NO)` into a bounded buffer; a driver that
+    /// does not support the attribute (or fails) gives `None`.
+    fn reader_serial(&self) -> Option<String> {
+        let mut buf = [0u8; crate::backend::MAX_SERIAL_LEN + 8];
+        let raw = self
+            .card
+            .get_attribute(pcsc::Attribute::VendorIfdSerialNo, &mut buf)
+            .ok()?;
+        crate::backend::serial_number_text(raw)
+    }
 }
 
 /// An open `SCardBeginTransaction`; dropping it ends the transaction.

@@ -154,6 +154,7 @@ impl Classified for KeyError {
             // -2203 is the PSAM's own code; a key file or token without RKSSSE is -999.
             Self::PsamMissingKey { kid: Kid::Rkssse } => codes::PSAM_LACKS_RKSSSE,
             Self::LevelTooLow { .. } => codes::PSAM_LEVEL_TOO_LOW,
+            Self::PsamInfo(e) => e.return_code(),
             // A PSAM that went away is no PSAM.
             Self::PsamTransport(t) => match t.return_code() {
                 codes::NO_CARD => codes::NO_PSAM,

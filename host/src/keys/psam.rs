@@ -5,9 +5,8 @@
 
 use super::{CardRef, KeyError, KeySource};
 use sscard_core::crypto::Algorithm;
-use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::commands::{self, Apdu};
-use sscard_core::profile::psam::{factor_count_for, PsamInfo};
+use sscard_core::profile::psam::{factor_count_for, parse_terminal_number, PsamInfo};
 use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 use sscard_transport::{Connection, Transaction, TransportError};
@@ -34,7 +33,9 @@ fn send(tx: &mut Transaction<'_>, apdu: &Apdu) -> Result<Vec<u8>, KeyError> {
 }
 
 impl PsamKeys {
-    /// Selects the security application (DF01) and reads EF15 and EF16.
+    /// Selects the security application (DF01) and reads EF15 and EF16, refusing a PSAM whose
+    /// files break the profile ([`PsamInfo::parse`], [`parse_terminal_number`]): a level above
+    /// 2, an algorithm other than 3DES or SM4, a terminal number other than 12 BCD digits.
     pub fn open(mut conn: Connection) -> Result<Self, KeyError> {
         let mut tx = conn.transaction()?;
         send(&mut tx, &commands::select_df01())?;
@@ -43,7 +44,7 @@ impl PsamKeys {
         drop(tx);
         Ok(Self {
             info: PsamInfo::parse(&ef15)?,
-            terminal: to_hex(&ef16),
+            terminal: parse_terminal_number(&ef16)?,
             conn,
         })
     }
@@ -58,12 +59,9 @@ impl PsamKeys {
     }
 
     fn check_alg(&self, alg: Algorithm) -> Result<(), KeyError> {
-        if self.info.algorithm_id != alg.id() {
-            let psam = Algorithm::from_id(self.info.algorithm_id)
-                .map(|a| a.name())
-                .unwrap_or("an unsupported algorithm");
+        if self.info.algorithm != alg {
             return Err(KeyError::AlgorithmMismatch {
-                psam,
+                psam: self.info.algorithm.name(),
                 card: alg.name(),
             });
         }
@@ -136,7 +134,7 @@ impl KeySource for PsamKeys {
         )
     }
     fn algorithm(&self) -> Option<Algorithm> {
-        Algorithm::from_id(self.info.algorithm_id).ok()
+        Some(self.info.algorithm)
     }
     fn terminal_number(&mut self) -> Result<Option<String>, KeyError> {
         Ok(Some(self.terminal.clone()))
@@ -166,5 +164,118 @@ impl KeySource for PsamKeys {
         mac.get(..4)
             .and_then(|m| m.try_into().ok())
             .ok_or(KeyError::PsamShortMac { len: mac.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sscard_core::card::{shared, Card};
+    use sscard_core::classify::Classified;
+    use sscard_core::hexfmt::parse_hex;
+    use sscard_core::profile::psam::PsamInfoError;
+    use sscard_transport::InProcess;
+
+    /// A PSAM whose EF15 and EF16 say what the test wants.
+    struct Files {
+        ef15: Vec<u8>,
+        ef16: Vec<u8>,
+    }
+
+    impl Card for Files {
+        fn atr(&self) -> Vec<u8> {
+            parse_hex("3B6800005053414D2D535331").unwrap()
+        }
+        fn reset(&mut self) {}
+        fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+            let data = match apdu[..4] {
+                [0x00, 0xB0, 0x95, 0x00] => self.ef15.clone(),
+                [0x00, 0xB0, 0x96, 0x00] => self.ef16.clone(),
+                _ => Vec::new(),
+            };
+            Some([data, vec![0x90, 0x00]].concat())
+        }
+    }
+
+    const EF15: &str = "110100000000000000010101110100022024010120340101";
+
+    fn open(ef15: &str, ef16: &[u8]) -> Result<PsamKeys, KeyError> {
+        let card = shared(Files {
+            ef15: parse_hex(ef15).unwrap(),
+            ef16: ef16.to_vec(),
+        });
+        PsamKeys::open(Connection::new(InProcess::new(card, "psam")))
+    }
+
+    fn ef15_with(i: usize, byte: u8) -> String {
+        let mut b = parse_hex(EF15).unwrap();
+        b[i] = byte;
+        sscard_core::hexfmt::to_hex(&b)
+    }
+
+    #[test]
+    fn a_psam_that_follows_the_profile_opens() {
+        let mut p = open(EF15, &parse_hex("110100000001").unwrap()).unwrap();
+        assert_eq!(p.info().level, 2);
+        assert_eq!(p.algorithm(), Some(Algorithm::Tdes));
+        assert_eq!(p.terminal_number(), Ok(Some("110100000001".into())));
+        assert_eq!(
+            p.describe(),
+            "PSAM 11010000000000000001 in psam (level 2, region 110100)"
+        );
+    }
+
+    #[test]
+    fn a_psam_whose_files_break_the_profile_is_refused_with_the_field_named() {
+        let terminal = parse_hex("110100000001").unwrap();
+        let level = open(&ef15_with(15, 0xFF), &terminal).err().unwrap();
+        assert_eq!(
+            level,
+            KeyError::PsamInfo(PsamInfoError::Level { level: 255 })
+        );
+        assert_eq!(
+            level.to_string(),
+            "PSAM EF15 gives key level 255; levels are 0 national, 1 province, 2 city"
+        );
+        assert_eq!(level.return_code(), -2201);
+        let ssf33 = open(&ef15_with(11, 0x02), &terminal).err().unwrap();
+        assert_eq!(
+            ssf33,
+            KeyError::PsamInfo(PsamInfoError::AlgorithmNotSupported { id: 2 })
+        );
+        assert_eq!(ssf33.return_code(), -2202);
+        assert_eq!(
+            open(&ef15_with(11, 0x07), &terminal).err(),
+            Some(KeyError::PsamInfo(PsamInfoError::Algorithm { id: 7 }))
+        );
+        assert_eq!(
+            open(&ef15_with(0, 0xA1), &terminal).err(),
+            Some(KeyError::PsamInfo(PsamInfoError::NotBcd {
+                field: "EF15 serial number",
+                hex: "A1010000000000000001".into()
+            }))
+        );
+        assert!(open(&ef15_with(21, 0x99), &terminal).is_ok(), "2099-01-01");
+        assert_eq!(
+            open(&ef15_with(22, 0x13), &terminal).err(),
+            Some(KeyError::PsamInfo(PsamInfoError::Date {
+                field: "EF15 expiry date",
+                date: "20341301".into()
+            }))
+        );
+        // An 8000-character terminal number (4000 bytes), and one with a non-BCD digit.
+        let long = open(EF15, &[0x31; 4000]).err().unwrap();
+        assert_eq!(
+            long,
+            KeyError::PsamInfo(PsamInfoError::TerminalLength { len: 4000 })
+        );
+        assert_eq!(long.return_code(), -2201);
+        assert_eq!(
+            open(EF15, &parse_hex("11010000000F").unwrap()).err(),
+            Some(KeyError::PsamInfo(PsamInfoError::NotBcd {
+                field: "EF16 terminal number",
+                hex: "11010000000F".into()
+            }))
+        );
     }
 }

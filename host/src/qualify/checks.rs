@@ -2,8 +2,11 @@ use super::{percentile, Latency, Report};
 use crate::script::run::Outcome;
 use sscard_core::apdu::Command;
 use sscard_core::status::StatusWord;
-use sscard_transport::{Connection, Transaction, TransportError};
+use sscard_transport::{Budget, Connection, Transaction, TransportError};
 use std::time::{Duration, Instant};
+
+/// The transmit budget of one check (see [`Runner::in_tx`]).
+const QUALIFY_BUDGET: Budget = Budget::new(2048, 1 << 20);
 
 /// The loopback application's AID.
 pub const LOOPBACK_AID: [u8; 9] = [0xF0, 0x53, 0x53, 0x43, 0x41, 0x52, 0x44, 0x4C, 0x42];
@@ -150,6 +153,9 @@ impl Runner<'_> {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, CheckFailure>,
     ) -> Result<T, CheckFailure> {
         let mut tx = self.conn().transaction()?;
+        // A check is one flow of its own size: up to 510 APDUs (case 3, `--full`, twice that
+        // on a T=0 reader) or one 64 KiB echo, never the few of a card flow.
+        tx.set_budget(QUALIFY_BUDGET);
         f(&mut tx)
     }
 

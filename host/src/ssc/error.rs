@@ -1,4 +1,5 @@
 use crate::keys::KeyError;
+use sscard_core::atr::AtrError;
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::profile::codes;
 use sscard_core::profile::commands::CommandError;
@@ -59,6 +60,12 @@ pub enum SscError {
     /// A command that cannot be built from the data given (too long for line protection).
     #[error("invalid data: {0}")]
     Command(#[from] CommandError),
+    /// The card's answer to reset is not ISO/IEC 7816-3: no historical bytes to report.
+    #[error("the card's answer to reset is malformed: {0}")]
+    Atr(AtrError),
+    /// A configured terminal device number that would not fit one field of the unified line.
+    #[error("the terminal device number {value:?} is not 1 to {max} printable ASCII characters without `|`", max = super::info::MAX_DEVICE_NUMBER)]
+    DeviceNumber { value: String },
 }
 
 /// Turns a status word into success or a typed error for `command`.
@@ -76,9 +83,10 @@ impl Classified for SscError {
             Self::Transport(t) => t.return_code(),
             Self::Keys(k) => k.return_code(),
             Self::Card { sw, .. } => codes::from_status_word(*sw),
-            Self::WrongCard { .. } | Self::AlgorithmNotSupported { .. } | Self::NotIssued => {
-                codes::WRONG_CARD
-            }
+            Self::WrongCard { .. }
+            | Self::AlgorithmNotSupported { .. }
+            | Self::NotIssued
+            | Self::Atr(_) => codes::WRONG_CARD,
             Self::Field(f) if f.is_card_id() => codes::BAD_CARD_ID,
             Self::Field(_) | Self::BadFci(_) | Self::Records { .. } => codes::UNKNOWN,
             Self::NotGenuine => codes::NOT_GENUINE,
@@ -88,7 +96,7 @@ impl Classified for SscError {
             Self::PinCancelled => codes::PIN_CANCELLED,
             Self::NewPinIsInitial => codes::NEW_PIN_IS_INITIAL,
             Self::PinsDiffer => codes::PINS_DIFFER,
-            Self::WeakPin(_) | Self::Command(_) => codes::INVALID_DATA,
+            Self::WeakPin(_) | Self::Command(_) | Self::DeviceNumber { .. } => codes::INVALID_DATA,
         }
     }
 
@@ -102,13 +110,15 @@ impl Classified for SscError {
             | Self::Records { .. }
             | Self::Field(_)
             | Self::NotIssued
-            | Self::NotGenuine => ExitClass::Card,
+            | Self::NotGenuine
+            | Self::Atr(_) => ExitClass::Card,
             Self::PinLength
             | Self::PinCancelled
             | Self::NewPinIsInitial
             | Self::WeakPin(_)
             | Self::PinsDiffer
-            | Self::Command(_) => ExitClass::BadInput,
+            | Self::Command(_)
+            | Self::DeviceNumber { .. } => ExitClass::BadInput,
             Self::Card { .. } | Self::WrongPin { .. } | Self::PinLocked => {
                 ExitClass::UnexpectedStatus
             }

@@ -47,6 +47,37 @@ impl CardIdentification {
     }
 }
 
+/// Longest configured terminal device number, in characters.
+pub const MAX_DEVICE_NUMBER: usize = 64;
+
+/// A configured terminal device number (the unified line's last field, when the reader has no
+/// serial number): 1 to [`MAX_DEVICE_NUMBER`] printable ASCII characters, no `|`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNumber(String);
+
+impl DeviceNumber {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DeviceNumber {
+    type Err = SscError;
+
+    fn from_str(s: &str) -> Result<Self, SscError> {
+        let fits = (1..=MAX_DEVICE_NUMBER).contains(&s.len())
+            && s.bytes()
+                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'|');
+        if fits {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(SscError::DeviceNumber {
+                value: s.chars().take(MAX_DEVICE_NUMBER + 1).collect(),
+            })
+        }
+    }
+}
+
 /// EF06: the holder.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HolderInfo {
@@ -79,6 +110,36 @@ mod tests {
 
     fn rec(tag: u8, hex: &str) -> Record {
         Record::new(tag, sscard_core::hexfmt::parse_hex(hex).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_device_number_is_one_field_of_the_line() {
+        assert_eq!("T-0042".parse::<DeviceNumber>().unwrap().as_str(), "T-0042");
+        assert_eq!(
+            "12|34".parse::<DeviceNumber>(),
+            Err(SscError::DeviceNumber {
+                value: "12|34".into()
+            })
+        );
+        let e = "".parse::<DeviceNumber>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the terminal device number \"\" is not 1 to 64 printable ASCII characters without `|`"
+        );
+        use sscard_core::classify::{Classified, ExitClass};
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-23, ExitClass::BadInput)
+        );
+        assert!("\u{7}1".parse::<DeviceNumber>().is_err());
+        assert!("终端".parse::<DeviceNumber>().is_err());
+        assert!("1".repeat(64).parse::<DeviceNumber>().is_ok());
+        assert_eq!(
+            "1".repeat(1000).parse::<DeviceNumber>(),
+            Err(SscError::DeviceNumber {
+                value: "1".repeat(65)
+            })
+        );
     }
 
     #[test]

@@ -7,13 +7,14 @@ mod info;
 mod pin;
 
 pub use error::{expect_ok, SscError};
-pub use info::{CardIdentification, HolderInfo};
+pub use info::{CardIdentification, DeviceNumber, HolderInfo};
 pub use pin::Pin;
 
 use crate::keys::{CardRef, KeySource};
 use rand::RngCore;
 use serde::Serialize;
 use sscard_core::apdu::Response;
+use sscard_core::atr::Atr;
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::commands::{self, Apdu, LineProtected};
@@ -38,16 +39,23 @@ pub enum PinStatus {
 pub struct BasicInfo {
     pub card: CardIdentification,
     pub holder: HolderInfo,
+    /// The whole answer to reset, hex.
     pub atr: String,
+    /// The ATR's historical bytes, hex: what the unified line carries (PROFILE section 7).
+    pub historical_bytes: String,
     pub algorithm: &'static str,
+    /// The PSAM's EF16, when the key source is a PSAM.
     pub terminal_number: String,
+    /// The reader's serial number, else the configured device number, else empty.
     pub terminal_device_number: String,
     /// APDUs this session sent to the card.
     pub apdus: u64,
 }
 
 impl BasicInfo {
-    /// The unified interface's output: each field followed by `|` (PROFILE section 7).
+    /// The unified interface's output: each field followed by `|` (PROFILE section 7,
+    /// version 3: the ATR's historical bytes, the reader's serial number as the terminal device
+    /// number).
     pub fn unified_line(&self) -> String {
         [
             self.card.region.as_str(),
@@ -55,7 +63,7 @@ impl BasicInfo {
             &self.card.card_number,
             &to_hex(&self.card.card_id),
             &self.holder.name,
-            &self.atr,
+            &self.historical_bytes,
             &self.card.spec_version,
             &self.card.issue_date.replace('-', ""),
             &self.card.expiry_date.replace('-', ""),
@@ -86,6 +94,8 @@ pub struct Session<'a, 'c> {
     multi_read: bool,
     /// The transaction's APDU count when the session opened.
     start: u64,
+    /// The terminal device number to report when the reader has no serial number.
+    device_number: Option<DeviceNumber>,
 }
 
 impl<'a, 'c> Session<'a, 'c> {
@@ -114,7 +124,15 @@ impl<'a, 'c> Session<'a, 'c> {
             card: None,
             multi_read: true,
             start,
+            device_number: None,
         })
+    }
+
+    /// The terminal device number read basic info reports when the reader has no serial
+    /// number of its own (PROFILE section 7: the reader's serial number, else the configured
+    /// device number, else empty).
+    pub fn set_device_number(&mut self, number: Option<DeviceNumber>) {
+        self.device_number = number;
     }
 
     /// Records that the card answered END PERSONALISATION with success: its life cycle is
@@ -294,6 +312,10 @@ impl<'a, 'c> Session<'a, 'c> {
         if !self.issued {
             return Err(SscError::NotIssued);
         }
+        // The line carries the historical bytes: an ATR they cannot be found in is refused
+        // before any APDU of the flow.
+        let historical_bytes =
+            to_hex(&Atr::parse(self.tx.atr()).map_err(SscError::Atr)?.historical);
         if let Some(alg) = self.keys.algorithm() {
             if alg != self.algorithm {
                 return Err(crate::keys::KeyError::AlgorithmMismatch {
@@ -307,13 +329,19 @@ impl<'a, 'c> Session<'a, 'c> {
         self.internal_authenticate()?;
         let holder = self.read_holder()?;
         let terminal_number = self.keys.terminal_number()?.unwrap_or_default();
+        let terminal_device_number = match (self.tx.reader_serial(), &self.device_number) {
+            (Some(serial), _) => serial.to_string(),
+            (None, Some(configured)) => configured.as_str().to_string(),
+            (None, None) => String::new(),
+        };
         Ok(BasicInfo {
             card,
             holder,
             atr: to_hex(self.tx.atr()),
+            historical_bytes,
             algorithm: self.algorithm.name(),
             terminal_number,
-            terminal_device_number: String::new(),
+            terminal_device_number,
             apdus: self.apdu_count(),
         })
     }
@@ -425,5 +453,93 @@ impl<'a, 'c> Session<'a, 'c> {
     /// UNBLOCK PIN: restores the try counter under UPK; the PIN is unchanged.
     pub fn unblock_pin(&mut self) -> Result<(), SscError> {
         self.send_protected(commands::unblock_pin(), Kid::Upk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SoftKeys;
+    use sscard_core::crypto::Algorithm;
+    use sscard_model::card::shared;
+    use sscard_transport::backend::{CardBackend, CardTransaction};
+    use sscard_transport::{Connection, InProcess, TransportError};
+
+    /// The model card in a reader that reports a serial number (or none).
+    struct Reader(InProcess, Option<&'static str>);
+
+    impl CardBackend for Reader {
+        fn reader(&self) -> &str {
+            self.0.reader()
+        }
+        fn atr(&self) -> Vec<u8> {
+            self.0.atr()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            self.0.transaction()
+        }
+        fn reader_serial(&self) -> Option<String> {
+            self.1.map(String::from)
+        }
+    }
+
+    fn line(serial: Option<&'static str>, configured: Option<&str>) -> String {
+        let (ssc, _) = sscard_model::test_pair(Algorithm::Sm4);
+        let mut conn = Connection::new(Reader(InProcess::new(shared(ssc), "model"), serial));
+        let mut keys = SoftKeys::test_set();
+        let mut tx = conn.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        s.set_device_number(configured.map(|c| c.parse().unwrap()));
+        let info = s.read_basic_info().unwrap();
+        assert_eq!(info.atr, "3B880153534341524430319C");
+        assert_eq!(info.historical_bytes, "5353434152443031");
+        info.unified_line()
+    }
+
+    #[test]
+    fn the_unified_line_has_the_historical_bytes_and_the_readers_serial_number() {
+        const FIELDS: &str = "110100|11010519491231002X|A12345674|110100D15600000599110145000000A1|张三|5353434152443031|3.00|20240101|20340101||";
+        assert_eq!(line(None, None), format!("{FIELDS}|"));
+        assert_eq!(line(None, Some("T-0042")), format!("{FIELDS}T-0042|"));
+        // The reader's own serial number wins over the configured one.
+        assert_eq!(
+            line(Some("0123456789"), Some("T-0042")),
+            format!("{FIELDS}0123456789|")
+        );
+    }
+
+    /// A card whose ATR ends early: no historical bytes to report, and no APDU spent on it.
+    struct ShortAtr(Box<dyn sscard_core::card::Card>);
+
+    impl sscard_core::card::Card for ShortAtr {
+        fn atr(&self) -> Vec<u8> {
+            vec![0x3B, 0x88, 0x01, 0x53]
+        }
+        fn reset(&mut self) {
+            self.0.reset()
+        }
+        fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+            self.0.transmit(apdu)
+        }
+    }
+
+    #[test]
+    fn an_atr_without_its_historical_bytes_is_refused() {
+        let (ssc, _) = sscard_model::test_pair(Algorithm::Tdes);
+        let mut conn = Connection::new(InProcess::new(shared(ShortAtr(Box::new(ssc))), "m"));
+        let mut keys = SoftKeys::test_set();
+        let mut tx = conn.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        let e = s.read_basic_info().unwrap_err();
+        assert_eq!(
+            e,
+            SscError::Atr(sscard_core::atr::AtrError::Truncated {
+                missing: 7,
+                offset: 4
+            })
+        );
+        assert_eq!(s.apdu_count(), 1, "SELECT only");
+        use sscard_core::classify::Classified;
+        assert_eq!(e.return_code(), -1);
     }
 }

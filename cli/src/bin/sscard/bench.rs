@@ -96,7 +96,9 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
     // goes through a connection and a transaction (untraced) on the other.
     let bare_card = PcscBackend::connect(&ctx, args.reader.as_deref(), false)?;
     let reader = sscard_transport::backend::CardBackend::reader(&bare_card).to_string();
-    let mut conn = Connection::new(PcscBackend::connect_named(&ctx, &reader, false)?);
+    // One transaction carries a whole round (--count / --rounds APDUs): the loop bounds it.
+    let mut conn = Connection::new(PcscBackend::connect_named(&ctx, &reader, false)?)
+        .with_budget(sscard_transport::Budget::UNLIMITED);
     let per_round = args.count.div_ceil(args.rounds);
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     // One figure per repetition; the median is the one to quote.

@@ -5,7 +5,7 @@ use crate::exit::BadInput;
 use crate::output::Output;
 use anyhow::Result;
 use serde_json::json;
-use sscard::ssc::{FileContent, Pin, PinStatus, Session, SscError};
+use sscard::ssc::{DeviceNumber, FileContent, Pin, PinStatus, Session, SscError};
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::files::{self, FileDef};
 use sscard_core::tlv::Record;
@@ -17,6 +17,10 @@ pub struct InfoArgs {
     /// Print the unified interface's `|`-separated line.
     #[arg(long, conflicts_with = "json")]
     unified: bool,
+    /// The terminal device number the unified line reports when the reader has no serial
+    /// number of its own (up to 64 printable ASCII characters, no `|`).
+    #[arg(long, value_name = "ID", env = "SSCARD_DEVICE_NUMBER")]
+    device_number: Option<DeviceNumber>,
     #[arg(long, hide = true)]
     json: bool,
 }
@@ -85,14 +89,17 @@ fn with_session<T>(
 }
 
 pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
-    let info = with_session(&args.card, |s| s.read_basic_info())?;
+    let info = with_session(&args.card, |s| {
+        s.set_device_number(args.device_number.clone());
+        s.read_basic_info()
+    })?;
     if args.unified {
         crate::output::line(&info.unified_line());
         return Ok(());
     }
     out.result(json!({ "code": 0, "info": info, "unified": info.unified_line() }), || {
         format!(
-            "card number      {}\ncard id          {}\nregion           {}\nspec version     {} ({})\nissued/expires   {} / {}\nname             {}\nSSN              {}\ngender           {}\nbirth date       {}\nterminal         {}\nAPDUs            {}",
+            "card number      {}\ncard id          {}\nregion           {}\nspec version     {} ({})\nissued/expires   {} / {}\nname             {}\nSSN              {}\ngender           {}\nbirth date       {}\nATR historical   {}\nterminal         {}\ndevice           {}\nAPDUs            {}",
             info.card.card_number,
             to_hex(&info.card.card_id),
             info.card.region,
@@ -104,7 +111,9 @@ pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
             info.holder.ssn,
             info.holder.gender,
             info.holder.birth_date,
+            info.historical_bytes,
             info.terminal_number,
+            info.terminal_device_number,
             info.apdus
         )
     });

@@ -28,8 +28,26 @@ struct Cli {
     /// Print results as JSON.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    budget: BudgetOpts,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// The transmit budget of every flow (one transaction on a card or PSAM): a card that keeps
+/// the host talking longer is stopped with a typed error (docs/budget.md).
+#[derive(clap::Args)]
+struct BudgetOpts {
+    /// Most APDUs one flow may exchange with a card (GET RESPONSE and resends included).
+    #[arg(long, global = true, value_name = "N", env = "SSCARD_MAX_APDUS",
+          default_value_t = sscard_transport::budget::DEFAULT_APDUS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_apdus: u64,
+    /// Most bytes (commands and responses) one flow may exchange with a card.
+    #[arg(long, global = true, value_name = "BYTES", env = "SSCARD_MAX_BYTES",
+          default_value_t = sscard_transport::budget::DEFAULT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_bytes: u64,
 }
 
 #[derive(Subcommand)]
@@ -101,6 +119,11 @@ fn main() {
         Err(e) => usage_error(e),
     };
     let out = output::Output::new(cli.json);
+    // Every connection the command opens, its own or a library's, starts with this budget.
+    sscard_transport::Budget::set_process_default(sscard_transport::Budget::new(
+        cli.budget.max_apdus,
+        cli.budget.max_bytes,
+    ));
     let result = match cli.command {
         Cmd::Readers => cmd_readers::run(&out),
         Cmd::Atr(a) => cmd_atr::run(&out, a),
