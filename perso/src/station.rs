@@ -542,16 +542,22 @@ impl IssueError {
     /// Whether the card or the journal went away (PC/SC errors, a card that stopped answering,
     /// the journal unreachable), as opposed to a card or key source that said no: the row stays
     /// where the journal has it and the card resumes when it is back.
+    ///
+    /// A card that keeps the host talking past the flow's transmit budget, or never ends its
+    /// GET RESPONSE chain, did not go away: it misbehaves, and trying it again would only repeat
+    /// that for ever. It is refused like a card that said no.
     pub fn is_transient(&self) -> bool {
         use sscard::ssc::SscError;
-        matches!(
-            self,
-            IssueError::Transport(_)
-                | IssueError::Journal(_)
-                | IssueError::Perso(PersoError::Card(SscError::Transport(_)))
-                | IssueError::Acceptance(PersoError::Card(SscError::Transport(_)))
-                | IssueError::Perso(PersoError::Stopped { .. })
-        )
+        match self {
+            IssueError::Transport(e)
+            | IssueError::Perso(PersoError::Card(SscError::Transport(e)))
+            | IssueError::Acceptance(PersoError::Card(SscError::Transport(e))) => !matches!(
+                e,
+                TransportError::BudgetExceeded { .. } | TransportError::EndlessGetResponse { .. }
+            ),
+            IssueError::Journal(_) | IssueError::Perso(PersoError::Stopped { .. }) => true,
+            _ => false,
+        }
     }
 }
 
@@ -568,6 +574,48 @@ impl sscard_core::classify::Classified for IssueError {
             Self::Transport(e) => e.exit_class(),
             Self::Perso(e) | Self::Acceptance(e) => e.exit_class(),
             Self::Journal(e) => e.exit_class(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sscard::ssc::SscError;
+    use sscard_transport::Budget;
+
+    fn spent() -> TransportError {
+        TransportError::BudgetExceeded {
+            command: "00B20105".into(),
+            apdus: 256,
+            bytes: 2048,
+            limit: Budget::new(256, 16384),
+        }
+    }
+
+    #[test]
+    fn a_card_past_its_budget_is_refused_not_retried() {
+        for e in [
+            IssueError::Transport(spent()),
+            IssueError::Perso(PersoError::Card(SscError::Transport(spent()))),
+            IssueError::Acceptance(PersoError::Card(SscError::Transport(spent()))),
+            IssueError::Perso(PersoError::Card(SscError::Transport(
+                TransportError::EndlessGetResponse {
+                    command: "00B20105".into(),
+                    rounds: 256,
+                },
+            ))),
+        ] {
+            assert!(!e.is_transient(), "{e}");
+        }
+        // A card that left, or pcscd that went away, is looked for again.
+        for e in [
+            IssueError::Transport(TransportError::CardRemoved),
+            IssueError::Perso(PersoError::Card(SscError::Transport(
+                TransportError::ServiceNotRunning,
+            ))),
+        ] {
+            assert!(e.is_transient(), "{e}");
         }
     }
 }

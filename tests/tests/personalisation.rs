@@ -307,6 +307,62 @@ fn a_blank_card_of_another_city_is_refused_and_no_holder_is_used() {
     assert_eq!(status["states"], serde_json::json!({ "pending": 1 }));
 }
 
+/// A card that keeps the station talking past the flow's transmit budget misbehaves: it is not
+/// a card that left. The station fails its holder (the card was written to) and refuses the card
+/// once, instead of retrying it on every poll for ever. (A budget of 20 APDUs stands in for a
+/// hostile card: the personalisation of one card takes 60.)
+#[test]
+fn a_card_past_the_transmit_budget_is_refused_once() {
+    let _g = exclusive();
+    let dir = tmpdir("budget");
+    let batch = batch(&dir, 1);
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            dir.join("feed").to_str().unwrap(),
+            "--blank",
+            "1",
+        ],
+        &[READER_0],
+    );
+    let o = sscard(&[
+        "--max-apdus",
+        "20",
+        "perso",
+        "run",
+        "--operator",
+        "tester",
+        "--batch",
+        batch.to_str().unwrap(),
+        "--readers",
+        "0",
+        "--journal",
+        &journal,
+        "--idle",
+        "1",
+        "--json",
+    ]);
+    let events: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(events.iter().all(|e| e["event"] != "retry"), "{events:?}");
+    let failed: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    let detail = failed[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("not sent, the flow already exchanged 20 APDUs"),
+        "{detail}"
+    );
+    assert!(!o.status.success(), "{events:?}");
+    assert_eq!(
+        events.last().unwrap()["states"],
+        serde_json::json!({ "failed": 1 })
+    );
+}
+
 #[test]
 fn an_invalid_batch_personalises_nothing() {
     let dir = tmpdir("invalid");
