@@ -651,12 +651,39 @@ def read_basic_info(card, psam, psam_level=2, log_checks=None):
                 'gender': gender, 'nation': hx(ef06[0x0B]), 'birthplace': hx(ef06[0x0C]),
                 'birth_date': hx(ef06[0x0D])})
     out['atr'] = hx(card.atr)
+    out['historical_bytes'] = hx(historical_bytes(card.atr))
     return out
+
+
+def historical_bytes(atr):
+    """The historical bytes of an ATR (ISO/IEC 7816-3 8.2): after TS and T0, walk the interface
+    bytes that each Y nibble announces (TA, TB, TC, TD in that order), then K = T0's low nibble
+    bytes; a TCK may follow. Raises ValueError when the ATR is shorter than it announces."""
+    if len(atr) < 2:
+        raise ValueError('ATR shorter than TS T0')
+    k = atr[1] & 0x0F
+    y = atr[1] >> 4
+    i = 2
+    while True:
+        td = None
+        for bit in range(4):
+            if y & (1 << bit):
+                if i >= len(atr):
+                    raise ValueError('ATR ends inside its interface bytes')
+                if bit == 3:
+                    td = atr[i]
+                i += 1
+        if td is None:
+            break
+        y = td >> 4
+    if i + k > len(atr):
+        raise ValueError('ATR ends inside its historical bytes')
+    return bytes(atr[i:i + k])
 
 
 def unified_line(info, device_number=''):
     fields = [info['region_code'], info['ssn'], info['card_number'],
-              info['card_identification_code'], info['full_name'], info['atr'],
+              info['card_identification_code'], info['full_name'], info['historical_bytes'],
               info['specification_version'], info['issue_date'], info['expiry_date'],
               info['terminal_number'], device_number]
     return ''.join(f + '|' for f in fields)

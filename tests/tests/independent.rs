@@ -241,6 +241,26 @@ fn independent_terminal_passes_against_the_model_through_pcscd() {
             "110100D15600000599110145000000A1"
         );
         assert_eq!(v["fields"]["full_name"], "张三");
+        // Version 3's line (historical bytes, no device number) as the independent terminal
+        // builds it, and ours on the same card: the same bytes.
+        let ours = sscard(&[
+            "info",
+            "--reader",
+            READER_F0,
+            "--psam-reader",
+            READER_F1,
+            "--json",
+        ]);
+        assert!(ours.status.success(), "{alg}: {}", stderr(&ours));
+        assert_eq!(v["unified_output"], json(&ours)["unified"], "{alg}");
+        assert!(
+            v["unified_output"]
+                .as_str()
+                .unwrap()
+                .contains("|张三|5353434152443031|"),
+            "{alg}: {}",
+            v["unified_output"]
+        );
         let o = independent_terminal(&[
             "conformance",
             "--card",
