@@ -469,6 +469,13 @@ fn settle_absent(run: &mut Run<'_>, present: Option<&str>) -> Result<(), Journal
     Ok(())
 }
 
+/// When a worker that has seen no card since `now` gives up: `None` (never) for an `idle` so
+/// long that the clock cannot hold it (a library caller's `Duration::MAX`), which would
+/// otherwise panic the worker's thread on `Instant + Duration`.
+fn idle_deadline(now: Instant, idle: Duration) -> Option<Instant> {
+    now.checked_add(idle)
+}
+
 /// Runs one reader's worker until no holder is pending or no card to work on comes within
 /// `idle`. `audit_key` signs the journal's audit chain.
 pub fn run(
@@ -490,10 +497,10 @@ pub fn run(
         unidentified: false,
     };
     run.journal.heartbeat()?;
-    let mut deadline = Instant::now() + w.idle;
+    let mut deadline = idle_deadline(Instant::now(), w.idle);
     loop {
         run.heartbeat()?;
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             // The card of a row still on its way never came back.
             settle_absent(&mut run, None)?;
             run.event(
@@ -512,7 +519,7 @@ pub fn run(
             Ok(Outcome::Issued { apdus }) => {
                 run.stats.issued += 1;
                 run.stats.apdus += apdus;
-                deadline = Instant::now() + w.idle;
+                deadline = idle_deadline(Instant::now(), w.idle);
                 // The journal holds the card's outcome: now, and only now, it leaves the reader.
                 eject(&mut run, conn);
             }
@@ -617,5 +624,15 @@ mod tests {
         ] {
             assert!(e.is_transient(), "{e}");
         }
+    }
+
+    #[test]
+    fn an_idle_time_past_the_clock_never_expires_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(idle_deadline(now, Duration::MAX), None);
+        assert_eq!(
+            idle_deadline(now, Duration::from_secs(10)),
+            Some(now + Duration::from_secs(10))
+        );
     }
 }

@@ -43,8 +43,11 @@ fn check_junit(path: &std::path::Path) -> (u64, u64) {
 }
 
 /// Cases that run per algorithm (the others are `only` the other one), PROFILE version 3: before
-/// version 3's field shapes and revocation rules, 229 (3DES) and 219 (SM4).
-const CASES: [(&str, u64, u64); 2] = [("3des", 299, 25), ("sm4", 289, 35)];
+/// version 3's field shapes and revocation rules, 229 (3DES) and 219 (SM4). The 16-byte
+/// INTERNAL AUTHENTICATE cases of `ssc/09` check the answer with `int-auth` against the key
+/// source, one case for both algorithms where there were two `only` cases with the sample
+/// card's answers: 5 skipped fewer per algorithm (25 and 35 before), the same passed.
+const CASES: [(&str, u64, u64); 2] = [("3des", 299, 20), ("sm4", 289, 30)];
 
 #[test]
 fn suite_passes_in_process_for_both_algorithms() {
@@ -216,6 +219,58 @@ fn personalisation_suite_passes_through_pcscd_on_a_blank_card() {
             stdout(&o).starts_with("13 passed, 0 failed"),
             "{alg}: {}",
             stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn int_auth_checks_any_answer_against_the_key_source() {
+    let path = tmp("int-auth.apdu");
+    std::fs::write(
+        &path,
+        "set $ssse = 7378312E73682EC9E7BBE1B1A3D5CF\n\
+         test \"16 bytes under IRK\"\n  00A404000F $ssse\n  int-auth IRK p2 00 0102030405060708 1112131415161718 -> 9000 save $a\n  int-auth IRK 0102030405060708 1112131415161718 -> 9000 $a\n\
+         test \"checked against another key\"\n  00A404000F $ssse\n  int-auth RKSSSE p2 00 0102030405060708 1112131415161718\n\
+         test \"compared with a saved answer\"\n  00A404000F $ssse\n  int-auth IRK 0102030405060708 -> 9000 save $a\n  int-auth IRK 0102030405060709 -> 9000 $a\n\
+         test \"compared with a variable never set\"\n  00A404000F $ssse\n  int-auth IRK -> 9000 $nothing\n",
+    )
+    .unwrap();
+    for alg in ["3des", "sm4"] {
+        let o = sscard(&[
+            "--json",
+            "script",
+            "run",
+            path.to_str().unwrap(),
+            "--model",
+            "--alg",
+            alg,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let v = json(&o);
+        let messages: Vec<&serde_json::Value> = v["files"][0]["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["message"])
+            .collect();
+        let file = path.display();
+        assert_eq!(v["files"][0]["cases"][0]["outcome"], "passed", "{alg}: {v}");
+        assert_eq!(
+            messages[1],
+            &format!(
+                "{file}:8: INTERNAL AUTHENTICATE: the cryptogram does not match the key source"
+            ),
+            "{alg}"
+        );
+        let got = messages[2].as_str().unwrap();
+        assert!(
+            got.starts_with(&format!("{file}:12: expected data $a, got ")),
+            "{alg}: {got}"
+        );
+        assert_eq!(
+            messages[3],
+            &format!("{file}:15: unknown variable $nothing"),
+            "{alg}"
         );
     }
 }

@@ -394,8 +394,13 @@ fn send_output_json_and_traces_mask_pin_commands() {
     assert!(err.contains("card > 0020000003******"), "{err}");
     assert!(err.contains("card > 0020000002******"), "{err}");
     assert!(!shows_pin(&err), "{err}");
+    // The exchanges, not the timestamps (a time may hold the digits 1234).
     let traced = std::fs::read_to_string(&trace_json).unwrap();
-    assert!(!shows_pin(&traced), "{traced}");
+    for line in traced.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let shown = format!("{} {}", e["command"], e["response"]);
+        assert!(!shows_pin(&shown), "{line}");
+    }
     let o = sscard(&[
         "--json",
         "send",
@@ -467,6 +472,7 @@ fn the_limits_are_the_documented_ones() {
         "| batch (`perso run --batch`, `-` for stdin) | 64 MiB |",
         "| card image | 4 MiB |",
         "| key file | 64 KiB |",
+        "| anchor file (`perso audit-verify --anchor`) | 16 MiB |",
         "| holder file (`sscard-model new --holder`) | 64 KiB |",
         "| PIN, token PIN, key component line (stdin or prompt) | 1 KiB |",
     ] {
@@ -495,4 +501,176 @@ fn sscard_refuses_options_that_cannot_work() {
     ] {
         assert_bad_input(&sscard_bounded(&args), message);
     }
+}
+
+#[test]
+fn an_anchor_from_dev_zero_is_refused_at_the_limit() {
+    assert_eq!(sscard_perso::journal::MAX_ANCHOR_BYTES, 16 << 20);
+    let journal = format!("sqlite:{}", tmp("anchor-journal.db").display());
+    let o = sscard(&["perso", "journal-init", "--journal", &journal]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let message = "anchor file /dev/zero holds more than 16777216 bytes, the most read for an anchor file: it is not one (give --anchor the file perso run writes)";
+    let o = sscard_bounded(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        &journal,
+        "--anchor",
+        "/dev/zero",
+    ]);
+    assert_bad_input(&o, &format!("sscard: error: {message}"));
+    let o = sscard_bounded(&[
+        "--json",
+        "perso",
+        "audit-verify",
+        "--journal",
+        &journal,
+        "--anchor",
+        "/dev/zero",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(json(&o)["error"], message);
+}
+
+#[test]
+fn bench_options_that_measure_nothing_or_too_long_are_refused() {
+    for (args, message) in [
+        (
+            vec!["bench", "transport", "--rounds", "0"],
+            "sscard: error: invalid value '0' for '--rounds <ROUNDS>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "transport", "--repeat", "0"],
+            "sscard: error: invalid value '0' for '--repeat <REPEAT>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "transport", "--count", "0"],
+            "sscard: error: invalid value '0' for '--count <COUNT>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "vpcd", "--rounds", "0"],
+            "sscard: error: invalid value '0' for '--rounds <ROUNDS>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "keys", "--keys", "test", "--rounds", "0"],
+            "sscard: error: invalid value '0' for '--rounds <ROUNDS>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "model", "--sessions", "0"],
+            "sscard: error: invalid value '0' for '--sessions <SESSIONS>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "perso", "--readers", "1,0"],
+            "sscard: error: invalid value '0' for '--readers <READERS>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "perso", "--cards-per-reader", "0"],
+            "sscard: error: invalid value '0' for '--cards-per-reader <CARDS_PER_READER>': 0 measures nothing: give at least 1 (see --help)",
+        ),
+        (
+            vec!["bench", "perso", "--latency-ms", "60001"],
+            "sscard: error: invalid value '60001' for '--latency-ms <LATENCY_MS>': 60001 is not in 0..=60000 (see --help)",
+        ),
+        (
+            vec!["bench", "perso", "--latency-ms", "18446744073709551615"],
+            "sscard: error: invalid value '18446744073709551615' for '--latency-ms <LATENCY_MS>': 18446744073709551615 is not in 0..=60000 (see --help)",
+        ),
+        // --apdu is echoed as send echoes a command: a PIN's digits never.
+        (
+            vec!["bench", "transport", "--apdu", "0020000003 12345G"],
+            "sscard: error: --apdu 00200000**…: a character at column 17 is not a hex digit (secret data, not shown)",
+        ),
+        (
+            vec!["bench", "transport", "--apdu", "0020000004123456"],
+            "sscard: error: --apdu 00200000**…: Lc says 4 data bytes but 3 follow",
+        ),
+        (
+            vec!["bench", "transport", "--apdu", "123456"],
+            "sscard: error: --apdu **: an APDU needs at least 4 header bytes, got 3",
+        ),
+        // A public command is quoted as it is.
+        (
+            vec!["bench", "transport", "--apdu", "00A40400 0G"],
+            "sscard: error: --apdu 00A404000G: 'G' at column 11 is not a hex digit",
+        ),
+    ] {
+        assert_bad_input(&sscard_bounded(&args), message);
+    }
+}
+
+#[test]
+fn model_defects_are_all_listed_from_the_model() {
+    let o = bounded("sscard-model", &["serve", "--help"], Stdio::null());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<&str> = sscard_model::ssc::Defect::names().collect();
+    assert_eq!(
+        names,
+        [
+            "mac-not-checked",
+            "try-counter-not-decremented",
+            "grant-survives-failure"
+        ]
+    );
+    let listed = format!("[possible values: {}]", names.join(", "));
+    let help = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains(&listed), "{help}");
+    let o = bounded(
+        "sscard-model",
+        &["serve", "--defect", "nope"],
+        Stdio::null(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next(),
+        Some("error: invalid value 'nope' for '--defect <DEFECT>'")
+    );
+    assert_eq!(lines.next(), Some(&format!("  {listed}")[..]));
+}
+
+#[test]
+fn a_raw_des_crypt_answer_is_masked_in_send_output_json_and_trace() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    let trace_json = tmp("des-crypt.jsonl");
+    let apdus = [
+        "00A4000002DF01",
+        "801A08010899110145000000A1",
+        "80FA0000080102030405060708",
+    ];
+    let mut args = vec![
+        "send",
+        "--reader",
+        READER_1,
+        "--trace",
+        "--trace-json",
+        trace_json.to_str().unwrap(),
+    ];
+    args.extend(apdus);
+    let o = sscard(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[4], "> 80FA0000080102030405060708", "{out}");
+    assert_eq!(lines[5], "< **************** 9000 success", "{out}");
+    // The answer itself (the sample card's IRK cryptogram of 0102…08) appears nowhere.
+    let cryptogram = "03367BD51B84AE05";
+    assert!(!out.contains(cryptogram), "{out}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("card > 00C0000008\ncard < **************** 9000"),
+        "{err}"
+    );
+    assert!(!err.contains(cryptogram), "{err}");
+    let traced = std::fs::read_to_string(&trace_json).unwrap();
+    assert!(!traced.contains(cryptogram), "{traced}");
+    let mut args = vec!["--json", "send", "--reader", READER_1];
+    args.extend(apdus);
+    let o = sscard(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["responses"][2]["data"], "****************");
+    assert_eq!(v["responses"][2]["sw"], "9000");
+    assert!(!v.to_string().contains(cryptogram), "{v}");
 }

@@ -57,24 +57,62 @@ pub enum Defect {
     GrantSurvivesFailure,
 }
 
+impl Defect {
+    /// Every defect with its name (`--defect NAME`): the one list the parser, its error and
+    /// the command line's help are made from.
+    pub const ALL: [(&'static str, Defect); 3] = [
+        ("mac-not-checked", Defect::MacNotChecked),
+        (
+            "try-counter-not-decremented",
+            Defect::TryCounterNotDecremented,
+        ),
+        ("grant-survives-failure", Defect::GrantSurvivesFailure),
+    ];
+
+    /// The defects' names, in [`Defect::ALL`]'s order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::ALL.iter().map(|(name, _)| *name)
+    }
+
+    /// This defect's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, d)| *d == self)
+            .map_or("unknown", |(name, _)| name)
+    }
+}
+
 /// Why a defect name is not one the model knows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DefectError {
-    #[error("unknown defect {name:?}: mac-not-checked, try-counter-not-decremented or grant-survives-failure")]
+    #[error("unknown defect {name:?}: {}", Defect::names().collect::<Vec<_>>().join(", "))]
     Unknown { name: String },
 }
 
 impl std::str::FromStr for Defect {
     type Err = DefectError;
     fn from_str(s: &str) -> Result<Self, DefectError> {
-        match s {
-            "mac-not-checked" => Ok(Self::MacNotChecked),
-            "try-counter-not-decremented" => Ok(Self::TryCounterNotDecremented),
-            "grant-survives-failure" => Ok(Self::GrantSurvivesFailure),
-            _ => Err(DefectError::Unknown { name: s.into() }),
-        }
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| DefectError::Unknown { name: s.into() })
     }
+}
+
+#[cfg(test)]
+#[test]
+fn every_defect_has_one_name_that_parses_back() {
+    for (name, d) in Defect::ALL {
+        assert_eq!(name.parse::<Defect>(), Ok(d));
+        assert_eq!(d.name(), name);
+    }
+    assert_eq!(
+        "nope".parse::<Defect>().unwrap_err().to_string(),
+        "unknown defect \"nope\": mac-not-checked, try-counter-not-decremented, grant-survives-failure"
+    );
 }
 
 /// Whether `kid` may be used while `df` is current (PROFILE section 3): the national keys in

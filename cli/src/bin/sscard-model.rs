@@ -95,8 +95,9 @@ enum Cmd {
         /// Flip one byte of every APDU longer than N bytes (a faulty reader, for reader-test).
         #[arg(long, value_name = "N")]
         corrupt_over: Option<usize>,
-        /// Break one rule of the SSC on purpose: mac-not-checked, try-counter-not-decremented.
-        #[arg(long)]
+        /// Break one rule of the SSC on purpose (the possible values are the model's whole
+        /// list of defects).
+        #[arg(long, value_parser = defect_parser())]
         defect: Option<sscard_model::ssc::Defect>,
         /// Unix socket for `remove N` / `insert N` / `tear N W` / `status`.
         #[arg(long)]
@@ -125,6 +126,14 @@ enum Cmd {
     },
     /// Print an image with key values and PINs masked.
     Show { image: PathBuf },
+}
+
+/// `--defect`: the model's defect names (`Defect::ALL`), shown by `--help` and in the error
+/// for any other name, so the help never lags behind the model.
+fn defect_parser() -> impl clap::builder::TypedValueParser<Value = sscard_model::ssc::Defect> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(sscard_model::ssc::Defect::names())
+        .try_map(|name| name.parse::<sscard_model::ssc::Defect>())
 }
 
 /// The longest processing time `--latency-ms` adds to an APDU: one minute.
@@ -206,7 +215,10 @@ fn serve_until_killed(served: Vec<ServedCard>, control: Option<PathBuf>) -> Resu
 
 fn with_defect(mut card: Ssc, defect: Option<sscard_model::ssc::Defect>) -> Ssc {
     if let Some(d) = defect {
-        eprintln!("sscard-model: warning: serving a card with a deliberate defect: {d:?}");
+        eprintln!(
+            "sscard-model: warning: serving a card with a deliberate defect: {}",
+            d.name()
+        );
         card.inject_defect(d);
     }
     card

@@ -84,8 +84,10 @@ pub enum CommandError {
 use Idempotence::{ChangesCard, Idempotent};
 
 /// The name, effect and secrecy of a command by its class and instruction: the commands that
-/// carry a PIN, key material or a cryptogram have secret data whoever sends them; an
-/// instruction the profile does not know is taken to change the card.
+/// carry a PIN, key material or a cryptogram have secret data whoever sends them, and the PSAM's
+/// DES CRYPT answers a cryptogram or a MAC under a card key (secret response data), whether a
+/// flow or a raw `send` sends it; an instruction the profile does not know is taken to change
+/// the card.
 pub fn describe(cla: u8, ins: u8) -> CommandInfo {
     let proprietary = cla & 0x80 != 0;
     let (name, idempotence, secrecy) = match (proprietary, ins) {
@@ -104,7 +106,7 @@ pub fn describe(cla: u8, ins: u8) -> CommandInfo {
         (_, 0xD4) => ("WRITE KEY", ChangesCard, Secrecy::COMMAND_DATA),
         (_, 0xEE) => ("END PERSONALISATION", ChangesCard, Secrecy::PUBLIC),
         (true, 0x1A) => ("DES INIT", Idempotent, Secrecy::PUBLIC),
-        (true, 0xFA) => ("DES CRYPT", Idempotent, Secrecy::PUBLIC),
+        (true, 0xFA) => ("DES CRYPT", Idempotent, Secrecy::RESPONSE_DATA),
         _ => ("command", ChangesCard, Secrecy::PUBLIC),
     };
     CommandInfo {
@@ -291,14 +293,13 @@ pub fn des_init(kid: Kid, factors: &[u8]) -> Apdu {
     )
 }
 
-/// PSAM: DES CRYPT, ECB encryption of whole blocks (a cryptogram). The answer is secret.
+/// PSAM: DES CRYPT, ECB encryption of whole blocks (a cryptogram). The answer is secret
+/// ([`describe`]).
 pub fn des_crypt_encrypt(data: Vec<u8>) -> Apdu {
-    let mut a = apdu(
+    apdu(
         "DES CRYPT",
         Command::new(0x80, 0xFA, 0x00, 0x00).with_data(data),
-    );
-    a.secrecy = Secrecy::RESPONSE_DATA;
-    a
+    )
 }
 
 /// PSAM: DES CRYPT, MAC of `message` with IV `iv_block` (one block); the PSAM pads. The answer
@@ -306,12 +307,10 @@ pub fn des_crypt_encrypt(data: Vec<u8>) -> Apdu {
 pub fn des_crypt_mac(iv_block: &[u8], message: &[u8]) -> Apdu {
     let mut data = iv_block.to_vec();
     data.extend_from_slice(message);
-    let mut a = apdu(
+    apdu(
         "DES CRYPT",
         Command::new(0x80, 0xFA, 0x05, 0x00).with_data(data),
-    );
-    a.secrecy = Secrecy::RESPONSE_DATA;
-    a
+    )
 }
 
 /// A command under line protection (PROFILE section 5): the MAC covers
@@ -528,6 +527,10 @@ mod tests {
         assert_eq!(describe(0x00, 0x20).idempotence, Idempotence::ChangesCard);
         assert_eq!(describe(0x00, 0xB2).idempotence, Idempotence::Idempotent);
         assert_eq!(describe(0x80, 0xFA).name, "DES CRYPT");
+        // A raw DES CRYPT's answer is as secret as a flow's.
+        assert_eq!(describe(0x80, 0xFA).secrecy, Secrecy::RESPONSE_DATA);
+        assert_eq!(describe(0x80, 0x1A).secrecy, Secrecy::PUBLIC);
+        assert_eq!(des_crypt_mac(&[0; 8], b"x").secrecy, Secrecy::RESPONSE_DATA);
         assert_eq!(describe(0x00, 0x99).idempotence, Idempotence::ChangesCard);
         assert_eq!(describe_bytes(&[0x00]).name, "command");
         assert_eq!(

@@ -1,6 +1,5 @@
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::crypto::CryptoError;
-use sscard_core::hexfmt::HexError;
 use sscard_core::profile::psam::PsamInfoError;
 use sscard_core::profile::{codes, Kid};
 use sscard_core::status::StatusWord;
@@ -18,8 +17,16 @@ pub enum KeyFileProblem {
     NotAnAssignment { line: usize },
     #[error("line {line}: unknown key name {name:?}")]
     UnknownName { line: usize, name: String },
-    #[error("line {line}: {source}")]
-    BadHex { line: usize, source: HexError },
+    /// A character of a key value that is not a hex digit. Key material is never quoted: the
+    /// line and the column (1-based, in the line) say where it is.
+    #[error("line {line}: the character at column {column} is not a hex digit (key material, not shown)")]
+    BadHex { line: usize, column: usize },
+    #[error(
+        "line {line}: the value has an odd number of hex digits ({digits}): every byte needs two"
+    )]
+    OddHex { line: usize, digits: usize },
+    #[error("line {line}: the value is not hex (key material, not shown)")]
+    NotHex { line: usize },
     #[error("line {line}: {source}")]
     BadKey { line: usize, source: CryptoError },
     #[error("line {line}: AUDIT is a 32-byte key (64 hex digits), not {len} bytes")]

@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2_v011::{Digest, Sha256};
 use sscard_core::crypto::{Algorithm, Key};
 use sscard_core::fsutil::{read_secret_file_bounded, Limit, ReadError};
-use sscard_core::hexfmt::parse_hex;
+use sscard_core::hexfmt::{parse_hex, HexError};
 use sscard_core::profile::{test_keys, Kid};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -93,9 +93,9 @@ impl SoftKeys {
         let mut masters = BTreeMap::new();
         let mut audit = None;
         let mut region = None;
-        for (n, line) in text.lines().enumerate() {
+        for (n, raw) in text.lines().enumerate() {
             let line_no = n + 1;
-            let line = line.split('#').next().unwrap_or("").trim();
+            let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
             }
@@ -118,10 +118,18 @@ impl SoftKeys {
                     name: name.into(),
                 }));
             }
-            let bytes = Zeroizing::new(parse_hex(value).map_err(|source| {
-                err(KeyFileProblem::BadHex {
-                    line: line_no,
-                    source,
+            let bytes = Zeroizing::new(parse_hex(value).map_err(|e| {
+                err(match e {
+                    // Where the character is, never what it is: it is key material.
+                    HexError::InvalidChar { column, .. } => KeyFileProblem::BadHex {
+                        line: line_no,
+                        column: raw[..offset_in(raw, value)].chars().count() + column,
+                    },
+                    HexError::OddLength { digits } => KeyFileProblem::OddHex {
+                        line: line_no,
+                        digits,
+                    },
+                    _ => KeyFileProblem::NotHex { line: line_no },
                 })
             })?);
             let Some(key_id) = key_id else {
@@ -243,6 +251,11 @@ impl KeySource for SoftKeys {
     }
 }
 
+/// The byte offset of `part`, a sub-slice of `whole`, inside it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +275,57 @@ mod tests {
                 path.display()
             )
         );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn bad_hex_in_a_key_value_is_located_never_quoted() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("sscard-bad-keys-{}", std::process::id()));
+        for (text, problem, message) in [
+            (
+                "# test\nIRK = 00112233445566778899AABBCCDDEEFQ\n",
+                KeyFileProblem::BadHex {
+                    line: 2,
+                    column: 38,
+                },
+                "line 2: the character at column 38 is not a hex digit (key material, not shown)",
+            ),
+            (
+                "  UK_N=0011 2233 4455 66Z7 8899AABBCCDDEEFF\n",
+                KeyFileProblem::BadHex {
+                    line: 1,
+                    column: 25,
+                },
+                "line 1: the character at column 25 is not a hex digit (key material, not shown)",
+            ),
+            (
+                "IRK = 00112233445566778899AABBCCDDEEF\n",
+                KeyFileProblem::OddHex {
+                    line: 1,
+                    digits: 31,
+                },
+                "line 1: the value has an odd number of hex digits (31): every byte needs two",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let e = SoftKeys::from_file(&path).err().unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!("key file {}: {message}", path.display())
+            );
+            let KeyError::KeyFile { problem: got, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(got, &problem);
+            // Nor in Debug: no digit of the value, no offending character.
+            let debug = format!("{e:?}");
+            assert!(
+                !debug.contains("EEF") && !debug.contains('Q') && !debug.contains("Z7"),
+                "{debug}"
+            );
+        }
         std::fs::remove_file(&path).unwrap();
     }
 

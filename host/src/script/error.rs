@@ -27,6 +27,10 @@ pub enum ScriptProblem {
     NotAKeyId { word: String },
     #[error("missing key id")]
     MissingKeyId,
+    #[error("p2 needs a byte (two hex digits, such as 00)")]
+    MissingP2,
+    #[error("{word:?} is not a P2 byte (two hex digits, such as 00)")]
+    NotP2 { word: String },
     #[error("{word:?} is not a variable name")]
     NotAVariable { word: String },
     #[error("{word:?}: {source}")]

@@ -37,9 +37,12 @@ pub enum Action {
         kid: Kid,
         wrong: bool,
     },
-    /// INTERNAL AUTHENTICATE with a random R, checked against the key source.
+    /// INTERNAL AUTHENTICATE (P2 `p2`, by default the key id) of `data` (by default 8 random
+    /// bytes), the answer checked against the key source's encryption of the data under `kid`.
     IntAuth {
         kid: Kid,
+        p2: Option<u8>,
+        data: Option<Vec<Piece>>,
     },
     /// GET CHALLENGE 4, MAC from the key source under `kid`, the command with its MAC.
     Mac {
@@ -423,8 +426,26 @@ impl Parser {
                 }
             }
             Some("int-auth") => {
-                no_more(&words, 2)?;
-                Action::IntAuth { kid: kid_at(1)? }
+                let kid = kid_at(1)?;
+                let mut next = 2;
+                let mut p2 = None;
+                if words.get(next) == Some(&"p2") {
+                    let w = words
+                        .get(next + 1)
+                        .copied()
+                        .ok_or((action_text, ScriptProblem::MissingP2))?;
+                    p2 = Some(match parse_hex(w).ok().as_deref() {
+                        Some([b]) => *b,
+                        _ => return Err((w, ScriptProblem::NotP2 { word: w.into() })),
+                    });
+                    next += 2;
+                }
+                // The data is the terminal's random or process data: public.
+                let data = match &words[next.min(words.len())..] {
+                    [] => None,
+                    rest => Some(pieces(span(action_text, rest), false)?),
+                };
+                Action::IntAuth { kid, p2, data }
             }
             Some("write-key") => {
                 let tries = match words.get(2) {
@@ -610,12 +631,7 @@ mod tests {
             e.to_string(),
             "t.apdu:2:32: unexpected \"TK\" after the macro's arguments"
         );
-        for extra in [
-            "reset now",
-            "int-auth IRK garbage",
-            "write-key IRK 0 x",
-            "unblock-pin 00",
-        ] {
+        for extra in ["reset now", "write-key IRK 0 x", "unblock-pin 00"] {
             let text = format!("test x\n  {extra}\n");
             let e = parse(Path::new("t.apdu"), &text).unwrap_err();
             assert!(
@@ -623,6 +639,45 @@ mod tests {
                 "{extra}: {e}"
             );
         }
+        // int-auth's words after the key are P2 and data: a misspelt word is not hex.
+        let e = parse(Path::new("t.apdu"), "test x\n  int-auth IRK garbage\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:16: \"garbage\": 'g' at column 1 is not a hex digit"
+        );
+        let e = parse(Path::new("t.apdu"), "test x\n  int-auth IRK p2 100\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:19: \"100\" is not a P2 byte (two hex digits, such as 00)"
+        );
+        let s = parse(
+            Path::new("t.apdu"),
+            "test x\n  int-auth IRK p2 00 0102030405060708 $r -> 9000 $answer * save $a\n  int-auth IRK\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.tests[0].steps[0].action,
+            Action::IntAuth {
+                kid: Kid::Irk,
+                p2: Some(0),
+                data: Some(vec![
+                    Piece::Bytes(vec![1, 2, 3, 4, 5, 6, 7, 8]),
+                    Piece::Var("r".into())
+                ]),
+            }
+        );
+        assert_eq!(
+            s.tests[0].steps[0].data.as_ref().map(DataPattern::text),
+            Some("$answer*")
+        );
+        assert_eq!(
+            s.tests[0].steps[1].action,
+            Action::IntAuth {
+                kid: Kid::Irk,
+                p2: None,
+                data: None
+            }
+        );
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 -> 90\n").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -7,7 +7,7 @@ use super::error::{CardFactsError, StepError, StepProblem};
 use super::parse::{Action, Piece, Script, Step, Target, TestCase};
 use crate::keys::{CardRef, KeySource};
 use rand::RngCore;
-use sscard_core::apdu::Response;
+use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::commands::{self, Apdu, LineProtected};
@@ -266,6 +266,19 @@ impl Ctx<'_, '_> {
         Ok(command.with_mac(mac)?)
     }
 
+    /// What the card answers INTERNAL AUTHENTICATE of `data` with, from the key source: the
+    /// ECB encryption of `data` under the card key `kid`, one block at a time (the key
+    /// source's cryptogram of each block, the last zero-padded), so 16 bytes are two 3DES
+    /// blocks or one SM4 block, and 8 bytes the usual cryptogram.
+    fn ecb_under(&mut self, kid: Kid, data: &[u8]) -> Result<Vec<u8>, StepProblem> {
+        let alg = self.facts.algorithm;
+        let mut out = Vec::with_capacity(data.len().next_multiple_of(alg.block_size()));
+        for block in data.chunks(alg.block_size()) {
+            out.extend(self.keys.cryptogram(alg, &self.facts.card, kid, block)?);
+        }
+        Ok(out)
+    }
+
     fn step(&mut self, s: &Step) -> Result<(), StepProblem> {
         let alg = self.facts.algorithm;
         let response: Response = match &s.action {
@@ -300,14 +313,23 @@ impl Ctx<'_, '_> {
                 }
                 self.tx.send(&commands::external_authenticate(*kid, c))?
             }
-            Action::IntAuth { kid } => {
-                let mut random = [0u8; 8];
-                rand::thread_rng().fill_bytes(&mut random);
-                let r = self
-                    .tx
-                    .send(&commands::internal_authenticate(*kid, &random))?;
+            Action::IntAuth { kid, p2, data } => {
+                let data = match data {
+                    Some(d) => self.bytes(d)?,
+                    None => {
+                        let mut random = vec![0u8; 8];
+                        rand::thread_rng().fill_bytes(&mut random);
+                        random
+                    }
+                };
+                // Le 00: the card answers as many bytes as its algorithm gives (16 for 16
+                // bytes of data, PROFILE section 4's field-terminal shape).
+                let command = Command::new(0x00, 0x88, 0x00, p2.unwrap_or(kid.id()))
+                    .with_data(data.clone())
+                    .with_le(256);
+                let r = self.tx.transmit(&command)?;
                 if r.is_success() {
-                    let expected = self.keys.cryptogram(alg, &self.facts.card, *kid, &random)?;
+                    let expected = self.ecb_under(*kid, &data)?;
                     if !ct_eq(&expected, &r.data) {
                         return Err(StepProblem::InternalAuthentication);
                     }
@@ -342,7 +364,7 @@ impl Ctx<'_, '_> {
             });
         }
         if let Some(p) = &s.data {
-            if !p.matches(&response.data) {
+            if !p.matches(&response.data, self.vars)? {
                 return Err(StepProblem::Data {
                     expected: p.text().into(),
                     got: to_hex(&response.data),

@@ -8,9 +8,21 @@ use super::audit::AuditBreak;
 use super::db::{Db, Param};
 use super::{row, JournalError};
 use sscard::keys::KeySource;
+use sscard_core::fsutil::{read_file_bounded, Limit, ReadError};
 use sscard_core::hexfmt::to_hex;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// The most an anchor file may hold: 16 MiB. One anchor line is about 250 bytes and `perso run`
+/// appends one a run, so this is some 60 000 runs; a larger input (`--anchor /dev/zero`) is not
+/// an anchor file and is refused with [`JournalError::AnchorTooLarge`] after at most this many
+/// bytes, instead of growing the process without end.
+pub const MAX_ANCHOR_BYTES: u64 = 16 << 20;
+
+const ANCHOR_LIMIT: Limit = Limit::new("an anchor file", MAX_ANCHOR_BYTES);
+
+/// The longest anchor line: a longer line is not one of ours.
+const MAX_ANCHOR_LINE: usize = 4096;
 
 /// One anchored head.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -103,9 +115,19 @@ pub(crate) fn check(
     key: &mut dyn KeySource,
     path: &Path,
 ) -> Result<Option<Result<usize, AuditBreak>>, JournalError> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    // Bounded: a device or a pipe that never ends fails at the limit.
+    let bytes = match read_file_bounded(path, ANCHOR_LIMIT) {
+        Ok(b) => b,
+        Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(ReadError::TooLarge { limit, .. }) => {
+            return Err(JournalError::AnchorTooLarge {
+                path: path.display().to_string(),
+                limit,
+            })
+        }
+        Err(ReadError::Io { source, .. }) => return Err(file_error(path, source)),
         Err(e) => return Err(file_error(path, e)),
     };
     let found = match db
@@ -120,18 +142,16 @@ pub(crate) fn check(
         None => 0,
     };
     let mut lines = 0;
-    // Anchor lines are short; a line longer than this is not one of ours.
-    let reader = std::io::BufReader::new(f);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|e| file_error(path, e))?;
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let changed = AuditBreak::AnchorChanged { line: i + 1 };
-        if line.len() > 4096 {
+        // Anchor lines are short; a line longer than this is not one of ours.
+        if line.len() > MAX_ANCHOR_LINE {
             return Ok(Some(Err(changed)));
         }
-        let Ok(a) = serde_json::from_slice::<Anchor>(&line) else {
+        let Ok(a) = serde_json::from_slice::<Anchor>(line) else {
             return Ok(Some(Err(changed)));
         };
         let mac = to_hex(&key.audit_mac(&message(&a.at, &a.station, a.count, &a.head))?);

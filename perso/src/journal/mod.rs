@@ -17,7 +17,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use anchor::{default_path as default_anchor_path, Anchor};
+pub use anchor::{default_path as default_anchor_path, Anchor, MAX_ANCHOR_BYTES};
 pub use audit::{AuditBreak, Entry, Verified};
 #[cfg(feature = "postgres")]
 pub use postgres::PgError;
@@ -49,6 +49,9 @@ pub enum JournalError {
     Url { url: String, built: &'static str },
     #[error("journal file {path}: {reason}")]
     File { path: String, reason: String },
+    /// An anchor file larger than [`MAX_ANCHOR_BYTES`]: not an anchor file.
+    #[error("anchor file {path} holds more than {limit} bytes, the most read for an anchor file: it is not one (give --anchor the file perso run writes)")]
+    AnchorTooLarge { path: String, limit: u64 },
     #[error("journal: {0}")]
     UnknownState(#[from] UnknownState),
     #[error("journal: a holder row does not hold a holder: {0}")]
@@ -124,7 +127,8 @@ impl Classified for JournalError {
             | Self::AmbiguousHolder(_)
             | Self::StationRunning { .. }
             | Self::CannotRequeue { .. }
-            | Self::AlreadySpoiled { .. } => ExitClass::BadInput,
+            | Self::AlreadySpoiled { .. }
+            | Self::AnchorTooLarge { .. } => ExitClass::BadInput,
             Self::AuditKey(e) => e.exit_class(),
             #[cfg(feature = "postgres")]
             Self::Pg(e) if e.is_bad_input() => ExitClass::BadInput,

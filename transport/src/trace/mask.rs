@@ -44,6 +44,17 @@ pub fn command_hex(command: &[u8], secrecy: Secrecy) -> String {
         .collect()
 }
 
+/// The response data of `command` as it is echoed outside a trace (`send`'s output and
+/// `--json`): hex, or `**` per byte when the command's answer is secret (`secrecy` or the
+/// command's own semantics: DES CRYPT's cryptogram or MAC), as the trace masks it.
+pub fn response_hex(command: &[u8], data: &[u8], secrecy: Secrecy) -> String {
+    if secrecy.union(describe_bytes(command).secrecy).response_data {
+        "**".repeat(data.len())
+    } else {
+        to_hex(data)
+    }
+}
+
 /// What a command typed as hex text is, told from its header alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextClass {
@@ -116,6 +127,41 @@ pub fn hex_error(text: &str, e: &HexError) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_des_crypt_answer_is_masked_as_the_trace_masks_it() {
+        let des_crypt = sscard_core::hexfmt::parse_hex("80FA000008 0102030405060708").unwrap();
+        let answer = [0x03, 0x36, 0x7B, 0xD5, 0x1B, 0x84, 0xAE, 0x05];
+        assert_eq!(
+            response_hex(&des_crypt, &answer, Secrecy::PUBLIC),
+            "****************"
+        );
+        let mut response = answer.to_vec();
+        response.extend_from_slice(&[0x90, 0x00]);
+        let traced = super::super::Exchange::new(
+            "psam",
+            "r",
+            &des_crypt,
+            &response,
+            Secrecy::PUBLIC,
+            std::time::SystemTime::UNIX_EPOCH,
+            std::time::Duration::ZERO,
+        );
+        assert_eq!(traced.response_data_hex(), "****************");
+        // DES INIT's answer, a READ RECORD's: shown.
+        assert_eq!(
+            response_hex(&[0x80, 0x1A, 0x08, 0x01], &[0x12], Secrecy::PUBLIC),
+            "12"
+        );
+        assert_eq!(
+            response_hex(&[0x00, 0xB2, 0x01, 0x2C], &[0x02, 0x01], Secrecy::PUBLIC),
+            "0201"
+        );
+        assert_eq!(
+            response_hex(&[0x00, 0xB2, 0x01, 0x2C], &[0x02], Secrecy::RESPONSE_DATA),
+            "**"
+        );
+    }
 
     #[test]
     fn secret_commands_are_masked_whatever_their_shape() {

@@ -9,6 +9,7 @@ use serde_json::json;
 use sscard_core::apdu::Command;
 use sscard_core::hexfmt::parse_hex;
 use sscard_transport::pcsc::{establish, PcscBackend};
+use sscard_transport::trace::mask;
 use sscard_transport::Connection;
 use std::time::{Duration, Instant};
 
@@ -31,29 +32,29 @@ pub struct KeysArgs {
     /// The source to compare with software keys (e.g. pkcs11:MODULE:TOKEN, psam:READER).
     #[arg(long)]
     keys: String,
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = positive)]
     count: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = positive)]
     rounds: usize,
 }
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
     /// Simple APDUs to time.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = positive)]
     apdus: usize,
     /// Sessions to time.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = positive)]
     sessions: usize,
 }
 
 #[derive(clap::Args)]
 pub struct VpcdArgs {
     /// APDUs per side and round.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = positive)]
     count: usize,
     /// Rounds, alternating which side goes first.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = positive)]
     rounds: usize,
 }
 
@@ -62,17 +63,27 @@ pub struct TransportArgs {
     #[arg(long, short)]
     reader: Option<String>,
     /// APDUs per side.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = positive)]
     count: usize,
     /// The APDU to send.
     #[arg(long, default_value = "00A4040000")]
     apdu: String,
     /// Rounds the count is split into, alternating the two sides.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = positive)]
     rounds: usize,
     /// Measure this many times and print the median.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = positive)]
     repeat: usize,
+}
+
+/// A count of at least 1: a bench of 0 APDUs, rounds or repetitions measures nothing (and
+/// divides by zero), so it is refused by the argument parser.
+pub fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 measures nothing: give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run(out: &Output, bench: Bench) -> Result<()> {
@@ -86,11 +97,11 @@ pub fn run(out: &Output, bench: Bench) -> Result<()> {
 }
 
 fn transport(out: &Output, args: TransportArgs) -> Result<()> {
-    let bytes = parse_hex(&args.apdu).map_err(|e| BadInput(format!("--apdu: {e}")))?;
-    let cmd = Command::parse(&bytes).map_err(|e| BadInput(format!("--apdu: {e}")))?;
-    if args.count == 0 || args.rounds == 0 {
-        return Err(BadInput("--count and --rounds must be positive".into()).into());
-    }
+    // Echoed like `send` echoes a command: a PIN or key command's data is never quoted.
+    let place = || format!("--apdu {}", mask::text_preview(&args.apdu));
+    let bytes = parse_hex(&args.apdu)
+        .map_err(|e| BadInput(format!("{}: {}", place(), mask::hex_error(&args.apdu, &e))))?;
+    let cmd = Command::parse(&bytes).map_err(|e| BadInput(format!("{}: {e}", place())))?;
     let ctx = establish()?;
     // Two handles on the same card: the bare side calls SCardTransmit on one, the stack side
     // goes through a connection and a transaction (untraced) on the other.
@@ -103,7 +114,7 @@ fn transport(out: &Output, args: TransportArgs) -> Result<()> {
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     // One figure per repetition; the median is the one to quote.
     let mut runs = Vec::new();
-    for _ in 0..args.repeat.max(1) {
+    for _ in 0..args.repeat {
         let (mut bare, mut stack) = (Duration::ZERO, Duration::ZERO);
         for round in 0..args.rounds {
             // Alternate which side goes first, so drift in the reader's speed hits both alike.
@@ -177,10 +188,10 @@ fn keys(out: &Output, args: KeysArgs) -> Result<()> {
     let spec: KeySpec = args.keys.parse()?;
     let mut other = crate::connect::open_keys(&spec, &sscard_transport::trace::Trace::off())?;
     let mut soft = SoftKeys::test_set();
-    let per_round = args.count.div_ceil(args.rounds.max(1));
+    let per_round = args.count.div_ceil(args.rounds);
     let (mut t_soft, mut t_other) = (Duration::ZERO, Duration::ZERO);
     let msg = [0x04, 0xDC, 0x04, 0x34, 0x07, 0x0A, 0x01, 0x31];
-    for round in 0..args.rounds.max(1) {
+    for round in 0..args.rounds {
         for side in [round % 2, 1 - round % 2] {
             let source: &mut dyn KeySource = if side == 0 { &mut soft } else { other.as_mut() };
             let start = Instant::now();
@@ -204,7 +215,7 @@ fn keys(out: &Output, args: KeysArgs) -> Result<()> {
             }
         }
     }
-    let n = (per_round * args.rounds.max(1)) as f64;
+    let n = (per_round * args.rounds) as f64;
     let (rs, ro) = (n / t_soft.as_secs_f64(), n / t_other.as_secs_f64());
     out.result(
         json!({ "operations_per_side": n as u64, "software_per_s": rs, "other_per_s": ro, "other": other.describe(), "ratio": ro / rs }),

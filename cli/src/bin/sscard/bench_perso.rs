@@ -13,16 +13,20 @@ use sscard_perso::{batch, journal::Journal, station};
 use sscard_transport::pcsc::{establish, list_readers, wait_for_card_state};
 use std::time::{Duration, Instant};
 
+/// The longest processing time `--latency-ms` adds to an APDU: one minute, as for
+/// `sscard-model serve`.
+const MAX_LATENCY_MS: u64 = 60_000;
+
 #[derive(clap::Args)]
 pub struct PersoArgs {
     /// Reader counts to compare (the vpcd readers from port 35963 on).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8", value_parser = crate::bench::positive)]
     readers: Vec<usize>,
-    /// Model processing time per APDU.
-    #[arg(long, default_value_t = 20)]
+    /// Model processing time per APDU (at most a minute, like `sscard-model serve`).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=MAX_LATENCY_MS))]
     latency_ms: u64,
     /// Cards each reader personalises per configuration.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::bench::positive)]
     cards_per_reader: usize,
 }
 

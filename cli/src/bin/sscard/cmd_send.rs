@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::json;
 use sscard_core::apdu::Command;
 use sscard_core::fsutil::{read_text_file_bounded, Limit};
-use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_core::hexfmt::parse_hex;
 use sscard_core::status::StatusWord;
 use sscard_transport::pcsc::{establish, PcscBackend};
 use sscard_transport::trace::{mask, Secrecy};
@@ -68,6 +68,12 @@ fn shown(c: &Command) -> String {
     mask::command_hex(&c.to_bytes().unwrap_or_default(), Secrecy::PUBLIC)
 }
 
+/// A response's data as `send` echoes it: `**` per byte when the command's answer is secret
+/// (a raw DES CRYPT's cryptogram or MAC), as the trace masks it.
+fn shown_data(c: &Command, data: &[u8]) -> String {
+    mask::response_hex(&c.to_bytes().unwrap_or_default(), data, Secrecy::PUBLIC)
+}
+
 pub fn run(out: &Output, args: Args) -> Result<()> {
     let commands = parse_all(&args.apdus)?;
     let expect = match &args.expect {
@@ -100,7 +106,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         .map(|(c, r)| {
             json!({
                 "command": shown(c),
-                "data": to_hex(&r.data),
+                "data": shown_data(c, &r.data),
                 "sw": r.sw.to_string(),
                 "meaning": r.sw.meaning(),
             })
@@ -115,7 +121,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
                     let data = if r.data.is_empty() {
                         String::new()
                     } else {
-                        format!("{} ", to_hex(&r.data))
+                        format!("{} ", shown_data(c, &r.data))
                     };
                     format!("> {}\n< {data}{} {}", shown(c), r.sw, r.sw.meaning())
                 })
