@@ -253,7 +253,7 @@ fn cards_out(feed: &Path) -> (BTreeMap<String, Vec<String>>, usize) {
     let mut cards: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in std::fs::read_dir(feed).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().map_or(true, |e| e != "json") {
+        if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
         let image = sscard_model::Image::load(&path).unwrap();

@@ -84,7 +84,7 @@ impl Psam {
         if !matches!(cmd.p1, 0x00 | 0x02 | 0x08 | 0x09) || !matches!(cmd.p2, 0x00 | 0x0C) {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
-        if cmd.data.is_empty() || cmd.data.len() % 2 != 0 {
+        if cmd.data.is_empty() || !cmd.data.len().is_multiple_of(2) {
             return Err(StatusWord::WRONG_LENGTH.into());
         }
         let ids: Vec<u16> = cmd

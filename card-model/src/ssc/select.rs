@@ -24,7 +24,7 @@ fn child(df: Df, id: u16) -> Option<Target> {
 /// Walks a path of FIDs (without `3F00`) from `start`: every FID but the last names a DF.
 /// `6700` when the path is not whole FIDs, `6A82` when a step is not found.
 fn walk(start: Df, path: &[u8]) -> Result<Target, Fail> {
-    if path.is_empty() || path.len() % 2 != 0 {
+    if path.is_empty() || !path.len().is_multiple_of(2) {
         return Err(StatusWord::WRONG_LENGTH.into());
     }
     let mut at = Target::Df(start);

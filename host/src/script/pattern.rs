@@ -52,7 +52,7 @@ impl SwPattern {
         self.nibbles
             .iter()
             .zip(got)
-            .all(|(want, g)| want.map_or(true, |w| w == g))
+            .all(|(want, g)| want.is_none_or(|w| w == g))
     }
 
     pub fn text(&self) -> &str {
@@ -97,7 +97,7 @@ impl DataPattern {
             if hex.is_empty() {
                 return Ok(());
             }
-            if hex.len() % 2 != 0 {
+            if !hex.len().is_multiple_of(2) {
                 return Err(ScriptProblem::DataPatternOdd { text: text.into() });
             }
             for pair in hex.as_bytes().chunks(2) {
@@ -173,7 +173,7 @@ impl DataPattern {
             && want
                 .iter()
                 .zip(data)
-                .all(|(want, got)| want.map_or(true, |w| w == *got)))
+                .all(|(want, got)| want.is_none_or(|w| w == *got)))
     }
 
     pub fn text(&self) -> &str {

@@ -173,7 +173,7 @@ fn import(out: &Output, a: ImportArgs) -> Result<()> {
         ImportSet {
             masters: Kid::ALL
                 .into_iter()
-                .filter(|k| only.map_or(true, |o| o == *k))
+                .filter(|k| only.is_none_or(|o| o == *k))
                 .filter_map(|k| soft.master(k).map(|m| (k, m.clone())))
                 .collect(),
             audit: soft.audit_key().map(|k| zeroize::Zeroizing::new(*k)),
