@@ -35,5 +35,11 @@ pub mod pcsc;
 pub mod trace;
 
 pub use connection::{Connection, Transaction, MAX_GET_RESPONSE_ROUNDS};
+
+/// How long a PC/SC connection or transaction waits while another application holds the card
+/// (connected exclusively, or inside its own transaction) before it gives up with
+/// [`TransportError::SharingViolation`]. It looks again after 10 ms, then at doubling intervals
+/// up to 200 ms. pcsc-lite's own `SCardBeginTransaction` would wait for ever.
+pub const SHARING_WAIT: std::time::Duration = std::time::Duration::from_millis(2000);
 pub use error::TransportError;
 pub use in_process::InProcess;

@@ -1,14 +1,20 @@
 //! The PC/SC backend: readers and cards through pcscd (crate `pcsc`). The reader level is the
 //! PC/SC context ([`establish`], [`list_readers`], [`resolve_reader`]); a card in a reader is a
 //! [`PcscBackend`]; its transactions are `SCardBeginTransaction` … `SCardEndTransaction`.
+//!
+//! Faults are typed, and none of them hangs: another application holding the card is waited
+//! for up to [`crate::SHARING_WAIT`] (connect and begin-transaction), then
+//! [`TransportError::SharingViolation`]; pcscd stopping under a command is
+//! [`TransportError::ServiceNotRunning`] (pcsc-lite reports a broken socket as an internal
+//! communication error, so the service is asked whether it is still there).
 
 use crate::backend::{CardBackend, CardTransaction, Disposition as Leaving};
-use crate::TransportError;
+use crate::{TransportError, SHARING_WAIT};
 /// A PC/SC context (one per worker, kept while pcscd answers).
 pub use pcsc::Context;
 use pcsc::{Card, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connects to pcscd.
 pub fn establish() -> Result<Context, TransportError> {
@@ -121,14 +127,17 @@ impl PcscBackend {
             wanted: reader.into(),
             present: String::new(),
         })?;
-        let card = ctx
-            .connect(&cname, share, Protocols::ANY)
-            .map_err(|e| match e {
-                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => TransportError::NoCard {
-                    reader: reader.into(),
-                },
-                e => e.into(),
-            })?;
+        let card = waiting_for_others(|| {
+            ctx.connect(&cname, share, Protocols::ANY)
+                .map_err(|e| match e {
+                    pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => {
+                        TransportError::NoCard {
+                            reader: reader.into(),
+                        }
+                    }
+                    e => checked(e),
+                })
+        })?;
         Ok(Self {
             atr: atr_of(&card),
             card,
@@ -145,13 +154,53 @@ impl PcscBackend {
     }
 }
 
+/// Runs `attempt` again while another application holds the card, for up to [`SHARING_WAIT`]:
+/// after 10 ms, then at doubling intervals up to 200 ms.
+fn waiting_for_others<T>(
+    mut attempt: impl FnMut() -> Result<T, TransportError>,
+) -> Result<T, TransportError> {
+    let deadline = Instant::now() + SHARING_WAIT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match attempt() {
+            Err(TransportError::SharingViolation) if Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Fails with [`TransportError::SharingViolation`] while another application's transaction
+/// holds the card. pcsc-lite answers `SCardGetAttrib` at once (`SCARD_E_SHARING_VIOLATION` while
+/// another handle holds the lock), where `SCardBeginTransaction`, `SCardStatus` and
+/// `SCardTransmit` would wait, the first for ever. Any other answer (the attribute is not
+/// supported, say) means the card is free now.
+fn free_of_others(card: &Card) -> Result<(), TransportError> {
+    match card.get_attribute_len(pcsc::Attribute::AtrString) {
+        Err(pcsc::Error::SharingViolation) => Err(TransportError::SharingViolation),
+        _ => Ok(()),
+    }
+}
+
+/// A PC/SC error, typed; an internal communication error is pcscd gone when it no longer
+/// accepts a context ([`TransportError::ServiceNotRunning`]), else a card that does not answer.
+fn checked(e: pcsc::Error) -> TransportError {
+    if e == pcsc::Error::CommError && matches!(establish(), Err(TransportError::ServiceNotRunning))
+    {
+        return TransportError::ServiceNotRunning;
+    }
+    e.into()
+}
+
 fn transmit_on(card: &Card, buf: &mut [u8], apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-    let r = card.transmit(apdu, buf)?;
+    let r = card.transmit(apdu, buf).map_err(checked)?;
     if r.len() < 2 {
         // A card pulled mid-command can come back as an empty answer: ask pcscd what happened.
         for _ in 0..20 {
             match card.status2_owned() {
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(checked(e)),
                 Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
                     return Err(TransportError::CardRemoved)
                 }
@@ -183,17 +232,22 @@ impl CardBackend for PcscBackend {
         } = self;
         let share = *share;
         let mut was_reset = std::mem::take(reset_seen);
+        // Another application's transaction is waited for here, within the bound; pcsc-lite's
+        // SCardBeginTransaction would wait for ever. (One begun in the instant between this
+        // look and ours is waited for as pcsc-lite does: it began, so it ends.)
+        waiting_for_others(|| free_of_others(card))?;
         let tx = match card.transaction2() {
             Ok(tx) => tx,
             // Reset by another application since our last transaction: reconnect (which
             // acknowledges the reset), begin again, and tell the flow.
             Err((card, pcsc::Error::ResetCard)) => {
-                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)?;
+                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)
+                    .map_err(checked)?;
                 *atr = atr_of(card);
                 was_reset = true;
-                card.transaction()?
+                card.transaction().map_err(checked)?
             }
-            Err((_, e)) => return Err(e.into()),
+            Err((_, e)) => return Err(checked(e)),
         };
         Ok(Box::new(PcscTransaction {
             tx,
