@@ -90,11 +90,7 @@ fn run(cards: &[ServedCard], line: &str) -> Result<String, ControlError> {
             let fault = match (command, words.get(3).copied()) {
                 ("pull", None | Some("before")) => Fault::PullBefore,
                 ("pull", Some("after")) => Fault::PullAfter,
-                ("pull", Some(other)) => {
-                    return Err(ControlError::PullWhen {
-                        word: other.into(),
-                    })
-                }
+                ("pull", Some(other)) => return Err(ControlError::PullWhen { word: other.into() }),
                 ("lose", _) => Fault::LoseResponse,
                 _ => Fault::Hold(std::time::Duration::from_millis(
                     words
@@ -218,7 +214,10 @@ mod tests {
                 "hold 0 1 600001",
                 "error: hold N K MS: MS is the time the card thinks, in milliseconds (0 to 600000)",
             ),
-            ("pull 1 1", "error: no reader slot 1 (serving 1, slots count from 0)"),
+            (
+                "pull 1 1",
+                "error: no reader slot 1 (serving 1, slots count from 0)",
+            ),
         ] {
             assert_eq!(execute(&cards, line), answer, "{line}");
         }

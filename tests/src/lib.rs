@@ -1044,7 +1044,11 @@ impl PrivatePcscd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !(port_listening(PRIVATE_PORT) && run.join("pcscd.comm").exists()) {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!(
                     "the private pcscd exited ({status}) (SSCARD_REQUIRE_PCSCD={}); its log: {}",
                     std::env::var("SSCARD_REQUIRE_PCSCD").unwrap_or_default(),
