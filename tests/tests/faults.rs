@@ -645,13 +645,14 @@ fn pcscd_killed_mid_command_is_a_typed_error_within_a_second_and_the_next_comman
     );
     assert!(o.status.success(), "{}", stdout(&o));
     let mut rows = Vec::new();
-    let mut faults = 0;
     // The command is held inside the APDU that matters most: a read for info, the write
     // itself, the PIN change itself.
-    for (flow, name) in
-        flows()
-            .into_iter()
-            .zip(["READ RECORD", "UPDATE RECORD", "CHANGE/RELOAD PIN"])
+    for (faults, (flow, name)) in
+        (1..).zip(
+            flows()
+                .into_iter()
+                .zip(["READ RECORD", "UPDATE RECORD", "CHANGE/RELOAD PIN"]),
+        )
     {
         let args = (flow.args)(1);
         let stdin = (flow.stdin)(1);
@@ -664,7 +665,6 @@ fn pcscd_killed_mid_command_is_a_typed_error_within_a_second_and_the_next_comman
         let before = image(&card);
         let k = position_of(&apdus, name);
         assert_eq!(model.control(&format!("hold 0 {k} 1500")), "ok");
-        faults += 1;
         let what = format!("{} with pcscd killed in APDU {k} ({name})", flow.name);
         let (o, took) = strike_mid_command(
             || fired(&model, faults),

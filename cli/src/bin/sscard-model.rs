@@ -97,7 +97,8 @@ enum Cmd {
         /// Break one rule of the SSC on purpose: mac-not-checked, try-counter-not-decremented.
         #[arg(long)]
         defect: Option<sscard_model::ssc::Defect>,
-        /// Unix socket for `remove N` / `insert N` / `tear N W` / `status`.
+        /// Unix socket for `remove N` / `insert N` / `tear N W` / `pull N K [before|after]` /
+        /// `lose N K` / `hold N K MS` / `status` (docs/faults.md).
         #[arg(long)]
         control: Option<PathBuf>,
     },
