@@ -555,10 +555,12 @@ fn a_card_pulled_at_any_apdu_of_its_personalisation_is_never_committed_as_issued
             // While the card is out: not issued in the journal, unless it was (the pull came
             // at EJECT ICC, after the journal had the card issued).
             let states = journal_states(&journal);
+            let reported = station.seen.iter().any(|e| e["event"] == "issued");
             if k == eject {
                 assert_eq!(states, serde_json::json!({"issued": 1}), "{what}");
             } else {
                 assert!(states.get("issued").is_none(), "{what}: {states}");
+                assert!(!reported, "{what}: reported issued: {:?}", station.seen);
             }
             assert!(!card_present(Z0), "{what}: the card is still in");
             assert_eq!(model.control("insert 0"), "ok");
@@ -585,9 +587,19 @@ fn a_card_pulled_at_any_apdu_of_its_personalisation_is_never_committed_as_issued
                 fault: format!("card pulled {when} APDU {k} ({name})"),
                 flow: "perso run (1 holder)".into(),
                 outcome: format!(
-                    "retry: {detail}; journal not issued while out{}; card back: {} , {issued_events} issued event(s), exit 0",
-                    if k == eject { " (was issued: pulled at EJECT)" } else { "" },
-                    if resumed { "resumed and issued" } else { "issued" }
+                    "retry: {detail}; journal while out: {}; card back: {}, {issued_events} issued event(s), exit 0",
+                    if k == eject {
+                        "issued (committed before EJECT ICC)"
+                    } else {
+                        "not issued"
+                    },
+                    if k == eject {
+                        "ejected"
+                    } else if resumed {
+                        "resumed and issued"
+                    } else {
+                        "issued"
+                    }
                 ),
                 millis: Some(took.as_millis()),
             });
