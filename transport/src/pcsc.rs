@@ -182,13 +182,14 @@ fn waiting_for_others<T>(
 ///
 /// pcsc-lite tells nothing of another application's transaction at once: `SCardConnect` and
 /// `SCardBeginTransaction` wait while it lasts, for ever if need be (`SCardStatus` and
-/// `SCardTransmit` too; `SCardGetAttrib` and `SCardControl` do not look, pcsc-lite 1.9.9). So a helper thread begins and at once ends a
-/// transaction on a connection of its own, and this side waits for that within the bound. A
-/// helper the bound ran out on stays blocked in pcsc-lite until the other application lets go,
-/// then only ends and disconnects; the next transaction on that reader waits for the same
-/// helper rather than start another, so a card held for hours costs one thread and one
-/// connection, not one per attempt. (A transaction the other application begins in the instant
-/// between the helper's and ours is waited for as pcsc-lite does: it began, so it ends.)
+/// `SCardTransmit` too; `SCardGetAttrib` and `SCardControl` do not look, pcsc-lite 1.9.9).
+/// So a helper thread begins and at once ends a transaction on a connection of its own, and
+/// this side waits for that within the bound. A helper the bound ran out on stays blocked in
+/// pcsc-lite until the other application lets go, then only ends and disconnects; the next
+/// wait on that reader waits for the same helper rather than start another, so a card held
+/// for hours costs one thread and one connection, not one per attempt. (A transaction the
+/// other application begins in the instant between the helper's and ours is waited for as
+/// pcsc-lite does: it began, so it ends.)
 fn others_let_go(ctx: &Context, reader: &str, deadline: Instant) -> Result<(), TransportError> {
     use std::sync::mpsc::{Receiver, RecvTimeoutError};
     use std::sync::Mutex;
@@ -287,6 +288,7 @@ impl CardBackend for PcscBackend {
             atr,
             buf,
             reset_seen,
+            ..
         } = self;
         let share = *share;
         let mut was_reset = std::mem::take(reset_seen);
