@@ -1063,13 +1063,6 @@ impl PrivatePcscd {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
-    /// Whether it runs.
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
-    }
 }
 
 impl Drop for PrivatePcscd {
