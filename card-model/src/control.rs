@@ -1,8 +1,12 @@
 //! A control socket for a running `sscard-model serve`: one command per line over a Unix
 //! socket — `remove N`, `insert N` (N = reader slot, 0-based), `tear N W` (cut power at the W-th
-//! persistent write from now), `status` — answered `ok`, a status line, or `error: …`.
+//! persistent write from now), the APDU faults of [`Fault`] — `pull N K [before|after]` (the
+//! card leaves the reader at its K-th APDU from now, before or after carrying it out), `lose N
+//! K` (the K-th APDU is carried out, its answer lost), `hold N K MS` (the card thinks MS
+//! milliseconds before the K-th) — and `status` — answered `ok`, a status line, or `error: …`.
+//! One fault waits per slot; arming another replaces it.
 
-use crate::vpcd::ServedCard;
+use crate::vpcd::{Fault, ServedCard};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -22,9 +26,15 @@ pub enum ControlError {
     TearWrite,
     #[error("this card has no persistent writes to tear")]
     NothingToTear,
-    #[error("unknown command {command:?} (remove N, insert N, tear N W, status)")]
+    #[error("{command} N K: K is the n-th APDU from now, 1 or more")]
+    FaultApdu { command: &'static str },
+    #[error("pull N K [before|after]: {word:?} is neither before nor after")]
+    PullWhen { word: String },
+    #[error("hold N K MS: MS is the time the card thinks, in milliseconds (0 to 600000)")]
+    HoldTime,
+    #[error("unknown command {command:?} (remove N, insert N, tear N W, pull N K [before|after], lose N K, hold N K MS, status)")]
     UnknownCommand { command: String },
-    #[error("empty command (remove N, insert N, tear N W, status)")]
+    #[error("empty command (remove N, insert N, tear N W, pull N K [before|after], lose N K, hold N K MS, status)")]
     Empty,
 }
 
@@ -66,12 +76,43 @@ fn run(cards: &[ServedCard], line: &str) -> Result<String, ControlError> {
                 Err(ControlError::NothingToTear)
             }
         }),
+        Some(word @ ("pull" | "lose" | "hold")) => slot(words.get(1)).and_then(|c| {
+            let command = match word {
+                "pull" => "pull",
+                "lose" => "lose",
+                _ => "hold",
+            };
+            let nth: u64 = words
+                .get(2)
+                .and_then(|w| w.parse().ok())
+                .filter(|n| *n > 0)
+                .ok_or(ControlError::FaultApdu { command })?;
+            let fault = match (command, words.get(3).copied()) {
+                ("pull", None | Some("before")) => Fault::PullBefore,
+                ("pull", Some("after")) => Fault::PullAfter,
+                ("pull", Some(other)) => return Err(ControlError::PullWhen { word: other.into() }),
+                ("lose", _) => Fault::LoseResponse,
+                _ => Fault::Hold(std::time::Duration::from_millis(
+                    words
+                        .get(3)
+                        .and_then(|w| w.parse().ok())
+                        .filter(|ms| *ms <= 600_000)
+                        .ok_or(ControlError::HoldTime)?,
+                )),
+            };
+            c.arm(nth, fault);
+            Ok("ok".to_string())
+        }),
         Some("status") => Ok(cards
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let armed = match c.armed() {
+                    Some((fault, n)) => format!(" armed {fault:?} in {n}"),
+                    None => String::new(),
+                };
                 format!(
-                    "slot {i} port {} {} {} apdus {}",
+                    "slot {i} port {} {} {} apdus {} faults {}{armed}",
                     c.port(),
                     if c.is_inserted() {
                         "inserted"
@@ -83,7 +124,8 @@ fn run(cards: &[ServedCard], line: &str) -> Result<String, ControlError> {
                     } else {
                         "waiting"
                     },
-                    c.apdu_count()
+                    c.apdu_count(),
+                    c.faults_fired()
                 )
             })
             .collect::<Vec<_>>()
@@ -114,4 +156,71 @@ pub fn listen(path: &Path, cards: Arc<Mutex<Vec<ServedCard>>>) -> std::io::Resul
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::shared;
+    use crate::vpcd::{serve, ServeOptions};
+
+    /// A card served to a port where no pcscd listens: the control commands act on it alone.
+    fn served() -> Vec<ServedCard> {
+        let (card, _) = crate::test_pair(sscard_core::crypto::Algorithm::Tdes);
+        vec![serve(shared(card), ServeOptions::port(9))]
+    }
+
+    #[test]
+    fn faults_are_armed_for_the_nth_apdu_from_now_and_shown_in_the_status() {
+        let cards = served();
+        assert_eq!(execute(&cards, "pull 0 3"), "ok");
+        assert_eq!(cards[0].armed(), Some((Fault::PullBefore, 3)));
+        assert_eq!(execute(&cards, "pull 0 2 after"), "ok");
+        assert_eq!(cards[0].armed(), Some((Fault::PullAfter, 2)), "replaced");
+        assert_eq!(execute(&cards, "lose 0 7"), "ok");
+        assert_eq!(cards[0].armed(), Some((Fault::LoseResponse, 7)));
+        assert_eq!(execute(&cards, "hold 0 1 250"), "ok");
+        assert_eq!(
+            cards[0].armed(),
+            Some((Fault::Hold(std::time::Duration::from_millis(250)), 1))
+        );
+        assert_eq!(
+            execute(&cards, "status"),
+            "slot 0 port 9 inserted waiting apdus 0 faults 0 armed Hold(250ms) in 1"
+        );
+    }
+
+    #[test]
+    fn malformed_fault_commands_are_refused_with_the_reason() {
+        let cards = served();
+        for (line, answer) in [
+            (
+                "pull 0 0",
+                "error: pull N K: K is the n-th APDU from now, 1 or more",
+            ),
+            (
+                "lose 0",
+                "error: lose N K: K is the n-th APDU from now, 1 or more",
+            ),
+            (
+                "pull 0 1 during",
+                "error: pull N K [before|after]: \"during\" is neither before nor after",
+            ),
+            (
+                "hold 0 1",
+                "error: hold N K MS: MS is the time the card thinks, in milliseconds (0 to 600000)",
+            ),
+            (
+                "hold 0 1 600001",
+                "error: hold N K MS: MS is the time the card thinks, in milliseconds (0 to 600000)",
+            ),
+            (
+                "pull 1 1",
+                "error: no reader slot 1 (serving 1, slots count from 0)",
+            ),
+        ] {
+            assert_eq!(execute(&cards, line), answer, "{line}");
+        }
+        assert_eq!(cards[0].armed(), None);
+    }
 }

@@ -4,13 +4,18 @@
 //! "… 00 01"). Every message is a 2-byte big-endian length and a payload; a 1-byte payload is a
 //! control code (power off, power on, reset, get ATR), anything longer is a command APDU.
 //! Closing the connection is how a card is removed; reconnecting inserts it again.
+//!
+//! A served card can be armed with one [`Fault`] at its n-th APDU from now (the control socket's
+//! `pull`, `lose` and `hold`): the card leaves the reader before or after carrying the APDU out,
+//! its answer is lost on the way back, or it thinks for a while first. The fault campaign
+//! (`tests/tests/faults.rs`) walks them over every APDU of a flow.
 
 use crate::card::SharedCard;
 use rand::Rng;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -48,12 +53,39 @@ impl ServeOptions {
     }
 }
 
+/// What happens to a card at the APDU a fault is armed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The card leaves the reader as the APDU arrives: it is never carried out, never answered
+    /// (`pull N K`, `pull N K before`). The card stays out until `insert N`.
+    PullBefore,
+    /// The card carries the APDU out, then leaves the reader before answering (`pull N K
+    /// after`). The card stays out until `insert N`.
+    PullAfter,
+    /// The card carries the APDU out and the answer is lost: the reader's connection drops
+    /// and the card comes back at once, as after a contact bounce (`lose N K`).
+    LoseResponse,
+    /// The card thinks for this long before it carries the APDU out and answers (`hold N K
+    /// MS`): a slow card, or time for a test to pull the floor from under the command.
+    Hold(Duration),
+}
+
+/// A fault armed for one APDU: the value of the card's APDU counter that fires it.
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    at: u64,
+    fault: Fault,
+}
+
 #[derive(Default)]
 struct Flags {
     removed: AtomicBool,
     connected: AtomicBool,
     stop: AtomicBool,
     apdus: AtomicU64,
+    armed: Mutex<Option<Armed>>,
+    /// Faults fired so far.
+    fired: AtomicU64,
 }
 
 /// A card being served; dropping it stops serving and removes the card.
@@ -88,6 +120,27 @@ impl ServedCard {
     }
     pub fn apdu_count(&self) -> u64 {
         self.flags.apdus.load(Ordering::SeqCst)
+    }
+    /// Arms `fault` for the `nth` APDU from now (1 = the next one), replacing any fault armed
+    /// before. Returns false (nothing armed) for `nth` 0.
+    pub fn arm(&self, nth: u64, fault: Fault) -> bool {
+        if nth == 0 {
+            return false;
+        }
+        let mut armed = self.flags.armed.lock().expect("fault lock");
+        // Counted under the lock the vpcd thread takes before it counts an APDU.
+        let at = self.flags.apdus.load(Ordering::SeqCst) + nth;
+        *armed = Some(Armed { at, fault });
+        true
+    }
+    /// The fault still waiting for its APDU, if any, and how many APDUs from now.
+    pub fn armed(&self) -> Option<(Fault, u64)> {
+        let armed = self.flags.armed.lock().expect("fault lock");
+        armed.map(|a| (a.fault, a.at - self.flags.apdus.load(Ordering::SeqCst)))
+    }
+    /// Faults fired so far.
+    pub fn faults_fired(&self) -> u64 {
+        self.flags.fired.load(Ordering::SeqCst)
     }
     pub fn stop(&mut self) {
         self.flags.stop.store(true, Ordering::SeqCst);
@@ -213,6 +266,14 @@ impl Frames {
     }
 }
 
+/// A `pull` fault fired: the card is out of the reader (until `insert`), the APDU unanswered.
+fn pulled(flags: &Flags, stream: &TcpStream, when: &str) -> io::Result<()> {
+    flags.removed.store(true, Ordering::SeqCst);
+    let _ = stream.shutdown(Shutdown::Both);
+    tracing::info!("fault: card pulled {when} carrying out an APDU");
+    Ok(())
+}
+
 /// Writes one frame in a single write, so pcscd never sees half a message.
 pub fn write_frame(stream: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     let len = u16::try_from(payload.len())
@@ -246,7 +307,23 @@ fn session(
             [CTRL_ATR] => write_frame(&mut stream, &card.atr())?,
             [_] => tracing::warn!("unknown vpcd control byte {:02X}", msg[0]),
             _ => {
-                flags.apdus.fetch_add(1, Ordering::SeqCst);
+                let fault = {
+                    let mut armed = flags.armed.lock().expect("fault lock");
+                    let n = flags.apdus.fetch_add(1, Ordering::SeqCst) + 1;
+                    match *armed {
+                        Some(a) if a.at == n => {
+                            *armed = None;
+                            flags.fired.fetch_add(1, Ordering::SeqCst);
+                            Some(a.fault)
+                        }
+                        _ => None,
+                    }
+                };
+                match fault {
+                    Some(Fault::PullBefore) => return pulled(flags, &stream, "before"),
+                    Some(Fault::Hold(d)) => std::thread::sleep(d),
+                    _ => {}
+                }
                 if !opts.latency.is_zero() {
                     std::thread::sleep(opts.latency);
                 }
@@ -263,6 +340,17 @@ fn session(
                         _ => card.transmit(msg),
                     }
                 };
+                match fault {
+                    Some(Fault::PullAfter) => return pulled(flags, &stream, "after"),
+                    Some(Fault::LoseResponse) => {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "fault: the answer was lost, the card comes back",
+                        ));
+                    }
+                    _ => {}
+                }
                 match response {
                     Some(r) => write_frame(&mut stream, &r)?,
                     // A mute card: the reader sees the card go away.

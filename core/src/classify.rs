@@ -20,6 +20,8 @@ pub enum ExitClass {
     NoService,
     /// The key source, or anything else.
     Other,
+    /// A command that changes the card got no answer: the card may or may not have changed.
+    OutcomeUnknown,
 }
 
 impl ExitClass {
@@ -32,6 +34,7 @@ impl ExitClass {
             Self::Card => 4,
             Self::NoService => 5,
             Self::Other => 6,
+            Self::OutcomeUnknown => 7,
         }
     }
 }
@@ -57,7 +60,8 @@ mod tests {
             ExitClass::Card,
             ExitClass::NoService,
             ExitClass::Other,
+            ExitClass::OutcomeUnknown,
         ];
-        assert_eq!(all.map(ExitClass::exit_code), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all.map(ExitClass::exit_code), [1, 2, 3, 4, 5, 6, 7]);
     }
 }

@@ -141,6 +141,12 @@ impl ModelServer {
     /// Starts `sscard-model serve ARGS` and waits until pcscd sees a card in each of `readers`.
     pub fn start(args: &[&str], readers: &[&'static str]) -> Self {
         ensure_pcscd();
+        Self::start_on_running_pcscd(args, readers)
+    }
+
+    /// [`ModelServer::start`] for a pcscd the test started itself ([`PrivatePcscd`]): the
+    /// system's pcscd is left alone.
+    pub fn start_on_running_pcscd(args: &[&str], readers: &[&'static str]) -> Self {
         for r in readers {
             assert!(
                 !card_present(r),
@@ -172,7 +178,27 @@ impl ModelServer {
         server
     }
 
-    /// Sends a control command (`remove 0`, `insert 0`, `status`) and returns the answer.
+    /// Kills the model at once (SIGKILL): every reader it serves loses its card mid-whatever,
+    /// as when a reader's device goes away. Drop then only waits for the readers to be empty.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The APDUs the card in `slot` received so far (the control socket's `status`).
+    pub fn apdus(&self, slot: usize) -> u64 {
+        let status = self.control("status");
+        status
+            .split("; ")
+            .nth(slot)
+            .and_then(|s| s.split(" apdus ").nth(1))
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no APDU count of slot {slot} in status {status:?}"))
+    }
+
+    /// Sends a control command (`remove 0`, `insert 0`, `pull 0 3`, `status`) and returns the
+    /// answer.
     pub fn control(&self, line: &str) -> String {
         use std::io::{BufRead, BufReader, Write};
         let mut s = std::os::unix::net::UnixStream::connect(&self.control).expect("control socket");
@@ -967,4 +993,139 @@ pub fn write_batch(dir: &std::path::Path, n: usize, prefix: char) -> PathBuf {
     let path = dir.join("batch.csv");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The readers of [`PrivatePcscd`]: one vpcd reader, two slots, on ports 36013 and 36014 — the
+/// ports [`vpcd_port`] gives bank Z, free of the system pcscd's readers (A to F).
+pub const PRIVATE_READER_0: &str = "Virtual PCD Z 00 00";
+pub const PRIVATE_READER_1: &str = "Virtual PCD Z 00 01";
+const PRIVATE_PORT: u16 = 36013;
+
+/// A pcscd of the test's own, so that a test may kill and restart it without touching the
+/// system's pcscd (or the other tests using it): the real `/usr/sbin/pcscd` with the real vpcd
+/// driver, serving only [`PRIVATE_READER_0`] and [`PRIVATE_READER_1`].
+///
+/// pcscd 1.9.9 always listens on `/run/pcscd/pcscd.comm` (and refuses to start while the pid in
+/// `/run/pcscd/pcscd.pid` lives), so it runs in a mount namespace of its own (`unshare
+/// --mount`) where a directory of the test is bound onto `/run/pcscd`; clients (this process
+/// and every `sscard` it starts) find its socket there through `PCSCLITE_CSOCK_NAME`, which
+/// this process sets for itself on the first start — libpcsclite reads it once, so a test
+/// binary using a private pcscd uses no other. Killed (SIGKILL) on drop; panics (never skips)
+/// when pcscd, the vpcd driver or `unshare` are missing.
+pub struct PrivatePcscd {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl PrivatePcscd {
+    /// Starts the private pcscd and waits until its vpcd reader listens.
+    pub fn start() -> Self {
+        const DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+        for needed in ["/usr/sbin/pcscd", "/usr/bin/unshare", DRIVER] {
+            assert!(
+                std::path::Path::new(needed).exists(),
+                "{needed} is missing (SSCARD_REQUIRE_PCSCD={}): the fault campaign runs its own pcscd with the vpcd driver; run scripts/setup.sh",
+                std::env::var("SSCARD_REQUIRE_PCSCD").unwrap_or_default()
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("sscard-pcscd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        std::fs::write(
+            dir.join("conf").join("vpcd"),
+            format!(
+                "FRIENDLYNAME \"Virtual PCD Z\"\nDEVICENAME   /dev/null:{PRIVATE_PORT:#06X}\nLIBPATH      {DRIVER}\nCHANNELID    {PRIVATE_PORT:#06X}\n"
+            ),
+        )
+        .unwrap();
+        std::env::set_var("PCSCLITE_CSOCK_NAME", dir.join("run").join("pcscd.comm"));
+        let mut pcscd = Self { child: None, dir };
+        pcscd.restart();
+        pcscd
+    }
+
+    /// Kills pcscd at once (SIGKILL), as a crash does: its clients lose it mid-call.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(
+            !port_listening(PRIVATE_PORT),
+            "the private pcscd still listens on {PRIVATE_PORT} after SIGKILL"
+        );
+    }
+
+    /// Starts pcscd (again) and waits until its vpcd reader listens.
+    pub fn restart(&mut self) {
+        self.kill();
+        // What a killed pcscd leaves: its socket and pid file.
+        let run = self.dir.join("run");
+        for f in ["pcscd.comm", "pcscd.pid"] {
+            let _ = std::fs::remove_file(run.join(f));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("pcscd.log"))
+            .unwrap();
+        let child = Command::new("/usr/bin/unshare")
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg("mount --bind \"$1\" /run/pcscd && exec /usr/sbin/pcscd --foreground --config \"$2\"")
+            .arg("sh")
+            .arg(&run)
+            .arg(self.dir.join("conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("unshare runs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(port_listening(PRIVATE_PORT) && run.join("pcscd.comm").exists()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "the private pcscd exited ({status}) (SSCARD_REQUIRE_PCSCD={}); its log: {}",
+                    std::env::var("SSCARD_REQUIRE_PCSCD").unwrap_or_default(),
+                    std::fs::read_to_string(self.dir.join("pcscd.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the private pcscd did not listen on {PRIVATE_PORT} within 10 s; its log: {}",
+                std::fs::read_to_string(self.dir.join("pcscd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PrivatePcscd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp: a probe connection
+/// would take vpcd's only accept slot).
+fn port_listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && format!("{} ", cols[1]).contains(&needle) && cols[3] == "0A"
+            })
+    })
 }

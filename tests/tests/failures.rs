@@ -129,19 +129,23 @@ fn card_pulled_mid_write_leaves_the_old_or_the_new_record() {
     let o = run(&[
         "write", "EF06", "--record", "4", "--tlv", "0A0132", "--json",
     ]);
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    // A write that got no answer may or may not have happened: exit 7.
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     // The model drops its vpcd connection when power goes. pcscd reports that as an empty answer,
     // or as a removed card when its presence poll saw the drop first (a race inside pcscd, seen
-    // in CI): either exact outcome says the write did not complete.
+    // in CI): either exact cause says the write did not complete.
     let v = json(&o);
-    let outcome = (v["code"].as_i64(), v["error"].as_str());
+    let outcome = (v["code"].as_i64(), v["error"].as_str().unwrap_or_default());
+    let unknown = |cause: &str| {
+        format!("UPDATE RECORD: no answer came back ({cause}); the card may or may not have carried it out: read the card to see whether it changed before doing anything again")
+    };
     assert!(
         outcome
             == (
                 Some(-4),
-                Some("malformed response: 0 byte(s), no status word")
+                unknown("malformed response: 0 byte(s), no status word").as_str()
             )
-            || outcome == (Some(-2), Some("the card was removed")),
+            || outcome == (Some(-2), unknown("the card was removed").as_str()),
         "power cut mid-write: {v}"
     );
     let text = std::fs::read_to_string(&image).unwrap();

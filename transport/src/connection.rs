@@ -357,7 +357,10 @@ impl Transaction<'_> {
         // An APDU that went out counts whether or not an answer comes back.
         self.spent.apdus += 1;
         self.spent.add(bytes.len());
-        let raw = self.inner.transmit(bytes)?;
+        let raw = self
+            .inner
+            .transmit(bytes)
+            .map_err(|e| outcome_unknown(bytes, idempotence, e))?;
         self.spent.add(raw.len());
         *self.apdus += 1;
         if let Some((at, start)) = clock {
@@ -372,7 +375,27 @@ impl Transaction<'_> {
             );
             self.trace.record(&e);
         }
-        Response::parse(&raw).map_err(|_| TransportError::NoStatusWord { len: raw.len() })
+        Response::parse(&raw).map_err(|_| {
+            outcome_unknown(
+                bytes,
+                idempotence,
+                TransportError::NoStatusWord { len: raw.len() },
+            )
+        })
+    }
+}
+
+/// A command that changes the card whose answer did not come back may have been carried out:
+/// its error becomes [`TransportError::OutcomeUnknown`] (never resent). Other commands keep
+/// their error: running them again changes nothing.
+fn outcome_unknown(bytes: &[u8], idempotence: Idempotence, e: TransportError) -> TransportError {
+    match e {
+        TransportError::Encode(_) | TransportError::OutcomeUnknown { .. } => e,
+        e if idempotence == Idempotence::ChangesCard => TransportError::OutcomeUnknown {
+            command: describe_bytes(bytes).name,
+            cause: Box::new(e),
+        },
+        e => e,
     }
 }
 
@@ -628,7 +651,14 @@ mod tests {
         let mut tx = conn.transaction().unwrap();
         let verify = commands::verify(&[0x12, 0x34, 0x56]);
         assert_eq!(verify.idempotence, Idempotence::ChangesCard);
-        assert_eq!(tx.send(&verify), Err(TransportError::CardReset));
+        assert_eq!(
+            tx.send(&verify),
+            Err(TransportError::OutcomeUnknown {
+                command: "VERIFY",
+                cause: Box::new(TransportError::CardReset)
+            }),
+            "a VERIFY reset under way may have used up a try"
+        );
         assert!(tx.changed_card());
         assert_eq!(*sent.lock().unwrap(), 1);
         assert_eq!(tx.apdu_count(), 0, "no answer came back");
@@ -701,6 +731,29 @@ mod tests {
             conn.disconnect(d).unwrap();
             assert_eq!(*s.disconnected.lock().unwrap(), Some(d));
         }
+    }
+
+    #[test]
+    fn a_read_whose_answer_is_lost_keeps_its_error_a_write_is_an_unknown_outcome() {
+        let mut conn = Connection::new(Resets(Arc::new(Mutex::new(0))));
+        let mut tx = conn.transaction().unwrap();
+        assert_eq!(
+            tx.send(&commands::select_df01()),
+            Err(TransportError::CardReset)
+        );
+        let (_, mut conn) = scripted(vec![""]);
+        let err = conn
+            .transaction()
+            .unwrap()
+            .transmit_raw(&[0x04, 0xDC, 0x01, 0x04, 0x03, 0x0A, 0x01, 0x32])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::OutcomeUnknown {
+                command: "UPDATE RECORD",
+                cause: Box::new(TransportError::NoStatusWord { len: 0 })
+            }
+        );
     }
 
     #[test]

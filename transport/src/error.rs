@@ -22,7 +22,12 @@ pub enum TransportError {
     CardRemoved,
     #[error("the card was reset by another application")]
     CardReset,
-    #[error("another application uses the card exclusively")]
+    /// Another application held the card (an exclusive connection or a transaction) longer than
+    /// [`crate::SHARING_WAIT`], the time a connection or transaction waits for it.
+    #[error(
+        "another application holds the card exclusively and did not let go within {} ms: try again when it is done",
+        crate::SHARING_WAIT.as_millis()
+    )]
     SharingViolation,
     #[error("timed out waiting for the card")]
     Timeout,
@@ -34,6 +39,14 @@ pub enum TransportError {
     EndlessGetResponse { command: String, rounds: usize },
     #[error("cannot encode the command: {0}")]
     Encode(#[from] ApduError),
+    /// A command that changes the card ([`sscard_core::profile::commands::Idempotence::ChangesCard`])
+    /// went out and no answer came back: the card may have carried it out or not. It is never
+    /// sent again on its own; read the card to learn what happened.
+    #[error("{command}: no answer came back ({cause}); the card may or may not have carried it out: read the card to see whether it changed before doing anything again")]
+    OutcomeUnknown {
+        command: &'static str,
+        cause: Box<TransportError>,
+    },
     /// A PC/SC error with no meaning of its own to a user (its text and code).
     #[error("PC/SC error: {message} ({code:#010X})")]
     Pcsc { code: u32, message: String },
@@ -62,6 +75,7 @@ impl Classified for TransportError {
             | Self::AmbiguousReader { .. } => codes::READER_CONNECTION,
             Self::SharingViolation | Self::CardReset | Self::Pcsc { .. } => codes::NO_CONNECTION,
             Self::Encode(_) => codes::INVALID_DATA,
+            Self::OutcomeUnknown { cause, .. } => cause.return_code(),
         }
     }
 
@@ -72,6 +86,7 @@ impl Classified for TransportError {
                 ExitClass::Reader
             }
             Self::Encode(_) => ExitClass::BadInput,
+            Self::OutcomeUnknown { .. } => ExitClass::OutcomeUnknown,
             _ => ExitClass::Card,
         }
     }
@@ -128,6 +143,21 @@ mod tests {
         assert_eq!(
             (spent.return_code(), spent.exit_class()),
             (-4, ExitClass::Card)
+        );
+    }
+
+    #[test]
+    fn an_unknown_outcome_keeps_its_cause_code_and_says_the_card_may_have_changed() {
+        let e = TransportError::OutcomeUnknown {
+            command: "UPDATE RECORD",
+            cause: Box::new(TransportError::CardRemoved),
+        };
+        assert_eq!(e.return_code(), -2);
+        assert_eq!(e.exit_class(), ExitClass::OutcomeUnknown);
+        assert_eq!(
+            e.to_string(),
+            "UPDATE RECORD: no answer came back (the card was removed); the card may or may not \
+             have carried it out: read the card to see whether it changed before doing anything again"
         );
     }
 }

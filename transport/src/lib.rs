@@ -38,5 +38,13 @@ pub mod trace;
 
 pub use budget::{Budget, Spent};
 pub use connection::{Connection, Transaction, MAX_GET_RESPONSE_ROUNDS};
+
+/// How long a PC/SC connection or transaction waits while another application holds the card
+/// before it gives up with [`TransportError::SharingViolation`]. A connection refused because
+/// another application connected exclusively is tried again after 10 ms, then at doubling
+/// intervals up to 200 ms; a connection and a transaction wait for another application's
+/// transaction to end (pcsc-lite's own `SCardConnect` and `SCardBeginTransaction` would wait
+/// for ever). A connection waits at most this long in all, a transaction too.
+pub const SHARING_WAIT: std::time::Duration = std::time::Duration::from_millis(2000);
 pub use error::TransportError;
 pub use in_process::InProcess;

@@ -1,14 +1,20 @@
 //! The PC/SC backend: readers and cards through pcscd (crate `pcsc`). The reader level is the
 //! PC/SC context ([`establish`], [`list_readers`], [`resolve_reader`]); a card in a reader is a
 //! [`PcscBackend`]; its transactions are `SCardBeginTransaction` … `SCardEndTransaction`.
+//!
+//! Faults are typed, and none of them hangs: another application holding the card is waited
+//! for up to [`crate::SHARING_WAIT`] (connect and begin-transaction), then
+//! [`TransportError::SharingViolation`]; pcscd stopping under a command is
+//! [`TransportError::ServiceNotRunning`] (pcsc-lite reports a broken socket as an internal
+//! communication error, so the service is asked whether it is still there).
 
 use crate::backend::{CardBackend, CardTransaction, Disposition as Leaving};
-use crate::TransportError;
+use crate::{TransportError, SHARING_WAIT};
 /// A PC/SC context (one per worker, kept while pcscd answers).
 pub use pcsc::Context;
 use pcsc::{Card, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connects to pcscd.
 pub fn establish() -> Result<Context, TransportError> {
@@ -61,6 +67,8 @@ pub fn resolve_reader(readers: &[String], wanted: &str) -> Result<String, Transp
 /// A card in a PC/SC reader.
 pub struct PcscBackend {
     card: Card,
+    /// The context the card was connected on, for the helper of [`others_let_go`].
+    ctx: Context,
     reader: String,
     share: ShareMode,
     atr: Vec<u8>,
@@ -121,17 +129,24 @@ impl PcscBackend {
             wanted: reader.into(),
             present: String::new(),
         })?;
-        let card = ctx
-            .connect(&cname, share, Protocols::ANY)
-            .map_err(|e| match e {
-                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => TransportError::NoCard {
-                    reader: reader.into(),
-                },
-                e => e.into(),
-            })?;
+        // pcscd holds a connection back while another application's transaction lasts, and
+        // refuses one while another application is connected exclusively: both are waited
+        // for within one bound.
+        let deadline = Instant::now() + SHARING_WAIT;
+        let card = waiting_for_others(deadline, || {
+            others_let_go(ctx, reader, deadline)?;
+            ctx.connect(&cname, share, Protocols::ANY)
+                .map_err(|e| match e {
+                    pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => TransportError::NoCard {
+                        reader: reader.into(),
+                    },
+                    e => checked(e),
+                })
+        })?;
         Ok(Self {
             atr: atr_of(&card),
             card,
+            ctx: ctx.clone(),
             reader: reader.into(),
             share,
             buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
@@ -145,13 +160,105 @@ impl PcscBackend {
     }
 }
 
+/// Runs `attempt` again while another application holds the card, until `deadline`: after
+/// 10 ms, then at doubling intervals up to 200 ms.
+fn waiting_for_others<T>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> Result<T, TransportError>,
+) -> Result<T, TransportError> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match attempt() {
+            Err(TransportError::SharingViolation) if Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Waits until `deadline` for another application's transaction on `reader` to end.
+///
+/// pcsc-lite tells nothing of another application's transaction at once: `SCardConnect` and
+/// `SCardBeginTransaction` wait while it lasts, for ever if need be (`SCardStatus` and
+/// `SCardTransmit` too; `SCardGetAttrib` and `SCardControl` do not look, pcsc-lite 1.9.9).
+/// So a helper thread begins and at once ends a transaction on a connection of its own, and
+/// this side waits for that within the bound. A helper the bound ran out on stays blocked in
+/// pcsc-lite until the other application lets go, then only ends and disconnects; the next
+/// wait on that reader waits for the same helper rather than start another, so a card held
+/// for hours costs one thread and one connection, not one per attempt. (A transaction the
+/// other application begins in the instant between the helper's and ours is waited for as
+/// pcsc-lite does: it began, so it ends.)
+fn others_let_go(ctx: &Context, reader: &str, deadline: Instant) -> Result<(), TransportError> {
+    use std::sync::mpsc::{Receiver, RecvTimeoutError};
+    use std::sync::Mutex;
+    /// Helpers still blocked behind another application, by reader.
+    static BLOCKED: Mutex<Vec<(String, Receiver<()>)>> = Mutex::new(Vec::new());
+    let take_blocked = || {
+        let mut blocked = BLOCKED.lock().unwrap_or_else(|e| e.into_inner());
+        let i = blocked.iter().position(|(r, _)| r == reader)?;
+        Some(blocked.swap_remove(i).1)
+    };
+    let spawn_helper = || -> Option<Receiver<()>> {
+        let (done, rx) = std::sync::mpsc::channel();
+        let (ctx, name) = (ctx.clone(), CString::new(reader).ok()?);
+        std::thread::Builder::new()
+            .name("pcsc-sharing-wait".into())
+            .spawn(move || {
+                if let Ok(mut card) = ctx.connect(&name, ShareMode::Shared, Protocols::ANY) {
+                    drop(card.transaction());
+                    let _ = card.disconnect(Disposition::LeaveCard);
+                }
+                let _ = done.send(());
+            })
+            .ok()?;
+        Some(rx)
+    };
+    let mut earlier = take_blocked();
+    loop {
+        let (rx, fresh) = match earlier.take() {
+            Some(rx) => (rx, false),
+            // Without a helper (no thread to be had), pcsc-lite's own wait it is.
+            None => match spawn_helper() {
+                Some(rx) => (rx, true),
+                None => return Ok(()),
+            },
+        };
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {
+                BLOCKED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((reader.to_string(), rx));
+                return Err(TransportError::SharingViolation);
+            }
+            // Whatever the helper met (the card gone, say), our own transaction meets and
+            // reports.
+            _ if fresh => return Ok(()),
+            // An earlier helper got through: the card was free then. Look again, now.
+            _ => {}
+        }
+    }
+}
+
+/// A PC/SC error, typed; an internal communication error is pcscd gone when it no longer
+/// gives a context ([`TransportError::ServiceNotRunning`]: a pcscd that is dying may still
+/// accept the connection and then drop it), else a card that does not answer.
+fn checked(e: pcsc::Error) -> TransportError {
+    if e == pcsc::Error::CommError && establish().is_err() {
+        return TransportError::ServiceNotRunning;
+    }
+    e.into()
+}
+
 fn transmit_on(card: &Card, buf: &mut [u8], apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-    let r = card.transmit(apdu, buf)?;
+    let r = card.transmit(apdu, buf).map_err(checked)?;
     if r.len() < 2 {
         // A card pulled mid-command can come back as an empty answer: ask pcscd what happened.
         for _ in 0..20 {
             match card.status2_owned() {
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(checked(e)),
                 Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
                     return Err(TransportError::CardRemoved)
                 }
@@ -175,6 +282,8 @@ impl CardBackend for PcscBackend {
     fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
         let Self {
             card,
+            ctx,
+            reader,
             share,
             atr,
             buf,
@@ -183,17 +292,23 @@ impl CardBackend for PcscBackend {
         } = self;
         let share = *share;
         let mut was_reset = std::mem::take(reset_seen);
+        // Another application's transaction is waited for within the bound; pcsc-lite's
+        // SCardBeginTransaction would wait for ever. (An exclusive connection has no others.)
+        if share == ShareMode::Shared {
+            others_let_go(ctx, reader, Instant::now() + SHARING_WAIT)?;
+        }
         let tx = match card.transaction2() {
             Ok(tx) => tx,
             // Reset by another application since our last transaction: reconnect (which
             // acknowledges the reset), begin again, and tell the flow.
             Err((card, pcsc::Error::ResetCard)) => {
-                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)?;
+                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)
+                    .map_err(checked)?;
                 *atr = atr_of(card);
                 was_reset = true;
-                card.transaction()?
+                card.transaction().map_err(checked)?
             }
-            Err((_, e)) => return Err(e.into()),
+            Err((_, e)) => return Err(checked(e)),
         };
         Ok(Box::new(PcscTransaction {
             tx,

@@ -99,7 +99,8 @@ enum Cmd {
         /// list of defects).
         #[arg(long, value_parser = defect_parser())]
         defect: Option<sscard_model::ssc::Defect>,
-        /// Unix socket for `remove N` / `insert N` / `tear N W` / `status`.
+        /// Unix socket for `remove N` / `insert N` / `tear N W` / `pull N K [before|after]` /
+        /// `lose N K` / `hold N K MS` / `status` (docs/faults.md).
         #[arg(long)]
         control: Option<PathBuf>,
     },
