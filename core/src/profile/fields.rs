@@ -24,6 +24,11 @@ pub enum FieldProblem {
     TextAfterPadding,
     #[error("{hex} is not GBK text")]
     NotGbk { hex: String },
+    /// Text holding `|`, which separates the unified interface's output fields (PROFILE
+    /// section 7): a name with it would shift every field after it. (The value is not quoted:
+    /// it is personal data.)
+    #[error("holds '|', the unified interface's field separator")]
+    Separator,
     #[error("{hex} is not region BCD ‖ D156000005 ‖ serial")]
     NotACardId { hex: String },
     #[error("{value:?} fails its check character")]
@@ -194,6 +199,9 @@ pub fn decode(file: &FileDef, rec: &RecordDef, value: &[u8]) -> Result<String, F
                     hex: to_hex(&value[..end]),
                 }));
             }
+            if text.contains('|') {
+                return Err(bad(FieldProblem::Separator));
+            }
             text.into_owned()
         }
     };
@@ -297,6 +305,14 @@ mod tests {
             FieldProblem::NotGbk {
                 hex: "D5C5FFFF".into()
             }
+        );
+        // '|' separates the unified output's fields: a name holding it is malformed.
+        let piped = encoding_rs::GBK.encode("张三|X").0;
+        let mut value = piped.to_vec();
+        value.resize(30, 0);
+        assert_eq!(
+            decode(ef06(), name, &value).unwrap_err().to_string(),
+            "EF06 name is malformed: holds '|', the unified interface's field separator"
         );
         let records = [
             r(0x0A, "32"),

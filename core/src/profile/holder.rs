@@ -184,6 +184,13 @@ fn ascii(field: &'static str, text: &str, len: usize) -> Result<Vec<u8>, HolderE
 /// Splits a GBK name into the 30-byte name and 20-byte extension records, zero padded.
 pub fn gbk_name(name: &str) -> Result<(Vec<u8>, Vec<u8>), HolderError> {
     no_control("name", name)?;
+    if name.contains('|') {
+        // It would shift every field after the name in the unified output (PROFILE section 7).
+        return Err(bad(
+            "name",
+            "holds '|', the unified interface's field separator",
+        ));
+    }
     let (gbk, _, unmappable) = encoding_rs::GBK.encode(name);
     if unmappable {
         return Err(bad("name", format!("{name:?} cannot be written in GBK")));
@@ -595,6 +602,13 @@ mod tests {
         assert_eq!(
             with("吉𠮷".into()).validate(),
             Err(bad("name", "\"吉𠮷\" cannot be written in GBK"))
+        );
+        assert_eq!(
+            with("张三|X|3B00|".into()).validate(),
+            Err(bad(
+                "name",
+                "holds '|', the unified interface's field separator"
+            ))
         );
         // Names of minorities carry a middle dot, which GBK writes as A1A4 and reads back.
         let h = with("阿依古丽·买买提".into());
