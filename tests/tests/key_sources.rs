@@ -654,3 +654,44 @@ fn perso_run_with_the_token_on_four_readers() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A PSAM MACs a command in one DES CRYPT, a short APDU to a T=0 card: the longest message it
+/// takes gives the same MAC as software keys; one byte more is refused before anything is sent
+/// (an extended APDU would reach the PSAM otherwise).
+#[test]
+fn a_psam_macs_the_longest_command_one_des_crypt_holds() {
+    let card = &cards()[0];
+    for (alg, max) in [(Algorithm::Tdes, 247), (Algorithm::Sm4, 239)] {
+        let mut p = psam(alg);
+        let mut soft = SoftKeys::test_set();
+        let message: Vec<u8> = (0..max).map(|i| i as u8).collect();
+        let challenge = [0x11, 0x22, 0x33, 0x44];
+        assert_eq!(
+            p.mac(alg, card, Kid::UkL, &challenge, &message).unwrap(),
+            soft.mac(alg, card, Kid::UkL, &challenge, &message).unwrap(),
+            "{alg:?}"
+        );
+        let longer = [message.as_slice(), &[0]].concat();
+        let refused = p.mac(alg, card, Kid::UkL, &challenge, &longer).unwrap_err();
+        assert_eq!(
+            refused,
+            KeyError::PsamMessageTooLong {
+                len: max + 1,
+                max,
+                data_max: max - 5
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "the PSAM MACs at most {max} bytes of command in one DES CRYPT; this command has {}: write {} data bytes or fewer at a time",
+                max + 1,
+                max - 5
+            )
+        );
+        assert_eq!(
+            sscard_core::classify::Classified::return_code(&refused),
+            -23
+        );
+    }
+}

@@ -77,6 +77,14 @@ pub enum KeyError {
     PsamInfo(#[from] PsamInfoError),
     #[error("PSAM DES CRYPT returned a {len}-byte MAC, at least 4 expected")]
     PsamShortMac { len: usize },
+    /// A PSAM computes a MAC over one DES CRYPT (PROFILE section 6: IV block ‖ message in one
+    /// short APDU, T=0): a longer command cannot be line-protected through it.
+    #[error("the PSAM MACs at most {max} bytes of command in one DES CRYPT; this command has {len}: write {data_max} data bytes or fewer at a time")]
+    PsamMessageTooLong {
+        len: usize,
+        max: usize,
+        data_max: usize,
+    },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("key file {path}: {problem}")]
@@ -161,6 +169,7 @@ impl Classified for KeyError {
             // -2203 is the PSAM's own code; a key file or token without RKSSSE is -999.
             Self::PsamMissingKey { kid: Kid::Rkssse } => codes::PSAM_LACKS_RKSSSE,
             Self::LevelTooLow { .. } => codes::PSAM_LEVEL_TOO_LOW,
+            Self::PsamMessageTooLong { .. } => codes::INVALID_DATA,
             Self::PsamInfo(e) => e.return_code(),
             // A PSAM that went away is no PSAM.
             Self::PsamTransport(t) => match t.return_code() {
@@ -176,7 +185,8 @@ impl Classified for KeyError {
             Self::BadSpec { .. }
             | Self::KeyFile { .. }
             | Self::KeyFileTooOpen { .. }
-            | Self::Component(_) => ExitClass::BadInput,
+            | Self::Component(_)
+            | Self::PsamMessageTooLong { .. } => ExitClass::BadInput,
             Self::PsamTransport(t) => t.exit_class(),
             _ => ExitClass::Other,
         }

@@ -160,6 +160,16 @@ impl KeySource for PsamKeys {
     ) -> Result<[u8; 4], KeyError> {
         let mut iv = challenge.to_vec();
         iv.resize(alg.block_size(), 0);
+        // One short APDU to a T=0 PSAM: Lc = IV block + message at most 255. The message is
+        // CLA INS P1 P2 Lc ‖ data (PROFILE section 5), so data up to 250 − block size.
+        let max = 255 - iv.len();
+        if message.len() > max {
+            return Err(KeyError::PsamMessageTooLong {
+                len: message.len(),
+                max,
+                data_max: max - 5,
+            });
+        }
         let mac = self.init_and_crypt(alg, card, key_id, commands::des_crypt_mac(&iv, message))?;
         mac.get(..4)
             .and_then(|m| m.try_into().ok())
