@@ -185,6 +185,20 @@ impl Atr {
         })
     }
 
+    /// The historical bytes of `bytes`, found by T0 and the interface bytes alone: bytes after
+    /// them are not looked at, so a card that sends a TCK with T=0 only (ISO/IEC 7816-3 says it
+    /// shall not, some do) still has its historical bytes read. Errors when the ATR is too short
+    /// to hold what it announces, or is no ATR at all.
+    pub fn historical_bytes(bytes: &[u8]) -> Result<Vec<u8>, AtrError> {
+        match Self::parse(bytes) {
+            Ok(atr) => Ok(atr.historical),
+            Err(AtrError::TrailingBytes { extra }) if extra < bytes.len() => {
+                Ok(Self::parse(&bytes[..bytes.len() - extra])?.historical)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The historical bytes as text when all are printable ASCII.
     pub fn historical_ascii(&self) -> Option<String> {
         (!self.historical.is_empty() && self.historical.iter().all(|b| (0x20..0x7F).contains(b)))
@@ -407,6 +421,24 @@ mod tests {
             Err(AtrError::TrailingBytes { extra: 1 })
         );
         assert_eq!(Atr::parse(&[0x3B; 34]), Err(AtrError::TooLong));
+        // A T=0 ATR followed by a TCK it should not have: malformed, its historical bytes
+        // still readable.
+        let with_tck = parse_hex("3B6800005053414D2D53533100").unwrap();
+        assert_eq!(
+            Atr::parse(&with_tck),
+            Err(AtrError::TrailingBytes { extra: 1 })
+        );
+        assert_eq!(
+            Atr::historical_bytes(&with_tck).unwrap(),
+            b"PSAM-SS1".to_vec()
+        );
+        assert_eq!(
+            Atr::historical_bytes(&[0x3B, 0x68, 0x00]),
+            Err(AtrError::Truncated {
+                missing: 1,
+                offset: 3
+            })
+        );
         assert!(Atr::parse(&parse_hex("3F00").unwrap()).is_ok());
     }
 }

@@ -315,7 +315,7 @@ impl<'a, 'c> Session<'a, 'c> {
         // The line carries the historical bytes: an ATR they cannot be found in is refused
         // before any APDU of the flow.
         let historical_bytes =
-            to_hex(&Atr::parse(self.tx.atr()).map_err(SscError::Atr)?.historical);
+            to_hex(&Atr::historical_bytes(self.tx.atr()).map_err(SscError::Atr)?);
         if let Some(alg) = self.keys.algorithm() {
             if alg != self.algorithm {
                 return Err(crate::keys::KeyError::AlgorithmMismatch {
