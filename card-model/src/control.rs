@@ -7,7 +7,7 @@
 //! One fault waits per slot; arming another replaces it.
 
 use crate::vpcd::{Fault, ServedCard};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -137,6 +137,35 @@ fn run(cards: &[ServedCard], line: &str) -> Result<String, ControlError> {
     }
 }
 
+/// The longest control command read; a longer line is answered `error: …` and ends the
+/// connection (a client that sends no newline cannot grow the model's memory).
+pub const MAX_LINE: usize = 256;
+
+/// A line that is too long to be a control command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a control command is at most {MAX_LINE} bytes; closing the connection")]
+pub struct LineTooLong;
+
+/// The next line of `reader`, at most [`MAX_LINE`] bytes; `None` at the end of the stream or
+/// after an over-long line (answered once).
+fn next_line(reader: &mut impl BufRead) -> Option<Result<String, LineTooLong>> {
+    let mut buf = Vec::new();
+    match reader
+        .by_ref()
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)
+    {
+        Ok(0) | Err(_) => None,
+        Ok(_) if buf.last() == Some(&b'\n') => {
+            buf.pop();
+            Some(Ok(String::from_utf8_lossy(&buf).into_owned()))
+        }
+        // The stream ended without a newline after a short command: still a command.
+        Ok(n) if n <= MAX_LINE => Some(Ok(String::from_utf8_lossy(&buf).into_owned())),
+        Ok(_) => Some(Err(LineTooLong)),
+    }
+}
+
 /// Listens on `path` until the process ends.
 pub fn listen(path: &Path, cards: Arc<Mutex<Vec<ServedCard>>>) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
@@ -147,8 +176,15 @@ pub fn listen(path: &Path, cards: Arc<Mutex<Vec<ServedCard>>>) -> std::io::Resul
                 Ok(w) => w,
                 Err(_) => continue,
             };
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let answer = execute(&cards.lock().expect("cards lock"), &line);
+            let mut reader = BufReader::new(stream);
+            while let Some(line) = next_line(&mut reader) {
+                let answer = match line {
+                    Ok(line) => execute(&cards.lock().expect("cards lock"), &line),
+                    Err(e) => {
+                        let _ = writeln!(writer, "error: {e}");
+                        break;
+                    }
+                };
                 if writeln!(writer, "{answer}").is_err() {
                     break;
                 }
@@ -168,6 +204,20 @@ mod tests {
     fn served() -> Vec<ServedCard> {
         let (card, _) = crate::test_pair(sscard_core::crypto::Algorithm::Tdes);
         vec![serve(shared(card), ServeOptions::port(9))]
+    }
+
+    #[test]
+    fn control_lines_are_bounded() {
+        let mut r = std::io::Cursor::new(b"status\nremove 0".to_vec());
+        assert_eq!(next_line(&mut r), Some(Ok("status".into())));
+        assert_eq!(next_line(&mut r), Some(Ok("remove 0".into())));
+        assert_eq!(next_line(&mut r), None);
+        let mut endless = std::io::BufReader::new(std::io::repeat(b'x'));
+        assert_eq!(next_line(&mut endless), Some(Err(LineTooLong)));
+        assert_eq!(
+            LineTooLong.to_string(),
+            "a control command is at most 256 bytes; closing the connection"
+        );
     }
 
     #[test]

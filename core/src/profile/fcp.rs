@@ -63,7 +63,7 @@ pub enum FcpError {
     NotATemplate { hex: String },
     #[error("FCP {hex} lacks {what}")]
     Missing { hex: String, what: &'static str },
-    #[error("FCP {hex} gives file descriptor {descriptor:02X}; the profile uses 01, 04 and 38")]
+    #[error("FCP {hex} gives file descriptor {descriptor:02X}; this profile's files are 01 (transparent), 04 (linear variable records) or 38 (DF)")]
     Descriptor { hex: String, descriptor: u8 },
 }
 
