@@ -47,7 +47,7 @@ fn check_junit(path: &std::path::Path) -> (u64, u64) {
 /// INTERNAL AUTHENTICATE cases of `ssc/09` check the answer with `int-auth` against the key
 /// source, one case for both algorithms where there were two `only` cases with the sample
 /// card's answers: 5 skipped fewer per algorithm (25 and 35 before), the same passed.
-const CASES: [(&str, u64, u64); 2] = [("3des", 299, 20), ("sm4", 289, 30)];
+const CASES: [(&str, u64, u64); 2] = [("3des", 301, 20), ("sm4", 291, 30)];
 
 #[test]
 fn suite_passes_in_process_for_both_algorithms() {

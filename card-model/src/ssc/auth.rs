@@ -36,9 +36,6 @@ impl Ssc {
             return Err(StatusWord::INCORRECT_P1P2.into());
         }
         let alg = self.algorithm();
-        if cmd.data.len() != alg.block_size() {
-            return Err(StatusWord::WRONG_LENGTH.into());
-        }
         let kid = kid_of(cmd.p2)?;
         // Only authentication keys authenticate (PROFILE section 4): IRK, UK_N, UK_L, RPK, UPK
         // and the PIN object answer 6A88; TK is gone once issued (usable_key answers 6A88).
@@ -49,6 +46,10 @@ impl Ssc {
         // that is not blocked gives it back.
         if self.revokes() {
             self.vol.security.revoke_external(kid);
+        }
+        // A malformed attempt is a failed one too (as for VERIFY): checked after the revocation.
+        if cmd.data.len() != alg.block_size() {
+            return Err(StatusWord::WRONG_LENGTH.into());
         }
         let key = self.usable_key(kid)?;
         let challenge = match challenge {
