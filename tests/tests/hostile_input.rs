@@ -520,7 +520,7 @@ fn a_script_never_shows_a_raw_des_crypt_answer() {
     // it to the card; the check of the answer fails.
     std::fs::write(
         &script,
-        "test \"des crypt\"\n  @psam\n  00A40000 02 DF01\n  801A0801 08 99110145000000A1\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 save $c\n  @card\n  00DC010C 08 $c -> any\n  @psam\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 0000000000000000\n",
+        "test \"des crypt\"\n  @psam\n  00A40000 02 DF01\n  801A0801 08 99110145000000A1\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 save $c\n  @card\n  00DC010C 08 $c -> any\n  int-auth IRK $c -> any\n  @psam\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 0000000000000000\n",
     )
     .unwrap();
     let o = sscard_bounded(&[
@@ -537,7 +537,7 @@ fn a_script_never_shows_a_raw_des_crypt_answer() {
     assert_eq!(
         report["files"][0]["cases"][0]["message"],
         format!(
-            "{}:11: expected data 0000000000000000, got ****************",
+            "{}:12: expected data 0000000000000000, got ****************",
             script.display()
         )
     );
@@ -554,6 +554,10 @@ fn a_script_never_shows_a_raw_des_crypt_answer() {
     );
     // The saved answer, sent to the card, is masked as it was.
     assert!(err.contains("card > 00DC010C08****************\n"), "{err}");
+    assert!(
+        err.contains("card > 0088000808******************\n"),
+        "{err}"
+    );
 }
 
 #[test]

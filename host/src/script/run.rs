@@ -377,12 +377,12 @@ impl Ctx<'_, '_> {
             }
             Action::IntAuth { kid, p2, data } => {
                 self.secret_answer[0] = false;
-                let data = match data {
-                    Some(d) => self.bytes(d)?.0,
+                let (data, secret_var) = match data {
+                    Some(d) => self.bytes(d)?,
                     None => {
                         let mut random = vec![0u8; 8];
                         rand::thread_rng().fill_bytes(&mut random);
-                        random
+                        (random, false)
                     }
                 };
                 // Le 00: the card answers as many bytes as its algorithm gives (16 for 16
@@ -390,7 +390,18 @@ impl Ctx<'_, '_> {
                 let command = Command::new(0x00, 0x88, 0x00, p2.unwrap_or(kid.id()))
                     .with_data(data.clone())
                     .with_le(256);
-                let r = self.tx.transmit(&command)?;
+                let info = commands::describe(command.cla, command.ins);
+                let r = self.tx.send(&Apdu {
+                    name: info.name,
+                    command,
+                    idempotence: info.idempotence,
+                    // Data from a variable saved from a secret answer is masked like it.
+                    secrecy: Secrecy {
+                        command_data: secret_var,
+                        response_data: false,
+                    }
+                    .union(info.secrecy),
+                })?;
                 if r.is_success() {
                     let expected = self.ecb_under(*kid, &data)?;
                     if !ct_eq(&expected, &r.data) {
