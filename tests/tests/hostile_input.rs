@@ -347,6 +347,36 @@ fn send_errors_never_quote_secret_data() {
             "123456",
             "APDU 1 (**): an APDU needs at least 4 header bytes, got 3",
         ),
+        // Two APDUs pasted together, a VERIFY after a SELECT: the public header alone.
+        (
+            "00A40400000020000003123456",
+            "APDU 1 (00A40400…): Lc says 32 data bytes but 6 follow",
+        ),
+        (
+            "00A40400 00 0020000003 12345O",
+            "APDU 1 (00A40400…): a character at column 29 is not a hex digit (command data, not shown)",
+        ),
+        // The ISO PIN commands, whatever the class.
+        (
+            "002C00000812345678123456",
+            "APDU 1 (002C0000**…): Lc says 8 data bytes but 7 follow",
+        ),
+        (
+            "8021000004123456",
+            "APDU 1 (80210000**…): Lc says 4 data bytes but 3 follow",
+        ),
+        (
+            "0026000004123456",
+            "APDU 1 (00260000**…): Lc says 4 data bytes but 3 follow",
+        ),
+        (
+            "0028000004123456",
+            "APDU 1 (00280000**…): Lc says 4 data bytes but 3 follow",
+        ),
+        (
+            "0024000007123456654321",
+            "APDU 1 (00240000**…): Lc says 7 data bytes but 6 follow",
+        ),
     ] {
         let o = sscard_bounded(&["send", apdu]);
         assert_bad_input(&o, &format!("sscard: error: {message}"));
@@ -377,6 +407,13 @@ fn send_output_json_and_traces_mask_pin_commands() {
         "0020000003123456",
         // Lc says 2: parsed as data 1234 and Le 56, and masked as a whole.
         "0020000002123456",
+        // ISO VERIFY with the odd INS, RESET RETRY COUNTER (PUK ‖ new PIN), DISABLE and
+        // ENABLE VERIFICATION REQUIREMENT, CHANGE REFERENCE DATA with CLA 00.
+        "0021000003123456",
+        "002C000006123456654321",
+        "0026000003123456",
+        "0028000003123456",
+        "0024000006123456654321",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -386,13 +423,29 @@ fn send_output_json_and_traces_mask_pin_commands() {
         [
             &format!("> {select}")[..],
             "> 0020000003******",
-            "> 0020000002******"
+            "> 0020000002******",
+            "> 0021000003******",
+            "> 002C000006************",
+            "> 0026000003******",
+            "> 0028000003******",
+            "> 0024000006************",
         ]
     );
     assert!(!shows_pin(&out), "{out}");
+    assert!(!out.contains("654321"), "{out}");
     let err = stderr(&o);
-    assert!(err.contains("card > 0020000003******"), "{err}");
-    assert!(err.contains("card > 0020000002******"), "{err}");
+    for shown in [
+        "card > 0020000003******",
+        "card > 0020000002******",
+        "card > 0021000003******",
+        "card > 002C000006************",
+        "card > 0026000003******",
+        "card > 0028000003******",
+        "card > 0024000006************",
+    ] {
+        assert!(err.contains(shown), "{shown} in {err}");
+    }
+    assert!(!err.contains("654321"), "{err}");
     assert!(!shows_pin(&err), "{err}");
     // The exchanges, not the timestamps (a time may hold the digits 1234).
     let traced = std::fs::read_to_string(&trace_json).unwrap();
@@ -408,10 +461,15 @@ fn send_output_json_and_traces_mask_pin_commands() {
         READER_0,
         select,
         "0020000003123456",
+        "0021000003123456",
+        "002C000006123456654321",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["responses"][1]["command"], "0020000003******");
+    assert_eq!(v["responses"][2]["command"], "0021000003******");
+    assert_eq!(v["responses"][3]["command"], "002C000006************");
+    assert!(!v.to_string().contains("654321"), "{v}");
     assert!(!shows_pin(&v.to_string()), "{v}");
 }
 
@@ -452,6 +510,53 @@ fn scripts_never_show_a_pin() {
             "sscard: error: {}:2:18: 00200000**…: a character at column 6 is not a hex digit (secret data, not shown)",
             script.display()
         ),
+    );
+}
+
+#[test]
+fn a_script_never_shows_a_raw_des_crypt_answer() {
+    let script = tmp("des-crypt.apdu");
+    // The script fetches DES CRYPT's answer with a GET RESPONSE of its own, saves it and sends
+    // it to the card; the check of the answer fails.
+    std::fs::write(
+        &script,
+        "test \"des crypt\"\n  @psam\n  00A40000 02 DF01\n  801A0801 08 99110145000000A1\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 save $c\n  @card\n  00DC010C 08 $c -> any\n  int-auth IRK $c -> any\n  @psam\n  80FA0000 08 0102030405060708 -> 6108\n  00C0000008 -> 9000 0000000000000000\n",
+    )
+    .unwrap();
+    let o = sscard_bounded(&[
+        "--json",
+        "script",
+        "run",
+        "--model",
+        "--trace",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["failed"], 1);
+    assert_eq!(
+        report["files"][0]["cases"][0]["message"],
+        format!(
+            "{}:12: expected data 0000000000000000, got ****************",
+            script.display()
+        )
+    );
+    // The sample card's IRK cryptogram of 0102…08 appears nowhere.
+    let cryptogram = "03367BD51B84AE05";
+    assert!(!report.to_string().contains(cryptogram), "{report}");
+    let err = stderr(&o);
+    assert!(!err.contains(cryptogram), "{err}");
+    assert_eq!(
+        err.matches("psam > 00C0000008\npsam < **************** 9000")
+            .count(),
+        2,
+        "{err}"
+    );
+    // The saved answer, sent to the card, is masked as it was.
+    assert!(err.contains("card > 00DC010C08****************\n"), "{err}");
+    assert!(
+        err.contains("card > 0088000808******************\n"),
+        "{err}"
     );
 }
 
@@ -588,10 +693,11 @@ fn bench_options_that_measure_nothing_or_too_long_are_refused() {
             vec!["bench", "transport", "--apdu", "123456"],
             "sscard: error: --apdu **: an APDU needs at least 4 header bytes, got 3",
         ),
-        // A public command is quoted as it is.
+        // A public command: its header alone, the bad character not quoted (it may be a
+        // pasted VERIFY's).
         (
             vec!["bench", "transport", "--apdu", "00A40400 0G"],
-            "sscard: error: --apdu 00A404000G: 'G' at column 11 is not a hex digit",
+            "sscard: error: --apdu 00A40400…: a character at column 11 is not a hex digit (command data, not shown)",
         ),
     ] {
         assert_bad_input(&sscard_bounded(&args), message);

@@ -246,8 +246,19 @@ impl Transaction<'_> {
     /// GET RESPONSE, no resend on `6Cxx`. Secrets are masked in traces by the command's
     /// semantics ([`commands::describe`]).
     pub fn transmit_raw(&mut self, bytes: &[u8]) -> Result<Response, TransportError> {
+        self.transmit_raw_secret(bytes, Secrecy::PUBLIC)
+    }
+
+    /// [`Transaction::transmit_raw`] with secrets beyond the command's own semantics: a raw
+    /// GET RESPONSE that fetches the rest of a secret answer (a DES CRYPT's `61xx`) is as
+    /// secret as that answer.
+    pub fn transmit_raw_secret(
+        &mut self,
+        bytes: &[u8],
+        secrecy: Secrecy,
+    ) -> Result<Response, TransportError> {
         let info = describe_bytes(bytes);
-        self.exchange(bytes, info.secrecy, info.idempotence)
+        self.exchange(bytes, secrecy.union(info.secrecy), info.idempotence)
     }
 
     /// Sends a command of the profile: `6Cxx` is answered by one resend with the right Le and

@@ -84,7 +84,9 @@ pub enum CommandError {
 use Idempotence::{ChangesCard, Idempotent};
 
 /// The name, effect and secrecy of a command by its class and instruction: the commands that
-/// carry a PIN, key material or a cryptogram have secret data whoever sends them, and the PSAM's
+/// carry a PIN, key material or a cryptogram have secret data whoever sends them (ISO 7816-4's
+/// VERIFY `20`/`21`, CHANGE REFERENCE DATA `24`/`25`, DISABLE and ENABLE VERIFICATION
+/// REQUIREMENT `26`/`28` and RESET RETRY COUNTER `2C`/`2D` whatever the class), and the PSAM's
 /// DES CRYPT answers a cryptogram or a MAC under a card key (secret response data), whether a
 /// flow or a raw `send` sends it; an instruction the profile does not know is taken to change
 /// the card.
@@ -99,8 +101,22 @@ pub fn describe(cla: u8, ins: u8) -> CommandInfo {
         (false, 0x88) => ("INTERNAL AUTHENTICATE", Idempotent, Secrecy::PUBLIC),
         (_, 0xDC) => ("UPDATE RECORD", ChangesCard, Secrecy::PUBLIC),
         (_, 0xD6) => ("UPDATE BINARY", ChangesCard, Secrecy::PUBLIC),
-        (_, 0x20) => ("VERIFY", ChangesCard, Secrecy::COMMAND_DATA),
-        (_, 0x24) => ("UNBLOCK PIN", ChangesCard, Secrecy::COMMAND_DATA),
+        (_, 0x20 | 0x21) => ("VERIFY", ChangesCard, Secrecy::COMMAND_DATA),
+        (true, 0x24) => ("UNBLOCK PIN", ChangesCard, Secrecy::COMMAND_DATA),
+        // ISO 7816-4's other reference-data commands: a PIN, a PUK or a new PIN in the data,
+        // whatever the class.
+        (false, 0x24) | (_, 0x25) => ("CHANGE REFERENCE DATA", ChangesCard, Secrecy::COMMAND_DATA),
+        (_, 0x2C | 0x2D) => ("RESET RETRY COUNTER", ChangesCard, Secrecy::COMMAND_DATA),
+        (_, 0x26) => (
+            "DISABLE VERIFICATION REQUIREMENT",
+            ChangesCard,
+            Secrecy::COMMAND_DATA,
+        ),
+        (_, 0x28) => (
+            "ENABLE VERIFICATION REQUIREMENT",
+            ChangesCard,
+            Secrecy::COMMAND_DATA,
+        ),
         (_, 0x5E) => ("CHANGE/RELOAD PIN", ChangesCard, Secrecy::COMMAND_DATA),
         (_, 0x82) => ("EXTERNAL AUTHENTICATE", ChangesCard, Secrecy::COMMAND_DATA),
         (_, 0xD4) => ("WRITE KEY", ChangesCard, Secrecy::COMMAND_DATA),
@@ -512,7 +528,13 @@ mod tests {
     fn any_bytes_are_described_by_semantics() {
         for (ins, secret) in [
             (0x20, true),
+            (0x21, true),
             (0x24, true),
+            (0x25, true),
+            (0x26, true),
+            (0x28, true),
+            (0x2C, true),
+            (0x2D, true),
             (0x5E, true),
             (0x82, true),
             (0xD4, true),
@@ -525,6 +547,29 @@ mod tests {
             );
         }
         assert_eq!(describe(0x00, 0x20).idempotence, Idempotence::ChangesCard);
+        // The ISO PIN commands: secret data and a card changed, whatever the class.
+        for cla in [0x00, 0x0C, 0x80, 0x84] {
+            for (ins, name) in [
+                (0x21, "VERIFY"),
+                (0x25, "CHANGE REFERENCE DATA"),
+                (0x26, "DISABLE VERIFICATION REQUIREMENT"),
+                (0x28, "ENABLE VERIFICATION REQUIREMENT"),
+                (0x2C, "RESET RETRY COUNTER"),
+                (0x2D, "RESET RETRY COUNTER"),
+            ] {
+                let info = describe(cla, ins);
+                assert_eq!(info.name, name, "{cla:02X}{ins:02X}");
+                assert_eq!(info.secrecy, Secrecy::COMMAND_DATA, "{cla:02X}{ins:02X}");
+                assert_eq!(
+                    info.idempotence,
+                    Idempotence::ChangesCard,
+                    "{cla:02X}{ins:02X}"
+                );
+            }
+        }
+        assert_eq!(describe(0x00, 0x24).name, "CHANGE REFERENCE DATA");
+        assert_eq!(describe(0x84, 0x24).name, "UNBLOCK PIN");
+        assert_eq!(describe(0x84, 0x24).secrecy, Secrecy::COMMAND_DATA);
         assert_eq!(describe(0x00, 0xB2).idempotence, Idempotence::Idempotent);
         assert_eq!(describe(0x80, 0xFA).name, "DES CRYPT");
         // A raw DES CRYPT's answer is as secret as a flow's.

@@ -6,9 +6,11 @@ use super::error::ScriptProblem;
 use super::pattern::{DataPattern, SwPattern};
 use sscard_core::crypto::Algorithm;
 use sscard_core::fsutil::{read_text_file_bounded, Limit, ReadError};
-use sscard_core::hexfmt::{parse_hex, HexError};
+use sscard_core::hexfmt::{parse_hex, to_hex, HexError};
+use sscard_core::profile::commands::describe_bytes;
 use sscard_core::profile::Kid;
-use sscard_transport::trace::mask::{classify_text, hex_error, text_preview, TextClass};
+use sscard_transport::trace::mask::{hex_error, text_preview};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,8 +28,10 @@ pub enum Piece {
     Var(String),
 }
 
-/// What a step does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a step does. Its `Debug` shows no data that may be secret: a variable's value, a
+/// macro's data, the data of a command whose header is that of a PIN or key command (or cannot
+/// be told).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
     Apdu(Vec<Piece>),
@@ -60,6 +64,74 @@ pub enum Action {
         name: String,
         value: Vec<u8>,
     },
+}
+
+/// Stands for data left out of a `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Apdu(pieces) => {
+                // The bytes before the first variable hold the header, if any.
+                let lead: Vec<u8> = pieces
+                    .iter()
+                    .map_while(|p| match p {
+                        Piece::Bytes(b) => Some(b.as_slice()),
+                        Piece::Var(_) => None,
+                    })
+                    .flatten()
+                    .copied()
+                    .collect();
+                let mut t = f.debug_tuple("Apdu");
+                // As for text: without a whole header it could be anything, a PIN included.
+                if lead.len() >= 4 && !describe_bytes(&lead).secrecy.command_data {
+                    t.field(pieces);
+                } else {
+                    t.field(&to_hex(&lead[..lead.len().min(4)]))
+                        .field(&Redacted);
+                }
+                t.finish()
+            }
+            Action::Reset => f.write_str("Reset"),
+            Action::ExtAuth { kid, wrong } => f
+                .debug_struct("ExtAuth")
+                .field("kid", kid)
+                .field("wrong", wrong)
+                .finish(),
+            Action::IntAuth { kid, p2, data } => f
+                .debug_struct("IntAuth")
+                .field("kid", kid)
+                .field("p2", p2)
+                .field("data", data)
+                .finish(),
+            Action::Mac {
+                header, kid, wrong, ..
+            } => f
+                .debug_struct("Mac")
+                .field("header", &to_hex(header))
+                .field("data", &Redacted)
+                .field("kid", kid)
+                .field("wrong", wrong)
+                .finish(),
+            Action::WriteKey { kid, tries } => f
+                .debug_struct("WriteKey")
+                .field("kid", kid)
+                .field("tries", tries)
+                .finish(),
+            Action::Set { name, .. } => f
+                .debug_struct("Set")
+                .field("name", name)
+                .field("value", &Redacted)
+                .finish(),
+        }
+    }
 }
 
 /// `$name` or `$name[a..b]` after `save`.
@@ -131,21 +203,33 @@ fn read_script(path: &Path) -> Result<String, ScriptProblem> {
     })
 }
 
-/// Whether bad hex in a step's action text must not be quoted: the step's class
-/// and instruction are those of a command with secret data, or cannot be told.
-fn secret_step(action_text: &str) -> bool {
-    classify_text(action_text) != TextClass::Public
+/// How much of hex text with a bad word an error may quote.
+#[derive(Clone, Copy)]
+enum Quote {
+    /// The word itself: public data (INTERNAL AUTHENTICATE's random).
+    Word,
+    /// A command's text: its header alone ([`text_preview`]), never its data, even after a
+    /// public header (a VERIFY and its PIN may follow it on the same line).
+    Command,
+    /// Nothing: data alone that may be a PIN or a key (a macro's).
+    Never,
 }
 
-/// A hex problem in possibly secret `text`, with nothing of the text quoted beyond what
-/// [`text_preview`] shows of a command's header; data alone (a macro's) is not quoted at all.
-fn secret_hex(text: &str, e: &HexError) -> ScriptProblem {
-    ScriptProblem::BadSecretHex {
-        preview: match classify_text(text) {
-            TextClass::Public => "**".into(),
-            _ => text_preview(text),
+/// The problem of a bad hex `word` in `text`, quoting what `quote` allows.
+fn hex_problem(text: &str, word: &str, source: HexError, quote: Quote) -> ScriptProblem {
+    match quote {
+        Quote::Word => ScriptProblem::BadHex {
+            word: word.into(),
+            source,
         },
-        reason: hex_error("", e),
+        Quote::Command => ScriptProblem::BadSecretHex {
+            preview: text_preview(text),
+            reason: hex_error(text, &source),
+        },
+        Quote::Never => ScriptProblem::BadSecretHex {
+            preview: "**".into(),
+            reason: hex_error("", &source),
+        },
     }
 }
 
@@ -177,9 +261,9 @@ fn parse_kid(word: &str) -> Result<Kid, ScriptProblem> {
 }
 
 /// Hex with `$var` pieces.
-/// The error names the offending word itself, so its column is exact; when `secret`, the
-/// word is not quoted (its column still says where it is).
-fn pieces(text: &str, secret: bool) -> Result<Vec<Piece>, Located<'_>> {
+/// The error names the offending word itself, so its column is exact; what of the text it
+/// quotes is `quote`'s (the column still says where the word is).
+fn pieces(text: &str, quote: Quote) -> Result<Vec<Piece>, Located<'_>> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         if let Some(name) = word.strip_prefix('$') {
@@ -189,15 +273,7 @@ fn pieces(text: &str, secret: bool) -> Result<Vec<Piece>, Located<'_>> {
             out.push(Piece::Var(name.into()));
         } else {
             out.push(Piece::Bytes(parse_hex(word).map_err(|source| {
-                let problem = if secret {
-                    secret_hex(text, &source)
-                } else {
-                    ScriptProblem::BadHex {
-                        word: word.into(),
-                        source,
-                    }
-                };
-                (word, problem)
+                (word, hex_problem(text, word, source, quote))
             })?));
         }
     }
@@ -443,7 +519,7 @@ impl Parser {
                 // The data is the terminal's random or process data: public.
                 let data = match &words[next.min(words.len())..] {
                     [] => None,
-                    rest => Some(pieces(span(action_text, rest), false)?),
+                    rest => Some(pieces(span(action_text, rest), Quote::Word)?),
                 };
                 Action::IntAuth { kid, p2, data }
             }
@@ -514,12 +590,12 @@ impl Parser {
                 // The macro's data may be a PIN or a key block: never quoted.
                 Action::Mac {
                     header,
-                    data: pieces(data, true)?,
+                    data: pieces(data, Quote::Never)?,
                     kid: kid.unwrap_or(default_kid),
                     wrong,
                 }
             }
-            Some(_) => Action::Apdu(pieces(action_text, secret_step(action_text))?),
+            Some(_) => Action::Apdu(pieces(action_text, Quote::Command)?),
             None => return Err((body, ScriptProblem::EmptyStep)),
         };
         Ok(Step {
@@ -564,6 +640,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_shows_no_secret_data() {
+        let s = parse(
+            Path::new("t.apdu"),
+            "set $pin = 123456\n0020000003 $pin\n0020000003123456\n00A4040002 DF01\n0123\nmac 04DC0434 0A0131 key UK_N\nreload-pin 654321\n",
+        )
+        .unwrap();
+        let shown: Vec<String> = s
+            .prologue
+            .iter()
+            .map(|s| format!("{:?}", s.action))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "Set { name: \"pin\", value: <redacted> }",
+                "Apdu(\"00200000\", <redacted>)",
+                "Apdu(\"00200000\", <redacted>)",
+                "Apdu([Bytes([0, 164, 4, 0, 2]), Bytes([223, 1])])",
+                // No whole header: it could be anything.
+                "Apdu(\"0123\", <redacted>)",
+                "Mac { header: \"04DC0434\", data: <redacted>, kid: UkN, wrong: false }",
+                "Mac { header: \"845E0000\", data: <redacted>, kid: Rpk, wrong: false }",
+            ]
+        );
+        // Nor does a step's or the script's.
+        let all = format!("{s:?}");
+        for secret in [
+            "123456",
+            "[18, 52, 86]",
+            "654321",
+            "[101, 67, 33]",
+            "[10, 1, 49]",
+        ] {
+            assert!(!all.contains(secret), "{secret} in {all}");
+        }
+    }
+
+    #[test]
     fn parses_steps_and_names_errors() {
         let s = parse(
             Path::new("t.apdu"),
@@ -592,10 +706,26 @@ mod tests {
                 wrong: true
             }
         );
+        // A public header: the header alone, not the bad word (it may be a pasted VERIFY's).
         let e = parse(Path::new("t.apdu"), "test x\n  00A40400 0G -> 9000\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.apdu:2:12: \"0G\": 'G' at column 2 is not a hex digit"
+            "t.apdu:2:12: 00A40400…: a character at column 2 is not a hex digit (command data, not shown)"
+        );
+        let e = parse(
+            Path::new("t.apdu"),
+            "test x\n  00A40400 00 0020000003 12345O -> 9000\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:26: 00A40400…: a character at column 6 is not a hex digit (command data, not shown)"
+        );
+        // INTERNAL AUTHENTICATE's random is public: the word is quoted.
+        let e = parse(Path::new("t.apdu"), "test x\n  int-auth IRK 010G\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.apdu:2:16: \"010G\": 'G' at column 4 is not a hex digit"
         );
         // Without a whole header the line could be anything, a PIN included: not quoted.
         let e = parse(Path::new("t.apdu"), "test x\n  00A4 0G -> 9000\n").unwrap_err();

@@ -10,12 +10,13 @@ use rand::RngCore;
 use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::commands::{self, Apdu, LineProtected};
+use sscard_core::profile::commands::{self, Apdu, LineProtected, Secrecy};
 use sscard_core::profile::files::ef05;
 use sscard_core::profile::Kid;
 use sscard_core::tlv::{Fci, Record};
+use sscard_transport::trace::mask;
 use sscard_transport::{Connection, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// The outcome of one test case. A closed set (reports match it exhaustively), so not
@@ -89,7 +90,7 @@ pub fn run_script(
     let start = Instant::now();
     let facts = facts(card);
     let mut cases = Vec::new();
-    let mut vars: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut vars = Vars::default();
     let prologue_error = match &facts {
         Err(e) => Some(e.to_string()),
         Ok(f) => run_steps(
@@ -134,7 +135,7 @@ fn run_case(
     card: &mut Connection,
     mut psam: Option<&mut Connection>,
     keys: &mut dyn KeySource,
-    prologue_vars: &HashMap<String, Vec<u8>>,
+    prologue_vars: &Vars,
 ) -> (Outcome, u64) {
     if let Some(only) = t.only {
         if only != facts.algorithm {
@@ -168,7 +169,7 @@ fn run_steps(
     card: &mut Connection,
     psam: Option<&mut Connection>,
     keys: &mut dyn KeySource,
-    vars: &mut HashMap<String, Vec<u8>>,
+    vars: &mut Vars,
 ) -> (u64, Result<(), StepError>) {
     let card_before = card.apdu_count();
     let psam_before = psam.as_ref().map_or(0, |p| p.apdu_count());
@@ -186,6 +187,7 @@ fn run_steps(
                 keys,
                 facts,
                 vars,
+                secret_answer: [false; 2],
             };
             let r = steps.iter().try_for_each(|s| {
                 ctx.step(s).map_err(|problem| StepError {
@@ -204,28 +206,71 @@ fn run_steps(
     )
 }
 
+/// The script's variables, and which of them hold a secret answer (saved from a response
+/// whose data is secret, such as a DES CRYPT's cryptogram): a command that carries one is
+/// masked like that answer.
+#[derive(Clone, Default)]
+struct Vars {
+    values: HashMap<String, Vec<u8>>,
+    secret: HashSet<String>,
+}
+
+impl Vars {
+    fn set(&mut self, name: &str, value: Vec<u8>, secret: bool) {
+        self.values.insert(name.into(), value);
+        if secret {
+            self.secret.insert(name.into());
+        } else {
+            self.secret.remove(name);
+        }
+    }
+}
+
+/// Index of a target in [`Ctx::secret_answer`].
+fn slot(target: Target) -> usize {
+    match target {
+        Target::Card => 0,
+        Target::Psam => 1,
+    }
+}
+
+/// Whether raw command bytes are a GET RESPONSE.
+fn is_get_response(bytes: &[u8]) -> bool {
+    bytes.get(1) == Some(&0xC0)
+}
+
 struct Ctx<'a, 'c> {
     tx: &'a mut Transaction<'c>,
     psam: Option<&'a mut Connection>,
     keys: &'a mut dyn KeySource,
     facts: &'a CardFacts,
-    vars: &'a mut HashMap<String, Vec<u8>>,
+    vars: &'a mut Vars,
+    /// Per target (card, PSAM): whether the last answer had secret data. A script sends
+    /// GET RESPONSE as a command of its own, so the rest of a secret answer (a raw DES CRYPT's
+    /// `61xx`) is fetched by a command that does not tell it is secret: it takes this.
+    secret_answer: [bool; 2],
 }
 
 impl Ctx<'_, '_> {
-    fn bytes(&self, pieces: &[Piece]) -> Result<Vec<u8>, StepProblem> {
+    /// The bytes of `pieces`, and whether a variable holding a secret answer is among them.
+    fn bytes(&self, pieces: &[Piece]) -> Result<(Vec<u8>, bool), StepProblem> {
         let mut out = Vec::new();
+        let mut secret = false;
         for p in pieces {
             match p {
                 Piece::Bytes(b) => out.extend_from_slice(b),
-                Piece::Var(v) => out.extend_from_slice(
-                    self.vars
-                        .get(v)
-                        .ok_or_else(|| StepProblem::UnknownVariable { name: v.clone() })?,
-                ),
+                Piece::Var(v) => {
+                    out.extend_from_slice(
+                        self.vars
+                            .values
+                            .get(v)
+                            .ok_or_else(|| StepProblem::UnknownVariable { name: v.clone() })?,
+                    );
+                    secret |= self.vars.secret.contains(v);
+                }
             }
         }
-        Ok(out)
+        Ok((out, secret))
     }
 
     fn psam(&mut self) -> Result<&mut Connection, StepProblem> {
@@ -281,12 +326,15 @@ impl Ctx<'_, '_> {
 
     fn step(&mut self, s: &Step) -> Result<(), StepProblem> {
         let alg = self.facts.algorithm;
+        // Whether the answer's data is secret, for the failure message and what is saved.
+        let mut secret_answer = false;
         let response: Response = match &s.action {
             Action::Set { name, value } => {
-                self.vars.insert(name.clone(), value.clone());
+                self.vars.set(name, value.clone(), false);
                 return Ok(());
             }
             Action::Reset => {
+                self.secret_answer[slot(s.target)] = false;
                 match s.target {
                     Target::Card => self.tx.reset(),
                     Target::Psam => self.psam()?.reset(),
@@ -296,14 +344,28 @@ impl Ctx<'_, '_> {
             }
             Action::Apdu(pieces) => {
                 // Script APDUs go out byte for byte and every status word comes back as is
-                // (61xx, 6Cxx included): the script decides what to do next.
-                let bytes = self.bytes(pieces)?;
+                // (61xx, 6Cxx included): the script decides what to do next. A GET RESPONSE
+                // fetches the rest of the last answer: as secret as it.
+                let (bytes, secret_var) = self.bytes(pieces)?;
+                let carried = is_get_response(&bytes) && self.secret_answer[slot(s.target)];
+                let secrecy = Secrecy {
+                    command_data: secret_var,
+                    response_data: carried,
+                };
+                secret_answer = secrecy
+                    .union(commands::describe_bytes(&bytes).secrecy)
+                    .response_data;
+                self.secret_answer[slot(s.target)] = secret_answer;
                 match s.target {
-                    Target::Card => self.tx.transmit_raw(&bytes)?,
-                    Target::Psam => self.psam()?.transaction()?.transmit_raw(&bytes)?,
+                    Target::Card => self.tx.transmit_raw_secret(&bytes, secrecy)?,
+                    Target::Psam => self
+                        .psam()?
+                        .transaction()?
+                        .transmit_raw_secret(&bytes, secrecy)?,
                 }
             }
             Action::ExtAuth { kid, wrong } => {
+                self.secret_answer[0] = false;
                 let challenge = self.challenge(8)?;
                 let mut c = self
                     .keys
@@ -314,12 +376,13 @@ impl Ctx<'_, '_> {
                 self.tx.send(&commands::external_authenticate(*kid, c))?
             }
             Action::IntAuth { kid, p2, data } => {
-                let data = match data {
+                self.secret_answer[0] = false;
+                let (data, secret_var) = match data {
                     Some(d) => self.bytes(d)?,
                     None => {
                         let mut random = vec![0u8; 8];
                         rand::thread_rng().fill_bytes(&mut random);
-                        random
+                        (random, false)
                     }
                 };
                 // Le 00: the card answers as many bytes as its algorithm gives (16 for 16
@@ -327,7 +390,18 @@ impl Ctx<'_, '_> {
                 let command = Command::new(0x00, 0x88, 0x00, p2.unwrap_or(kid.id()))
                     .with_data(data.clone())
                     .with_le(256);
-                let r = self.tx.transmit(&command)?;
+                let info = commands::describe(command.cla, command.ins);
+                let r = self.tx.send(&Apdu {
+                    name: info.name,
+                    command,
+                    idempotence: info.idempotence,
+                    // Data from a variable saved from a secret answer is masked like it.
+                    secrecy: Secrecy {
+                        command_data: secret_var,
+                        response_data: false,
+                    }
+                    .union(info.secrecy),
+                })?;
                 if r.is_success() {
                     let expected = self.ecb_under(*kid, &data)?;
                     if !ct_eq(&expected, &r.data) {
@@ -342,7 +416,8 @@ impl Ctx<'_, '_> {
                 kid,
                 wrong,
             } => {
-                let data = self.bytes(data)?;
+                self.secret_answer[0] = false;
+                let (data, _) = self.bytes(data)?;
                 let name = commands::describe(header[0], header[1]).name;
                 // The macro's data may be anything (a PIN, a key block): always masked.
                 let command = LineProtected::new(name, *header, data).secret();
@@ -350,6 +425,7 @@ impl Ctx<'_, '_> {
                 self.tx.send(&apdu)?
             }
             Action::WriteKey { kid, tries } => {
+                self.secret_answer[0] = false;
                 let block = self
                     .keys
                     .key_load_block(alg, &self.facts.card, *kid, *tries)?;
@@ -364,10 +440,16 @@ impl Ctx<'_, '_> {
             });
         }
         if let Some(p) = &s.data {
-            if !p.matches(&response.data, self.vars)? {
+            if !p.matches(&response.data, &self.vars.values)? {
+                // A secret answer is shown as the trace shows it, `**` per byte.
+                let got = if secret_answer {
+                    mask::response_hex(&[], &response.data, Secrecy::RESPONSE_DATA)
+                } else {
+                    to_hex(&response.data)
+                };
                 return Err(StepProblem::Data {
                     expected: p.text().into(),
-                    got: to_hex(&response.data),
+                    got,
                 });
             }
         }
@@ -385,7 +467,7 @@ impl Ctx<'_, '_> {
                     })?
                     .to_vec(),
             };
-            self.vars.insert(save.name.clone(), value);
+            self.vars.set(&save.name, value, secret_answer);
         }
         Ok(())
     }

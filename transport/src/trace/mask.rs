@@ -93,29 +93,35 @@ pub fn classify_text(text: &str) -> TextClass {
     }
 }
 
-/// The start of command text for an error message, separators removed: up to 24 characters
-/// of a public command; the 8 header digits of a secret one, then `**…` for the rest, however
-/// malformed; nothing but `**` of text that does not start with a header.
+/// The start of command text for an error message (the text is one that does not parse),
+/// separators removed: its 8 header digits, then `…` for the rest of a public command and `**…`
+/// for the rest of a secret one, however malformed; nothing but `**` of text that does not start
+/// with a header. Nothing after the header is ever quoted: a command that does not parse may be
+/// two pasted together, a public header followed by a VERIFY and its PIN.
 pub fn text_preview(text: &str) -> String {
     let compact: Vec<char> = text.chars().filter(|c| !separator(*c)).collect();
-    let (shown, rest) = match classify_text(text) {
-        TextClass::Public => (24, "…"),
-        TextClass::Secret => (8, "**…"),
+    let rest = match classify_text(text) {
+        TextClass::Public => "…",
+        TextClass::Secret => "**…",
         TextClass::Unknown => return "**".into(),
     };
-    if compact.len() <= shown {
-        return compact.into_iter().collect();
+    let head: String = compact.iter().take(8).collect();
+    if compact.len() <= 8 {
+        head
+    } else {
+        format!("{head}{rest}")
     }
-    let head: String = compact[..shown].iter().collect();
-    format!("{head}{rest}")
 }
 
-/// A hex error about command text, for a message: as it is for a public command; without the
-/// offending character for a secret or unknown one (a PIN digit typed as `O` is still a PIN
-/// digit).
+/// A hex error about command text, for a message, never quoting the offending character: in a
+/// command with a header it stands after the header, in the data (a PIN digit typed as `O` is
+/// still a PIN digit, and a public header may be followed by a pasted VERIFY), and text without
+/// a header could be anything.
 pub fn hex_error(text: &str, e: &HexError) -> String {
     match (classify_text(text), e) {
-        (TextClass::Public, _) => e.to_string(),
+        (TextClass::Public, HexError::InvalidChar { column, .. }) => {
+            format!("a character at column {column} is not a hex digit (command data, not shown)")
+        }
         (_, HexError::InvalidChar { column, .. }) => {
             format!("a character at column {column} is not a hex digit (secret data, not shown)")
         }
@@ -182,6 +188,18 @@ mod tests {
             ("00B2012C00", "00B2012C00"),
             ("00A4040000", "00A4040000"),
             ("0020", "0020"),
+            // The ISO PIN commands, whatever the class.
+            ("0021000003123456", "0021000003******"),
+            ("0C21000003123456", "0C21000003******"),
+            ("002C0000081234567812345678", "002C000008****************"),
+            // Lc says 8, 7 follow: everything after the header.
+            ("002C00000812345678123456", "002C0000****************"),
+            ("002D000003123456", "002D000003******"),
+            ("002C0000", "002C0000"),
+            ("0026000003123456", "0026000003******"),
+            ("0028000003123456", "0028000003******"),
+            ("0024000006123456654321", "0024000006************"),
+            ("8024000006123456654321", "8024000006************"),
         ] {
             let bytes = sscard_core::hexfmt::parse_hex(apdu).unwrap();
             assert_eq!(command_hex(&bytes, Secrecy::PUBLIC), shown, "{apdu}");
@@ -204,11 +222,22 @@ mod tests {
         // A PIN typed as an argument of its own is no command: not shown.
         assert_eq!(text_preview("123456"), "**");
         assert_eq!(text_preview("1234567"), "**");
+        // A public header: the header alone, whatever follows (here a VERIFY pasted after a
+        // SELECT, its PIN digits within the first 24 characters).
         assert_eq!(
             text_preview("00A4040010D15600000599000000000000000000FF"),
-            "00A4040010D1560000059900…"
+            "00A40400…"
         );
-        assert_eq!(text_preview("00A4 0400 0"), "00A404000");
+        assert_eq!(text_preview("00A40400000020000003123456"), "00A40400…");
+        assert_eq!(text_preview("00A4 0400 0"), "00A40400…");
+        assert_eq!(text_preview("00A4 0400"), "00A40400");
+        // The ISO PIN commands are secret whatever the class.
+        assert_eq!(text_preview("0021000003123456"), "00210000**…");
+        assert_eq!(text_preview("002C00000812345678123456"), "002C0000**…");
+        assert_eq!(text_preview("802D0000 08 1234"), "802D0000**…");
+        assert_eq!(text_preview("0026000003123456"), "00260000**…");
+        assert_eq!(text_preview("0028000003123456"), "00280000**…");
+        assert_eq!(text_preview("0024000003123456"), "00240000**…");
         let e = sscard_core::hexfmt::parse_hex("002000000312345G").unwrap_err();
         assert_eq!(
             hex_error("002000000312345G", &e),
@@ -217,7 +246,13 @@ mod tests {
         let e = sscard_core::hexfmt::parse_hex("00A40400G").unwrap_err();
         assert_eq!(
             hex_error("00A40400G", &e),
-            "'G' at column 9 is not a hex digit"
+            "a character at column 9 is not a hex digit (command data, not shown)"
+        );
+        // Not hex but no secret of it quoted either: an odd digit count says nothing of them.
+        let e = sscard_core::hexfmt::parse_hex("00A404000").unwrap_err();
+        assert_eq!(
+            hex_error("00A404000", &e),
+            "odd number of hex digits (9): every byte needs two"
         );
         // A header that is not hex: nothing of it is quoted.
         let e = sscard_core::hexfmt::parse_hex("00A4000G").unwrap_err();
@@ -232,8 +267,10 @@ mod tests {
         /// header, ever appears in what is shown.
         #[test]
         fn no_secret_digit_is_ever_shown(
-            ins in prop::sample::select(vec![0x20u8, 0x24, 0x5E, 0x82, 0xD4]),
-            cla in prop::sample::select(vec![0x00u8, 0x80, 0x84]),
+            ins in prop::sample::select(vec![
+                0x20u8, 0x21, 0x24, 0x25, 0x26, 0x28, 0x2C, 0x2D, 0x5E, 0x82, 0xD4,
+            ]),
+            cla in prop::sample::select(vec![0x00u8, 0x0C, 0x80, 0x84]),
             tail in prop::collection::vec(any::<u8>(), 0..40),
             text_tail in "[0-9A-Za-z :_]{0,40}",
         ) {
@@ -253,6 +290,22 @@ mod tests {
             let preview = text_preview(&text);
             prop_assert!(preview.starts_with(&to_hex(&bytes[..4])));
             prop_assert!(preview[8..].chars().all(|c| c == '*' || c == '…'));
+        }
+
+        /// Of text that does not parse, nothing after a public header is ever quoted either:
+        /// it may be a VERIFY pasted after it.
+        #[test]
+        fn nothing_after_a_public_header_is_quoted(
+            header in prop::sample::select(vec!["00A40400", "00B2012C", "80FA0000", "00C00000"]),
+            text_tail in "[0-9A-Za-z :_]{0,40}",
+        ) {
+            let text = format!("{header}{text_tail}");
+            let preview = text_preview(&text);
+            prop_assert!(preview == header || preview == format!("{header}…"), "{}", preview);
+            if let Err(e) = sscard_core::hexfmt::parse_hex(&text) {
+                let message = hex_error(&text, &e);
+                prop_assert!(!message.contains('\''), "{}", message);
+            }
         }
 
         /// Text that does not start with 8 hex digits is never quoted.

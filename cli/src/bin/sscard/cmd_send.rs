@@ -33,8 +33,8 @@ pub struct Args {
 /// The most an APDU list (`send @FILE`) may hold: 1 MiB, some 40 000 APDUs.
 pub const APDU_LIST_LIMIT: Limit = Limit::new("an APDU list (send @FILE)", 1 << 20);
 
-/// Parses and validates every APDU before the card is touched. Error messages quote the start
-/// of the offending APDU with its secret data masked, whatever is wrong with it
+/// Parses and validates every APDU before the card is touched. Error messages quote the
+/// offending APDU's 4-byte header alone, never its data, whatever is wrong with it
 /// ([`mask::text_preview`]).
 fn parse_all(args: &[String]) -> Result<Vec<Command>, BadInput> {
     let mut lines = Vec::new();
