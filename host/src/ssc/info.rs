@@ -51,7 +51,7 @@ impl CardIdentification {
 pub const MAX_DEVICE_NUMBER: usize = 64;
 
 /// A configured terminal device number (the unified line's last field, when the reader has no
-/// serial number): 1 to [`MAX_DEVICE_NUMBER`] printable ASCII characters, no `|`.
+/// serial number): 1 to 64 printable ASCII characters, no `|`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceNumber(String);
 
