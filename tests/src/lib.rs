@@ -40,19 +40,9 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// Whether pcscd's vpcd driver listens on its first port. Read from /proc/net/tcp: a probe
-/// connection would take the driver's only accept slot.
+/// Whether pcscd's vpcd driver listens on its first port.
 fn vpcd_listening() -> bool {
-    let port = format!(":{VPCD_PORT:04X} ");
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
-        std::fs::read_to_string(f)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| {
-                let cols: Vec<&str> = l.split_whitespace().collect();
-                cols.len() > 3 && format!("{} ", cols[1]).contains(&port) && cols[3] == "0A"
-            })
-    })
+    port_listening(VPCD_PORT)
 }
 
 /// Makes sure pcscd runs with the vpcd reader; starts it when it can. Panics (never skips)
