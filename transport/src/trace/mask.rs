@@ -99,14 +99,14 @@ pub fn classify_text(text: &str) -> TextClass {
 /// with a header. Nothing after the header is ever quoted: a command that does not parse may be
 /// two pasted together, a public header followed by a VERIFY and its PIN.
 pub fn text_preview(text: &str) -> String {
-    let compact: Vec<char> = text.chars().filter(|c| !separator(*c)).collect();
     let rest = match classify_text(text) {
         TextClass::Public => "…",
         TextClass::Secret => "**…",
         TextClass::Unknown => return "**".into(),
     };
-    let head: String = compact.iter().take(8).collect();
-    if compact.len() <= 8 {
+    let mut compact = text.chars().filter(|c| !separator(*c));
+    let head: String = compact.by_ref().take(8).collect();
+    if compact.next().is_none() {
         head
     } else {
         format!("{head}{rest}")
