@@ -88,16 +88,22 @@ fn personalisation_uses_a_quarter_of_the_default_budget() {
     }
 }
 
+/// A blank card of `alg` behind [`DripFed`], and its transmit counter.
+fn drip_fed(alg: Algorithm) -> (sscard_core::card::SharedCard, Arc<AtomicU64>) {
+    let transmits = Arc::new(AtomicU64::new(0));
+    let card = shared(DripFed {
+        inner: blank_card(alg),
+        queue: VecDeque::new(),
+        last_sw: [0x90, 0x00],
+        transmits: transmits.clone(),
+    });
+    (card, transmits)
+}
+
 #[test]
 fn a_card_that_drips_its_answers_stops_personalisation_at_the_budget() {
     for alg in [Algorithm::Tdes, Algorithm::Sm4] {
-        let transmits = Arc::new(AtomicU64::new(0));
-        let card = shared(DripFed {
-            inner: blank_card(alg),
-            queue: VecDeque::new(),
-            last_sw: [0x90, 0x00],
-            transmits: transmits.clone(),
-        });
+        let (card, transmits) = drip_fed(alg);
         let mut conn = Connection::new(InProcess::new(card, "drip")).with_budget(Budget::DEFAULT);
         let (spent, result) = personalise_one(&mut conn);
         println!(
@@ -119,13 +125,7 @@ fn a_card_that_drips_its_answers_stops_personalisation_at_the_budget() {
             identify(&mut conn.transaction().unwrap(), &mut SoftKeys::test_set()).unwrap();
         assert!(blank, "{alg:?}: stopped before END PERSONALISATION");
         // Without a budget the same card is personalised, in many more transmits.
-        let transmits = Arc::new(AtomicU64::new(0));
-        let card = shared(DripFed {
-            inner: blank_card(alg),
-            queue: VecDeque::new(),
-            last_sw: [0x90, 0x00],
-            transmits: transmits.clone(),
-        });
+        let (card, _) = drip_fed(alg);
         let mut conn = Connection::new(InProcess::new(card, "drip")).with_budget(Budget::UNLIMITED);
         let (spent, result) = personalise_one(&mut conn);
         println!(

@@ -109,17 +109,22 @@ fn a_broken_rule_fails_the_suite_with_the_case_named() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    let failed: Vec<&str> = v["files"][0]["cases"]
+    let failed = failed_cases(&v);
+    assert!(
+        failed.contains(&"a wrong PIN answers 63C2 and the right one restores the counter"),
+        "{failed:?}"
+    );
+}
+
+/// The names of the failed cases of a one-file `script run --json` report.
+fn failed_cases(v: &serde_json::Value) -> Vec<&str> {
+    v["files"][0]["cases"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["outcome"] == "failed")
         .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        failed.contains(&"a wrong PIN answers 63C2 and the right one restores the counter"),
-        "{failed:?}"
-    );
+        .collect()
 }
 
 #[test]
@@ -138,13 +143,7 @@ fn a_grant_that_survives_a_failed_check_fails_the_revocation_suite() {
         ]);
         assert_eq!(o.status.code(), Some(1), "{alg}: {}", stderr(&o));
         let v = json(&o);
-        let failed: Vec<&str> = v["files"][0]["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["outcome"] == "failed")
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let failed = failed_cases(&v);
         for name in [
             "a wrong VERIFY revokes the PIN grant",
             "a wrong VERIFY of another length revokes the PIN grant",

@@ -233,23 +233,31 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-#[test]
-fn a_card_pulled_at_any_apdu_of_info_write_and_pin_change_is_never_a_success() {
-    let _g = exclusive();
-    let _pcscd = PrivatePcscd::start();
-    let dir = tmpdir("pull");
+/// A private pcscd serving a personalised card image (in a test directory named `name`) and a
+/// PSAM, the card's initial PIN already changed to 802417: PIN changes then go 802417 ⇄ 802418.
+fn personalised_card_on_a_private_pcscd(
+    name: &str,
+) -> (PrivatePcscd, PathBuf, PathBuf, ModelServer) {
+    let pcscd = PrivatePcscd::start();
+    let dir = tmpdir(name);
     let card = dir.join("card.json");
     model_new(&["--kind", "personalised", "--out", card.to_str().unwrap()]);
     let model = ModelServer::start_on_running_pcscd(
         &["--card", card.to_str().unwrap(), "--port", "36013"],
         &[Z0, Z1],
     );
-    // Leave the initial PIN: PIN changes then go 802417 ⇄ 802418.
     let (o, _) = timed(
         &strs(&card_args(&["pin", "change", "--pin-stdin"])),
         Some("123456\n802417\n802417\n"),
     );
     assert!(o.status.success(), "{}", stdout(&o));
+    (pcscd, dir, card, model)
+}
+
+#[test]
+fn a_card_pulled_at_any_apdu_of_info_write_and_pin_change_is_never_a_success() {
+    let _g = exclusive();
+    let (_pcscd, dir, card, model) = personalised_card_on_a_private_pcscd("pull");
     let mut rows = Vec::new();
     let mut pulls = 0;
     for flow in flows() {
@@ -643,19 +651,7 @@ fn position_of(apdus: &[(String, &'static str, bool)], name: &str) -> u64 {
 #[test]
 fn pcscd_killed_mid_command_is_a_typed_error_within_a_second_and_the_next_command_works() {
     let _g = exclusive();
-    let mut pcscd = PrivatePcscd::start();
-    let dir = tmpdir("pcscd");
-    let card = dir.join("card.json");
-    model_new(&["--kind", "personalised", "--out", card.to_str().unwrap()]);
-    let model = ModelServer::start_on_running_pcscd(
-        &["--card", card.to_str().unwrap(), "--port", "36013"],
-        &[Z0, Z1],
-    );
-    let (o, _) = timed(
-        &strs(&card_args(&["pin", "change", "--pin-stdin"])),
-        Some("123456\n802417\n802417\n"),
-    );
-    assert!(o.status.success(), "{}", stdout(&o));
+    let (mut pcscd, dir, card, model) = personalised_card_on_a_private_pcscd("pcscd");
     let mut rows = Vec::new();
     // The command is held inside the APDU that matters most: a read for info, the write
     // itself, the PIN change itself.
@@ -1005,19 +1001,7 @@ fn a_reader_gone_in_use_is_a_typed_error_without_a_hang() {
 #[test]
 fn a_lost_answer_to_a_command_that_changes_the_card_is_never_resent_and_is_an_unknown_outcome() {
     let _g = exclusive();
-    let _pcscd = PrivatePcscd::start();
-    let dir = tmpdir("lost");
-    let card = dir.join("card.json");
-    model_new(&["--kind", "personalised", "--out", card.to_str().unwrap()]);
-    let model = ModelServer::start_on_running_pcscd(
-        &["--card", card.to_str().unwrap(), "--port", "36013"],
-        &[Z0, Z1],
-    );
-    let (o, _) = timed(
-        &strs(&card_args(&["pin", "change", "--pin-stdin"])),
-        Some("123456\n802417\n802417\n"),
-    );
-    assert!(o.status.success(), "{}", stdout(&o));
+    let (_pcscd, dir, card, model) = personalised_card_on_a_private_pcscd("lost");
     let mut rows = Vec::new();
     for (flow, name) in
         flows()

@@ -29,6 +29,42 @@ fn report(journal: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The JSON events a `perso run --json` printed, one a line.
+fn events(o: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// `sscard [global…] perso run` of `batch` on reader 0 into `journal`, idle after 1 s: its
+/// output and JSON events.
+fn run_on_reader_0(
+    global: &[&str],
+    batch: &Path,
+    journal: &str,
+) -> (std::process::Output, Vec<serde_json::Value>) {
+    let mut args = global.to_vec();
+    args.extend([
+        "perso",
+        "run",
+        "--operator",
+        "tester",
+        "--batch",
+        batch.to_str().unwrap(),
+        "--readers",
+        "0",
+        "--journal",
+        journal,
+        "--idle",
+        "1",
+        "--json",
+    ]);
+    let o = sscard(&args);
+    let events = events(&o);
+    (o, events)
+}
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sscard-perso-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -260,25 +296,7 @@ fn a_blank_card_of_another_city_is_refused_and_no_holder_is_used() {
         ],
         &[READER_0],
     );
-    let o = sscard(&[
-        "perso",
-        "run",
-        "--operator",
-        "tester",
-        "--batch",
-        batch.to_str().unwrap(),
-        "--readers",
-        "0",
-        "--journal",
-        &journal,
-        "--idle",
-        "1",
-        "--json",
-    ]);
-    let events: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (o, events) = run_on_reader_0(&[], &batch, &journal);
     // The refused card was ejected to the feeder's reject bin; the empty slot after it (the
     // feeder had one card) answers like no card this station can identify.
     let refused: Vec<&serde_json::Value> = events
@@ -326,27 +344,7 @@ fn a_card_past_the_transmit_budget_is_refused_once() {
         ],
         &[READER_0],
     );
-    let o = sscard(&[
-        "--max-apdus",
-        "20",
-        "perso",
-        "run",
-        "--operator",
-        "tester",
-        "--batch",
-        batch.to_str().unwrap(),
-        "--readers",
-        "0",
-        "--journal",
-        &journal,
-        "--idle",
-        "1",
-        "--json",
-    ]);
-    let events: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (o, events) = run_on_reader_0(&["--max-apdus", "20"], &batch, &journal);
     assert!(events.iter().all(|e| e["event"] != "retry"), "{events:?}");
     let failed: Vec<&serde_json::Value> =
         events.iter().filter(|e| e["event"] == "failed").collect();
@@ -608,10 +606,7 @@ fn a_card_pulled_mid_personalisation_and_put_back_resumes() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     assert_eq!(m.control("insert 0"), "ok");
     let o = child.wait_with_output().unwrap();
-    let events: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = events(&o);
     assert!(o.status.success(), "{}{events:#?}", stderr(&o));
     let count = |e: &str| events.iter().filter(|v| v["event"] == e).count();
     assert!(count("retry") >= 1, "the pull was noticed: {events:#?}");
