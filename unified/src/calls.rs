@@ -1,0 +1,289 @@
+//! The functions of the C interface in safe Rust: each takes its arguments as Rust values
+//! (strings already decoded) and returns the text for the caller's buffer or a typed error.
+//! `ffi` only converts at the boundary.
+
+use crate::config::{Config, PinPadUse};
+use crate::error::UnifiedError;
+use crate::pinpad::{self, Features};
+use crate::readers::{self, search_order, with_card};
+use crate::tty;
+use sscard::keys::{CardRef, KeyError, KeySource};
+use sscard::ssc::{Pin, PinStatus, Session, SscError};
+use sscard_core::crypto::Algorithm;
+use sscard_core::profile::Kid;
+use sscard_core::status::StatusWord;
+use sscard_transport::pcsc::establish;
+use sscard_transport::{Connection, Transaction, TransportError};
+
+/// The key source of a flow that needs none (VERIFY, CHANGE PIN): it holds no key, so a flow
+/// that asked it for one would fail, never fall back to other keys.
+struct NoKeys;
+
+impl KeySource for NoKeys {
+    fn describe(&self) -> String {
+        "no key source (PIN functions need none)".into()
+    }
+    fn cryptogram(
+        &mut self,
+        _: Algorithm,
+        _: &CardRef,
+        kid: Kid,
+        _: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        Err(KeyError::MissingKey { kid })
+    }
+    fn mac(
+        &mut self,
+        _: Algorithm,
+        _: &CardRef,
+        kid: Kid,
+        _: &[u8],
+        _: &[u8],
+    ) -> Result<[u8; 4], KeyError> {
+        Err(KeyError::MissingKey { kid })
+    }
+}
+
+/// `iReadCardBas`: the `|`-terminated line of PROFILE section 7.
+pub fn read_basic(cfg: &Config, itype: i32) -> Result<String, UnifiedError> {
+    let order = search_order(itype)?;
+    let ctx = establish()?;
+    let mut keys = readers::key_source(cfg, &ctx)?;
+    with_card(cfg, &ctx, order, |conn| {
+        let mut tx = conn.transaction()?;
+        let mut s = Session::open(&mut tx, keys.as_mut())?;
+        s.set_device_number(cfg.device_number.clone());
+        Ok(s.read_basic_info()?.unified_line())
+    })
+}
+
+/// A PIN typed on the terminal, checked for form (2 to 6 digits, −33).
+fn typed_pin(cfg: &Config, prompt: &str) -> Result<Pin, UnifiedError> {
+    let bytes = tty::ask(&cfg.encoding.encode_lossy(prompt), cfg.pin_timeout)?;
+    let text = cfg.encoding.decode_secret(&bytes, "the PIN typed")?;
+    Ok(Pin::new(&text)?)
+}
+
+/// A PIN given as text by the caller.
+pub fn given_pin(cfg: &Config, bytes: &[u8], argument: &'static str) -> Result<Pin, UnifiedError> {
+    let text = cfg.encoding.decode_secret(bytes, argument)?;
+    Ok(Pin::new(&text)?)
+}
+
+/// The reader's PIN pad functions; none when configured so, or when the reader takes no
+/// reader commands or lists neither (a reader without a keypad, vpcd).
+fn pin_pad(cfg: &Config, conn: &mut Connection) -> Result<Features, UnifiedError> {
+    if cfg.pin_pad == PinPadUse::Never {
+        return Ok(Features::default());
+    }
+    let mut tx = conn.transaction()?;
+    match tx.control(pinpad::CM_IOCTL_GET_FEATURE_REQUEST, &[]) {
+        Ok(list) => Ok(pinpad::parse_features(&list)?),
+        Err(TransportError::Pcsc { .. }) => Ok(Features::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A PIN command's status word as the session reads it: tries left (−51), locked (−52), any
+/// other −SW.
+fn pin_status(command: &'static str, sw: StatusWord) -> Result<(), UnifiedError> {
+    if sw.is_success() {
+        return Ok(());
+    }
+    Err(match sw.tries_left() {
+        Some(tries_left) => SscError::WrongPin { tries_left },
+        None if sw == StatusWord::AUTH_BLOCKED => SscError::PinLocked,
+        None => SscError::Card { command, sw },
+    }
+    .into())
+}
+
+/// Hands a PIN structure to the PIN pad's function `code`; the answer's status word is the
+/// reader's (entry outcome) or the card's.
+fn on_pin_pad(
+    tx: &mut Transaction<'_>,
+    code: u32,
+    structure: &[u8],
+    command: &'static str,
+) -> Result<(), UnifiedError> {
+    let answer = tx.control(code, structure)?;
+    let [.., sw1, sw2] = answer[..] else {
+        return Err(UnifiedError::PinPadAnswer { len: answer.len() });
+    };
+    let sw = u16::from_be_bytes([sw1, sw2]);
+    if let Some(outcome) = pinpad::entry_outcome(sw) {
+        return Err(UnifiedError::PinPad(outcome));
+    }
+    pin_status(command, StatusWord(sw))
+}
+
+fn timeout_byte(cfg: &Config) -> u8 {
+    u8::try_from(cfg.pin_timeout.as_secs()).unwrap_or(u8::MAX)
+}
+
+/// VERIFY of `pin`: the initial PIN verifies but answers −35.
+fn verify(conn: &mut Connection, pin: &Pin) -> Result<(), UnifiedError> {
+    let mut none = NoKeys;
+    let mut tx = conn.transaction()?;
+    let mut s = Session::open(&mut tx, &mut none)?;
+    match s.verify_pin(pin)? {
+        PinStatus::Verified => Ok(()),
+        PinStatus::InitialMustChange => Err(UnifiedError::InitialPin),
+    }
+}
+
+fn change(conn: &mut Connection, old: &Pin, new: &Pin) -> Result<(), UnifiedError> {
+    let mut none = NoKeys;
+    let mut tx = conn.transaction()?;
+    let mut s = Session::open(&mut tx, &mut none)?;
+    Ok(s.change_pin(old, new)?)
+}
+
+/// `iVerifyPIN`: the PIN from the reader's PIN pad, else from the terminal. Through a PIN pad
+/// the library never sees the PIN, so it cannot tell the initial PIN (−35 is not reported).
+pub fn verify_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |conn| match pin_pad(cfg, conn)?.verify {
+        Some(code) => {
+            let mut none = NoKeys;
+            let mut tx = conn.transaction()?;
+            Session::open(&mut tx, &mut none)?;
+            on_pin_pad(
+                &mut tx,
+                code,
+                &pinpad::verify_structure(timeout_byte(cfg)),
+                "VERIFY",
+            )
+        }
+        None => verify(conn, &typed_pin(cfg, "PIN: ")?),
+    })
+}
+
+/// `iVerifyPINK`.
+pub fn verify_given(cfg: &Config, itype: i32, pin: &Pin) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |conn| verify(conn, pin))
+}
+
+/// The new PIN typed twice (−34 when the two differ).
+fn typed_new_pin(cfg: &Config) -> Result<Pin, UnifiedError> {
+    let new = typed_pin(cfg, "New PIN: ")?;
+    let again = typed_pin(cfg, "New PIN again: ")?;
+    let same: bool = {
+        let (a, b) = (new.to_bcd(), again.to_bcd());
+        sscard_core::crypto::ct_eq(&a, &b)
+    };
+    match same {
+        true => Ok(new),
+        false => Err(SscError::PinsDiffer.into()),
+    }
+}
+
+/// `iChangePIN`: on the PIN pad (which asks for the current PIN, the new one and the new one
+/// again), else on the terminal. The new PIN 123456 is refused (−36) when the library sees it
+/// (the terminal); through a PIN pad it never does.
+pub fn change_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |conn| match pin_pad(cfg, conn)?.modify {
+        Some(code) => {
+            let mut none = NoKeys;
+            let mut tx = conn.transaction()?;
+            Session::open(&mut tx, &mut none)?;
+            on_pin_pad(
+                &mut tx,
+                code,
+                &pinpad::modify_structure(timeout_byte(cfg)),
+                "CHANGE PIN",
+            )
+        }
+        None => {
+            let old = typed_pin(cfg, "PIN: ")?;
+            let new = typed_new_pin(cfg)?;
+            change(conn, &old, &new)
+        }
+    })
+}
+
+/// `iChangePINK`.
+pub fn change_given(cfg: &Config, itype: i32, old: &Pin, new: &Pin) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |conn| change(conn, old, new))
+}
+
+/// `iGetReaderInfo`: the card reader's serial number (else the configured device number, else
+/// empty) and the PSAM's terminal number (empty when the key source is not a PSAM).
+pub fn reader_info(cfg: &Config) -> Result<(String, String), UnifiedError> {
+    let ctx = establish()?;
+    let serial = readers::card_reader_serial(cfg, &ctx)?
+        .or_else(|| cfg.device_number.as_ref().map(|d| d.as_str().to_string()))
+        .unwrap_or_default();
+    let terminal = match cfg.key_spec() {
+        sscard::keys::KeySpec::Psam(reader) => readers::psam(&ctx, &reader)?
+            .terminal_number()?
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    Ok((serial, terminal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sscard_model::card::shared;
+    use sscard_transport::InProcess;
+
+    fn model() -> Connection {
+        let (ssc, _) = sscard_model::test_pair(Algorithm::Tdes);
+        Connection::new(InProcess::new(shared(ssc), "model"))
+    }
+
+    #[test]
+    fn a_reader_without_reader_commands_has_no_pin_pad() {
+        let mut conn = model();
+        let cfg = Config::default();
+        assert_eq!(pin_pad(&cfg, &mut conn).unwrap(), Features::default());
+        let mut tx = conn.transaction().unwrap();
+        assert_eq!(
+            tx.control(pinpad::CM_IOCTL_GET_FEATURE_REQUEST, &[]),
+            Err(sscard_transport::backend::unsupported_feature())
+        );
+        assert!(
+            tx.changed_card(),
+            "a reader command may have changed the card"
+        );
+    }
+
+    #[test]
+    fn pins_given_as_text() {
+        let cfg = Config::default();
+        let mut conn = model();
+        // The model's card has the initial PIN: it verifies, and says it must be changed.
+        let initial = given_pin(&cfg, b"123456", "pPIN").unwrap();
+        assert!(matches!(
+            verify(&mut conn, &initial),
+            Err(UnifiedError::InitialPin)
+        ));
+        let e = change(&mut conn, &initial, &initial).unwrap_err();
+        assert!(
+            matches!(e, UnifiedError::Ssc(SscError::NewPinIsInitial)),
+            "{e}"
+        );
+        let new = given_pin(&cfg, b"802417", "pNewPIN").unwrap();
+        change(&mut conn, &initial, &new).unwrap();
+        verify(&mut conn, &new).unwrap();
+        let e = verify(&mut conn, &initial).unwrap_err();
+        use sscard_core::classify::Classified;
+        assert_eq!(
+            (e.to_string().as_str(), e.return_code()),
+            ("wrong PIN, 2 tries left", -51)
+        );
+        let e = given_pin(&cfg, b"12345678", "pPIN").unwrap_err();
+        assert_eq!(e.return_code(), -33);
+        let e = given_pin(&cfg, b"\xD5\xC5", "pPIN").unwrap_err();
+        assert_eq!(e.return_code(), -33, "{e}");
+    }
+}
