@@ -137,7 +137,7 @@ pub fn ask(prompt: &[u8], limit: Duration) -> Result<Zeroizing<Vec<u8>>, EntryEr
     let raw = Raw::open()?;
     raw.say(prompt);
     let entry = read_entry(&raw.tty, Instant::now() + limit, limit);
-    raw.say(b"\r\n");
+    raw.say(b"\n");
     entry
 }
 
