@@ -15,13 +15,21 @@ use sscard_core::status::StatusWord;
 use sscard_transport::pcsc::establish;
 use sscard_transport::{Connection, Transaction, TransportError};
 
-/// The key source of a flow that needs none (VERIFY, CHANGE PIN): it holds no key, so a flow
-/// that asked it for one would fail, never fall back to other keys.
-struct NoKeys;
+/// The key source of a flow that needs no key (VERIFY, CHANGE PIN, the two-step flow, whose
+/// keys are the encryption machine's): it holds none, so a flow that asked it for one would
+/// fail, never fall back to other keys. It may know the terminal number (a PSAM's, read in
+/// step 1).
+#[derive(Default)]
+struct NoKeys {
+    terminal: Option<String>,
+}
 
 impl KeySource for NoKeys {
     fn describe(&self) -> String {
-        "no key source (PIN functions need none)".into()
+        "no key source (this function needs no key)".into()
+    }
+    fn terminal_number(&mut self) -> Result<Option<String>, KeyError> {
+        Ok(self.terminal.clone())
     }
     fn cryptogram(
         &mut self,
@@ -47,9 +55,9 @@ impl KeySource for NoKeys {
 /// `iReadCardBas`: the `|`-terminated line of PROFILE section 7.
 pub fn read_basic(cfg: &Config, itype: i32) -> Result<String, UnifiedError> {
     let order = search_order(itype)?;
+    let mut keys = readers::key_source(cfg)?;
     let ctx = establish()?;
-    let mut keys = readers::key_source(cfg, &ctx)?;
-    with_card(cfg, &ctx, order, |conn| {
+    with_card(cfg, &ctx, order, |mut conn| {
         let mut tx = conn.transaction()?;
         let mut s = Session::open(&mut tx, keys.as_mut())?;
         s.set_device_number(cfg.device_number.clone());
@@ -123,7 +131,7 @@ fn timeout_byte(cfg: &Config) -> u8 {
 
 /// VERIFY of `pin`: the initial PIN verifies but answers −35.
 fn verify(conn: &mut Connection, pin: &Pin) -> Result<(), UnifiedError> {
-    let mut none = NoKeys;
+    let mut none = NoKeys::default();
     let mut tx = conn.transaction()?;
     let mut s = Session::open(&mut tx, &mut none)?;
     match s.verify_pin(pin)? {
@@ -133,7 +141,7 @@ fn verify(conn: &mut Connection, pin: &Pin) -> Result<(), UnifiedError> {
 }
 
 fn change(conn: &mut Connection, old: &Pin, new: &Pin) -> Result<(), UnifiedError> {
-    let mut none = NoKeys;
+    let mut none = NoKeys::default();
     let mut tx = conn.transaction()?;
     let mut s = Session::open(&mut tx, &mut none)?;
     Ok(s.change_pin(old, new)?)
@@ -144,19 +152,21 @@ fn change(conn: &mut Connection, old: &Pin, new: &Pin) -> Result<(), UnifiedErro
 pub fn verify_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
-    with_card(cfg, &ctx, order, |conn| match pin_pad(cfg, conn)?.verify {
-        Some(code) => {
-            let mut none = NoKeys;
-            let mut tx = conn.transaction()?;
-            Session::open(&mut tx, &mut none)?;
-            on_pin_pad(
-                &mut tx,
-                code,
-                &pinpad::verify_structure(timeout_byte(cfg)),
-                "VERIFY",
-            )
+    with_card(cfg, &ctx, order, |mut conn| {
+        match pin_pad(cfg, &mut conn)?.verify {
+            Some(code) => {
+                let mut none = NoKeys::default();
+                let mut tx = conn.transaction()?;
+                Session::open(&mut tx, &mut none)?;
+                on_pin_pad(
+                    &mut tx,
+                    code,
+                    &pinpad::verify_structure(timeout_byte(cfg)),
+                    "VERIFY",
+                )
+            }
+            None => verify(&mut conn, &typed_pin(cfg, "PIN: ")?),
         }
-        None => verify(conn, &typed_pin(cfg, "PIN: ")?),
     })
 }
 
@@ -164,7 +174,7 @@ pub fn verify_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
 pub fn verify_given(cfg: &Config, itype: i32, pin: &Pin) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
-    with_card(cfg, &ctx, order, |conn| verify(conn, pin))
+    with_card(cfg, &ctx, order, |mut conn| verify(&mut conn, pin))
 }
 
 /// The new PIN typed twice (−34 when the two differ).
@@ -187,22 +197,24 @@ fn typed_new_pin(cfg: &Config) -> Result<Pin, UnifiedError> {
 pub fn change_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
-    with_card(cfg, &ctx, order, |conn| match pin_pad(cfg, conn)?.modify {
-        Some(code) => {
-            let mut none = NoKeys;
-            let mut tx = conn.transaction()?;
-            Session::open(&mut tx, &mut none)?;
-            on_pin_pad(
-                &mut tx,
-                code,
-                &pinpad::modify_structure(timeout_byte(cfg)),
-                "CHANGE PIN",
-            )
-        }
-        None => {
-            let old = typed_pin(cfg, "PIN: ")?;
-            let new = typed_new_pin(cfg)?;
-            change(conn, &old, &new)
+    with_card(cfg, &ctx, order, |mut conn| {
+        match pin_pad(cfg, &mut conn)?.modify {
+            Some(code) => {
+                let mut none = NoKeys::default();
+                let mut tx = conn.transaction()?;
+                Session::open(&mut tx, &mut none)?;
+                on_pin_pad(
+                    &mut tx,
+                    code,
+                    &pinpad::modify_structure(timeout_byte(cfg)),
+                    "CHANGE PIN",
+                )
+            }
+            None => {
+                let old = typed_pin(cfg, "PIN: ")?;
+                let new = typed_new_pin(cfg)?;
+                change(&mut conn, &old, &new)
+            }
         }
     })
 }
@@ -211,7 +223,7 @@ pub fn change_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
 pub fn change_given(cfg: &Config, itype: i32, old: &Pin, new: &Pin) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
-    with_card(cfg, &ctx, order, |conn| change(conn, old, new))
+    with_card(cfg, &ctx, order, |mut conn| change(&mut conn, old, new))
 }
 
 /// `iGetReaderInfo`: the card reader's serial number (else the configured device number, else

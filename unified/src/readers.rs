@@ -20,7 +20,7 @@ use crate::error::UnifiedError;
 use sscard::keys::{self, KeyError, KeySource, KeySpec, NoPsamReason, PsamKeys};
 use sscard::ssc::SscError;
 use sscard_core::profile::commands;
-use sscard_transport::pcsc::{list_readers, resolve_reader, Context, PcscBackend};
+use sscard_transport::pcsc::{establish, list_readers, resolve_reader, Context, PcscBackend};
 use sscard_transport::trace::Trace;
 use sscard_transport::{Connection, TransportError};
 use std::collections::BTreeMap;
@@ -77,6 +77,13 @@ pub fn judge(reader: &str, atr: &[u8]) -> Interface {
 
 /// One lock per reader name, for the life of the process.
 static LOCKS: Mutex<BTreeMap<String, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
+
+/// Runs `f` holding `reader`'s lock (a call that continues on a connection it kept).
+pub fn holding<T>(reader: &str, f: impl FnOnce() -> T) -> T {
+    let lock = reader_lock(reader);
+    let _turn = hold(&lock);
+    f()
+}
 
 fn reader_lock(reader: &str) -> Arc<Mutex<()>> {
     LOCKS
@@ -151,7 +158,8 @@ fn wanted(order: &[Interface]) -> &'static str {
     }
 }
 
-/// Runs `flow` on a connection to the card `iType` asks for, holding that reader's lock.
+/// Runs `flow` on a connection to the card `iType` asks for, holding that reader's lock (the
+/// flow may keep the connection: the lock ends with `with_card`, the connection does not).
 /// With readers configured, each configured reader of `order` in turn (a reader without a
 /// card passes to the next); else the remembered or discovered reader of each interface.
 /// A flow that finds no social security card in a remembered reader (its first command,
@@ -160,7 +168,7 @@ pub fn with_card<T>(
     cfg: &Config,
     ctx: &Context,
     order: &[Interface],
-    mut flow: impl FnMut(&mut Connection) -> Result<T, UnifiedError>,
+    mut flow: impl FnMut(Connection) -> Result<T, UnifiedError>,
 ) -> Result<T, UnifiedError> {
     let mut on = |name: &str, interface: Option<Interface>| -> Result<Option<T>, UnifiedError> {
         let lock = reader_lock(name);
@@ -169,11 +177,11 @@ pub fn with_card<T>(
             Err(TransportError::NoCard { .. }) => return Ok(None),
             r => r?,
         };
-        let mut conn = Connection::new(backend);
+        let conn = Connection::new(backend);
         if interface.is_some_and(|i| judge(name, conn.atr()) != i) {
             return Ok(None);
         }
-        flow(&mut conn).map(Some)
+        flow(conn).map(Some)
     };
     if cfg.card_reader.is_some() || cfg.contactless_reader.is_some() {
         for interface in order {
@@ -271,9 +279,9 @@ pub fn psam(ctx: &Context, reader: &str) -> Result<PsamKeys, KeyError> {
 
 /// The configured key source: a PSAM (named or found), software keys, or a PKCS#11 token whose
 /// PIN comes from `SSCARD_PKCS11_PIN`.
-pub fn key_source(cfg: &Config, ctx: &Context) -> Result<Box<dyn KeySource>, KeyError> {
+pub fn key_source(cfg: &Config) -> Result<Box<dyn KeySource>, KeyError> {
     match cfg.key_spec() {
-        KeySpec::Psam(reader) => Ok(Box::new(psam(ctx, &reader)?)),
+        KeySpec::Psam(reader) => Ok(Box::new(psam(&establish()?, &reader)?)),
         spec => {
             let pin = match spec.needs_token_pin() {
                 true => Some(zeroize::Zeroizing::new(
