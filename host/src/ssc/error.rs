@@ -69,7 +69,9 @@ pub enum SscError {
     Unified(#[from] UnifiedError),
     /// `pCardInfo` names another card than the one in the reader (-22). Neither value is
     /// quoted: the card number is personal data.
-    #[error("the {field} given does not match the card's: check that the right card is in the reader")]
+    #[error(
+        "the {field} given does not match the card's: check that the right card is in the reader"
+    )]
     CardMismatch { field: &'static str },
     /// The two-step flow's encryption machine computed another internal-authentication value
     /// than the card answered (-25): the card is not genuine, or the machine holds other keys,

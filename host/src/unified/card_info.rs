@@ -31,13 +31,14 @@ impl CardInfo {
                 problem: "it is not two fields (card identification code|card number|)",
             });
         };
-        let card_id: [u8; 16] = strict_hex(id)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(UnifiedError::BadField {
-                what: WHAT,
-                field: "card identification code",
-                problem: "is not 32 hex digits",
-            })?;
+        let card_id: [u8; 16] =
+            strict_hex(id)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(UnifiedError::BadField {
+                    what: WHAT,
+                    field: "card identification code",
+                    problem: "is not 32 hex digits",
+                })?;
         if !valid_card_number(number) {
             return Err(UnifiedError::BadField {
                 what: WHAT,

@@ -52,10 +52,7 @@ pub enum UnifiedError {
     },
     /// The data names other files than the address, or another number of values.
     #[error("pWriteData: {problem} (pFileAddr names {expected})")]
-    DataShape {
-        problem: String,
-        expected: String,
-    },
+    DataShape { problem: String, expected: String },
     /// A value that its record cannot hold.
     #[error("pWriteData: {file} record {tag:02X} ({field}): {problem}")]
     BadValue {
@@ -98,7 +95,7 @@ impl Classified for UnifiedError {
 
 /// Bytes from hex digits only (either case, no separators): the unified lines are strict.
 pub(crate) fn strict_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     sscard_core::hexfmt::parse_hex(text).ok()
@@ -137,7 +134,10 @@ mod tests {
     #[test]
     fn every_refusal_is_bad_input() {
         let e = UnifiedError::AuthType { value: 2 };
-        assert_eq!((e.return_code(), e.exit_class()), (-23, ExitClass::BadInput));
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-23, ExitClass::BadInput)
+        );
         let card = UnifiedError::Unrepresentable {
             file: "EF06",
             tag: 0x09,

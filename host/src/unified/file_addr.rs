@@ -341,8 +341,7 @@ mod tests {
 
     /// A valid address: distinct files, each with a non-empty set of its own tags.
     fn valid_addr() -> impl Strategy<Value = String> {
-        let record_files: Vec<&'static FileDef> =
-            FILES.iter().filter(|f| !f.is_binary()).collect();
+        let record_files: Vec<&'static FileDef> = FILES.iter().filter(|f| !f.is_binary()).collect();
         proptest::sample::subsequence(record_files.clone(), 1..=record_files.len())
             .prop_flat_map(|files| {
                 files

@@ -245,7 +245,7 @@ pub fn hsm_step2_key(keys: &mut dyn KeySource, line: &Step1Line) -> Result<PKey,
 pub struct Step1 {
     line: Step1Line,
     card: CardIdentification,
-    answer: Vec<u8>,
+    pub(super) answer: Vec<u8>,
 }
 
 impl Step1 {

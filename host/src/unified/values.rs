@@ -10,6 +10,7 @@ use crate::ssc::SscError;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::fields::{self, valid_date};
 use sscard_core::profile::files::{Encoding, FileDef, RecordDef};
+use sscard_core::profile::holder::FileRecords;
 use sscard_core::tlv::Record;
 
 /// The longest `pWriteData` accepted, in bytes (the unified interface's buffers are 2048).
@@ -19,7 +20,7 @@ pub const MAX_WRITE_DATA: usize = 2048;
 /// record holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteData {
-    files: Vec<(&'static FileDef, Vec<(&'static RecordDef, Vec<u8>)>)>,
+    files: Vec<FileRecords>,
 }
 
 impl WriteData {
@@ -69,8 +70,9 @@ impl WriteData {
         Ok(Self { files })
     }
 
-    /// Every file with its records' bytes, in the caller's order.
-    pub fn files(&self) -> &[(&'static FileDef, Vec<(&'static RecordDef, Vec<u8>)>)] {
+    /// Every file with its records' bytes (the station's [`FileRecords`] shape), in the
+    /// caller's order.
+    pub fn files(&self) -> &[FileRecords] {
         &self.files
     }
 }
@@ -213,7 +215,12 @@ mod tests {
             encode(ef07(), rec(ef07(), 0x22), "1101000000012345").unwrap(),
             vec![0x11, 0x01, 0, 0, 0, 0x01, 0x23, 0x45]
         );
-        let id = encode(ef05(), rec(ef05(), 0x01), "110100d15600000599110145000000a1").unwrap();
+        let id = encode(
+            ef05(),
+            rec(ef05(), 0x01),
+            "110100d15600000599110145000000a1",
+        )
+        .unwrap();
         assert_eq!(to_hex(&id), "110100D15600000599110145000000A1");
         assert_eq!(decode(ef05(), rec(ef05(), 0x01), &id).unwrap(), to_hex(&id));
         assert_eq!(
@@ -225,8 +232,18 @@ mod tests {
     #[test]
     fn values_a_record_cannot_hold_are_refused_with_minus_23() {
         let cases: &[(&FileDef, u8, &str, &str)] = &[
-            (ef05(), 0x07, "A12345675", "\"A12345675\" fails its check character"),
-            (ef05(), 0x07, "A123456749", "is not 1 to 9 printable ASCII characters"),
+            (
+                ef05(),
+                0x07,
+                "A12345675",
+                "\"A12345675\" fails its check character",
+            ),
+            (
+                ef05(),
+                0x07,
+                "A123456749",
+                "is not 1 to 9 printable ASCII characters",
+            ),
             (ef05(), 0x05, "20240230", "is not a date YYYYMMDD"),
             (ef05(), 0x01, "110100D156", "is not 32 hex digits"),
             (
@@ -237,9 +254,24 @@ mod tests {
             ),
             (ef06(), 0x0A, "3", "\"3\" is not 1, 2 or 9"),
             (ef06(), 0x0B, "1A", "is not 2 digits"),
-            (ef06(), 0x09, "张三$", "holds '$', the unified line's file separator"),
-            (ef06(), 0x09, "张\u{7}三", "a control character at character 2"),
-            (ef06(), 0x09, &"王".repeat(16), "takes 32 GBK bytes, the record holds 30"),
+            (
+                ef06(),
+                0x09,
+                "张三$",
+                "holds '$', the unified line's file separator",
+            ),
+            (
+                ef06(),
+                0x09,
+                "张\u{7}三",
+                "a control character at character 2",
+            ),
+            (
+                ef06(),
+                0x09,
+                &"王".repeat(16),
+                "takes 32 GBK bytes, the record holds 30",
+            ),
             (ef06(), 0x09, "\u{1F600}", "cannot be written in GBK"),
             (ef06(), 0x08, "", "is empty"),
         ];
@@ -303,12 +335,7 @@ mod tests {
                 problem: "the last file is not followed by '$'"
             }
         );
-        assert_eq!(
-            shape(""),
-            UnifiedError::Empty {
-                what: "pWriteData"
-            }
-        );
+        assert_eq!(shape(""), UnifiedError::Empty { what: "pWriteData" });
         assert_eq!(
             shape(&"9".repeat(3000)),
             UnifiedError::TooLong {
