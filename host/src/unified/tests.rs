@@ -525,3 +525,10 @@ fn a_psam_of_the_other_algorithm_is_minus_2202() {
     let e = hsm_step2_key(&mut psam(Algorithm::Tdes), step1.line()).unwrap_err();
     assert_eq!(e.return_code(), -2202);
 }
+
+#[test]
+fn step1_can_wait_between_two_c_calls_in_another_thread() {
+    fn kept_by_the_c_layer<T: Clone + Send + 'static>() {}
+    kept_by_the_c_layer::<Step1>();
+    kept_by_the_c_layer::<PKey>();
+}
