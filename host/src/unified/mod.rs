@@ -8,9 +8,9 @@
 //! - [`WriteData`]: `pWriteData`, parsed against its `FileAddr`, each value encoded through the
 //!   profile's file table; [`values`] turns record bytes into the line's text and back.
 //! - [`CardInfo`]: `pCardInfo` (`card identification code|card number|`), −22 on another card.
-//! - [`AuthType`] and [`Session::read_items`] / [`Session::write_items`].
-//! - [`Step1`], [`Step1Line`], [`PKey`], [`hsm_step2_key`], [`Session::hsm_step1`],
-//!   [`Session::resume`] and [`Session::hsm_step2`]: two-step reading without a PSAM.
+//! - [`AuthType`] and `Session::read_items` / `Session::write_items` ([`crate::ssc::Session`]).
+//! - [`Step1`], [`Step1Line`], [`PKey`], [`hsm_step2_key`], `Session::hsm_step1`,
+//!   `Session::resume` and `Session::hsm_step2`: two-step reading without a PSAM.
 //!
 //! Every malformed line is a typed [`UnifiedError`] with return code −23.
 
