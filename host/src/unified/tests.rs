@@ -532,3 +532,70 @@ fn step1_can_wait_between_two_c_calls_in_another_thread() {
     kept_by_the_c_layer::<Step1>();
     kept_by_the_c_layer::<PKey>();
 }
+
+#[test]
+fn files_are_opened_again_after_another_df() {
+    for alg in ALGS {
+        let mut conn = card(alg);
+        let mut keys = SoftKeys::test_set();
+        let mut tx = conn.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        // DF01 (EAK_L), then back to SSSE: EF07 needs RKSSSE again, EF06 rides on it.
+        let addr = FileAddr::parse("SSSEDF01EF01|40|$SSSEEF07|20|$SSSEEF06|0A|$").unwrap();
+        assert_eq!(
+            s.read_items(AuthType::Internal, None, &addr).unwrap(),
+            "SSSEDF01EF01||$SSSEEF07|01|$SSSEEF06|2|$"
+        );
+    }
+}
+
+/// Software test keys whose IRK cryptograms are wrong: a machine with other keys.
+struct OtherIrk(SoftKeys);
+
+impl KeySource for OtherIrk {
+    fn describe(&self) -> String {
+        "other IRK".into()
+    }
+    fn cryptogram(
+        &mut self,
+        alg: Algorithm,
+        card: &crate::keys::CardRef,
+        kid: sscard_core::profile::Kid,
+        random: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let mut c = self.0.cryptogram(alg, card, kid, random)?;
+        if kid == sscard_core::profile::Kid::Irk {
+            c[0] ^= 0x80;
+        }
+        Ok(c)
+    }
+    fn mac(
+        &mut self,
+        alg: Algorithm,
+        card: &crate::keys::CardRef,
+        kid: sscard_core::profile::Kid,
+        challenge: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 4], KeyError> {
+        self.0.mac(alg, card, kid, challenge, message)
+    }
+}
+
+#[test]
+fn keys_that_are_not_the_cards_give_minus_21_and_minus_25() {
+    for alg in ALGS {
+        let mut conn = card(alg);
+        let mut keys = OtherIrk(SoftKeys::test_set());
+        {
+            let mut tx = conn.transaction().unwrap();
+            let mut s = Session::open(&mut tx, &mut keys).unwrap();
+            let addr = FileAddr::parse("SSSEEF06|08|$").unwrap();
+            let e = s
+                .read_items(AuthType::Internal, Some(&info()), &addr)
+                .unwrap_err();
+            assert_eq!((e.clone(), e.return_code()), (SscError::NotGenuine, -21));
+        }
+        let e = two_step(&mut conn, &mut SoftKeys::test_set(), &mut keys).unwrap_err();
+        assert_eq!((e.clone(), e.return_code()), (SscError::HsmDisagrees, -25));
+    }
+}
