@@ -7,13 +7,17 @@ use crate::error::UnifiedError;
 use crate::pinpad::{self, Features};
 use crate::readers::{self, search_order, with_card};
 use crate::tty;
-use sscard::keys::{CardRef, KeyError, KeySource};
+use sscard::keys::{CardRef, KeyError, KeySource, KeySpec};
 use sscard::ssc::{Pin, PinStatus, Session, SscError};
+use sscard::unified::{
+    hsm_step2_key, AuthType, CardInfo, FileAddr, PKey, Step1, Step1Line, WriteData,
+};
 use sscard_core::crypto::Algorithm;
 use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 use sscard_transport::pcsc::establish;
 use sscard_transport::{Connection, Transaction, TransportError};
+use std::sync::Mutex;
 
 /// The key source of a flow that needs no key (VERIFY, CHANGE PIN, the two-step flow, whose
 /// keys are the encryption machine's): it holds none, so a flow that asked it for one would
@@ -240,6 +244,182 @@ pub fn reader_info(cfg: &Config) -> Result<(String, String), UnifiedError> {
         _ => String::new(),
     };
     Ok((serial, terminal))
+}
+
+/// Text of a caller's line in the configured encoding.
+fn text(cfg: &Config, bytes: &[u8], argument: &'static str) -> Result<String, UnifiedError> {
+    Ok(cfg.encoding.decode(bytes, argument)?)
+}
+
+/// `iReadCard`: the values of the records `pFileAddr` names, in its layout. With `iAuthType` 1
+/// the key source opens what the files need; `pCardInfo` is required then (with 0 it may be
+/// absent).
+pub fn read_items(
+    cfg: &Config,
+    itype: i32,
+    auth: i32,
+    card_info: Option<&[u8]>,
+    file_addr: &[u8],
+) -> Result<String, UnifiedError> {
+    let order = search_order(itype)?;
+    let auth = AuthType::try_from(auth)?;
+    let card_info = match (card_info, auth) {
+        (Some(b), _) => Some(CardInfo::parse(&text(cfg, b, "pCardInfo")?)?),
+        (None, AuthType::None) => None,
+        (None, _) => {
+            return Err(UnifiedError::Null {
+                argument: "pCardInfo",
+            })
+        }
+    };
+    let addr = FileAddr::parse(&text(cfg, file_addr, "pFileAddr")?)?;
+    let mut keys: Box<dyn KeySource> = match auth {
+        AuthType::None => Box::new(NoKeys::default()),
+        _ => readers::key_source(cfg)?,
+    };
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |mut conn| {
+        let mut tx = conn.transaction()?;
+        let mut s = Session::open(&mut tx, keys.as_mut())?;
+        Ok(s.read_items(auth, card_info.as_ref(), &addr)?)
+    })
+}
+
+/// `iWriteCard`: the values of `pWriteData` written with line protection, after `pCardInfo`
+/// is checked against the card.
+pub fn write_items(
+    cfg: &Config,
+    itype: i32,
+    card_info: &[u8],
+    file_addr: &[u8],
+    data: &[u8],
+) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
+    let addr = FileAddr::parse(&text(cfg, file_addr, "pFileAddr")?)?;
+    let data = WriteData::parse(&addr, &text(cfg, data, "pWriteData")?)?;
+    let mut keys = readers::key_source(cfg)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |mut conn| {
+        let mut tx = conn.transaction()?;
+        let mut s = Session::open(&mut tx, keys.as_mut())?;
+        Ok(s.write_items(&card_info, &data)?)
+    })
+}
+
+/// Opens SSSE with `keys` and checks that the card is the one `card_info` names (−22).
+fn checked_session<'a, 'c>(
+    tx: &'a mut Transaction<'c>,
+    keys: &'a mut dyn KeySource,
+    card_info: &CardInfo,
+) -> Result<Session<'a, 'c>, UnifiedError> {
+    let mut s = Session::open(tx, keys)?;
+    let id = s.read_identification()?;
+    card_info.check(&id)?;
+    Ok(s)
+}
+
+/// `iReloadPIN`: the card checked against `pCardInfo`, the new PIN typed twice on the
+/// terminal (no transaction is held while it is typed), then RELOAD PIN under RPK on the card,
+/// checked again.
+pub fn reload_pin(cfg: &Config, itype: i32, card_info: &[u8]) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
+    let mut keys = readers::key_source(cfg)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |mut conn| {
+        {
+            let mut tx = conn.transaction()?;
+            checked_session(&mut tx, keys.as_mut(), &card_info)?;
+        }
+        let new = typed_new_pin(cfg)?;
+        let mut tx = conn.transaction()?;
+        Ok(checked_session(&mut tx, keys.as_mut(), &card_info)?.reload_pin(&new)?)
+    })
+}
+
+/// `iUnblockPIN`: the card checked against `pCardInfo`, then UNBLOCK PIN under UPK.
+pub fn unblock_pin(cfg: &Config, itype: i32, card_info: &[u8]) -> Result<(), UnifiedError> {
+    let order = search_order(itype)?;
+    let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
+    let mut keys = readers::key_source(cfg)?;
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |mut conn| {
+        let mut tx = conn.transaction()?;
+        Ok(checked_session(&mut tx, keys.as_mut(), &card_info)?.unblock_pin()?)
+    })
+}
+
+/// What step 1 leaves for step 2: the card's connection (no transaction held) and its state.
+struct Pending {
+    conn: Connection,
+    step1: Step1,
+}
+
+/// The last step 1 of the process; a step 2 takes it.
+static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
+
+fn pending() -> std::sync::MutexGuard<'static, Option<Pending>> {
+    PENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Step 1's key source: the configured PSAM, for its terminal number, when there is one;
+/// none otherwise (the two-step flow is for terminals without a PSAM, and its keys are the
+/// encryption machine's). A PSAM named in the configuration must be there.
+fn step1_keys(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
+    match cfg.key_spec() {
+        KeySpec::Psam(reader) => match readers::psam(&establish()?, &reader) {
+            Ok(p) => Ok(Box::new(p)),
+            Err(KeyError::NoPsam(_)) if reader == crate::config::AUTO => {
+                Ok(Box::new(NoKeys::default()))
+            }
+            Err(e) => Err(e.into()),
+        },
+        _ => Ok(Box::new(NoKeys::default())),
+    }
+}
+
+/// `iReadCardBas_HSM_Step1`: the step-1 line; the card's connection and step-1 state stay in
+/// the library (replacing any earlier step 1) for step 2.
+pub fn hsm_step1(cfg: &Config, itype: i32) -> Result<String, UnifiedError> {
+    let order = search_order(itype)?;
+    let mut keys = step1_keys(cfg)?;
+    let ctx = establish()?;
+    let (line, kept) = with_card(cfg, &ctx, order, |mut conn| {
+        let step1 = {
+            let mut tx = conn.transaction()?;
+            Session::open(&mut tx, keys.as_mut())?.hsm_step1()?
+        };
+        Ok((step1.line().to_string(), Pending { conn, step1 }))
+    })?;
+    *pending() = Some(kept);
+    Ok(line)
+}
+
+/// `iReadCardBas_HSM_Step2`: continues the last step 1 (once) with the machine's `pKey`;
+/// read basic info's line. A malformed `pKey` (−23) leaves step 1 in place.
+pub fn hsm_step2(cfg: &Config, pkey: &[u8]) -> Result<String, UnifiedError> {
+    let key: PKey = text(cfg, pkey, "pKey")?.parse()?;
+    let Pending { mut conn, step1 } = pending().take().ok_or(UnifiedError::NoStep1)?;
+    let reader = conn.reader().to_string();
+    readers::holding(&reader, || {
+        let terminal = Some(step1.line().terminal_number.clone()).filter(|t| !t.is_empty());
+        let mut keys = NoKeys { terminal };
+        let mut tx = conn.transaction()?;
+        let mut s = Session::resume(&mut tx, &mut keys, &step1)?;
+        s.set_device_number(cfg.device_number.clone());
+        Ok(s.hsm_step2(&step1, &key)?.unified_line())
+    })
+}
+
+/// The encryption machine's step (`iSscardHsmStep2`): `pKey` for a step-1 line from the
+/// configured key source.
+pub fn hsm_step2_key_line(cfg: &Config, step1: &[u8]) -> Result<String, UnifiedError> {
+    let line: Step1Line = text(cfg, step1, "pStep1")?.parse()?;
+    let mut keys = readers::key_source(cfg)?;
+    Ok(hsm_step2_key(keys.as_mut(), &line)?.to_string())
 }
 
 #[cfg(test)]

@@ -24,6 +24,15 @@ pub enum UnifiedError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A line given by the caller (`pFileAddr`, `pWriteData`, `pCardInfo`, `pKey`, a step-1
+    /// line) or `iAuthType` is malformed (−23).
+    #[error(transparent)]
+    Line(#[from] sscard::unified::UnifiedError),
+    /// `iReadCardBas_HSM_Step2` without a step 1 to continue.
+    #[error(
+        "no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2)"
+    )]
+    NoStep1,
     /// The configuration file is missing, not TOML, or holds an unknown key or a bad value.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -81,6 +90,8 @@ impl Classified for UnifiedError {
             Self::Ssc(e) => e.return_code(),
             Self::Keys(e) => e.return_code(),
             Self::Transport(e) => e.return_code(),
+            Self::Line(e) => e.return_code(),
+            Self::NoStep1 => codes::NO_CONNECTION,
             Self::Config(_) | Self::Panic => codes::UNKNOWN,
             Self::Encoding(_)
             | Self::Null { .. }
@@ -107,6 +118,8 @@ impl Classified for UnifiedError {
             Self::Ssc(e) => e.exit_class(),
             Self::Keys(e) => e.exit_class(),
             Self::Transport(e) => e.exit_class(),
+            Self::Line(e) => e.exit_class(),
+            Self::NoStep1 => ExitClass::Card,
             Self::Config(_)
             | Self::Encoding(_)
             | Self::Null { .. }
@@ -129,7 +142,7 @@ mod tests {
 
     #[test]
     fn return_codes() {
-        let cases: [(UnifiedError, i32); 14] = [
+        let cases: [(UnifiedError, i32); 15] = [
             (
                 UnifiedError::Null {
                     argument: "pOutInfo",
@@ -156,6 +169,7 @@ mod tests {
             (UnifiedError::PinPad(EntryOutcome::Differ), -34),
             (UnifiedError::InitialPin, -35),
             (UnifiedError::Panic, -999),
+            (UnifiedError::NoStep1, -12),
         ];
         for (e, code) in cases {
             assert_eq!(e.return_code(), code, "{e}");

@@ -213,6 +213,7 @@ pub unsafe extern "C" fn iVerifyPINK(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
             let pin = calls::given_pin(cfg, input(pPIN, "pPIN")?, "pPIN")?;
             calls::verify_given(cfg, iType, &pin).map(|()| String::new())
         })
@@ -234,9 +235,154 @@ pub unsafe extern "C" fn iChangePINK(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
             let old = calls::given_pin(cfg, input(pOldPIN, "pOldPIN")?, "pOldPIN")?;
             let new = calls::given_pin(cfg, input(pNewPIN, "pNewPIN")?, "pNewPIN")?;
             calls::change_given(cfg, iType, &old, &new).map(|()| String::new())
+        })
+    }
+}
+
+/// Two-step reading, step 1: the step-1 line in `pOutInfo`; the card's connection and state
+/// stay in the library for step 2.
+///
+/// # Safety
+/// `pOutInfo` is NULL or a buffer of at least 2048 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iReadCardBas_HSM_Step1(iType: c_int, pOutInfo: *mut c_char) -> c_long {
+    // SAFETY: pOutInfo's contract is answer's.
+    unsafe { answer(pOutInfo, |cfg| calls::hsm_step1(cfg, iType)) }
+}
+
+/// Two-step reading, step 2: continues the last step 1 with the encryption machine's `pKey`;
+/// read basic info's line in `pOutInfo`.
+///
+/// # Safety
+/// `pKey` is NULL or a NUL-terminated string; `pOutInfo` is NULL or a buffer of at least 2048
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iReadCardBas_HSM_Step2(
+    pKey: *mut c_char,
+    pOutInfo: *mut c_char,
+) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe { answer(pOutInfo, |cfg| calls::hsm_step2(cfg, input(pKey, "pKey")?)) }
+}
+
+/// Reads the records `pFileAddr` names; `pCardInfo` may be NULL with `iAuthType` 0.
+///
+/// # Safety
+/// `pCardInfo` and `pFileAddr` are NULL or NUL-terminated strings; `pOutInfo` is NULL or a
+/// buffer of at least 2048 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iReadCard(
+    iType: c_int,
+    iAuthType: c_int,
+    pCardInfo: *mut c_char,
+    pFileAddr: *mut c_char,
+    pOutInfo: *mut c_char,
+) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe {
+        answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
+            let card_info = match pCardInfo.is_null() {
+                true => None,
+                false => Some(input(pCardInfo, "pCardInfo")?),
+            };
+            calls::read_items(
+                cfg,
+                iType,
+                iAuthType,
+                card_info,
+                input(pFileAddr, "pFileAddr")?,
+            )
+        })
+    }
+}
+
+/// Writes `pWriteData` (the layout of `pFileAddr` with values) after checking `pCardInfo`.
+///
+/// # Safety
+/// `pCardInfo`, `pFileAddr` and `pWriteData` are NULL or NUL-terminated strings; `pOutInfo` is
+/// NULL or a buffer of at least 2048 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iWriteCard(
+    iType: c_int,
+    pCardInfo: *mut c_char,
+    pFileAddr: *mut c_char,
+    pWriteData: *mut c_char,
+    pOutInfo: *mut c_char,
+) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe {
+        answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
+            calls::write_items(
+                cfg,
+                iType,
+                input(pCardInfo, "pCardInfo")?,
+                input(pFileAddr, "pFileAddr")?,
+                input(pWriteData, "pWriteData")?,
+            )
+            .map(|()| String::new())
+        })
+    }
+}
+
+/// RELOAD PIN under RPK after checking `pCardInfo`; the new PIN is typed twice on the
+/// terminal.
+///
+/// # Safety
+/// `pCardInfo` is NULL or a NUL-terminated string; `pOutInfo` is NULL or a buffer of at least
+/// 2048 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iReloadPIN(
+    iType: c_int,
+    pCardInfo: *mut c_char,
+    pOutInfo: *mut c_char,
+) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe {
+        answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
+            calls::reload_pin(cfg, iType, input(pCardInfo, "pCardInfo")?).map(|()| String::new())
+        })
+    }
+}
+
+/// UNBLOCK PIN under UPK after checking `pCardInfo`.
+///
+/// # Safety
+/// `pCardInfo` is NULL or a NUL-terminated string; `pOutInfo` is NULL or a buffer of at least
+/// 2048 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iUnblockPIN(
+    iType: c_int,
+    pCardInfo: *mut c_char,
+    pOutInfo: *mut c_char,
+) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe {
+        answer(pOutInfo, |cfg| {
+            crate::readers::search_order(iType)?;
+            calls::unblock_pin(cfg, iType, input(pCardInfo, "pCardInfo")?).map(|()| String::new())
+        })
+    }
+}
+
+/// The encryption machine's step: `pKey` (`internal-auth value|external-auth cryptogram|`) for
+/// the step-1 line `pStep1`, from the configured key source; on failure the error text.
+///
+/// # Safety
+/// `pStep1` is NULL or a NUL-terminated string; `pKey` is NULL or a buffer of at least 2048
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iSscardHsmStep2(pStep1: *const c_char, pKey: *mut c_char) -> c_long {
+    // SAFETY: the arguments' contracts are input's and answer's.
+    unsafe {
+        answer(pKey, |cfg| {
+            calls::hsm_step2_key_line(cfg, input(pStep1, "pStep1")?)
         })
     }
 }
@@ -324,6 +470,47 @@ mod tests {
             text(&out),
             "iType 7 is not 1 (contact), 2 (contactless), 3 (both, contact first) or 4 (both, contactless first)"
         );
+    }
+
+    #[test]
+    fn step_2_without_step_1_is_minus_12_and_a_bad_pkey_minus_23() {
+        let mut out = buffer();
+        // SAFETY: C string literals and a live buffer of the documented size.
+        unsafe {
+            let rc = iReadCardBas_HSM_Step2(c"not a pKey".as_ptr().cast_mut(), out.as_mut_ptr());
+            assert_eq!(rc, -23, "{}", text(&out));
+            let pkey = c"0102030405060708|1112131415161718|";
+            let rc = iReadCardBas_HSM_Step2(pkey.as_ptr().cast_mut(), out.as_mut_ptr());
+            assert_eq!(rc, -12);
+            assert_eq!(
+                text(&out),
+                "no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2)"
+            );
+            let rc = iReadCard(
+                1,
+                1,
+                std::ptr::null_mut(),
+                c"SSSEEF05|01|$".as_ptr().cast_mut(),
+                out.as_mut_ptr(),
+            );
+            assert_eq!((rc, text(&out).as_str()), (-23, "pCardInfo is NULL"));
+            let rc = iReadCard(
+                1,
+                2,
+                std::ptr::null_mut(),
+                c"SSSEEF05|01|$".as_ptr().cast_mut(),
+                out.as_mut_ptr(),
+            );
+            assert_eq!(rc, -23, "{}", text(&out));
+            let rc = iWriteCard(
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                out.as_mut_ptr(),
+            );
+            assert_eq!(rc, -1, "iType is looked at first: {}", text(&out));
+        }
     }
 
     #[test]
