@@ -69,8 +69,10 @@ long iReadCardBas(int iType, char *pOutInfo);
  * AUTHENTICATE with a fresh random R (the card's answer is kept), an 8-byte GET CHALLENGE on
  * 3.00 cards. pOutInfo:
  * region|ATR historical bytes|algorithm id|card identification code|R|external-auth challenge|terminal number|
- * (challenge empty on 2.00 cards). The library keeps the card connection open, without a
- * transaction, until step 2. A new step 1 replaces the previous one.
+ * (challenge empty on 2.00 cards). The terminal number is the configured PSAM's, empty when
+ * there is none (no key is needed: they are the encryption machine's). The library keeps the
+ * card connection open, without a transaction, until step 2. A new step 1 replaces the
+ * previous one.
  */
 long iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
 
@@ -87,7 +89,8 @@ long iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
  * Reads the records pFileAddr names (e.g. "SSSEEF05|01|07|$SSSEEF06|08|09|4E|$"); pOutInfo
  * has the same layout with each record identifier replaced by its value. iAuthType 0: no
  * authentication (free files only; pCardInfo may be NULL); 1: internal authentication, then
- * what each file needs. pCardInfo "card identification code|card number|": another card -22.
+ * what each file needs through the configured key source (pCardInfo required: NULL is -23).
+ * pCardInfo "card identification code|card number|": another card -22.
  */
 long iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo);
 
