@@ -157,21 +157,22 @@ pub fn verify_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| {
-        match pin_pad(cfg, &mut conn)?.verify {
-            Some(code) => {
-                let mut none = NoKeys::default();
-                let mut tx = conn.transaction()?;
-                Session::open(&mut tx, &mut none)?;
-                on_pin_pad(
-                    &mut tx,
-                    code,
-                    &pinpad::verify_structure(timeout_byte(cfg)),
-                    "VERIFY",
-                )
-            }
-            None => verify(&mut conn, &typed_pin(cfg, "PIN: ")?),
-        }
+        verify_entered_on(cfg, &mut conn)
     })
+}
+
+/// [`verify_entered`] on the card of `conn`.
+fn verify_entered_on(cfg: &Config, conn: &mut Connection) -> Result<(), UnifiedError> {
+    match pin_pad(cfg, conn)?.verify {
+        Some(code) => {
+            let mut none = NoKeys::default();
+            let mut tx = conn.transaction()?;
+            Session::open(&mut tx, &mut none)?;
+            let structure = pinpad::verify_structure(timeout_byte(cfg));
+            on_pin_pad(&mut tx, code, &structure, "VERIFY")
+        }
+        None => verify(conn, &typed_pin(cfg, "PIN: ")?),
+    }
 }
 
 /// `iVerifyPINK`.
@@ -202,25 +203,26 @@ pub fn change_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
     let order = search_order(itype)?;
     let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| {
-        match pin_pad(cfg, &mut conn)?.modify {
-            Some(code) => {
-                let mut none = NoKeys::default();
-                let mut tx = conn.transaction()?;
-                Session::open(&mut tx, &mut none)?;
-                on_pin_pad(
-                    &mut tx,
-                    code,
-                    &pinpad::modify_structure(timeout_byte(cfg)),
-                    "CHANGE PIN",
-                )
-            }
-            None => {
-                let old = typed_pin(cfg, "PIN: ")?;
-                let new = typed_new_pin(cfg)?;
-                change(&mut conn, &old, &new)
-            }
-        }
+        change_entered_on(cfg, &mut conn)
     })
+}
+
+/// [`change_entered`] on the card of `conn`.
+fn change_entered_on(cfg: &Config, conn: &mut Connection) -> Result<(), UnifiedError> {
+    match pin_pad(cfg, conn)?.modify {
+        Some(code) => {
+            let mut none = NoKeys::default();
+            let mut tx = conn.transaction()?;
+            Session::open(&mut tx, &mut none)?;
+            let structure = pinpad::modify_structure(timeout_byte(cfg));
+            on_pin_pad(&mut tx, code, &structure, "CHANGE PIN")
+        }
+        None => {
+            let old = typed_pin(cfg, "PIN: ")?;
+            let new = typed_new_pin(cfg)?;
+            change(conn, &old, &new)
+        }
+    }
 }
 
 /// `iChangePINK`.
@@ -426,6 +428,7 @@ pub fn hsm_step2_key_line(cfg: &Config, step1: &[u8]) -> Result<String, UnifiedE
 mod tests {
     use super::*;
     use sscard_model::card::shared;
+    use sscard_transport::backend::{CardBackend, CardTransaction};
     use sscard_transport::InProcess;
 
     fn model() -> Connection {
@@ -447,6 +450,151 @@ mod tests {
             tx.changed_card(),
             "a reader command may have changed the card"
         );
+    }
+
+    /// A reader with a PIN pad, after PC/SC part 10 and CCID: it lists its two PIN features,
+    /// and for each PIN structure writes the digits "typed" on its keypad into the APDU
+    /// template as the structure says (BCD nibbles from the left of each block, the rest of
+    /// the template kept), checks the entry against the structure's length limits, and sends
+    /// the APDU to the card.
+    struct PinPadReader {
+        card: InProcess,
+        typed: std::collections::VecDeque<&'static str>,
+    }
+
+    struct PinPadTx<'a> {
+        inner: Box<dyn CardTransaction + 'a>,
+        typed: &'a mut std::collections::VecDeque<&'static str>,
+    }
+
+    const VERIFY_CODE: u32 = 0x4233_0006;
+    const MODIFY_CODE: u32 = 0x4233_0007;
+
+    impl CardBackend for PinPadReader {
+        fn reader(&self) -> &str {
+            "PIN pad"
+        }
+        fn atr(&self) -> Vec<u8> {
+            self.card.atr()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            Ok(Box::new(PinPadTx {
+                inner: self.card.transaction()?,
+                typed: &mut self.typed,
+            }))
+        }
+    }
+
+    impl PinPadTx<'_> {
+        /// One entry into `apdu`'s data at `offset`; a reader status word when it fails.
+        fn enter(&mut self, structure: &[u8], apdu: &mut [u8], offset: usize) -> Result<(), u16> {
+            let digits = self.typed.pop_front().expect("an entry is scripted");
+            if digits == "cancel" {
+                return Err(0x6401);
+            }
+            let (max, min) = (structure[5] as usize, structure[6] as usize);
+            if !(min..=max).contains(&digits.len()) {
+                return Err(0x6403);
+            }
+            assert_eq!(structure[2], 0x81, "BCD, byte units, left justified");
+            let block = &mut apdu[5 + offset..5 + offset + usize::from(structure[3] & 0x0F)];
+            for (i, d) in digits.bytes().enumerate() {
+                let nibble = d - b'0';
+                let byte = &mut block[i / 2];
+                *byte = match i % 2 {
+                    0 => (*byte & 0x0F) | nibble << 4,
+                    _ => (*byte & 0xF0) | nibble,
+                };
+            }
+            Ok(())
+        }
+    }
+
+    impl CardTransaction for PinPadTx<'_> {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.inner.transmit(apdu)
+        }
+        fn was_reset(&self) -> bool {
+            self.inner.was_reset()
+        }
+        fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+            self.inner.reset()
+        }
+        fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+            let (header, offsets) = match code {
+                pinpad::CM_IOCTL_GET_FEATURE_REQUEST => {
+                    let mut list = vec![pinpad::FEATURE_VERIFY_PIN_DIRECT, 4];
+                    list.extend_from_slice(&VERIFY_CODE.to_be_bytes());
+                    list.extend_from_slice(&[pinpad::FEATURE_MODIFY_PIN_DIRECT, 4]);
+                    list.extend_from_slice(&MODIFY_CODE.to_be_bytes());
+                    return Ok(list);
+                }
+                VERIFY_CODE => (19, vec![0]),
+                MODIFY_CODE => (24, vec![input[5] as usize, input[6] as usize]),
+                _ => return Err(sscard_transport::backend::unsupported_feature()),
+            };
+            // The modify structure has two more bytes before wPINMaxExtraDigit.
+            let limits = match code {
+                MODIFY_CODE => [
+                    input[0], input[1], input[2], input[3], input[4], input[7], input[8],
+                ],
+                _ => [
+                    input[0], input[1], input[2], input[3], input[4], input[5], input[6],
+                ],
+            };
+            let len = u32::from_le_bytes(input[header - 4..header].try_into().unwrap());
+            let mut apdu = input[header..].to_vec();
+            assert_eq!(apdu.len(), len as usize, "ulDataLength");
+            for (n, offset) in offsets.iter().enumerate() {
+                if let Err(sw) = self.enter(&limits, &mut apdu, *offset) {
+                    return Ok(sw.to_be_bytes().to_vec());
+                }
+                // bConfirmPIN: the new PIN is entered twice.
+                if code == MODIFY_CODE && n == 1 {
+                    let again = self.typed.pop_front().expect("confirmation");
+                    let block = &apdu[5 + offset..5 + offset + 3];
+                    if sscard_core::hexfmt::to_hex(block).trim_end_matches('F') != again {
+                        return Ok(vec![0x64, 0x02]);
+                    }
+                }
+            }
+            self.inner.transmit(&apdu)
+        }
+    }
+
+    fn pin_pad_model(typed: &[&'static str]) -> Connection {
+        let (ssc, _) = sscard_model::test_pair(Algorithm::Sm4);
+        Connection::new(PinPadReader {
+            card: InProcess::new(shared(ssc), "model"),
+            typed: typed.iter().copied().collect(),
+        })
+    }
+
+    #[test]
+    fn pins_entered_on_a_pin_pad() {
+        use sscard_core::classify::Classified;
+        let cfg = Config::default();
+        let rc = |typed: &[&'static str], change: bool| {
+            let mut conn = pin_pad_model(typed);
+            let r = match change {
+                false => verify_entered_on(&cfg, &mut conn),
+                true => change_entered_on(&cfg, &mut conn),
+            };
+            r.map_or_else(|e| e.return_code(), |()| 0)
+        };
+        // The initial PIN verifies; the library never saw it, so no −35.
+        assert_eq!(rc(&["123456"], false), 0);
+        assert_eq!(rc(&["654321"], false), -51);
+        assert_eq!(rc(&["cancel"], false), -31);
+        // The structure asks for 5 or 6 digits: the reader refuses 4 itself.
+        assert_eq!(rc(&["1234"], false), -33);
+        assert_eq!(rc(&["123456", "80241", "80242"], true), -34);
+        assert_eq!(rc(&["111111", "80241", "80241"], true), -51);
+        // A 5-digit new PIN: its block 80241F is what the card takes.
+        let mut conn = pin_pad_model(&["123456", "80241", "80241", "80241"]);
+        change_entered_on(&cfg, &mut conn).unwrap();
+        verify_entered_on(&cfg, &mut conn).unwrap();
+        verify(&mut conn, &Pin::new("80241").unwrap()).unwrap();
     }
 
     #[test]
