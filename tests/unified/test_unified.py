@@ -153,7 +153,8 @@ def case_threads(lib, args):
         for _ in range(per_thread):
             results[i].append(read_basic_info(lib))
 
-    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    # Daemon threads: a call that never returns fails the case instead of hanging the exit.
+    ts = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
