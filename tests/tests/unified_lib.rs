@@ -222,7 +222,13 @@ fn python_ctypes_cases_for_both_algorithms() {
     let config = dir.empty_config();
     let script = repo().join("tests/unified/test_unified.py");
     let lib = library();
-    let list = Command::new("python3")
+    // No __pycache__ left in the source tree.
+    let python = || {
+        let mut c = Command::new("python3");
+        c.env("PYTHONDONTWRITEBYTECODE", "1");
+        c
+    };
+    let list = python()
         .arg(&script)
         .arg("--list")
         .output()
@@ -246,7 +252,7 @@ fn python_ctypes_cases_for_both_algorithms() {
         for case in &cases {
             // A fresh card per case: the PIN cases change its PIN and try counter.
             let _m = ModelServer::start(&["--alg", alg], &[READER_0, READER_1]);
-            let o = Command::new("python3")
+            let o = python()
                 .arg(&script)
                 .arg("--lib")
                 .arg(&lib)
