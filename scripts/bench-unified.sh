@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 16's benchmark: calls per second of iReadCardBas in libsscard_unified.so through pcscd
 # against `sscard info` on the same served card, for both algorithms, side by side in one run
-# with rotating rounds (tests/src/bin/bench-unified.rs; docs/unified-bench.md). Builds the
-# library, the binaries and the C caller (tests/unified/bench_unified.c) in one profile, then
-# runs the benchmark under the pcscd lock. pcscd with the vpcd readers must run
-# (scripts/setup.sh).
+# with rotating rounds (tests/src/bin/bench-unified.rs; docs/unified.md, "Tests and the
+# benchmark"). Builds the library, the binaries and the C caller
+# (tests/unified/bench_unified.c) in one profile, then runs the benchmark under the pcscd lock.
+# pcscd with the vpcd readers must run (scripts/setup.sh).
 #
 #   scripts/bench-unified.sh [--release] [--lib PATH] [--count N] [--rounds N] [--alg 3des|sm4|both]
 #

@@ -148,7 +148,8 @@ fn c_program_calls_the_library_for_both_algorithms() {
             .expect("the C program runs");
         assert!(o.status.success(), "{alg}: {}", stderr(&o));
         let lines = byte_lines(&o);
-        // Shown with `--nocapture`: the "must show" of issue 16 (docs/unified-bench.md).
+        // Shown with `--nocapture`: the "must show" of issue 16 (docs/unified.md, "Tests and
+        // the benchmark").
         println!("unified_demo, {alg} card:");
         for l in &lines {
             println!("  {}", readable(l));

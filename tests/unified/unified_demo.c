@@ -3,7 +3,8 @@
  * `sscard-model serve` presents, each printed as `<call>: rc=<return code> <pOutInfo>`.
  *
  * Built and run by tests/tests/unified_lib.rs (cc against unified/include/sscard_unified.h,
- * linked with -lsscard_unified); its output for both algorithms is in docs/unified-bench.md.
+ * linked with -lsscard_unified); its output for both algorithms is in docs/unified.md,
+ * "Tests and the benchmark".
  * pOutInfo is printed as the library wrote it: GBK text unless the configuration says UTF-8.
  */
 #include <stdio.h>
