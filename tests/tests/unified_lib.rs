@@ -35,7 +35,7 @@ fn library() -> PathBuf {
         .join("libsscard_unified.so");
     assert!(
         lib.exists(),
-        "{} is missing: run `cargo build -p sscard-unified` first",
+        "{} is missing: run `cargo build -p sscard-unified` (or scripts/test.sh) first",
         lib.display()
     );
     lib
