@@ -6,8 +6,9 @@
 //! (library, info, in-process; info, in-process, library; …) so that drift hits all alike:
 //! - library: `tests/unified/bench_unified.c` (`--c-bench`), one process calling
 //!   `iReadCardBas(1, …)` in a loop, timed around the loop;
-//! - info: `sscard info --unified --reader "Virtual PCD 00 00" --psam-reader auto`, one process
-//!   per read, as a script or an application shelling out to the CLI would;
+//! - info: `sscard info --unified --reader "Virtual PCD 00 00" --psam-reader auto` (or the
+//!   `--psam` reader), one process per read, as a script or an application shelling out to the
+//!   CLI would;
 //! - in-process: what one `sscard info` does (connect, find the PSAM, transaction, read basic
 //!   info), repeated in this process, so process start-up is out of the figure.
 //!
@@ -31,11 +32,12 @@ type Result<T> = std::result::Result<T, Box<dyn Error>>;
 /// GBK of 张三, the served card's name: the library's default encoding.
 const NAME_GBK: &[u8] = &[0xD5, 0xC5, 0xC8, 0xFD];
 
-const USAGE: &str = "usage: bench-unified --c-bench PROGRAM [--count N] [--rounds N] [--alg 3des|sm4|both] [--sscard PATH]
+const USAGE: &str = "usage: bench-unified --c-bench PROGRAM [--count N] [--rounds N] [--alg 3des|sm4|both] [--psam READER] [--sscard PATH]
   --c-bench PROGRAM  tests/unified/bench_unified.c compiled against the library
   --count N          reads per side and round (default 100)
   --rounds N         rounds, at least 3 (default 7)
   --alg ALG          the served card's algorithm (default both)
+  --psam READER      the info sides' --psam-reader (default auto: probe the readers each read)
   --sscard PATH      the sscard binary (default: beside this one)
 Run it under `flock -o /tmp/sscard-pcscd.lock` (scripts/bench-unified.sh does).";
 
@@ -45,12 +47,15 @@ struct Args {
     count: usize,
     rounds: usize,
     algorithms: Vec<&'static str>,
+    /// `--psam-reader` of the info and in-process sides.
+    psam: String,
 }
 
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let (mut c_bench, mut sscard, mut count, mut rounds) = (None, None, 100, 7);
     let mut algorithms = vec!["3des", "sm4"];
+    let mut psam = "auto".to_string();
     while let Some(a) = args.next() {
         let mut value = || {
             args.next()
@@ -59,6 +64,7 @@ fn parse_args() -> Result<Args> {
         match a.as_str() {
             "--c-bench" => c_bench = Some(PathBuf::from(value()?)),
             "--sscard" => sscard = Some(PathBuf::from(value()?)),
+            "--psam" => psam = value()?,
             "--count" => count = value()?.parse()?,
             "--rounds" => rounds = value()?.parse()?,
             "--alg" => {
@@ -85,6 +91,7 @@ fn parse_args() -> Result<Args> {
         count,
         rounds,
         algorithms,
+        psam,
     })
 }
 
@@ -128,7 +135,7 @@ fn info_round(args: &Args, expected: &[u8]) -> Result<f64> {
     for _ in 0..args.count {
         let o = Command::new(&args.sscard)
             .args(["info", "--unified", "--reader", READER_0])
-            .args(["--psam-reader", "auto"])
+            .args(["--psam-reader", &args.psam])
             .env_remove("SSCARD_DEVICE_NUMBER")
             .stdin(Stdio::null())
             .output()?;
@@ -145,12 +152,17 @@ fn info_round(args: &Args, expected: &[u8]) -> Result<f64> {
     Ok(args.count as f64 / start.elapsed().as_secs_f64())
 }
 
-/// One `sscard info --reader READER_0 --psam-reader auto` without the process: connect to the
-/// card, take the first reader whose card opens as a PSAM, read basic info in a transaction.
-fn read_in_process() -> Result<String> {
+/// One `sscard info --reader READER_0 --psam-reader PSAM` without the process: connect to the
+/// card, open the PSAM (`auto`: the first reader whose card opens as one), read basic info in a
+/// transaction.
+fn read_in_process(psam: &str) -> Result<String> {
     let ctx = establish()?;
     let mut card = Connection::new(PcscBackend::connect(&ctx, Some(READER_0), false)?);
-    let mut psam = list_readers(&ctx)?
+    let candidates = match psam {
+        "auto" => list_readers(&ctx)?,
+        named => vec![named.to_string()],
+    };
+    let mut psam = candidates
         .iter()
         .filter_map(|r| PcscBackend::connect_named(&ctx, r, false).ok())
         .find_map(|b| PsamKeys::open(Connection::new(b)).ok())
@@ -163,7 +175,7 @@ fn read_in_process() -> Result<String> {
 fn in_process_round(args: &Args, expected: &[u8]) -> Result<f64> {
     let start = Instant::now();
     for _ in 0..args.count {
-        let line = read_in_process()?;
+        let line = read_in_process(&args.psam)?;
         if line.as_bytes() != expected {
             return Err(format!("in-process read gave {line:?}").into());
         }
@@ -189,7 +201,7 @@ fn bench(args: &Args, alg: &str, config: &std::path::Path) -> Result<()> {
             "--reader",
             READER_0,
             "--psam-reader",
-            "auto",
+            &args.psam,
         ])
         .env_remove("SSCARD_DEVICE_NUMBER")
         .output()?;
@@ -206,11 +218,12 @@ fn bench(args: &Args, alg: &str, config: &std::path::Path) -> Result<()> {
         )
         .into());
     }
-    if read_in_process()?.as_bytes() != expected {
+    if read_in_process(&args.psam)?.as_bytes() != expected {
         return Err("the in-process read differs from sscard info".into());
     }
     println!(
-        "{alg} card in {READER_0}, PSAM found by `auto`: {}",
+        "{alg} card in {READER_0}, --psam-reader {}: {}",
+        args.psam,
         String::from_utf8_lossy(&expected)
     );
     println!("  round  order                     library/s  info/s  in-process/s");
