@@ -7,7 +7,8 @@
 //! cryptogram as its first APDU (the card's challenge is consumed by any command), reads EF06
 //! and gives read basic info's result.
 
-use super::error::{fields, strict_hex, UnifiedError};
+use super::error::UnifiedError;
+use super::line::{fields, strict_hex};
 use crate::keys::{CardRef, KeyError, KeySource};
 use crate::ssc::{BasicInfo, CardIdentification, HolderInfo, Session, SscError};
 use rand::RngCore;

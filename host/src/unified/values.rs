@@ -4,8 +4,9 @@
 //! encoded through the profile's file table (length, encoding, rule) and must decode back to
 //! itself under the card's read-back rules ([`fields::decode`]) before it is written.
 
-use super::error::{strict_hex, UnifiedError};
-use super::file_addr::{file_segments, parse_path, FileAddr};
+use super::error::UnifiedError;
+use super::file_addr::{parse_path, FileAddr};
+use super::line::{file_segments, strict_hex};
 use crate::ssc::SscError;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::fields::{self, valid_date};
