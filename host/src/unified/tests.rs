@@ -622,6 +622,47 @@ fn a_psam_of_the_other_algorithm_is_minus_2202() {
 }
 
 #[test]
+fn debug_does_not_print_the_cryptograms_or_the_cards_answer() {
+    for alg in ALGS {
+        let (step1, key) = {
+            let mut conn = card(alg);
+            let mut keys = SoftKeys::test_set();
+            let mut tx = conn.transaction().unwrap();
+            let step1 = Session::open(&mut tx, &mut keys)
+                .unwrap()
+                .hsm_step1()
+                .unwrap();
+            let key = hsm_step2_key(&mut SoftKeys::test_set(), step1.line()).unwrap();
+            (step1, key)
+        };
+        let debug = format!("{key:?} {step1:?}");
+        let mut values = vec![step1.answer.clone(), key.internal_auth.clone()];
+        values.extend(key.external_auth.clone());
+        for v in &values {
+            // Neither the derived form (decimal bytes) nor hex.
+            assert!(!debug.contains(&format!("{v:?}")), "{debug}");
+            assert!(!debug.contains(&to_hex(v)), "{debug}");
+        }
+        let block = alg.block_size();
+        let external = if needs_external_auth(alg) {
+            format!("Some(<{block} bytes>)")
+        } else {
+            "None".into()
+        };
+        assert_eq!(
+            format!("{key:?}"),
+            format!("PKey {{ internal_auth: <{block} bytes>, external_auth: {external} }}")
+        );
+        assert!(
+            debug.contains(&format!("answer: <{block} bytes>")),
+            "{debug}"
+        );
+        // The line is public: its R is shown, as on the line itself.
+        assert!(format!("{step1:?}").contains(&format!("{:?}", step1.line().random)));
+    }
+}
+
+#[test]
 fn step1_can_wait_between_two_c_calls_in_another_thread() {
     fn kept_by_the_c_layer<T: Clone + Send + 'static>() {}
     kept_by_the_c_layer::<Step1>();
