@@ -166,6 +166,14 @@ fn an_unissued_card_reads_its_factory_fill_as_empty_values() {
             ),
             "{alg:?}"
         );
+        // No IRK before issuing: the card's status word. Its EF05 has no card number yet:
+        // no pCardInfo matches it.
+        let e = s.read_items(AuthType::Internal, None, &addr).unwrap_err();
+        assert_eq!(e.return_code(), -0x6A88, "{e}");
+        let e = s
+            .read_items(AuthType::None, Some(&info()), &addr)
+            .unwrap_err();
+        assert_eq!(e.return_code(), -22, "{e}");
         if alg == Algorithm::Tdes {
             // EF06 is free on 2.00 cards: its BCD records are zero fill too, not "00".
             let addr = FileAddr::parse("SSSEEF06|0B|0C|0D|$").unwrap();
