@@ -4,8 +4,8 @@
 //! encoded through the profile's file table (length, encoding, rule) and must decode back to
 //! itself under the card's read-back rules ([`fields::decode`]) before it is written.
 //!
-//! An empty value means an unwritten (all-zero) record only where the encoding has no digit
-//! for zero: text (GBK, ASCII) and dates ([`empty_means_unwritten`]). BCD and binary values are
+//! An empty value means an unwritten (all-zero) record only for text (GBK, ASCII) and dates,
+//! whose all-zero bytes are no value of their own ([`empty_means_unwritten`]). BCD and binary values are
 //! always their hex digits, zeros included (`00` is a status, `0000000000000000` a cleared
 //! local record), so every value written reads back as itself.
 
