@@ -2,7 +2,8 @@
 //! caller means. A card in the reader that is another gives −22 before any file beyond EF05 is
 //! read or anything is written.
 
-use super::error::{fields, strict_hex, UnifiedError};
+use super::error::UnifiedError;
+use super::line::{fields, strict_hex};
 use crate::ssc::{CardIdentification, SscError};
 use sscard_core::crypto::ct_eq;
 use sscard_core::profile::fields::valid_card_number;

@@ -93,40 +93,6 @@ impl Classified for UnifiedError {
     }
 }
 
-/// Bytes from hex digits only (either case, no separators): the unified lines are strict.
-pub(crate) fn strict_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    sscard_core::hexfmt::parse_hex(text).ok()
-}
-
-/// Splits `line` into its `|`-terminated fields: every field must be followed by `|`, and
-/// nothing may follow the last one.
-pub(crate) fn fields<'a>(
-    what: &'static str,
-    line: &'a str,
-    max: usize,
-) -> Result<Vec<&'a str>, UnifiedError> {
-    if line.is_empty() {
-        return Err(UnifiedError::Empty { what });
-    }
-    if line.len() > max {
-        return Err(UnifiedError::TooLong {
-            what,
-            len: line.len(),
-            max,
-        });
-    }
-    let Some(body) = line.strip_suffix('|') else {
-        return Err(UnifiedError::Layout {
-            what,
-            problem: "the last field is not followed by '|'",
-        });
-    };
-    Ok(body.split('|').collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,19 +109,5 @@ mod tests {
             tag: 0x09,
         };
         assert_eq!(card.return_code(), -999);
-        assert_eq!(strict_hex("0a1B"), Some(vec![0x0A, 0x1B]));
-        assert_eq!(strict_hex("0A 1B"), None);
-        assert_eq!(strict_hex("0A1"), None);
-        assert_eq!(fields("x", "a|b|", 10), Ok(vec!["a", "b"]));
-        assert_eq!(fields("x", "a||", 10), Ok(vec!["a", ""]));
-        assert!(fields("x", "a|b", 10).is_err());
-        assert_eq!(
-            fields("x", "a|b|", 3),
-            Err(UnifiedError::TooLong {
-                what: "x",
-                len: 4,
-                max: 3
-            })
-        );
     }
 }

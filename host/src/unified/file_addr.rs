@@ -5,7 +5,8 @@
 //! `08` SSN, `09` name, `4E` name extension are EF06's tags, not its record numbers (1, 2, 3).
 //! In EF05 tags and numbers coincide.
 
-use super::error::{fields, UnifiedError};
+use super::error::UnifiedError;
+use super::line::{fields, file_segments};
 use sscard_core::profile::files::{Df, FileDef, RecordDef, FILES};
 
 /// The longest `pFileAddr` accepted, in bytes: every record of every file takes about 120.
@@ -71,31 +72,6 @@ impl FileItems {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileAddr {
     files: Vec<FileItems>,
-}
-
-/// Splits a line into its files: every file ends with `$`, nothing follows the last.
-pub(crate) fn file_segments<'a>(
-    what: &'static str,
-    line: &'a str,
-    max: usize,
-) -> Result<Vec<&'a str>, UnifiedError> {
-    if line.is_empty() {
-        return Err(UnifiedError::Empty { what });
-    }
-    if line.len() > max {
-        return Err(UnifiedError::TooLong {
-            what,
-            len: line.len(),
-            max,
-        });
-    }
-    let Some(body) = line.strip_suffix('$') else {
-        return Err(UnifiedError::Layout {
-            what,
-            problem: "the last file is not followed by '$'",
-        });
-    };
-    Ok(body.split('$').collect())
 }
 
 impl FileAddr {

@@ -70,7 +70,9 @@ impl Session<'_, '_> {
     /// [`AuthType::Internal`], internal authentication comes next (−21 when the card is not
     /// genuine), then each file is opened with the key it needs. A file the card refuses gives
     /// the card's status word (−SW). A value written by [`Session::write_items`] reads back as
-    /// the same text.
+    /// the same text ([`super::values::decode`]: BCD and binary zeros as digits). On a card
+    /// still in personalisation the records are the factory's zero fill, not data: an all-zero
+    /// record reads as an empty value whatever its encoding.
     pub fn read_items(
         &mut self,
         auth: AuthType,
@@ -88,6 +90,7 @@ impl Session<'_, '_> {
             local: false,
             opened_by: None,
         };
+        let issued = self.is_issued();
         let mut out = String::new();
         for items in addr.files() {
             self.enter_df_of(&mut place, items.file)?;
@@ -105,7 +108,13 @@ impl Session<'_, '_> {
             out.push_str(&items.path());
             out.push('|');
             for rec in &items.records {
-                out.push_str(&value_of(items.file, rec, &records)?);
+                let factory_fill = !issued
+                    && records
+                        .iter()
+                        .any(|r| r.tag == rec.tag && r.value.iter().all(|&b| b == 0));
+                if !factory_fill {
+                    out.push_str(&value_of(items.file, rec, &records)?);
+                }
                 out.push('|');
             }
             out.push('$');

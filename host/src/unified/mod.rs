@@ -18,6 +18,7 @@ mod card_info;
 mod error;
 mod file_addr;
 mod items;
+mod line;
 mod two_step;
 pub mod values;
 

@@ -40,15 +40,16 @@ fn info() -> CardInfo {
 }
 
 /// Every record of every record file, a name that needs the name extension included.
-const ADDR: &str = "SSSEEF05|07|05|06|$SSSEEF06|08|09|4E|0A|0B|0C|0D|$SSSEEF07|20|21|22|$\
+const ADDR: &str = "SSSEEF05|07|05|06|02|04|$SSSEEF06|08|09|4E|0A|0B|0C|0D|$SSSEEF07|20|21|22|$\
                     SSSEDF01EF01|40|41|42|$";
 
 fn data() -> String {
     format!(
-        "SSSEEF05|A12345674|20250101|20350101|$\
+        "SSSEEF05|A12345674|20250101|20350101|3|{}|$\
          SSSEEF06|11010519491231002X|{}|小明|9|01|110105|19491231|$\
          SSSEEF07|01|02|1101000000012345|$\
          SSSEDF01EF01|0102030405060708|{}|{}|$",
+        "012345678901234567890123",
         "王".repeat(15),
         "A0".repeat(16),
         "5A".repeat(32)
@@ -79,6 +80,108 @@ fn written_items_read_back_byte_for_byte() {
         let basic = s.read_basic_info().unwrap();
         assert_eq!(basic.holder.name, format!("{}小明", "王".repeat(15)));
         assert_eq!(basic.card.issue_date, "2025-01-01");
+    }
+}
+
+/// Every record of EF06, EF07 and DF01/EF01 at its all-zero value: empty for text and dates,
+/// zero digits for BCD and binary.
+const ZERO_ADDR: &str = "SSSEEF06|08|09|4E|0A|0B|0C|0D|$SSSEEF07|20|21|22|$SSSEDF01EF01|40|41|42|$";
+
+fn zero_data() -> String {
+    format!(
+        "SSSEEF06|||||00|000000||$SSSEEF07|00|00|{}|$SSSEDF01EF01|{}|{}|{}|$",
+        "0".repeat(16),
+        "0".repeat(16),
+        "0".repeat(32),
+        "0".repeat(64)
+    )
+}
+
+#[test]
+fn all_zero_values_are_written_and_read_back() {
+    for alg in ALGS {
+        let mut conn = card(alg);
+        let mut keys = SoftKeys::test_set();
+        let addr = FileAddr::parse(ZERO_ADDR).unwrap();
+        let zeros = zero_data();
+        let write = WriteData::parse(&addr, &zeros).unwrap();
+        {
+            let mut tx = conn.transaction().unwrap();
+            let mut s = Session::open(&mut tx, &mut keys).unwrap();
+            s.write_items(&info(), &write).unwrap();
+        }
+        {
+            let mut tx = conn.transaction().unwrap();
+            let mut s = Session::open(&mut tx, &mut keys).unwrap();
+            let line = s
+                .read_items(AuthType::Internal, Some(&info()), &addr)
+                .unwrap();
+            assert_eq!(line, zeros, "{alg:?}");
+        }
+        // EF05's fields other than the card identification code (which has no all-zero
+        // value) cleared, last: the card number no longer matches pCardInfo afterwards.
+        let ef05 = FileAddr::parse("SSSEEF05|02|03|04|05|06|07|$").unwrap();
+        let ef05_zeros = format!("SSSEEF05|||{}||||$", "0".repeat(24));
+        let write = WriteData::parse(&ef05, &ef05_zeros).unwrap();
+        let mut tx = conn.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        s.write_items(&info(), &write).unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        assert_eq!(
+            s.read_items(AuthType::None, None, &ef05).unwrap(),
+            ef05_zeros,
+            "{alg:?}"
+        );
+    }
+}
+
+#[test]
+fn a_name_whose_gbk_bytes_hold_a_separator_is_not_written() {
+    let addr = FileAddr::parse("SSSEEF06|09|$").unwrap();
+    let e = WriteData::parse(&addr, "SSSEEF06|亅一|$").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pWriteData: EF06 record 09 (name): its GBK bytes hold 7C ('|') or 24 ('$'), the \
+         unified line's separators: a GBK caller could not read it back"
+    );
+    assert_eq!(e.return_code(), -23);
+}
+
+#[test]
+fn an_unissued_card_reads_its_factory_fill_as_empty_values() {
+    for alg in ALGS {
+        let image = sscard_model::build::blank_ssc(alg, &sscard_model::build::SAMPLE_CARD_ID);
+        let ssc = Ssc::from_image(image, Store::in_memory()).unwrap();
+        let mut conn = Connection::new(InProcess::new(shared(ssc), "blank"));
+        let mut keys = SoftKeys::test_set();
+        let mut tx = conn.transaction().unwrap();
+        let mut s = Session::open(&mut tx, &mut keys).unwrap();
+        assert!(!s.is_issued());
+        let addr = FileAddr::parse("SSSEEF05|01|03|05|07|$").unwrap();
+        assert_eq!(
+            s.read_items(AuthType::None, None, &addr).unwrap(),
+            format!(
+                "SSSEEF05|110100D15600000599110145000000A1|{}|||$",
+                alg.spec_version()
+            ),
+            "{alg:?}"
+        );
+        // No IRK before issuing: the card's status word. Its EF05 has no card number yet:
+        // no pCardInfo matches it.
+        let e = s.read_items(AuthType::Internal, None, &addr).unwrap_err();
+        assert_eq!(e.return_code(), -0x6A88, "{e}");
+        let e = s
+            .read_items(AuthType::None, Some(&info()), &addr)
+            .unwrap_err();
+        assert_eq!(e.return_code(), -22, "{e}");
+        if alg == Algorithm::Tdes {
+            // EF06 is free on 2.00 cards: its BCD records are zero fill too, not "00".
+            let addr = FileAddr::parse("SSSEEF06|0B|0C|0D|$").unwrap();
+            assert_eq!(
+                s.read_items(AuthType::None, None, &addr).unwrap(),
+                "SSSEEF06||||$"
+            );
+        }
     }
 }
 
@@ -527,6 +630,47 @@ fn a_psam_of_the_other_algorithm_is_minus_2202() {
 }
 
 #[test]
+fn debug_does_not_print_the_cryptograms_or_the_cards_answer() {
+    for alg in ALGS {
+        let (step1, key) = {
+            let mut conn = card(alg);
+            let mut keys = SoftKeys::test_set();
+            let mut tx = conn.transaction().unwrap();
+            let step1 = Session::open(&mut tx, &mut keys)
+                .unwrap()
+                .hsm_step1()
+                .unwrap();
+            let key = hsm_step2_key(&mut SoftKeys::test_set(), step1.line()).unwrap();
+            (step1, key)
+        };
+        let debug = format!("{key:?} {step1:?}");
+        let mut values = vec![step1.answer.clone(), key.internal_auth.clone()];
+        values.extend(key.external_auth.clone());
+        for v in &values {
+            // Neither the derived form (decimal bytes) nor hex.
+            assert!(!debug.contains(&format!("{v:?}")), "{debug}");
+            assert!(!debug.contains(&to_hex(v)), "{debug}");
+        }
+        let block = alg.block_size();
+        let external = if needs_external_auth(alg) {
+            format!("Some(<{block} bytes>)")
+        } else {
+            "None".into()
+        };
+        assert_eq!(
+            format!("{key:?}"),
+            format!("PKey {{ internal_auth: <{block} bytes>, external_auth: {external} }}")
+        );
+        assert!(
+            debug.contains(&format!("answer: <{block} bytes>")),
+            "{debug}"
+        );
+        // The line is public: its R is shown, as on the line itself.
+        assert!(format!("{step1:?}").contains(&format!("{:?}", step1.line().random)));
+    }
+}
+
+#[test]
 fn step1_can_wait_between_two_c_calls_in_another_thread() {
     fn kept_by_the_c_layer<T: Clone + Send + 'static>() {}
     kept_by_the_c_layer::<Step1>();
@@ -544,7 +688,8 @@ fn files_are_opened_again_after_another_df() {
         let addr = FileAddr::parse("SSSEDF01EF01|40|$SSSEEF07|20|$SSSEEF06|0A|$").unwrap();
         assert_eq!(
             s.read_items(AuthType::Internal, None, &addr).unwrap(),
-            "SSSEDF01EF01||$SSSEEF07|01|$SSSEEF06|2|$"
+            // The sample card's local record 40 is zero-filled: binary, so zero digits.
+            "SSSEDF01EF01|0000000000000000|$SSSEEF07|01|$SSSEEF06|2|$"
         );
     }
 }

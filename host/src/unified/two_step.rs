@@ -7,7 +7,8 @@
 //! cryptogram as its first APDU (the card's challenge is consumed by any command), reads EF06
 //! and gives read basic info's result.
 
-use super::error::{fields, strict_hex, UnifiedError};
+use super::error::UnifiedError;
+use super::line::{fields, strict_hex};
 use crate::keys::{CardRef, KeyError, KeySource};
 use crate::ssc::{BasicInfo, CardIdentification, HolderInfo, Session, SscError};
 use rand::RngCore;
@@ -36,6 +37,8 @@ pub fn needs_external_auth(alg: Algorithm) -> bool {
 
 /// Step 1's output line:
 /// `region|ATR historical bytes|algorithm id|card identification code|R|external-auth challenge|terminal number|`.
+/// Public (the application hands it to the encryption machine): its `Debug` shows every field,
+/// as `Display` does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step1Line {
     /// The issuing city: the card identification code's first 6 digits.
@@ -157,13 +160,35 @@ impl std::str::FromStr for Step1Line {
 
 /// The encryption machine's answer, `pKey`: `internal-auth value|external-auth cryptogram|`
 /// (cryptogram empty on `2.00` cards). Not secret (a cryptogram over a single-use challenge),
-/// but not to be logged either.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// but not to be logged either: its `Debug` shows lengths only; `Display` is the line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PKey {
     /// `E_IRK(R ‖ 00…)`: what a genuine card answered in step 1 (one block: 8 or 16 bytes).
     pub internal_auth: Vec<u8>,
     /// `E_RKSSSE(challenge ‖ 00…)` for EXTERNAL AUTHENTICATE (`3.00` cards).
     pub external_auth: Option<Vec<u8>>,
+}
+
+/// `<8 bytes>`: the shape of a value that is not to be logged.
+struct Redacted(usize);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+impl std::fmt::Debug for PKey {
+    /// Lengths, not values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PKey")
+            .field("internal_auth", &Redacted(self.internal_auth.len()))
+            .field(
+                "external_auth",
+                &self.external_auth.as_ref().map(|c| Redacted(c.len())),
+            )
+            .finish()
+    }
 }
 
 impl std::fmt::Display for PKey {
@@ -240,12 +265,23 @@ pub fn hsm_step2_key(keys: &mut dyn KeySource, line: &Step1Line) -> Result<PKey,
 }
 
 /// What step 1 leaves for step 2: the public line and, kept by the library, the card's
-/// identification and its answer to INTERNAL AUTHENTICATE.
-#[derive(Clone, Debug)]
+/// identification and its answer to INTERNAL AUTHENTICATE (not to be logged: `Debug` shows
+/// its length only).
+#[derive(Clone)]
 pub struct Step1 {
     line: Step1Line,
     card: CardIdentification,
     pub(super) answer: Vec<u8>,
+}
+
+impl std::fmt::Debug for Step1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step1")
+            .field("line", &self.line)
+            .field("card", &self.card)
+            .field("answer", &Redacted(self.answer.len()))
+            .finish()
+    }
 }
 
 impl Step1 {

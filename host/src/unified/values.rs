@@ -3,9 +3,15 @@
 //! dates `YYYYMMDD`, BCD and binary fields as hex digits, ASCII fields as they are. Every value is
 //! encoded through the profile's file table (length, encoding, rule) and must decode back to
 //! itself under the card's read-back rules ([`fields::decode`]) before it is written.
+//!
+//! An empty value means an unwritten (all-zero) record only for text (GBK, ASCII) and dates,
+//! whose all-zero bytes are no value of their own ([`empty_means_unwritten`]). BCD and binary values are
+//! always their hex digits, zeros included (`00` is a status, `0000000000000000` a cleared
+//! local record), so every value written reads back as itself.
 
-use super::error::{strict_hex, UnifiedError};
-use super::file_addr::{file_segments, parse_path, FileAddr};
+use super::error::UnifiedError;
+use super::file_addr::{parse_path, FileAddr};
+use super::line::{file_segments, strict_hex};
 use crate::ssc::SscError;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::fields::{self, valid_date};
@@ -93,13 +99,10 @@ pub fn encode(file: &FileDef, rec: &RecordDef, text: &str) -> Result<Vec<u8>, Un
     if let Some(at) = text.chars().position(char::is_control) {
         return Err(bad(format!("a control character at character {}", at + 1)));
     }
-    if text.is_empty() {
-        // An empty text field is a cleared record (a name without extension); other fields
-        // have no empty value.
-        return match rec.encoding {
-            Encoding::Gbk => Ok(vec![0; len]),
-            _ => Err(bad("is empty".into())),
-        };
+    if text.is_empty() && empty_means_unwritten(rec.encoding) {
+        // A cleared record (a name without extension, no expiry date). BCD and binary fields
+        // have no empty value: their zeros are digits, and "" fails their length below.
+        return Ok(vec![0; len]);
     }
     let bytes = match rec.encoding {
         Encoding::Binary => strict_hex(text)
@@ -130,6 +133,15 @@ pub fn encode(file: &FileDef, rec: &RecordDef, text: &str) -> Result<Vec<u8>, Un
             if unmappable {
                 return Err(bad("cannot be written in GBK".into()));
             }
+            // A trail byte 7C (亅 is 81 7C) would end the field in a GBK caller's output line:
+            // the card could no longer be read through the unified interface.
+            if gbk.iter().any(|&b| matches!(b, b'|' | b'$')) {
+                return Err(bad(
+                    "its GBK bytes hold 7C ('|') or 24 ('$'), the unified line's separators: \
+                     a GBK caller could not read it back"
+                        .into(),
+                ));
+            }
             if gbk.len() > len {
                 return Err(bad(format!(
                     "takes {} GBK bytes, the record holds {len}",
@@ -152,10 +164,17 @@ pub fn encode(file: &FileDef, rec: &RecordDef, text: &str) -> Result<Vec<u8>, Un
     }
 }
 
-/// The text of a record's bytes for the unified line: empty when unwritten (all zero), dates
-/// `YYYYMMDD`, binary as upper-case hex. A value holding `|` or `$` cannot be carried.
+/// Whether an all-zero record of `encoding` is unwritten, read as and written from an empty
+/// value: text (GBK, ASCII) and dates. BCD and binary records are always their digits.
+pub fn empty_means_unwritten(encoding: Encoding) -> bool {
+    matches!(encoding, Encoding::Gbk | Encoding::Ascii | Encoding::Date)
+}
+
+/// The text of a record's bytes for the unified line: dates `YYYYMMDD`, BCD as digits, binary
+/// as upper-case hex, zeros included; a text or date record that is all zero (unwritten) as
+/// empty. A value holding `|` or `$` cannot be carried.
 pub fn decode(file: &FileDef, rec: &RecordDef, value: &[u8]) -> Result<String, SscError> {
-    if value.iter().all(|&b| b == 0) {
+    if empty_means_unwritten(rec.encoding) && value.iter().all(|&b| b == 0) {
         return Ok(String::new());
     }
     let text = fields::decode(file, rec, value)?;
@@ -174,11 +193,14 @@ pub fn decode(file: &FileDef, rec: &RecordDef, value: &[u8]) -> Result<String, S
     Ok(text)
 }
 
-/// The value of `rec` among a file's records as the unified line carries it (empty when the
-/// record is absent or unwritten).
+/// The value of `rec` among a file's records as the unified line carries it ([`decode`]):
+/// empty when the record is absent from the card.
 pub fn value_of(file: &FileDef, rec: &RecordDef, records: &[Record]) -> Result<String, SscError> {
-    match fields::raw(file, rec, records)? {
-        Some(v) => decode(file, rec, v),
+    // The length check; `raw` reports an all-zero record as unwritten, which only text and
+    // dates are.
+    fields::raw(file, rec, records)?;
+    match records.iter().find(|r| r.tag == rec.tag) {
+        Some(r) => decode(file, rec, &r.value),
         None => Ok(String::new()),
     }
 }
@@ -187,7 +209,11 @@ pub fn value_of(file: &FileDef, rec: &RecordDef, records: &[Record]) -> Result<S
 mod tests {
     use super::*;
     use sscard_core::classify::Classified;
-    use sscard_core::profile::files::{ef05, ef06, ef07};
+    use sscard_core::profile::files::{by_name, ef05, ef06, ef07};
+
+    fn df01_ef01() -> &'static FileDef {
+        by_name("DF01/EF01").unwrap()
+    }
 
     fn rec(file: &FileDef, tag: u8) -> &'static RecordDef {
         sscard_core::profile::files::by_name(file.name)
@@ -273,7 +299,30 @@ mod tests {
                 "takes 32 GBK bytes, the record holds 30",
             ),
             (ef06(), 0x09, "\u{1F600}", "cannot be written in GBK"),
-            (ef06(), 0x08, "", "is empty"),
+            // BCD and binary have no empty value: zeros are digits.
+            (ef06(), 0x0B, "", "is not 2 digits"),
+            (ef07(), 0x22, "", "is not 16 digits"),
+            (df01_ef01(), 0x40, "", "is not 16 hex digits"),
+            (
+                ef05(),
+                0x01,
+                &"0".repeat(32),
+                "00000000000000000000000000000000 is not region BCD ‖ D156000005 ‖ serial",
+            ),
+            (
+                ef06(),
+                0x09,
+                "亅一",
+                "its GBK bytes hold 7C ('|') or 24 ('$'), the unified line's separators: \
+                 a GBK caller could not read it back",
+            ),
+            (
+                ef06(),
+                0x4E,
+                "王亅",
+                "its GBK bytes hold 7C ('|') or 24 ('$'), the unified line's separators: \
+                 a GBK caller could not read it back",
+            ),
         ];
         for (file, tag, text, problem) in cases {
             let r = rec(file, *tag);
@@ -290,6 +339,72 @@ mod tests {
             );
             assert_eq!(e.return_code(), -23);
         }
+    }
+
+    /// The all-zero value of every record of every record file, and a typical one: each is
+    /// accepted and decodes back to itself (−23 "would read back as another value" before).
+    #[test]
+    fn zeros_and_typical_values_read_back_as_written() {
+        let typical: &[(&FileDef, &[&str])] = &[
+            (
+                ef05(),
+                &[
+                    "110100D15600000599110145000000A1",
+                    "3",
+                    "3.00",
+                    "123456789012345678901234",
+                    "20240101",
+                    "20340101",
+                    "A12345674",
+                ],
+            ),
+            (
+                ef06(),
+                &[
+                    "11010519491231002X",
+                    "张三",
+                    "小明",
+                    "9",
+                    "01",
+                    "110105",
+                    "19491231",
+                ],
+            ),
+            (ef07(), &["01", "02", "1101000000012345"]),
+            (
+                df01_ef01(),
+                &["0102030405060708", &"A0".repeat(16), &"5a".repeat(32)],
+            ),
+        ];
+        for (file, values) in typical {
+            for (r, text) in file.records().iter().zip(values.iter()) {
+                let bytes = encode(file, r, text).unwrap();
+                assert_eq!(
+                    decode(file, r, &bytes).unwrap(),
+                    text.to_ascii_uppercase(),
+                    "{} {:02X}",
+                    file.name,
+                    r.tag
+                );
+                let zeros = vec![0u8; r.len as usize];
+                if r.key == "card_id" {
+                    // No card identification code is all zero (its rule).
+                    assert!(decode(file, r, &zeros).is_err());
+                    continue;
+                }
+                let text = decode(file, r, &zeros).unwrap();
+                let empty = empty_means_unwritten(r.encoding);
+                assert_eq!(text.is_empty(), empty, "{} {:02X}", file.name, r.tag);
+                if !empty {
+                    assert_eq!(text, "0".repeat(2 * r.len as usize));
+                }
+                assert_eq!(encode(file, r, &text).unwrap(), zeros, "{text:?}");
+            }
+        }
+        // The review's case: statuses 00 are written, not refused.
+        let addr = FileAddr::parse("SSSEEF07|20|21|$").unwrap();
+        let data = WriteData::parse(&addr, "SSSEEF07|00|00|$").unwrap();
+        assert_eq!(data.files()[0].1[0].1, vec![0]);
     }
 
     #[test]
