@@ -1,0 +1,21 @@
+//! Qualification of any library exposing the national unified reader interface (PROFILE.md
+//! section 10): the library is loaded with `dlopen`, model cards in many states are served
+//! through vpcd into the running pcscd, and every case checks a call's return code and its
+//! whole output, byte for byte, against what the served card makes correct (sections 7 and 10).
+//!
+//! Layers: [`loader`] (the only `unsafe`: the C calls, guarded buffers) → [`scene`] (the cards a
+//! case serves) and [`expected`] (their correct output) → [`cases`] (the cases as data) →
+//! [`bench`] (serving the readers) → [`run`] → [`report`] and [`html`].
+
+pub mod bench;
+pub mod cases;
+pub mod expected;
+pub mod html;
+pub mod loader;
+pub mod report;
+pub mod run;
+pub mod scene;
+
+pub use loader::{TextEncoding, UnifiedLibrary};
+pub use report::{CaseReport, Report, Verdict};
+pub use run::{qualify, Options, RunError};
