@@ -57,7 +57,7 @@ impl TextEncoding {
 /// Why a library could not be loaded or a function could not be called.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot load {path}: {source}; give the path of a shared library exposing the unified interface")]
+    #[error("cannot load {path} (give the path of a shared library exposing the unified interface)")]
     Open {
         path: PathBuf,
         source: libloading::Error,
@@ -77,8 +77,8 @@ impl sscard_core::classify::Classified for LoadError {
     }
     fn exit_class(&self) -> sscard_core::classify::ExitClass {
         match self {
-            Self::Nul { .. } => sscard_core::classify::ExitClass::BadInput,
-            _ => sscard_core::classify::ExitClass::Other,
+            Self::Nul { .. } | Self::Open { .. } => sscard_core::classify::ExitClass::BadInput,
+            Self::MissingSymbol(_) => sscard_core::classify::ExitClass::Other,
         }
     }
 }
