@@ -21,7 +21,9 @@ const CARD_STATE_WAIT: Duration = Duration::from_secs(10);
 pub enum BenchError {
     #[error("{0} (is pcscd running with the vpcd driver? scripts/setup.sh installs it)")]
     Pcsc(#[from] TransportError),
-    #[error("pcscd has no reader {0:?}; give --card-reader/--psam-reader for the vpcd ports in use")]
+    #[error(
+        "pcscd has no reader {0:?}; give --card-reader/--psam-reader for the vpcd ports in use"
+    )]
     NoReader(String),
     #[error("reader {0:?} already holds a card: another sscard-model serve (or a real card) is there; stop it first")]
     ReaderBusy(String),

@@ -25,7 +25,9 @@ pub enum Call {
     Step1,
     /// `iReadCardBas_HSM_Step2` with the `pKey` the harness computes from the last step 1;
     /// `corrupt` flips a bit of the internal-auth value.
-    Step2 { corrupt: bool },
+    Step2 {
+        corrupt: bool,
+    },
     ReadCard {
         auth: i32,
         card_info: Option<String>,
@@ -150,7 +152,10 @@ fn name_records(name: &str) -> (String, String) {
             .0
             .into_owned()
     };
-    gbk_name(name).map_or_else(|_| (name.into(), String::new()), |(a, b)| (text(&a), text(&b)))
+    gbk_name(name).map_or_else(
+        |_| (name.into(), String::new()),
+        |(a, b)| (text(&a), text(&b)),
+    )
 }
 
 /// The national items read back: every EF05 record a station writes and the EF06 records.
@@ -186,9 +191,7 @@ pub fn all(facts: &Facts) -> Vec<Case> {
 
 fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
     let (tag, title) = (alg_tag(alg), alg_title(alg));
-    let terminal = PsamSpec::city(alg)
-        .terminal_number()
-        .unwrap_or_default();
+    let terminal = PsamSpec::city(alg).terminal_number().unwrap_or_default();
     let dev = facts.device_number.as_str();
     let sample = CardSpec::sample(alg);
     let info = sample.card_info();
@@ -220,7 +223,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         format!("iReadCardBas, name continued in the extension record (EF06 4E), {title}"),
         "the full name is the name record and the name extension, padding removed",
         with(long.clone()),
-        vec![step(Call::ReadCardBas(CONTACT), codes::SUCCESS, Expect::Line(bas(&long)))],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::SUCCESS,
+            Expect::Line(bas(&long)),
+        )],
     );
     case(
         "two-step",
@@ -239,7 +246,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         with(long.clone()),
         vec![
             step(Call::Step1, codes::SUCCESS, Expect::Step1Line),
-            step(Call::Step2 { corrupt: false }, codes::SUCCESS, Expect::Line(bas(&long))),
+            step(
+                Call::Step2 { corrupt: false },
+                codes::SUCCESS,
+                Expect::Line(bas(&long)),
+            ),
         ],
     );
     case(
@@ -249,7 +260,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         Scene::sample(alg),
         vec![
             step(Call::Step1, codes::SUCCESS, Expect::Step1Line),
-            step(Call::Step2 { corrupt: true }, codes::HSM_DISAGREES, Expect::ErrorText),
+            step(
+                Call::Step2 { corrupt: true },
+                codes::HSM_DISAGREES,
+                Expect::ErrorText,
+            ),
         ],
     );
     case(
@@ -257,7 +272,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         format!("iVerifyPINK with the initial PIN, {title}"),
         "a correct initial PIN 123456 gives -35 (must be changed before transactions)",
         Scene::sample(alg),
-        vec![step(Call::VerifyPinK("123456".into()), codes::INITIAL_PIN, Expect::ErrorText)],
+        vec![step(
+            Call::VerifyPinK("123456".into()),
+            codes::INITIAL_PIN,
+            Expect::ErrorText,
+        )],
     );
     case(
         "initial-pin-change",
@@ -276,8 +295,16 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         "a correct change gives 0 and the new PIN then verifies with 0",
         Scene::sample(alg),
         vec![
-            step(Call::ChangePinK("123456".into(), NEW_PIN.into()), codes::SUCCESS, Expect::Anything),
-            step(Call::VerifyPinK(NEW_PIN.into()), codes::SUCCESS, Expect::Anything),
+            step(
+                Call::ChangePinK("123456".into(), NEW_PIN.into()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
+            step(
+                Call::VerifyPinK(NEW_PIN.into()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
         ],
     );
     case(
@@ -296,7 +323,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         format!("iVerifyPINK on a blocked PIN, {title}"),
         "a PIN with no tries left gives -52, even when the PIN given is right",
         with(sample.clone().with_pin(NEW_PIN).with_pin_tries(0)),
-        vec![step(Call::VerifyPinK(NEW_PIN.into()), codes::PIN_LOCKED, Expect::ErrorText)],
+        vec![step(
+            Call::VerifyPinK(NEW_PIN.into()),
+            codes::PIN_LOCKED,
+            Expect::ErrorText,
+        )],
     );
     case(
         "reload-pin",
@@ -314,8 +345,16 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         "unblock (UPK MAC through the PSAM) gives 0 and the unchanged PIN verifies again (0)",
         with(sample.clone().with_pin(NEW_PIN).with_pin_tries(0)),
         vec![
-            step(Call::UnblockPin(info.clone()), codes::SUCCESS, Expect::Anything),
-            step(Call::VerifyPinK(NEW_PIN.into()), codes::SUCCESS, Expect::Anything),
+            step(
+                Call::UnblockPin(info.clone()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
+            step(
+                Call::VerifyPinK(NEW_PIN.into()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
         ],
     );
     case(
@@ -408,7 +447,11 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         format!("iReadCardBas on a card not issued, {title}"),
         "a card still in personalisation (END PERSONALISATION never sent) gives -1",
         with(sample.clone().not_issued()),
-        vec![step(Call::ReadCardBas(CONTACT), codes::WRONG_CARD, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::WRONG_CARD,
+            Expect::ErrorText,
+        )],
     );
 }
 
@@ -433,7 +476,11 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
             card: None,
             psam: Some(PsamSpec::city(alg)),
         },
-        vec![step(Call::ReadCardBas(CONTACT), codes::NO_CARD, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::NO_CARD,
+            Expect::ErrorText,
+        )],
     );
     case(
         "no-psam",
@@ -443,7 +490,11 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
             card: Some(sample.clone()),
             psam: None,
         },
-        vec![step(Call::ReadCardBas(CONTACT), codes::NO_PSAM, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::NO_PSAM,
+            Expect::ErrorText,
+        )],
     );
     let other_id: [u8; 16] = parse_hex(OTHER_CITY_CARD_ID)
         .ok()
@@ -457,7 +508,11 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
             card: Some(sample.clone().with_card_id(other_id)),
             psam: Some(PsamSpec::city(alg)),
         },
-        vec![step(Call::ReadCardBas(CONTACT), codes::PSAM_LEVEL_TOO_LOW, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::PSAM_LEVEL_TOO_LOW,
+            Expect::ErrorText,
+        )],
     );
     case(
         "psam-without-rkssse",
@@ -467,7 +522,11 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
             card: Some(sample.clone()),
             psam: Some(PsamSpec::city(alg).without(Kid::Rkssse)),
         },
-        vec![step(Call::ReadCardBas(CONTACT), codes::PSAM_LACKS_RKSSSE, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(CONTACT),
+            codes::PSAM_LACKS_RKSSSE,
+            Expect::ErrorText,
+        )],
     );
     let mut other = sample.card_id;
     other[15] ^= 0x03;
@@ -491,7 +550,11 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
         "iReadCardBas with iType 9",
         "an iType other than 1-4 gives -1",
         Scene::sample(alg),
-        vec![step(Call::ReadCardBas(9), codes::WRONG_CARD, Expect::ErrorText)],
+        vec![step(
+            Call::ReadCardBas(9),
+            codes::WRONG_CARD,
+            Expect::ErrorText,
+        )],
     );
     case(
         "reader-info",

@@ -62,7 +62,11 @@ pub fn is_hex_of(text: &str, n: usize) -> bool {
 /// The encryption machine's answer to a step-1 line (PROFILE section 10), from the test key
 /// set: `internal-auth value|external-auth cryptogram|` — the IRK cryptogram over R, and on
 /// `3.00` cards the RKSSSE cryptogram over the card's challenge.
-pub fn hsm_key_line(card: &CardSpec, random: &[u8], challenge: &[u8]) -> Result<String, SceneError> {
+pub fn hsm_key_line(
+    card: &CardSpec,
+    random: &[u8],
+    challenge: &[u8],
+) -> Result<String, SceneError> {
     let key = |kid| {
         test_card_key(card.algorithm, kid, &card.card_id, TEST_PROVINCE, TEST_CITY)
             .map_err(|_| SceneError::Image("card key"))

@@ -41,7 +41,10 @@ impl TextEncoding {
     /// Decodes bytes, marking what does not decode with U+FFFD (the report shows them).
     pub fn decode(self, bytes: &[u8]) -> String {
         match self {
-            Self::Gbk => encoding_rs::GBK.decode_without_bom_handling(bytes).0.into_owned(),
+            Self::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
             Self::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
         }
     }
@@ -57,7 +60,9 @@ impl TextEncoding {
 /// Why a library could not be loaded or a function could not be called.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot load {path} (give the path of a shared library exposing the unified interface)")]
+    #[error(
+        "cannot load {path} (give the path of a shared library exposing the unified interface)"
+    )]
     Open {
         path: PathBuf,
         source: libloading::Error,
@@ -118,8 +123,7 @@ pub struct ReaderInfo {
 
 type FnType = unsafe extern "C" fn(c_int, *mut c_char) -> c_long;
 type FnKey = unsafe extern "C" fn(*mut c_char, *mut c_char) -> c_long;
-type FnRead =
-    unsafe extern "C" fn(c_int, c_int, *mut c_char, *mut c_char, *mut c_char) -> c_long;
+type FnRead = unsafe extern "C" fn(c_int, c_int, *mut c_char, *mut c_char, *mut c_char) -> c_long;
 type FnWrite =
     unsafe extern "C" fn(c_int, *mut c_char, *mut c_char, *mut c_char, *mut c_char) -> c_long;
 type FnText = unsafe extern "C" fn(c_int, *mut c_char, *mut c_char) -> c_long;
@@ -495,8 +499,8 @@ mod tests {
 
     #[test]
     fn a_path_that_is_no_library_is_a_load_error() {
-        let e = UnifiedLibrary::open(Path::new("/nonexistent/lib.so"), TextEncoding::Gbk)
-            .unwrap_err();
+        let e =
+            UnifiedLibrary::open(Path::new("/nonexistent/lib.so"), TextEncoding::Gbk).unwrap_err();
         assert!(e.to_string().starts_with("cannot load /nonexistent/lib.so"));
     }
 }

@@ -132,11 +132,7 @@ impl Report {
     /// The text summary: cases passed / total, then each case that did not pass with its
     /// call, expected and got.
     pub fn text(&self) -> String {
-        let mut t = format!(
-            "unified-test {} ({})\n",
-            self.library,
-            self.encoding.name()
-        );
+        let mut t = format!("unified-test {} ({})\n", self.library, self.encoding.name());
         if !self.missing.is_empty() {
             t += &format!("missing functions: {}\n", self.missing.join(", "));
         }
@@ -204,7 +200,10 @@ mod tests {
     #[test]
     fn the_text_names_each_failing_case_with_expected_and_got() {
         let t = report().text();
-        assert!(t.ends_with("1 of 3 cases passed (1 failed, 1 errors, 1.0 s)"), "{t}");
+        assert!(
+            t.ends_with("1 of 3 cases passed (1 failed, 1 errors, 1.0 s)"),
+            "{t}"
+        );
         assert!(t.contains("fail  b "));
         assert!(t.contains("      expected code 0, \"a|\"\n      got      code 0, \"b|\"\n"));
     }

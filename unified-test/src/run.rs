@@ -73,7 +73,10 @@ pub fn qualify(library: &Path, options: &Options) -> Result<Report, RunError> {
         }
     }
     let start = Instant::now();
-    let results = cases.iter().map(|c| run_case(&lib, &mut bench, c)).collect();
+    let results = cases
+        .iter()
+        .map(|c| run_case(&lib, &mut bench, c))
+        .collect();
     bench.clear()?;
     Ok(Report {
         library: library.display().to_string(),
@@ -156,7 +159,11 @@ fn run_step(
         Ok(Called::Out(o)) => o,
         Ok(Called::Reader(info)) => {
             let Expect::ReaderInfo { serial, terminal } = &step.expect else {
-                return (Verdict::Error, String::new(), "iGetReaderInfo answered a case that expects another call".into());
+                return (
+                    Verdict::Error,
+                    String::new(),
+                    "iGetReaderInfo answered a case that expects another call".into(),
+                );
             };
             let expected = format!("code {}, {serial:?}, {terminal:?}", step.code);
             let got = format!(
@@ -193,7 +200,11 @@ fn run_step(
         Expect::Anything => (sound, format!("code {}", step.code)),
         Expect::Step1Line => {
             let Some(card) = card else {
-                return (Verdict::Error, String::new(), "a step 1 without a card".into());
+                return (
+                    Verdict::Error,
+                    String::new(),
+                    "a step 1 without a card".into(),
+                );
             };
             let text = enc.decode(&output.bytes);
             let fields: Vec<&str> = text.split('|').collect();
@@ -201,7 +212,11 @@ fn run_step(
                 fields.get(4).copied().unwrap_or(""),
                 fields.get(5).copied().unwrap_or(""),
             );
-            let challenge_len = if card.algorithm == Algorithm::Sm4 { 8 } else { 0 };
+            let challenge_len = if card.algorithm == Algorithm::Sm4 {
+                8
+            } else {
+                0
+            };
             let formed = is_hex_of(random, 8) && is_hex_of(challenge, challenge_len);
             if formed {
                 two_step.random = parse_hex(random).unwrap_or_default();
