@@ -5,7 +5,7 @@
 //!
 //! Layers: [`loader`] (the only `unsafe`: the C calls, guarded buffers) → [`scene`] (the cards a
 //! case serves) and [`expected`] (their correct output) → [`cases`] (the cases as data) →
-//! [`bench`] (serving the readers) → [`run`] → [`report`] and [`html`].
+//! [`mod@bench`] (serving the readers) → [`run`] → [`report`] and [`html`].
 
 pub mod bench;
 pub mod cases;

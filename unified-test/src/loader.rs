@@ -105,7 +105,7 @@ impl Output {
         let (out, guard) = buf.split_at(OUT_LEN);
         let end = out.iter().position(|&b| b == 0);
         Self {
-            code: code as i64,
+            code: widen(code),
             bytes: out[..end.unwrap_or(OUT_LEN)].to_vec(),
             overflow: guard.iter().any(|&b| b != GUARD_BYTE),
             unterminated: end.is_none(),
@@ -188,6 +188,12 @@ fn input(what: &'static str, bytes: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, LoadE
     }
     bytes.push(0);
     Ok(bytes)
+}
+
+/// A C `long` as `i64`: the same type on LP64 targets, 32 bits on others.
+#[allow(clippy::unnecessary_cast)]
+fn widen(code: c_long) -> i64 {
+    code as i64
 }
 
 fn out_buffer() -> Vec<u8> {
@@ -431,7 +437,7 @@ impl UnifiedLibrary {
         // SAFETY: the prototype of section 10; both buffers guarded.
         let code = unsafe { f(ptr(&mut serial), ptr(&mut terminal)) };
         Ok(ReaderInfo {
-            code: code as i64,
+            code: widen(code),
             reader_serial: Output::from_buffer(0, &serial),
             psam_terminal: Output::from_buffer(0, &terminal),
         })

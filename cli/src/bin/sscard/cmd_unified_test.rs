@@ -22,8 +22,11 @@ const EXIT_CODES: &str = "Exit codes: 0 every case passed · 1 a case failed or 
 #[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// The shared library under test (any vendor's, e.g. target/debug/libsscard_unified.so).
-    #[arg(long, value_name = "PATH")]
-    lib: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "list")]
+    lib: Option<PathBuf>,
+    /// Print the cases (id, title, what each checks) and exit; needs no library or reader.
+    #[arg(long)]
+    list: bool,
     /// The vpcd port of the card reader; the PSAM is served on the next port.
     #[arg(long, default_value_t = 35963)]
     port: u16,
@@ -53,6 +56,9 @@ pub struct Args {
 }
 
 pub fn run(out: &Output, a: Args) -> Result<()> {
+    let Some(lib) = a.lib.filter(|_| !a.list) else {
+        return list(out);
+    };
     let options = Options {
         bench: BenchConfig {
             port: a.port,
@@ -66,7 +72,7 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         device_number: a.device_number,
         only: a.cases,
     };
-    let report = qualify(&a.lib, &options)?;
+    let report = qualify(&lib, &options)?;
     let value = report.json();
     if let Some(p) = &a.json_file {
         write_private(p, (serde_json::to_string_pretty(&value)? + "\n").as_bytes())
@@ -90,5 +96,21 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         ))
         .into());
     }
+    Ok(())
+}
+
+fn list(out: &Output) -> Result<()> {
+    let cases = sscard_unified_test::cases::all(&Default::default());
+    let value = serde_json::json!(cases
+        .iter()
+        .map(|c| serde_json::json!({ "id": c.id, "title": c.title, "checks": c.checks }))
+        .collect::<Vec<_>>());
+    out.result(value, || {
+        cases
+            .iter()
+            .map(|c| format!("{:<28} {}\n{:<28} checks: {}", c.id, c.title, "", c.checks))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     Ok(())
 }
