@@ -5,8 +5,7 @@ use crate::scene::{CardSpec, SceneError};
 use sscard_core::atr::Atr;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::{Kid, SSC_ATR, TEST_CITY, TEST_PROVINCE};
-use sscard_model::build::test_card_key;
+use sscard_core::profile::{Kid, SSC_ATR};
 
 /// Joins fields, each followed by `|`.
 pub fn line<S: AsRef<str>>(fields: &[S]) -> String {
@@ -67,10 +66,7 @@ pub fn hsm_key_line(
     random: &[u8],
     challenge: &[u8],
 ) -> Result<String, SceneError> {
-    let key = |kid| {
-        test_card_key(card.algorithm, kid, &card.card_id, TEST_PROVINCE, TEST_CITY)
-            .map_err(|_| SceneError::Image("card key"))
-    };
+    let key = |kid| card.card_key(kid);
     let crypt = |kid, data: &[u8]| -> Result<String, SceneError> {
         Ok(to_hex(
             &card

@@ -3,12 +3,13 @@
 //! output from.
 
 use sscard_core::crypto::Algorithm;
+use sscard_core::crypto::Key;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::holder::{Holder, HolderError};
 use sscard_core::profile::{Kid, INITIAL_PIN, TEST_CITY};
 use sscard_model::build;
 use sscard_model::image::Memory;
-use sscard_model::memory::{kid_name, LifeCycle};
+use sscard_model::memory::{kid_name, HexBytes, LifeCycle};
 use sscard_model::Image;
 
 /// A holder name of 34 GBK bytes: the first 30 fill the name record (tag `09`), the rest
@@ -96,6 +97,16 @@ impl CardSpec {
         let Memory::Ssc(mem) = &mut image.memory else {
             return Err(SceneError::Image("SSC memory"));
         };
+        if self.city() != TEST_CITY {
+            // personalised_ssc derives the national keys through the test city; a card of
+            // another city has its own city's keys, which the test city's PSAM cannot reach.
+            for kid in Kid::CARD_KEYS.into_iter().filter(|k| k.is_national()) {
+                let key = self.card_key(kid)?;
+                mem.key_mut(kid)
+                    .ok_or(SceneError::Image("national key"))?
+                    .value = HexBytes(key.expose().to_vec());
+            }
+        }
         if let Some(tries) = self.pin_tries {
             mem.key_mut(Kid::Pin)
                 .ok_or(SceneError::Image("PIN"))?
@@ -105,6 +116,20 @@ impl CardSpec {
             mem.life_cycle = LifeCycle::Personalisation;
         }
         Ok(image)
+    }
+
+    /// The issuing city: the first 6 digits of the card identification code.
+    pub fn city(&self) -> String {
+        self.card_id_hex()[..6].to_string()
+    }
+
+    /// The card key of `kid`, national keys diversified through the card's own province and
+    /// city (PROFILE section 5).
+    pub fn card_key(&self, kid: Kid) -> Result<Key, SceneError> {
+        let city = self.city();
+        let province = format!("{}0000", &city[..2]);
+        build::test_card_key(self.algorithm, kid, &self.card_id, &province, &city)
+            .map_err(|_| SceneError::Image("card key"))
     }
 
     /// The card identification code in hex, as the unified lines carry it.
@@ -205,6 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn a_card_of_another_city_has_that_citys_national_keys() {
+        let id: [u8; 16] = sscard_core::hexfmt::parse_hex(OTHER_CITY_CARD_ID)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let ours = CardSpec::sample(Algorithm::Sm4).with_card_id(id);
+        let Memory::Ssc(mem) = ours.image().unwrap().memory else {
+            panic!("an SSC")
+        };
+        let irk = mem.key(Kid::Irk).unwrap().value.0.clone();
+        assert_eq!(irk, ours.card_key(Kid::Irk).unwrap().expose().to_vec());
+        let via_test_city =
+            build::test_card_key(Algorithm::Sm4, Kid::Irk, &id, "110000", TEST_CITY).unwrap();
+        assert_ne!(irk, via_test_city.expose().to_vec());
+    }
+
+    #[test]
     fn a_card_state_is_written_into_its_image() {
         let spec = CardSpec::sample(Algorithm::Tdes)
             .with_pin_tries(0)
@@ -214,6 +256,7 @@ mod tests {
         };
         assert_eq!(mem.key(Kid::Pin).unwrap().tries_left, 0);
         assert_eq!(mem.life_cycle, LifeCycle::Personalisation);
+        assert_eq!(spec.city(), "110100");
         assert_eq!(
             spec.card_info(),
             "110100D15600000599110145000000A1|A12345674|"
