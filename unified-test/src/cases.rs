@@ -406,22 +406,12 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
         .map(|&n| to_hex(&(1..=n as u8).collect::<Vec<_>>()))
         .collect();
     let data = format!("SSSEDF01EF01|{}$", line(&values));
-    let zeros: Vec<String> = [8usize, 16, 32].iter().map(|&n| "00".repeat(n)).collect();
     case(
         "local-items",
-        format!("iReadCard/iWriteCard of local items (DF01 EF01), {title}"),
-        "the manufactured zero records read as hex; a write (UK_L MAC) gives 0 and reads back equal",
+        format!("iWriteCard/iReadCard of local items (DF01 EF01), {title}"),
+        "a write (UK_L MAC) gives 0 and iReadCard of the same address (EAK_L) gives the written data",
         Scene::sample(alg),
         vec![
-            step(
-                Call::ReadCard {
-                    auth: AUTHENTICATED,
-                    card_info: Some(info.clone()),
-                    addr: addr.into(),
-                },
-                codes::SUCCESS,
-                Expect::Line(format!("SSSEDF01EF01|{}$", line(&zeros))),
-            ),
             step(
                 Call::WriteCard {
                     card_info: info.clone(),
@@ -528,6 +518,25 @@ fn once(facts: &Facts, cases: &mut Vec<Case>) {
             Expect::ErrorText,
         )],
     );
+    case(
+        "read-free-items",
+        "iReadCard without authentication (iAuthType 0, pCardInfo NULL)",
+        "EF05 is free to read: 0 and its values, with no PSAM work asked for",
+        Scene::sample(alg),
+        vec![step(
+            Call::ReadCard {
+                auth: 0,
+                card_info: None,
+                addr: "SSSEEF05|01|07|$".into(),
+            },
+            codes::SUCCESS,
+            Expect::Line(format!(
+                "SSSEEF05|{}|{}|$",
+                sample.card_id_hex(),
+                sample.holder.card_number
+            )),
+        )],
+    );
     let mut other = sample.card_id;
     other[15] ^= 0x03;
     case(
@@ -584,7 +593,7 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), n);
-        assert_eq!(n, 2 * 16 + 7);
+        assert_eq!(n, 2 * 16 + 8);
         assert!(ids.contains(&"name-extension-sm4"));
         assert!(ids.contains(&"name-extension-3des"));
     }
