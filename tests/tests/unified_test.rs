@@ -270,3 +270,52 @@ fn a_card_with_ssse_in_another_reader_stops_the_run() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_utf8_configuration_passes_with_utf8_expected_and_its_device_number() {
+    let _g = exclusive();
+    ensure_pcscd();
+    let dir = temp_dir("utf8");
+    let config = dir.join("unified.toml");
+    std::fs::write(
+        &config,
+        "encoding = \"utf-8\"\ndevice_number = \"T-0042\"\n",
+    )
+    .unwrap();
+    let env = [("SSCARD_UNIFIED_CONFIG", config.to_str().unwrap())];
+    let cases = [
+        "--case",
+        "name-extension",
+        "--case",
+        "read-national",
+        "--case",
+        "reader-info",
+        "--device-number",
+        "T-0042",
+    ];
+    let mut utf8 = cases.to_vec();
+    utf8.extend(["--encoding", "utf-8"]);
+    let (o, v) = unified_test(&our_library(), &env, &utf8, "utf8");
+    let v = v.unwrap_or_else(|| panic!("no report: {}", stderr(&o)));
+    assert_eq!(
+        (o.status.code(), v["passed"].as_u64(), v["total"].as_u64()),
+        (Some(0), Some(5), Some(5)),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(v["device_number"], "T-0042");
+    assert_eq!(v["encoding"], "UTF-8");
+    // The same library read as GBK: every line with the name is wrong, the reader's number is not.
+    let (o, v) = unified_test(&our_library(), &env, &cases, "utf8-as-gbk");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        failing(&v.unwrap()),
+        [
+            "name-extension-3des",
+            "read-national-3des",
+            "name-extension-sm4",
+            "read-national-sm4"
+        ]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
