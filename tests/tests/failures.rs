@@ -42,7 +42,7 @@ fn no_psam_is_2201_and_auto_finds_it() {
 }
 
 #[test]
-fn psam_of_another_city_fails_internal_authentication() {
+fn psam_of_another_city_is_refused_before_des_init() {
     let _g = exclusive();
     let psam = tmp("psam-120100.json");
     model_new(&[
@@ -62,10 +62,11 @@ fn psam_of_another_city_fails_internal_authentication() {
         "--psam-reader",
         READER_1,
     ]);
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    // Not "not genuine" (-21): the card is fine, the PSAM serves another city (-24).
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     assert_eq!(
         json(&o),
-        serde_json::json!({"code": -21, "error": "internal authentication failed: the card is not genuine", "exit": 4})
+        serde_json::json!({"code": -24, "error": "the PSAM (level 2, region 120100) does not serve cards of region 110100: a PSAM of the card's city or of a higher level is needed (-24)", "exit": 6})
     );
 }
 

@@ -82,6 +82,25 @@ pub trait CardTransaction {
     fn was_reset(&self) -> bool;
     /// Warm-resets the card and returns its answer to reset; the transaction goes on.
     fn reset(&mut self) -> Result<Vec<u8>, TransportError>;
+    /// A command to the reader itself (PC/SC `SCardControl`): `code` is the control code,
+    /// `input` its data; returns the reader's answer. PIN pads take their commands this way
+    /// (PC/SC part 10). A backend without a reader to talk to answers
+    /// [`TransportError::Pcsc`] with `SCARD_E_UNSUPPORTED_FEATURE`.
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let _ = (code, input);
+        Err(unsupported_feature())
+    }
+}
+
+/// PC/SC's `SCARD_E_UNSUPPORTED_FEATURE`, for backends without reader commands.
+pub const SCARD_E_UNSUPPORTED_FEATURE: u32 = 0x8010_0022;
+
+/// The error of a reader command a backend does not have.
+pub fn unsupported_feature() -> TransportError {
+    TransportError::Pcsc {
+        code: SCARD_E_UNSUPPORTED_FEATURE,
+        message: "this reader does not support this function".into(),
+    }
 }
 
 /// The CT-BCS command EJECT ICC for the reader's first slot (CLA `20`, INS `15`, functional unit

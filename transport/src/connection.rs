@@ -242,6 +242,15 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// A command to the reader (PC/SC `SCardControl`, [`CardTransaction::control`]), e.g. a
+    /// PIN pad's VERIFY. It is not an APDU of the host's: no trace, no budget; since a reader
+    /// may send the card a command that changes it (a PIN try), the transaction counts as
+    /// having changed the card.
+    pub fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.changed = true;
+        self.inner.control(code, input)
+    }
+
     /// Sends bytes exactly as given (even malformed ones) and returns the answer as it is: no
     /// GET RESPONSE, no resend on `6Cxx`. Secrets are masked in traces by the command's
     /// semantics ([`commands::describe`]).

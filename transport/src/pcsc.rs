@@ -376,6 +376,16 @@ impl CardTransaction for PcscTransaction<'_> {
             .reconnect(self.share, Protocols::ANY, Disposition::ResetCard)?;
         Ok(atr_of(&self.tx))
     }
+
+    /// `SCardControl` on the card's connection, inside the transaction; the answer goes into
+    /// the connection's buffer (the largest extended APDU), so it is bounded.
+    fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let answer = self
+            .tx
+            .control(code.into(), input, self.buf)
+            .map_err(checked)?;
+        Ok(answer.to_vec())
+    }
 }
 
 /// The PnP pseudo-reader name that reports readers coming and going.

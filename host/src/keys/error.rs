@@ -61,6 +61,16 @@ pub enum KeyError {
     PsamMissingKey { kid: Kid },
     #[error("the PSAM's level ({level}) holds no {kid} (KID {:02X}): local keys need a city PSAM (-24)", kid.id())]
     LevelTooLow { kid: Kid, level: u8 },
+    /// A city PSAM (level 2) serves only its city's cards, a province PSAM (level 1) only its
+    /// province's; a national PSAM (0) every card. A card from elsewhere would only fail
+    /// internal authentication as "not genuine": refused before DES INIT instead (-24, a PSAM
+    /// of a higher level is needed).
+    #[error("the PSAM (level {level}, region {psam_region}) does not serve cards of region {card_region}: a PSAM of the card's {scope} or of a higher level is needed (-24)", scope = if *level == 2 { "city" } else { "province" })]
+    OtherRegion {
+        psam_region: String,
+        card_region: String,
+        level: u8,
+    },
     #[error("the PSAM serves {psam}, the card needs {card} (-2202)")]
     AlgorithmMismatch {
         psam: &'static str,
@@ -168,7 +178,7 @@ impl Classified for KeyError {
             Self::NoPsam(_) => codes::NO_PSAM,
             // -2203 is the PSAM's own code; a key file or token without RKSSSE is -999.
             Self::PsamMissingKey { kid: Kid::Rkssse } => codes::PSAM_LACKS_RKSSSE,
-            Self::LevelTooLow { .. } => codes::PSAM_LEVEL_TOO_LOW,
+            Self::LevelTooLow { .. } | Self::OtherRegion { .. } => codes::PSAM_LEVEL_TOO_LOW,
             Self::PsamMessageTooLong { .. } => codes::INVALID_DATA,
             Self::PsamInfo(e) => e.return_code(),
             // A PSAM that went away is no PSAM.

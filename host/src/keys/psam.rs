@@ -6,7 +6,7 @@
 use super::{CardRef, KeyError, KeySource};
 use sscard_core::crypto::Algorithm;
 use sscard_core::profile::commands::{self, Apdu};
-use sscard_core::profile::psam::{factor_count_for, parse_terminal_number, PsamInfo};
+use sscard_core::profile::psam::{factor_count_for, level, parse_terminal_number, PsamInfo};
 use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 use sscard_transport::{Connection, Transaction, TransportError};
@@ -68,6 +68,26 @@ impl PsamKeys {
         Ok(())
     }
 
+    /// Whether the PSAM serves `card`'s region (PROFILE section 6, levels: a city PSAM its
+    /// city, a province PSAM its province, a national PSAM every card). Checked before DES
+    /// INIT: a card of another city is not "not genuine" (-21), it needs another PSAM (-24).
+    fn check_region(&self, card: &CardRef) -> Result<(), KeyError> {
+        let digits = match self.info.level {
+            level::CITY => 6,
+            level::PROVINCE => 2,
+            _ => return Ok(()),
+        };
+        let card_region = card.city();
+        if card_region.get(..digits) != self.info.region.get(..digits) {
+            return Err(KeyError::OtherRegion {
+                psam_region: self.info.region.clone(),
+                card_region,
+                level: self.info.level,
+            });
+        }
+        Ok(())
+    }
+
     /// DES INIT and DES CRYPT (with its GET RESPONSE) in one transaction: another process
     /// sharing the PSAM cannot slip its own DES INIT between them and change the working key.
     /// A PSAM reset since the last operation (another process, a test runner's warm reset) has
@@ -81,6 +101,7 @@ impl PsamKeys {
         crypt: Apdu,
     ) -> Result<Vec<u8>, KeyError> {
         self.check_alg(alg)?;
+        self.check_region(card)?;
         let all = card.national_factors()?;
         let n = factor_count_for(self.info.level, key_id);
         let factors = all[3 - n..].concat();
@@ -233,6 +254,58 @@ mod tests {
             p.describe(),
             "PSAM 11010000000000000001 in psam (level 2, region 110100)"
         );
+    }
+
+    /// A PSAM of `level` for `region` (EF15), and the APDUs one cryptogram for `card_id` sent
+    /// to it (0 when refused before DES INIT).
+    fn cryptogram_apdus(level: u8, region: &str, card_id: &str) -> Result<u64, KeyError> {
+        let mut ef15 = parse_hex(EF15).unwrap();
+        ef15[12..15].copy_from_slice(&parse_hex(region).unwrap());
+        ef15[15] = level;
+        let mut p = open(
+            &sscard_core::hexfmt::to_hex(&ef15),
+            &parse_hex("110100000001").unwrap(),
+        )?;
+        let before = p.apdu_count();
+        let card = CardRef::new(parse_hex(card_id).unwrap().try_into().unwrap());
+        p.cryptogram(Algorithm::Tdes, &card, Kid::Irk, &[1; 8])?;
+        Ok(p.apdu_count() - before)
+    }
+
+    #[test]
+    fn a_psam_serves_only_the_cards_of_its_region() {
+        const BEIJING: &str = "110100D15600000599110145000000A1";
+        const BEIJING_2: &str = "110200D15600000599110145000000A1";
+        const SHANGHAI: &str = "310100D15600000599110145000000A1";
+        // A city PSAM: its city only; refused before DES INIT, with -24.
+        assert_eq!(cryptogram_apdus(2, "110100", BEIJING), Ok(2));
+        let other = cryptogram_apdus(2, "110100", BEIJING_2).unwrap_err();
+        assert_eq!(
+            other,
+            KeyError::OtherRegion {
+                psam_region: "110100".into(),
+                card_region: "110200".into(),
+                level: 2
+            }
+        );
+        assert_eq!(other.return_code(), -24);
+        assert_eq!(
+            other.to_string(),
+            "the PSAM (level 2, region 110100) does not serve cards of region 110200: a PSAM \
+             of the card's city or of a higher level is needed (-24)"
+        );
+        // A province PSAM: every city of its province, no other province.
+        assert_eq!(cryptogram_apdus(1, "110000", BEIJING_2), Ok(2));
+        assert_eq!(
+            cryptogram_apdus(1, "110000", SHANGHAI),
+            Err(KeyError::OtherRegion {
+                psam_region: "110000".into(),
+                card_region: "310100".into(),
+                level: 1
+            })
+        );
+        // A national PSAM: every card.
+        assert_eq!(cryptogram_apdus(0, "000000", SHANGHAI), Ok(2));
     }
 
     #[test]

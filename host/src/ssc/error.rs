@@ -1,4 +1,5 @@
 use crate::keys::KeyError;
+use crate::unified::UnifiedError;
 use sscard_core::atr::AtrError;
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::profile::codes;
@@ -63,6 +64,27 @@ pub enum SscError {
     /// The card's answer to reset is not ISO/IEC 7816-3: no historical bytes to report.
     #[error("the card's answer to reset is malformed: {0}")]
     Atr(AtrError),
+    /// A line handed to the unified interface was refused ([`UnifiedError`]: -23).
+    #[error(transparent)]
+    Unified(#[from] UnifiedError),
+    /// `pCardInfo` names another card than the one in the reader (-22). Neither value is
+    /// quoted: the card number is personal data.
+    #[error(
+        "the {field} given does not match the card's: check that the right card is in the reader"
+    )]
+    CardMismatch { field: &'static str },
+    /// The two-step flow's encryption machine computed another internal-authentication value
+    /// than the card answered (-25): the card is not genuine, or the machine holds other keys,
+    /// or the step-1 line it was given is not this card's.
+    #[error("the internal-authentication value from the encryption machine differs from the card's answer: the card is not genuine or the machine's keys are not this card's")]
+    HsmDisagrees,
+    /// The card answered a command with data of the wrong length.
+    #[error("{command} returned {len} bytes, {expected} expected")]
+    ShortAnswer {
+        command: &'static str,
+        len: usize,
+        expected: usize,
+    },
     /// A configured terminal device number that would not fit one field of the unified line.
     #[error("the terminal device number {value:?} is not 1 to {max} printable ASCII characters without `|`", max = super::info::MAX_DEVICE_NUMBER)]
     DeviceNumber { value: String },
@@ -82,6 +104,10 @@ impl Classified for SscError {
         match self {
             Self::Transport(t) => t.return_code(),
             Self::Keys(k) => k.return_code(),
+            Self::Unified(u) => u.return_code(),
+            Self::CardMismatch { .. } => codes::DATA_MISMATCH,
+            Self::HsmDisagrees => codes::HSM_DISAGREES,
+            Self::ShortAnswer { .. } => codes::UNKNOWN,
             Self::Card { sw, .. } => codes::from_status_word(*sw),
             Self::WrongCard { .. }
             | Self::AlgorithmNotSupported { .. }
@@ -104,6 +130,10 @@ impl Classified for SscError {
         match self {
             Self::Transport(t) => t.exit_class(),
             Self::Keys(k) => k.exit_class(),
+            Self::Unified(u) => u.exit_class(),
+            Self::CardMismatch { .. } | Self::HsmDisagrees | Self::ShortAnswer { .. } => {
+                ExitClass::Card
+            }
             Self::WrongCard { .. }
             | Self::BadFci(_)
             | Self::AlgorithmNotSupported { .. }

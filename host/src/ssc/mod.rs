@@ -159,8 +159,34 @@ impl<'a, 'c> Session<'a, 'c> {
         self.keys
     }
 
+    /// A session on an application selected in an earlier transaction on the same
+    /// connection (the two-step flow's second call): nothing is sent, so a challenge the card
+    /// gave before is still pending for the first command. A card reset since then has lost
+    /// the selection, the security status and the challenge: refused.
+    pub(crate) fn resumed(
+        tx: &'a mut Transaction<'c>,
+        keys: &'a mut dyn KeySource,
+        algorithm: Algorithm,
+        card: CardIdentification,
+    ) -> Result<Self, SscError> {
+        if tx.was_reset() {
+            return Err(sscard_transport::TransportError::CardReset.into());
+        }
+        let start = tx.apdu_count();
+        Ok(Self {
+            tx,
+            keys,
+            algorithm,
+            issued: true,
+            card: Some(card),
+            multi_read: true,
+            start,
+            device_number: None,
+        })
+    }
+
     /// Sends a command and expects `9000`.
-    fn send(&mut self, apdu: &Apdu) -> Result<Response, SscError> {
+    pub(crate) fn send(&mut self, apdu: &Apdu) -> Result<Response, SscError> {
         let r = self.tx.send(apdu)?;
         expect_ok(apdu.name, r.sw)?;
         Ok(r)
@@ -262,7 +288,12 @@ impl<'a, 'c> Session<'a, 'c> {
         Ok(id)
     }
 
-    fn card_ref(&mut self) -> Result<CardRef, SscError> {
+    /// The card identification read so far (by [`Session::read_identification`]).
+    pub fn identification(&self) -> Option<&CardIdentification> {
+        self.card.as_ref()
+    }
+
+    pub(crate) fn card_ref(&mut self) -> Result<CardRef, SscError> {
         if self.card.is_none() {
             self.read_identification()?;
         }
@@ -314,8 +345,23 @@ impl<'a, 'c> Session<'a, 'c> {
         }
         // The line carries the historical bytes: an ATR they cannot be found in is refused
         // before any APDU of the flow.
-        let historical_bytes =
-            to_hex(&Atr::historical_bytes(self.tx.atr()).map_err(SscError::Atr)?);
+        let historical_bytes = self.historical_bytes()?;
+        self.check_key_algorithm()?;
+        let card = self.read_identification()?;
+        self.internal_authenticate()?;
+        let holder = self.read_holder()?;
+        self.basic_info(card, holder, historical_bytes)
+    }
+
+    /// The card ATR's historical bytes, hex (refused when the ATR is malformed).
+    pub(crate) fn historical_bytes(&self) -> Result<String, SscError> {
+        Ok(to_hex(
+            &Atr::historical_bytes(self.tx.atr()).map_err(SscError::Atr)?,
+        ))
+    }
+
+    /// A key source that serves one algorithm (a PSAM) must serve the card's (-2202).
+    pub(crate) fn check_key_algorithm(&self) -> Result<(), SscError> {
         if let Some(alg) = self.keys.algorithm() {
             if alg != self.algorithm {
                 return Err(crate::keys::KeyError::AlgorithmMismatch {
@@ -325,9 +371,17 @@ impl<'a, 'c> Session<'a, 'c> {
                 .into());
             }
         }
-        let card = self.read_identification()?;
-        self.internal_authenticate()?;
-        let holder = self.read_holder()?;
+        Ok(())
+    }
+
+    /// Basic info from what the flow read: the terminal number from the key source, the
+    /// device number from the reader or the configuration.
+    pub(crate) fn basic_info(
+        &mut self,
+        card: CardIdentification,
+        holder: HolderInfo,
+        historical_bytes: String,
+    ) -> Result<BasicInfo, SscError> {
         let terminal_number = self.keys.terminal_number()?.unwrap_or_default();
         let terminal_device_number = match (self.tx.reader_serial(), &self.device_number) {
             (Some(serial), _) => serial.to_string(),

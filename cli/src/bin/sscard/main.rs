@@ -5,6 +5,7 @@ mod bench_model;
 mod bench_perso;
 mod cmd_atr;
 mod cmd_demo;
+mod cmd_hsm;
 mod cmd_keys;
 mod cmd_monitor;
 mod cmd_perso;
@@ -85,6 +86,9 @@ enum Cmd {
     Write(cmd_ssc::WriteArgs),
     /// PIN life cycle: verify, change, reload (agency), unblock.
     Pin(cmd_ssc::PinArgs),
+    /// The encryption machine's step of the unified interface's two-step reading.
+    #[command(subcommand)]
+    Hsm(cmd_hsm::Hsm),
     /// The main job on the embedded virtual card: read basic info via the PSAM, the initial-PIN
     /// policy, and a PIN change.
     Demo(cmd_demo::Args),
@@ -143,6 +147,7 @@ fn main() {
         Cmd::Write(a) => cmd_ssc::write(&out, a),
         Cmd::Pin(a) => cmd_ssc::pin(&out, a),
         Cmd::Demo(a) => cmd_demo::run(&out, a),
+        Cmd::Hsm(h) => cmd_hsm::run(&out, h),
     };
     if let Err(e) = result {
         let (exit, code) = exit::classify(&e);

@@ -1,0 +1,365 @@
+//! The library's configuration: a TOML file named by `SSCARD_UNIFIED_CONFIG`, else
+//! `/etc/sscard/unified.toml`, else the defaults (every reader found by its card). It is read
+//! at every call, so a fixed file takes effect at the next call and a broken one is reported by
+//! every call (return code −999 with the file, the key and what was wrong) — never a panic, never
+//! silently the defaults.
+
+use crate::encoding::Encoding;
+use sscard::keys::KeySpec;
+use sscard::ssc::DeviceNumber;
+use sscard_core::fsutil::{read_text_file_bounded, Limit, ReadError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "SSCARD_UNIFIED_CONFIG";
+/// The configuration file read when [`CONFIG_ENV`] is not set, if it exists.
+pub const DEFAULT_PATH: &str = "/etc/sscard/unified.toml";
+/// The largest configuration file read.
+pub const CONFIG_LIMIT: Limit = Limit::new("a configuration file", 64 * 1024);
+/// PIN entry's time limit when none is configured.
+pub const DEFAULT_PIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest PIN entry time limit: PC/SC part 10 carries it in one byte of seconds.
+pub const MAX_PIN_TIMEOUT_SECS: i64 = 255;
+
+/// Whether PIN entry uses the reader's PIN pad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinPadUse {
+    /// The PIN pad when the reader reports `FEATURE_VERIFY_PIN_DIRECT` /
+    /// `FEATURE_MODIFY_PIN_DIRECT`, else the controlling terminal.
+    Auto,
+    /// Always the controlling terminal.
+    Never,
+}
+
+/// The configuration in force for one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Where it came from (`None`: no file, the defaults).
+    pub path: Option<PathBuf>,
+    /// The contact card's reader (index, name or unique name substring); `None`: the first
+    /// reader whose card has the SSSE application.
+    pub card_reader: Option<String>,
+    /// The contactless card's reader; `None`: judged by the card's ATR and the reader's name.
+    pub contactless_reader: Option<String>,
+    /// The PSAM's reader, the key source when `keys` is not set; `None` (and no `keys`): the
+    /// first reader whose card is a PSAM.
+    pub psam_reader: Option<String>,
+    /// The key source (`test`, `soft:FILE`, `psam:READER`, `psam:auto`,
+    /// `pkcs11:MODULE:TOKEN-LABEL`).
+    pub keys: Option<KeySpec>,
+    /// The terminal device number reported when the reader has no serial number.
+    pub device_number: Option<DeviceNumber>,
+    pub encoding: Encoding,
+    pub pin_pad: PinPadUse,
+    pub pin_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: None,
+            card_reader: None,
+            contactless_reader: None,
+            psam_reader: None,
+            keys: None,
+            device_number: None,
+            encoding: Encoding::Gbk,
+            pin_pad: PinPadUse::Auto,
+            pin_timeout: DEFAULT_PIN_TIMEOUT,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Read(#[from] ReadError),
+    #[error("configuration {path}: not TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("configuration {path}: unknown key {key:?} (known: {known})", known = KEYS.join(", "))]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("configuration {path}: {key} must be {expected}")]
+    WrongType {
+        path: PathBuf,
+        key: &'static str,
+        expected: &'static str,
+    },
+    #[error("configuration {path}: {key} = {value:?} is not {expected}")]
+    BadValue {
+        path: PathBuf,
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl PartialEq for ConfigError {
+    /// Equal when they say the same (a read error carries an `io::Error`, which is not
+    /// comparable).
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+/// Every key a configuration file may hold.
+pub const KEYS: [&str; 8] = [
+    "card_reader",
+    "contactless_reader",
+    "psam_reader",
+    "keys",
+    "device_number",
+    "encoding",
+    "pin_pad",
+    "pin_timeout",
+];
+
+impl Config {
+    /// The configuration in force: [`CONFIG_ENV`]'s file (which must exist), else
+    /// [`DEFAULT_PATH`] when it exists, else the defaults.
+    pub fn load() -> Result<Self, ConfigError> {
+        match std::env::var_os(CONFIG_ENV) {
+            Some(p) if !p.is_empty() => Self::from_file(Path::new(&p)),
+            _ if Path::new(DEFAULT_PATH).exists() => Self::from_file(Path::new(DEFAULT_PATH)),
+            _ => Ok(Self::default()),
+        }
+    }
+
+    /// The configuration in `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = read_text_file_bounded(path, CONFIG_LIMIT)?;
+        Self::parse(path, &text)
+    }
+
+    /// The configuration in `text` (read from `path`, for messages).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.into(),
+                    message: e.message().to_string(),
+                })?;
+        let mut c = Self {
+            path: Some(path.into()),
+            ..Self::default()
+        };
+        let bad = |key, value: &str, expected| ConfigError::BadValue {
+            path: path.into(),
+            key,
+            value: value.chars().take(200).collect(),
+            expected,
+        };
+        for (key, value) in &table {
+            let known = KEYS.iter().find(|k| **k == key.as_str()).copied();
+            let Some(key) = known else {
+                return Err(ConfigError::UnknownKey {
+                    path: path.into(),
+                    key: key.chars().take(200).collect(),
+                });
+            };
+            let text = || {
+                value.as_str().ok_or(ConfigError::WrongType {
+                    path: path.into(),
+                    key,
+                    expected: "a string",
+                })
+            };
+            let reader = |s: &str| match s.trim() {
+                "" => Err(bad(key, s, "a reader (index, name or name substring)")),
+                t => Ok(Some(t.to_string())),
+            };
+            match key {
+                "card_reader" => c.card_reader = reader(text()?)?,
+                "contactless_reader" => c.contactless_reader = reader(text()?)?,
+                "psam_reader" => c.psam_reader = reader(text()?)?,
+                "keys" => {
+                    let s = text()?;
+                    c.keys = Some(s.parse().map_err(|_| {
+                        bad(
+                            key,
+                            s,
+                            "test, soft:FILE, psam:READER, psam:auto or pkcs11:MODULE:TOKEN-LABEL",
+                        )
+                    })?)
+                }
+                "device_number" => {
+                    let s = text()?;
+                    c.device_number = Some(s.parse().map_err(|_| {
+                        bad(key, s, "1 to 64 printable ASCII characters without `|`")
+                    })?)
+                }
+                "encoding" => {
+                    let s = text()?;
+                    c.encoding = match s.to_ascii_lowercase().as_str() {
+                        "gbk" => Encoding::Gbk,
+                        "utf-8" | "utf8" => Encoding::Utf8,
+                        _ => return Err(bad(key, s, "gbk or utf-8")),
+                    }
+                }
+                "pin_pad" => {
+                    let s = text()?;
+                    c.pin_pad = match s {
+                        "auto" => PinPadUse::Auto,
+                        "never" => PinPadUse::Never,
+                        _ => return Err(bad(key, s, "auto or never")),
+                    }
+                }
+                // pin_timeout
+                _ => {
+                    let secs = value.as_integer().ok_or(ConfigError::WrongType {
+                        path: path.into(),
+                        key,
+                        expected: "a whole number of seconds",
+                    })?;
+                    if !(1..=MAX_PIN_TIMEOUT_SECS).contains(&secs) {
+                        return Err(bad(key, &secs.to_string(), "1 to 255 seconds"));
+                    }
+                    c.pin_timeout = Duration::from_secs(secs.unsigned_abs());
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// The key source: `keys`, else the PSAM in `psam_reader`, else the first PSAM found
+    /// (`psam:auto`).
+    pub fn key_spec(&self) -> KeySpec {
+        match (&self.keys, &self.psam_reader) {
+            (Some(k), _) => k.clone(),
+            (None, Some(r)) => KeySpec::Psam(r.clone()),
+            (None, None) => KeySpec::Psam(AUTO.into()),
+        }
+    }
+}
+
+/// The reader name that means "the first reader whose card is a PSAM".
+pub const AUTO: &str = "auto";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/u.toml"), text)
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+card_reader = "Virtual PCD 00 00"
+contactless_reader = "PICC"
+psam_reader = "1"
+keys = "soft:/etc/sscard/keys"
+device_number = "T-0042"
+encoding = "UTF-8"
+pin_pad = "never"
+pin_timeout = 5
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.card_reader.as_deref(), Some("Virtual PCD 00 00"));
+        assert_eq!(c.contactless_reader.as_deref(), Some("PICC"));
+        assert_eq!(c.psam_reader.as_deref(), Some("1"));
+        assert_eq!(c.keys, Some(KeySpec::Soft("/etc/sscard/keys".into())));
+        assert_eq!(c.device_number.as_ref().map(|d| d.as_str()), Some("T-0042"));
+        assert_eq!(c.encoding, Encoding::Utf8);
+        assert_eq!(c.pin_pad, PinPadUse::Never);
+        assert_eq!(c.pin_timeout, Duration::from_secs(5));
+        assert_eq!(c.key_spec(), KeySpec::Soft("/etc/sscard/keys".into()));
+        assert_eq!(
+            parse("pin_timeout = 255").unwrap().pin_timeout,
+            Duration::from_secs(255)
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let c = parse("# nothing\n").unwrap();
+        assert_eq!(
+            c,
+            Config {
+                path: Some("/etc/u.toml".into()),
+                ..Config::default()
+            }
+        );
+        assert_eq!((c.encoding, c.pin_pad), (Encoding::Gbk, PinPadUse::Auto));
+        assert_eq!(c.pin_timeout, Duration::from_secs(30));
+        assert_eq!(c.key_spec(), KeySpec::Psam("auto".into()));
+        let psam = parse("psam_reader = \"Virtual PCD 00 01\"").unwrap();
+        assert_eq!(psam.key_spec(), KeySpec::Psam("Virtual PCD 00 01".into()));
+    }
+
+    #[test]
+    fn mistakes_are_exact_errors() {
+        let cases: [(&str, &str); 12] = [
+            (
+                "encodig = \"gbk\"",
+                "configuration /etc/u.toml: unknown key \"encodig\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout)",
+            ),
+            (
+                "encoding = \"latin1\"",
+                "configuration /etc/u.toml: encoding = \"latin1\" is not gbk or utf-8",
+            ),
+            (
+                "encoding = 8",
+                "configuration /etc/u.toml: encoding must be a string",
+            ),
+            (
+                "pin_pad = \"always\"",
+                "configuration /etc/u.toml: pin_pad = \"always\" is not auto or never",
+            ),
+            (
+                "pin_timeout = 0",
+                "configuration /etc/u.toml: pin_timeout = \"0\" is not 1 to 255 seconds",
+            ),
+            (
+                "pin_timeout = 256",
+                "configuration /etc/u.toml: pin_timeout = \"256\" is not 1 to 255 seconds",
+            ),
+            (
+                "pin_timeout = \"30\"",
+                "configuration /etc/u.toml: pin_timeout must be a whole number of seconds",
+            ),
+            (
+                "keys = \"hsm\"",
+                "configuration /etc/u.toml: keys = \"hsm\" is not test, soft:FILE, psam:READER, psam:auto or pkcs11:MODULE:TOKEN-LABEL",
+            ),
+            (
+                "device_number = \"12|34\"",
+                "configuration /etc/u.toml: device_number = \"12|34\" is not 1 to 64 printable ASCII characters without `|`",
+            ),
+            (
+                "card_reader = \" \"",
+                "configuration /etc/u.toml: card_reader = \" \" is not a reader (index, name or name substring)",
+            ),
+            (
+                "[readers]\ncard = \"x\"",
+                "configuration /etc/u.toml: unknown key \"readers\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout)",
+            ),
+            (
+                "psam_reader = [\"a\"]",
+                "configuration /etc/u.toml: psam_reader must be a string",
+            ),
+        ];
+        for (text, message) in cases {
+            assert_eq!(parse(text).unwrap_err().to_string(), message, "{text}");
+        }
+        let e = parse("encoding = ").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Syntax { path, .. } if path == Path::new("/etc/u.toml")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_not_the_defaults() {
+        let e = Config::from_file(Path::new("/nonexistent/sscard-unified.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read(ReadError::Io { .. })), "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("configuration: cannot read /nonexistent/sscard-unified.toml: "));
+    }
+}

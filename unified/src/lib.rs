@@ -1,0 +1,17 @@
+//! `libsscard_unified.so`: the national unified reader interface (`iReadCardBas`,
+//! `iVerifyPIN`, …; PROFILE sections 7 and 10) as a C library over the sscard host crate.
+//! `include/sscard_unified.h` declares the exports; `README.md` and `docs/unified.md` say how
+//! it is configured and what each call does. The Rust side is usable too: [`calls`] holds the
+//! functions with Rust arguments, [`ffi`] the C boundary (the crate's only `unsafe`).
+
+mod calls;
+pub mod config;
+pub mod encoding;
+pub mod error;
+pub mod ffi;
+pub mod pinpad;
+pub mod readers;
+pub mod tty;
+
+pub use calls::*;
+pub use error::UnifiedError;
