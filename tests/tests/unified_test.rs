@@ -7,8 +7,8 @@ use sscard_e2e::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every case of the qualification (16 per algorithm, 8 once).
-const CASES: u64 = 40;
+/// Every case of the qualification (18 per algorithm, 8 once).
+const CASES: u64 = 44;
 
 fn bin_dir() -> PathBuf {
     bin("sscard")

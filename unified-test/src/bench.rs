@@ -113,7 +113,12 @@ impl Bench {
             if !readers.contains(ours) {
                 return Err(BenchError::NoReader(ours.clone()));
             }
-            if wait_for_card_state(&ctx, ours, true, Duration::ZERO)? {
+            // pcsc-lite may report a card that is gone when a client's handle (the library
+            // under test keeps one) is released after the card left: only a card that
+            // answers a connection is another server's.
+            if wait_for_card_state(&ctx, ours, true, Duration::ZERO)?
+                && PcscBackend::connect_named(&ctx, ours, false).is_ok()
+            {
                 return Err(BenchError::ReaderBusy(ours.clone()));
             }
         }
@@ -146,8 +151,19 @@ impl Bench {
         &self.config
     }
 
+    /// Waits until pcscd reports the card in `reader` (`present`: and a connection to it
+    /// works, since a stale "present" can precede the served card) or the reader empty.
     fn wait(&self, reader: &str, present: bool) -> Result<(), BenchError> {
-        if wait_for_card_state(&self.ctx, reader, present, CARD_STATE_WAIT)? {
+        let deadline = std::time::Instant::now() + CARD_STATE_WAIT;
+        let mut seen = wait_for_card_state(&self.ctx, reader, present, CARD_STATE_WAIT)?;
+        while seen && present && PcscBackend::connect_named(&self.ctx, reader, false).is_err() {
+            if std::time::Instant::now() > deadline {
+                seen = false;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if seen {
             Ok(())
         } else {
             Err(BenchError::NotSeen {

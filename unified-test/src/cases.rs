@@ -16,6 +16,8 @@ pub const AUTHENTICATED: i32 = 1;
 /// A PIN the cards are changed to (not the initial one).
 const NEW_PIN: &str = "246810";
 const WRONG_PIN: &str = "999999";
+/// The PIN a reload or a terminal change sets.
+const RELOADED_PIN: &str = "135790";
 
 /// One call of the library.
 #[derive(Clone, Debug)]
@@ -40,7 +42,15 @@ pub enum Call {
     },
     VerifyPinK(String),
     ChangePinK(String, String),
-    ReloadPin(String),
+    /// `iReloadPIN`, the new PIN typed twice on the terminal when the library asks.
+    ReloadPin {
+        card_info: String,
+        typed: String,
+    },
+    /// `iVerifyPIN`, the PIN typed on the terminal.
+    VerifyPin(String),
+    /// `iChangePIN`: the old PIN, the new one, the new one again, typed on the terminal.
+    ChangePin(String, String),
     UnblockPin(String),
     ReaderInfo,
 }
@@ -72,7 +82,17 @@ impl Call {
             Self::ChangePinK(o, n) => {
                 format!("iChangePINK({CONTACT}, {}, {})", mask(o), mask(n))
             }
-            Self::ReloadPin(c) => format!("iReloadPIN({CONTACT}, {c:?})"),
+            Self::ReloadPin { card_info, typed } => format!(
+                "iReloadPIN({CONTACT}, {card_info:?}), typed {} twice",
+                mask(typed)
+            ),
+            Self::VerifyPin(p) => format!("iVerifyPIN({CONTACT}), typed {}", mask(p)),
+            Self::ChangePin(o, n) => format!(
+                "iChangePIN({CONTACT}), typed {}, {}, {}",
+                mask(o),
+                mask(n),
+                mask(n)
+            ),
             Self::UnblockPin(c) => format!("iUnblockPIN({CONTACT}, {c:?})"),
             Self::ReaderInfo => "iGetReaderInfo".into(),
         }
@@ -331,12 +351,48 @@ fn per_algorithm(alg: Algorithm, facts: &Facts, cases: &mut Vec<Case>) {
     );
     case(
         "reload-pin",
-        format!("iReloadPIN, {title}"),
-        "reload (RPK MAC through the PSAM) gives 0 and sets the initial PIN: 123456 then verifies (-35)",
+        format!("iReloadPIN, the new PIN typed on the terminal, {title}"),
+        "reload (RPK MAC through the PSAM) with the new PIN entered twice on the controlling terminal gives 0; the new PIN then verifies (0)",
         with(sample.clone().with_pin(NEW_PIN).with_pin_tries(1)),
         vec![
-            step(Call::ReloadPin(info.clone()), codes::SUCCESS, Expect::Anything),
-            step(Call::VerifyPinK("123456".into()), codes::INITIAL_PIN, Expect::ErrorText),
+            step(
+                Call::ReloadPin {
+                    card_info: info.clone(),
+                    typed: RELOADED_PIN.into(),
+                },
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
+            step(Call::VerifyPinK(RELOADED_PIN.into()), codes::SUCCESS, Expect::Anything),
+        ],
+    );
+    case(
+        "verify-pin-terminal",
+        format!("iVerifyPIN, the PIN typed on the terminal (no PIN pad), {title}"),
+        "the PIN entered on the controlling terminal verifies: 0",
+        with(sample.clone().with_pin(NEW_PIN)),
+        vec![step(
+            Call::VerifyPin(NEW_PIN.into()),
+            codes::SUCCESS,
+            Expect::Anything,
+        )],
+    );
+    case(
+        "change-pin-terminal",
+        format!("iChangePIN, the PINs typed on the terminal (no PIN pad), {title}"),
+        "old PIN, new PIN twice on the controlling terminal: 0; the new PIN then verifies (0)",
+        with(sample.clone().with_pin(NEW_PIN)),
+        vec![
+            step(
+                Call::ChangePin(NEW_PIN.into(), RELOADED_PIN.into()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
+            step(
+                Call::VerifyPinK(RELOADED_PIN.into()),
+                codes::SUCCESS,
+                Expect::Anything,
+            ),
         ],
     );
     case(
@@ -593,7 +649,7 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), n);
-        assert_eq!(n, 2 * 16 + 8);
+        assert_eq!(n, 2 * 18 + 8);
         assert!(ids.contains(&"name-extension-sm4"));
         assert!(ids.contains(&"name-extension-3des"));
     }

@@ -5,7 +5,8 @@
 //!
 //! Layers: [`loader`] (the only `unsafe`: the C calls, guarded buffers) → [`scene`] (the cards a
 //! case serves) and [`expected`] (their correct output) → [`cases`] (the cases as data) →
-//! [`mod@bench`] (serving the readers) → [`run`] → [`report`] and [`html`].
+//! [`mod@bench`] (serving the readers) and [`terminal`] (typing PINs where the library asks on
+//! `/dev/tty`) → [`run`] → [`report`] and [`html`].
 
 pub mod bench;
 pub mod cases;
@@ -15,7 +16,9 @@ pub mod loader;
 pub mod report;
 pub mod run;
 pub mod scene;
+pub mod terminal;
 
 pub use loader::{TextEncoding, UnifiedLibrary};
 pub use report::{CaseReport, Report, Verdict};
 pub use run::{qualify, Options, RunError};
+pub use terminal::PinTerminal;

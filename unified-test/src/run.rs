@@ -7,6 +7,7 @@ use crate::expected::{hsm_key_line, is_hex_of, step1_line};
 use crate::loader::{LoadError, Output, TextEncoding, UnifiedLibrary};
 use crate::report::{CaseReport, Report, Verdict};
 use crate::scene::{CardSpec, Scene};
+use crate::terminal::PinTerminal;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::parse_hex;
 use std::path::Path;
@@ -53,7 +54,13 @@ impl sscard_core::classify::Classified for RunError {
 }
 
 /// Loads the library, takes the readers and runs every case (or those of `options.only`).
-pub fn qualify(library: &Path, options: &Options) -> Result<Report, RunError> {
+/// `terminal` is where PINs are typed when the library asks on `/dev/tty`; without one those
+/// cases are errors.
+pub fn qualify(
+    library: &Path,
+    options: &Options,
+    terminal: Option<&PinTerminal>,
+) -> Result<Report, RunError> {
     let lib = UnifiedLibrary::open(library, options.encoding)?;
     let mut bench = Bench::open(options.bench.clone())?;
     // The reader's serial number is read with a card in, as the library reads it.
@@ -75,7 +82,7 @@ pub fn qualify(library: &Path, options: &Options) -> Result<Report, RunError> {
     let start = Instant::now();
     let results = cases
         .iter()
-        .map(|c| run_case(&lib, &mut bench, c))
+        .map(|c| run_case(&lib, &mut bench, c, terminal))
         .collect();
     bench.clear()?;
     Ok(Report {
@@ -96,7 +103,12 @@ struct TwoStep {
 }
 
 /// Runs one case; a case never aborts the run.
-pub fn run_case(lib: &UnifiedLibrary, bench: &mut Bench, case: &Case) -> CaseReport {
+pub fn run_case(
+    lib: &UnifiedLibrary,
+    bench: &mut Bench,
+    case: &Case,
+    terminal: Option<&PinTerminal>,
+) -> CaseReport {
     let start = Instant::now();
     let mut report = CaseReport {
         id: case.id.clone(),
@@ -118,7 +130,7 @@ pub fn run_case(lib: &UnifiedLibrary, bench: &mut Bench, case: &Case) -> CaseRep
     let mut two_step = TwoStep::default();
     for step in &case.steps {
         report.call = step.call.describe();
-        let (verdict, expected, got) = run_step(lib, case, step, &mut two_step);
+        let (verdict, expected, got) = run_step(lib, case, step, &mut two_step, terminal);
         report.expected = expected;
         report.got = got;
         report.verdict = verdict;
@@ -146,16 +158,17 @@ fn run_step(
     case: &Case,
     step: &Step,
     two_step: &mut TwoStep,
+    terminal: Option<&PinTerminal>,
 ) -> (Verdict, String, String) {
     let enc = lib.encoding();
     let card = case.scene.card.as_ref();
-    let terminal = case
+    let terminal_number = case
         .scene
         .psam
         .as_ref()
         .and_then(|p| p.terminal_number().ok())
         .unwrap_or_default();
-    let output = match call(lib, &step.call, card, two_step) {
+    let output = match call(lib, &step.call, card, two_step, terminal) {
         Ok(Called::Out(o)) => o,
         Ok(Called::Reader(info)) => {
             let Expect::ReaderInfo { serial, terminal } = &step.expect else {
@@ -182,7 +195,11 @@ fn run_step(
         }
         Err(e) => return (Verdict::Error, format!("code {}", step.code), e),
     };
-    let got = show(enc, &output);
+    let mut got = show(enc, &output);
+    let untyped = terminal.map_or(0, PinTerminal::take_untyped);
+    if untyped > 0 {
+        got += &format!(" ({untyped} PIN entries not asked for)");
+    }
     let sound = !output.overflow && !output.unterminated && output.code == step.code;
     let (ok, expected) = match &step.expect {
         Expect::Line(line) => (
@@ -228,7 +245,7 @@ fn run_step(
                 (false, 0) => "",
                 (false, _) => "<challenge: 8 bytes hex>",
             };
-            let line = step1_line(card, shape_r, shape_c, &terminal);
+            let line = step1_line(card, shape_r, shape_c, &terminal_number);
             (
                 sound && formed && output.bytes == enc.encode(&line),
                 format!("code {}, {line:?}", step.code),
@@ -252,11 +269,21 @@ enum Called {
     Reader(crate::loader::ReaderInfo),
 }
 
+/// Queues what to type at the library's prompts; no terminal is an error of the case.
+fn typing(terminal: Option<&PinTerminal>, entries: &[&str]) -> Result<(), String> {
+    let t = terminal.ok_or(
+        "no terminal to type the PIN on (the harness could not take a controlling terminal)",
+    )?;
+    t.type_at_prompts(entries);
+    Ok(())
+}
+
 fn call(
     lib: &UnifiedLibrary,
     call: &Call,
     card: Option<&CardSpec>,
     two_step: &TwoStep,
+    terminal: Option<&PinTerminal>,
 ) -> Result<Called, String> {
     let out = match call {
         Call::ReadCardBas(t) => lib.read_card_bas(*t),
@@ -292,7 +319,18 @@ fn call(
         } => lib.write_card(CONTACT, card_info, addr, data),
         Call::VerifyPinK(p) => lib.verify_pin_k(CONTACT, p),
         Call::ChangePinK(o, n) => lib.change_pin_k(CONTACT, o, n),
-        Call::ReloadPin(c) => lib.reload_pin(CONTACT, c),
+        Call::ReloadPin { card_info, typed } => {
+            typing(terminal, &[typed, typed])?;
+            lib.reload_pin(CONTACT, card_info)
+        }
+        Call::VerifyPin(p) => {
+            typing(terminal, &[p])?;
+            lib.verify_pin(CONTACT)
+        }
+        Call::ChangePin(old, new) => {
+            typing(terminal, &[old, new, new])?;
+            lib.change_pin(CONTACT)
+        }
         Call::UnblockPin(c) => lib.unblock_pin(CONTACT, c),
         Call::ReaderInfo => {
             return lib

@@ -6,7 +6,8 @@ use crate::output::Output;
 use anyhow::{Context, Result};
 use sscard_core::fsutil::write_private;
 use sscard_unified_test::bench::BenchConfig;
-use sscard_unified_test::{html::html, qualify, Options, TextEncoding};
+use sscard_unified_test::terminal::TerminalError;
+use sscard_unified_test::{html::html, qualify, Options, PinTerminal, TextEncoding};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -72,7 +73,8 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         device_number: a.device_number,
         only: a.cases,
     };
-    let report = qualify(&lib, &options)?;
+    let terminal = pin_terminal()?;
+    let report = qualify(&lib, &options, terminal.as_ref())?;
     let value = report.json();
     if let Some(p) = &a.json_file {
         write_private(p, (serde_json::to_string_pretty(&value)? + "\n").as_bytes())
@@ -97,6 +99,31 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Marks the child this command re-runs itself as, in a session of its own.
+const SESSION_CHILD: &str = "SSCARD_UNIFIED_TEST_SESSION";
+
+/// The terminal PINs are typed on (libraries without a PIN pad ask on `/dev/tty`). Taking one
+/// needs a session of its own; a process group leader (a command started from an interactive
+/// shell) cannot start one, so the command runs again as a child that can, and exits with its
+/// exit code.
+fn pin_terminal() -> Result<Option<PinTerminal>> {
+    match PinTerminal::attach() {
+        Ok(t) => Ok(Some(t)),
+        Err(TerminalError::Session(_)) if std::env::var_os(SESSION_CHILD).is_none() => {
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .args(std::env::args_os().skip(1))
+                .env(SESSION_CHILD, "1")
+                .status()
+                .context("running unified-test in a session of its own")?;
+            std::process::exit(status.code().unwrap_or(6));
+        }
+        Err(e) => {
+            eprintln!("sscard: warning: {e}; the cases that type a PIN on the terminal are errors");
+            Ok(None)
+        }
+    }
 }
 
 fn list(out: &Output) -> Result<()> {
