@@ -72,7 +72,10 @@ pub fn hsm_key_line(
             &card
                 .algorithm
                 .cryptogram(&key(kid)?, data)
-                .map_err(|_| SceneError::Image("cryptogram"))?,
+                .map_err(|source| SceneError::Crypto {
+                    what: "cryptogram",
+                    source,
+                })?,
         ))
     };
     let internal = crypt(Kid::Irk, random)?;

@@ -27,6 +27,11 @@ pub enum SceneError {
     Holder(#[from] HolderError),
     #[error("the card image has no {0}")]
     Image(&'static str),
+    #[error("cannot compute the card's {what}: {source}")]
+    Crypto {
+        what: &'static str,
+        source: sscard_core::crypto::CryptoError,
+    },
 }
 
 impl sscard_core::classify::Classified for SceneError {
@@ -128,8 +133,12 @@ impl CardSpec {
     pub fn card_key(&self, kid: Kid) -> Result<Key, SceneError> {
         let city = self.city();
         let province = format!("{}0000", &city[..2]);
-        build::test_card_key(self.algorithm, kid, &self.card_id, &province, &city)
-            .map_err(|_| SceneError::Image("card key"))
+        build::test_card_key(self.algorithm, kid, &self.card_id, &province, &city).map_err(
+            |source| SceneError::Crypto {
+                what: "card key",
+                source,
+            },
+        )
     }
 
     /// The card identification code in hex, as the unified lines carry it.
