@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --workspace --bins
+# --lib too: the e2e tests load libsscard_unified.so, a cdylib no binary depends on.
+cargo build --workspace --bins --lib
 export SSCARD_REQUIRE_PCSCD=1
 cargo test --workspace -- --test-threads=2
