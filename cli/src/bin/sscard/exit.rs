@@ -63,6 +63,7 @@ fn classified<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e dyn Cl
         sscard_perso::card::PersoError,
         sscard_perso::journal::JournalError,
         sscard_perso::station::IssueError,
+        sscard_unified_test::RunError,
         BadInput,
         Reported,
         UnexpectedStatus,

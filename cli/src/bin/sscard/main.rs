@@ -14,6 +14,7 @@ mod cmd_readers;
 mod cmd_script;
 mod cmd_send;
 mod cmd_ssc;
+mod cmd_unified_test;
 mod connect;
 mod exit;
 mod output;
@@ -64,6 +65,8 @@ enum Cmd {
     Keys(cmd_keys::Keys),
     /// Qualify a reader with the loopback test application (sscard-model serves it).
     ReaderTest(cmd_reader_test::Args),
+    /// Qualify a library exposing the national unified interface against served model cards.
+    UnifiedTest(cmd_unified_test::Args),
     /// Batch personalisation of blank cards with an exactly-once journal.
     #[command(subcommand)]
     Perso(cmd_perso::Perso),
@@ -138,6 +141,7 @@ fn main() {
         Cmd::Script(c) => cmd_script::run(&out, c),
         Cmd::Perso(p) => cmd_perso::run(&out, p),
         Cmd::ReaderTest(a) => cmd_reader_test::run(&out, a),
+        Cmd::UnifiedTest(a) => cmd_unified_test::run(&out, a),
         Cmd::Info(a) => cmd_ssc::info(&out, a),
         Cmd::Read(a) => cmd_ssc::read(&out, a),
         Cmd::Write(a) => cmd_ssc::write(&out, a),
