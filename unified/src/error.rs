@@ -40,6 +40,9 @@ pub enum UnifiedError {
         false => "by another application, or the card was removed",
     })]
     ResetSinceStep1 { by_library: bool },
+    /// A later step 1 on the same card (another thread's) replaced the card's challenge.
+    #[error("step 1 on {reader} was superseded by a later step 1 on the same card (the card keeps one challenge): call iReadCardBas_HSM_Step1 again")]
+    Superseded { reader: String },
     /// The key source is a PKCS#11 token and its PIN is not in the environment.
     #[error("the PKCS#11 token's PIN is not set: set SSCARD_PKCS11_PIN in the environment of the process that calls the library (it has no prompt)")]
     NoTokenPin,
@@ -109,7 +112,9 @@ impl Classified for UnifiedError {
             Self::Keys(e) => e.return_code(),
             Self::Transport(e) => e.return_code(),
             Self::Line(e) => e.return_code(),
-            Self::NoStep1 | Self::ResetSinceStep1 { .. } => codes::NO_CONNECTION,
+            Self::NoStep1 | Self::ResetSinceStep1 { .. } | Self::Superseded { .. } => {
+                codes::NO_CONNECTION
+            }
             Self::Config(_) | Self::Panic | Self::NoTokenPin | Self::NoModule { .. } => {
                 codes::UNKNOWN
             }
@@ -143,7 +148,9 @@ impl Classified for UnifiedError {
             Self::Keys(e) => e.exit_class(),
             Self::Transport(e) => e.exit_class(),
             Self::Line(e) => e.exit_class(),
-            Self::NoStep1 | Self::ResetSinceStep1 { .. } => ExitClass::Card,
+            Self::NoStep1 | Self::ResetSinceStep1 { .. } | Self::Superseded { .. } => {
+                ExitClass::Card
+            }
             Self::NoTokenPin | Self::NoModule { .. } => ExitClass::BadInput,
             Self::Config(_)
             | Self::Encoding(_)

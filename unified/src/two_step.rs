@@ -7,6 +7,13 @@
 //! resume on another thread of its pool); else none (−12). Each thread has at most one step 1
 //! pending: a new step 1 on the same thread ends the old one first. A step 1 left by a thread
 //! that never calls step 2 stays pending (and its card connected) until a step 2 takes it.
+//!
+//! A card keeps one challenge at a time: a step 1 on a card ends every other thread's pending
+//! step 1 on the same reader, whose step 2 would otherwise send an EXTERNAL AUTHENTICATE the
+//! card must refuse (and count against RKSSSE's tries). That step 2 gets −12 without touching
+//! the card. Other calls between the two steps that authenticate to the card (`iReadCardBas`
+//! with a PSAM, `iReadCard` with `iAuthType` 1 or 2, `iWriteCard`, …) replace the challenge
+//! too: continue a step 1 with its step 2 before such a call on the same card.
 
 use crate::calls::NoKeys;
 use crate::config::Config;
@@ -22,10 +29,20 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
-/// What step 1 leaves for step 2: the card's connection (no transaction held) and its state.
-struct Pending {
-    conn: Connection,
-    step1: Step1,
+/// What step 1 leaves for step 2: the card's connection (no transaction held) and its state;
+/// or, once a later step 1 on the same reader replaced the card's challenge, that reader.
+enum Pending {
+    Live { conn: Connection, step1: Box<Step1> },
+    Superseded { reader: String },
+}
+
+impl Pending {
+    fn reader(&self) -> &str {
+        match self {
+            Self::Live { conn, .. } => conn.reader(),
+            Self::Superseded { reader } => reader,
+        }
+    }
 }
 
 /// The pending steps 1, one per thread at most, and which one a step 2 continues.
@@ -34,6 +51,20 @@ struct PerThread<T> {
 }
 
 impl<T> PerThread<T> {
+    /// Takes every other thread's value that `on` picks.
+    fn take_others(&mut self, thread: ThreadId, on: impl Fn(&T) -> bool) -> Vec<(ThreadId, T)> {
+        let picked: Vec<ThreadId> = self
+            .by_thread
+            .iter()
+            .filter(|(t, v)| **t != thread && on(v))
+            .map(|(t, _)| *t)
+            .collect();
+        picked
+            .into_iter()
+            .filter_map(|t| self.by_thread.remove(&t).map(|v| (t, v)))
+            .collect()
+    }
+
     /// Puts `thread`'s pending value; its earlier one, if any, is handed back.
     fn put(&mut self, thread: ThreadId, value: T) -> Option<T> {
         self.by_thread.insert(thread, value)
@@ -85,7 +116,7 @@ fn step1_keys(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
 pub fn hsm_step1(cfg: &Config, order: &[Interface]) -> Result<String, UnifiedError> {
     let me = std::thread::current().id();
     if let Some(old) = pending(|p| p.by_thread.remove(&me)) {
-        end(old.conn, cfg);
+        end(old, cfg);
     }
     let mut keys = step1_keys(cfg)?;
     let ctx = establish()?;
@@ -94,19 +125,47 @@ pub fn hsm_step1(cfg: &Config, order: &[Interface]) -> Result<String, UnifiedErr
             let mut tx = conn.transaction()?;
             Session::open(&mut tx, keys.as_mut())?.hsm_step1()?
         };
-        Ok((step1.line().to_string(), Pending { conn, step1 }))
+        Ok((
+            step1.line().to_string(),
+            Pending::Live {
+                conn,
+                step1: Box::new(step1),
+            },
+        ))
     })?;
     drop(keys);
-    if let Some(old) = pending(|p| p.put(me, kept)) {
-        end(old.conn, cfg);
+    let reader = kept.reader().to_string();
+    let superseded = pending(|p| {
+        let others = p.take_others(me, |o| o.reader() == reader);
+        for (thread, _) in &others {
+            p.put(
+                *thread,
+                Pending::Superseded {
+                    reader: reader.clone(),
+                },
+            );
+        }
+        let old = p.put(me, kept);
+        (others, old)
+    });
+    // Their connections are left, never reset: the card now holds this step 1's state.
+    for (_, other) in superseded.0 {
+        if let Pending::Live { conn, .. } = other {
+            let _ = conn.disconnect(Disposition::Leave);
+        }
+    }
+    if let Some(old) = superseded.1 {
+        end(old, cfg);
     }
     Ok(line)
 }
 
-/// Ends a connection the library kept, as the configuration says.
-fn end(conn: Connection, cfg: &Config) {
-    // A card already gone has nothing left to leave or reset.
-    let _ = conn.disconnect(cfg.card_disposition);
+/// Ends a step 1 the library kept, its connection as the configuration says.
+fn end(old: Pending, cfg: &Config) {
+    if let Pending::Live { conn, .. } = old {
+        // A card already gone has nothing left to leave or reset.
+        let _ = conn.disconnect(cfg.card_disposition);
+    }
 }
 
 /// Step 2's error: a card reset since step 1 says what may have reset it, this library's own
@@ -128,7 +187,10 @@ fn step2_error(e: UnifiedError, cfg: &Config) -> UnifiedError {
 pub fn hsm_step2(cfg: &Config, pkey: &[u8]) -> Result<String, UnifiedError> {
     let key: PKey = cfg.encoding.decode(pkey, "pKey")?.parse()?;
     let me = std::thread::current().id();
-    let Pending { mut conn, step1 } = pending(|p| p.take(me)).ok_or(UnifiedError::NoStep1)?;
+    let (mut conn, step1) = match pending(|p| p.take(me)).ok_or(UnifiedError::NoStep1)? {
+        Pending::Live { conn, step1 } => (conn, step1),
+        Pending::Superseded { reader } => return Err(UnifiedError::Superseded { reader }),
+    };
     let reader = conn.reader().to_string();
     let result = readers::holding(&reader, || {
         let terminal = Some(step1.line().terminal_number.clone()).filter(|t| !t.is_empty());
@@ -138,7 +200,7 @@ pub fn hsm_step2(cfg: &Config, pkey: &[u8]) -> Result<String, UnifiedError> {
         s.set_device_number(cfg.device_number.clone());
         Ok(s.hsm_step2(&step1, &key)?.unified_line())
     });
-    end(conn, cfg);
+    let _ = conn.disconnect(cfg.card_disposition);
     result.map_err(|e| step2_error(e, cfg))
 }
 
@@ -184,6 +246,13 @@ mod tests {
         assert_eq!(p.take(a), Some("a"));
         // Now b's is the only one.
         assert_eq!(p.take(me), Some("b"));
+        // Other threads' values on one reader are picked out; this thread's is not.
+        p.put(me, "R1 mine");
+        p.put(a, "R1 a");
+        p.put(b, "R2 b");
+        let taken = p.take_others(me, |v| v.starts_with("R1"));
+        assert_eq!(taken, [(a, "R1 a")]);
+        assert_eq!(p.by_thread.len(), 2);
     }
 
     #[test]
