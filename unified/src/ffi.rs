@@ -297,8 +297,8 @@ pub unsafe extern "C" fn iReadCardBas_HSM_Step1(iType: c_int, pOutInfo: *mut c_c
     unsafe { answer(pOutInfo, |cfg| calls::hsm_step1(cfg, search_order(iType)?)) }
 }
 
-/// Two-step reading, step 2: continues the last step 1 with the encryption machine's `pKey`;
-/// read basic info's line in `pOutInfo`.
+/// Two-step reading, step 2: continues this thread's step 1 (else the process's only one) with
+/// the encryption machine's `pKey`; read basic info's line in `pOutInfo`.
 ///
 /// # Safety
 /// `pKey` is NULL or a NUL-terminated string; `pOutInfo` is NULL or a buffer of at least 2048

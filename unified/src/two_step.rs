@@ -11,9 +11,9 @@
 //! A card keeps one challenge at a time: a step 1 on a card ends every other thread's pending
 //! step 1 on the same reader, whose step 2 would otherwise send an EXTERNAL AUTHENTICATE the
 //! card must refuse (and count against RKSSSE's tries). That step 2 gets −12 without touching
-//! the card. Other calls between the two steps that authenticate to the card (`iReadCardBas`
-//! with a PSAM, `iReadCard` with `iAuthType` 1 or 2, `iWriteCard`, …) replace the challenge
-//! too: continue a step 1 with its step 2 before such a call on the same card.
+//! the card. Any other call that sends the card a command between the steps selects SSSE
+//! again, which ends the challenge (on the model; `6984` at step 2): the two steps are meant
+//! to run back to back on a card. Only `iGetReaderInfo`, which sends nothing, is harmless.
 
 use crate::calls::NoKeys;
 use crate::config::Config;
