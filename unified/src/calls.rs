@@ -417,6 +417,30 @@ mod tests {
     }
 
     #[test]
+    fn reader_info_reports_what_it_knows() {
+        use sscard_core::classify::Classified;
+        let no_card = || UnifiedError::NoCard { wanted: "contact" };
+        let no_psam =
+            || UnifiedError::Keys(KeyError::NoPsam(sscard::keys::NoPsamReason::NoneFound));
+        let rc = |e: Option<UnifiedError>| e.map_or(0, |e| e.return_code());
+        let info = |serial, terminal| ReaderInfo { serial, terminal }.outcome();
+        let (s, t, e) = info(Ok("T-0042".into()), Ok("110100000001".into()));
+        assert_eq!(
+            (s.as_str(), t.as_str(), rc(e)),
+            ("T-0042", "110100000001", 0)
+        );
+        // A card but no PSAM: the serial number is still reported.
+        let (s, t, e) = info(Ok("T-0042".into()), Err(no_psam()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("T-0042", "", -2201));
+        // No card: the PSAM's terminal number is still reported.
+        let (s, t, e) = info(Err(no_card()), Ok("110100000001".into()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("", "110100000001", -2));
+        // Neither: the card reader's error comes first.
+        let (s, t, e) = info(Err(no_card()), Err(no_psam()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("", "", -2));
+    }
+
+    #[test]
     fn a_reader_without_reader_commands_has_no_pin_pad() {
         let mut conn = model();
         let cfg = Config::default();

@@ -405,7 +405,19 @@ card_disposition = "reset"
 
     #[test]
     fn a_fifo_or_device_is_refused_without_blocking() {
-        // Opening /dev/zero would not block but never end; a FIFO's open would block.
+        // Opening a FIFO blocks until a writer comes; /dev/zero would never end.
+        let fifo = std::env::temp_dir().join(format!("sscard-unified-fifo-{}", std::process::id()));
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = Config::from_file(&fifo).unwrap_err();
+        std::fs::remove_file(&fifo).unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("configuration {}: not a regular file", fifo.display())
+        );
         for path in ["/dev/zero", "/dev/null", "/"] {
             let e = Config::from_file(Path::new(path)).unwrap_err();
             assert_eq!(
