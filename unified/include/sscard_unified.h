@@ -23,7 +23,11 @@
  *
  * Text. Every string, in and out (pCardInfo, pFileAddr, pWriteData, PINs, pKey, output and
  * error texts), is GBK by default and UTF-8 when the configuration says encoding = "utf-8".
- * Input strings are read up to their NUL, at most 65536 bytes.
+ * Input strings are read up to their NUL, at most their limit and one byte more: a PIN 6
+ * bytes (longer: -33), pCardInfo 128, pFileAddr 1024, pWriteData 2048, pKey and pStep1 512
+ * (longer: -23). An empty pCardInfo ("") is treated as NULL. In GBK, a character whose second
+ * byte is 0x7C, the byte of '|' (e.g. U+4E85, GBK 81 7C), is refused: -999 when read from the
+ * card, -23 in the caller's input (UTF-8 carries it).
  *
  * iType. 1 contact, 2 contactless, 3 both (contact first), 4 both (contactless first); any
  * other value -1. A card is contactless when it is in the configured contactless_reader, or,
@@ -32,11 +36,19 @@
  *
  * Configuration. A TOML file named by the environment variable SSCARD_UNIFIED_CONFIG, else
  * /etc/sscard/unified.toml, else defaults (see the crate's README.md): card_reader,
- * contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout. A
- * broken file makes every call fail with -999 and a text naming the key.
+ * contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout,
+ * card_disposition. A broken file (or keys and psam_reader both set, or a path that is not a
+ * regular file) makes every call fail with -999 and a text naming the problem.
+ *
+ * The card is left, not reset, when a call ends (card_disposition = "leave", the default, as
+ * PC/SC applications sharing a reader do): a verified PIN lasts until the card is reset or
+ * removed. card_disposition = "reset" resets the card after every call (a kiosk that wants
+ * the PIN forgotten); then any call on the card between the two steps of the two-step reading
+ * makes step 2 fail with -12.
  *
  * Threads. Any function may be called from any thread; calls on the same reader are served one
- * after the other. The library prints nothing on stdout or stderr, and no panic or exception
+ * after the other. When a key source cannot be opened, a missing card is reported first: no
+ * card and no PSAM is -2. The library prints nothing on stdout or stderr, and no panic or exception
  * leaves it (-999).
  */
 #ifndef SSCARD_UNIFIED_H
@@ -71,16 +83,20 @@ long iReadCardBas(int iType, char *pOutInfo);
  * region|ATR historical bytes|algorithm id|card identification code|R|external-auth challenge|terminal number|
  * (challenge empty on 2.00 cards). The terminal number is the configured PSAM's, empty when
  * there is none (no key is needed: they are the encryption machine's). The library keeps the
- * card connection open, without a transaction, until step 2. A new step 1 replaces the
- * previous one.
+ * card connection open, without a transaction, until step 2. Pending steps 1 are kept per
+ * thread: a new step 1 on a thread replaces that thread's earlier one, and ends other threads'
+ * pending steps 1 on the same card (the card keeps one challenge; their step 2 is -12 and
+ * sends nothing). Any other call that sends the card a command between the two steps ends the
+ * card's challenge: run the two steps back to back.
  */
 long iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
 
 /*
  * Step 2: pKey = the encryption machine's answer to step 1's line,
  * internal-auth value|external-auth cryptogram| (cryptogram empty on 2.00 cards). Continues
- * the last step 1 of this process (once: a second step 2 needs a new step 1; step 2 without
- * step 1 is -12). A value that is not the card's answer is -25 and nothing is sent; then
+ * the calling thread's step 1; when this thread has none and exactly one step 1 is pending in
+ * the process (an async caller resumed on another thread), that one; else -12. Once: a
+ * second step 2 needs a new step 1. A card reset since step 1 is -12. A value that is not the card's answer is -25 and nothing is sent; then
  * EXTERNAL AUTHENTICATE (3.00), EF06. pOutInfo is iReadCardBas's line.
  */
 long iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
@@ -103,7 +119,8 @@ long iWriteCard(int iType, char *pCardInfo, char *pFileAddr, char *pWriteData, c
 /*
  * VERIFY with the PIN entered on the reader's PIN pad (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT;
  * 5 or 6 digits), else on the controlling terminal without echo (Enter ends, Escape or Ctrl-C
- * cancels), within the configured pin_timeout. -35 after the initial PIN (terminal entry only:
+ * cancels; a signal such as SIGINT interrupting the wait cancels too, -31, with the terminal
+ * restored; a fatal signal leaves it without echo), within the configured pin_timeout. -35 after the initial PIN (terminal entry only:
  * a PIN pad never shows the PIN to the library).
  */
 long iVerifyPIN(int iType, char *pOutInfo);
@@ -135,15 +152,18 @@ long iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo);
  * pReaderSN: the card reader's serial number (PC/SC SCARD_ATTR_VENDOR_IFD_SERIAL_NO), else the
  * configured device_number, else empty; at least SSCARD_READER_SN_SIZE bytes. pPsamTermNo: the
  * PSAM's terminal number (EF16), empty when the key source is not a PSAM; at least
- * SSCARD_PSAM_TERM_NO_SIZE bytes. The card reader is found as for iType 3 (-2 without a card).
- * Either pointer NULL: -23 and nothing written; on failure both are set to "".
+ * SSCARD_PSAM_TERM_NO_SIZE bytes. The card reader is the configured card_reader (any card in
+ * it), else the reader of a social security card as for iType 3. Each half is written when
+ * known, the other "": 0 when both are known, else the reader's error first (-2: no card and
+ * no device_number), then the PSAM's (-2201). Either pointer NULL: -23 and nothing written.
  */
 long iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);
 
 /*
  * The encryption machine's step of the two-step flow (not in vendor SDKs): pKey for a step-1
  * line from the configured key source (keys = test | soft:FILE | psam:READER |
- * pkcs11:MODULE:TOKEN-LABEL, the token PIN from SSCARD_PKCS11_PIN): the IRK cryptogram over R
+ * pkcs11:MODULE:TOKEN-LABEL, the token PIN from SSCARD_PKCS11_PIN in the environment: the
+ * library has no prompt): the IRK cryptogram over R
  * and, on 3.00 cards, the RKSSSE cryptogram over the challenge. pKey holds at least
  * SSCARD_KEY_SIZE bytes; on failure it holds the error text. Same as
  * `sscard hsm step2 --keys SOURCE 'STEP1-LINE'`.

@@ -5,27 +5,27 @@
 use crate::config::{Config, PinPadUse};
 use crate::error::UnifiedError;
 use crate::pinpad::{self, Features};
-use crate::readers::{self, search_order, with_card};
+use crate::readers::{self, with_card, Interface};
 use crate::tty;
 use sscard::keys::{CardRef, KeyError, KeySource, KeySpec};
 use sscard::ssc::{Pin, PinStatus, Session, SscError};
-use sscard::unified::{
-    hsm_step2_key, AuthType, CardInfo, FileAddr, PKey, Step1, Step1Line, WriteData,
-};
+use sscard::unified::{AuthType, CardInfo, FileAddr, WriteData};
+use sscard_core::classify::Classified;
 use sscard_core::crypto::Algorithm;
-use sscard_core::profile::Kid;
+use sscard_core::profile::{codes, Kid};
 use sscard_core::status::StatusWord;
-use sscard_transport::pcsc::establish;
+use sscard_transport::pcsc::{establish, Context};
 use sscard_transport::{Connection, Transaction, TransportError};
-use std::sync::Mutex;
+
+pub use crate::two_step::{hsm_step1, hsm_step2, hsm_step2_key_line};
 
 /// The key source of a flow that needs no key (VERIFY, CHANGE PIN, the two-step flow, whose
 /// keys are the encryption machine's): it holds none, so a flow that asked it for one would
 /// fail, never fall back to other keys. It may know the terminal number (a PSAM's, read in
 /// step 1).
 #[derive(Default)]
-struct NoKeys {
-    terminal: Option<String>,
+pub(crate) struct NoKeys {
+    pub(crate) terminal: Option<String>,
 }
 
 impl KeySource for NoKeys {
@@ -56,11 +56,24 @@ impl KeySource for NoKeys {
     }
 }
 
+/// The configured key source. When it cannot be opened, the card is looked for, and a missing
+/// card (−2) is reported before the key source's error: no card and no PSAM is −2. (On
+/// success the card is not looked for twice.)
+fn keys_for(
+    cfg: &Config,
+    ctx: &Context,
+    order: &[Interface],
+) -> Result<Box<dyn KeySource>, UnifiedError> {
+    readers::key_source(cfg).map_err(|e| match with_card(cfg, ctx, order, |_| Ok(())) {
+        Err(missing) if missing.return_code() == codes::NO_CARD => missing,
+        _ => e,
+    })
+}
+
 /// `iReadCardBas`: the `|`-terminated line of PROFILE section 7.
-pub fn read_basic(cfg: &Config, itype: i32) -> Result<String, UnifiedError> {
-    let order = search_order(itype)?;
-    let mut keys = readers::key_source(cfg)?;
+pub fn read_basic(cfg: &Config, order: &[Interface]) -> Result<String, UnifiedError> {
     let ctx = establish()?;
+    let mut keys = keys_for(cfg, &ctx, order)?;
     with_card(cfg, &ctx, order, |mut conn| {
         let mut tx = conn.transaction()?;
         let mut s = Session::open(&mut tx, keys.as_mut())?;
@@ -151,33 +164,60 @@ fn change(conn: &mut Connection, old: &Pin, new: &Pin) -> Result<(), UnifiedErro
     Ok(s.change_pin(old, new)?)
 }
 
-/// `iVerifyPIN`: the PIN from the reader's PIN pad, else from the terminal. Through a PIN pad
-/// the library never sees the PIN, so it cannot tell the initial PIN (−35 is not reported).
-pub fn verify_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
-    let ctx = establish()?;
-    with_card(cfg, &ctx, order, |mut conn| {
-        verify_entered_on(cfg, &mut conn)
-    })
+/// A PIN command entered on the PIN pad or on the terminal.
+#[derive(Clone, Copy)]
+enum PinCommand {
+    Verify,
+    Change,
 }
 
-/// [`verify_entered`] on the card of `conn`.
-fn verify_entered_on(cfg: &Config, conn: &mut Connection) -> Result<(), UnifiedError> {
-    match pin_pad(cfg, conn)?.verify {
-        Some(code) => {
+/// `command` with the PINs from the reader's PIN pad when it has that function, else from the
+/// terminal.
+fn entered_on(
+    cfg: &Config,
+    conn: &mut Connection,
+    command: PinCommand,
+) -> Result<(), UnifiedError> {
+    let features = pin_pad(cfg, conn)?;
+    let (code, structure, name) = match command {
+        PinCommand::Verify => (
+            features.verify,
+            pinpad::verify_structure(timeout_byte(cfg)),
+            "VERIFY",
+        ),
+        PinCommand::Change => (
+            features.modify,
+            pinpad::modify_structure(timeout_byte(cfg)),
+            "CHANGE PIN",
+        ),
+    };
+    match (code, command) {
+        (Some(code), _) => {
             let mut none = NoKeys::default();
             let mut tx = conn.transaction()?;
             Session::open(&mut tx, &mut none)?;
-            let structure = pinpad::verify_structure(timeout_byte(cfg));
-            on_pin_pad(&mut tx, code, &structure, "VERIFY")
+            on_pin_pad(&mut tx, code, &structure, name)
         }
-        None => verify(conn, &typed_pin(cfg, "PIN: ")?),
+        (None, PinCommand::Verify) => verify(conn, &typed_pin(cfg, "PIN: ")?),
+        (None, PinCommand::Change) => {
+            let old = typed_pin(cfg, "PIN: ")?;
+            let new = typed_new_pin(cfg)?;
+            change(conn, &old, &new)
+        }
     }
 }
 
+/// `iVerifyPIN`: the PIN from the reader's PIN pad, else from the terminal. Through a PIN pad
+/// the library never sees the PIN, so it cannot tell the initial PIN (−35 is not reported).
+pub fn verify_entered(cfg: &Config, order: &[Interface]) -> Result<(), UnifiedError> {
+    let ctx = establish()?;
+    with_card(cfg, &ctx, order, |mut conn| {
+        entered_on(cfg, &mut conn, PinCommand::Verify)
+    })
+}
+
 /// `iVerifyPINK`.
-pub fn verify_given(cfg: &Config, itype: i32, pin: &Pin) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
+pub fn verify_given(cfg: &Config, order: &[Interface], pin: &Pin) -> Result<(), UnifiedError> {
     let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| verify(&mut conn, pin))
 }
@@ -199,53 +239,69 @@ fn typed_new_pin(cfg: &Config) -> Result<Pin, UnifiedError> {
 /// `iChangePIN`: on the PIN pad (which asks for the current PIN, the new one and the new one
 /// again), else on the terminal. The new PIN 123456 is refused (−36) when the library sees it
 /// (the terminal); through a PIN pad it never does.
-pub fn change_entered(cfg: &Config, itype: i32) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
+pub fn change_entered(cfg: &Config, order: &[Interface]) -> Result<(), UnifiedError> {
     let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| {
-        change_entered_on(cfg, &mut conn)
+        entered_on(cfg, &mut conn, PinCommand::Change)
     })
 }
 
-/// [`change_entered`] on the card of `conn`.
-fn change_entered_on(cfg: &Config, conn: &mut Connection) -> Result<(), UnifiedError> {
-    match pin_pad(cfg, conn)?.modify {
-        Some(code) => {
-            let mut none = NoKeys::default();
-            let mut tx = conn.transaction()?;
-            Session::open(&mut tx, &mut none)?;
-            let structure = pinpad::modify_structure(timeout_byte(cfg));
-            on_pin_pad(&mut tx, code, &structure, "CHANGE PIN")
-        }
-        None => {
-            let old = typed_pin(cfg, "PIN: ")?;
-            let new = typed_new_pin(cfg)?;
-            change(conn, &old, &new)
-        }
-    }
-}
-
 /// `iChangePINK`.
-pub fn change_given(cfg: &Config, itype: i32, old: &Pin, new: &Pin) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
+pub fn change_given(
+    cfg: &Config,
+    order: &[Interface],
+    old: &Pin,
+    new: &Pin,
+) -> Result<(), UnifiedError> {
     let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| change(&mut conn, old, new))
 }
 
-/// `iGetReaderInfo`: the card reader's serial number (else the configured device number, else
-/// empty) and the PSAM's terminal number (empty when the key source is not a PSAM).
-pub fn reader_info(cfg: &Config) -> Result<(String, String), UnifiedError> {
+/// What `iGetReaderInfo` found: each half, or why it is unknown.
+pub struct ReaderInfo {
+    /// The card reader's serial number, else the configured device number.
+    pub serial: Result<String, UnifiedError>,
+    /// The PSAM's terminal number; empty when the key source is not a PSAM.
+    pub terminal: Result<String, UnifiedError>,
+}
+
+impl ReaderInfo {
+    /// The two texts (an unknown one empty) and the return code: 0 when both are known, else
+    /// the serial number's error (no card, −2, comes first: the card reader is the reader the
+    /// call is about), else the terminal number's (no PSAM, −2201).
+    pub fn outcome(self) -> (String, String, Option<UnifiedError>) {
+        match (self.serial, self.terminal) {
+            (Ok(s), Ok(t)) => (s, t, None),
+            (Err(e), Ok(t)) => (String::new(), t, Some(e)),
+            (Ok(s), Err(e)) => (s, String::new(), Some(e)),
+            (Err(e), Err(_)) => (String::new(), String::new(), Some(e)),
+        }
+    }
+}
+
+/// `iGetReaderInfo`: each half found on its own, so that what is known is reported.
+pub fn reader_info(cfg: &Config) -> Result<ReaderInfo, UnifiedError> {
     let ctx = establish()?;
-    let serial = readers::card_reader_serial(cfg, &ctx)?
-        .or_else(|| cfg.device_number.as_ref().map(|d| d.as_str().to_string()))
-        .unwrap_or_default();
-    let terminal = match cfg.key_spec() {
-        sscard::keys::KeySpec::Psam(reader) => readers::psam(&ctx, &reader)?
-            .terminal_number()?
-            .unwrap_or_default(),
-        _ => String::new(),
+    let serial = match readers::card_reader_serial(cfg, &ctx) {
+        Ok(Some(serial)) => Ok(serial),
+        Ok(None) => Ok(cfg
+            .device_number
+            .as_ref()
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default()),
+        Err(e) => match &cfg.device_number {
+            Some(d) => Ok(d.as_str().to_string()),
+            None => Err(e),
+        },
     };
-    Ok((serial, terminal))
+    let terminal = match cfg.key_spec() {
+        KeySpec::Psam(reader) => readers::psam(&ctx, &reader)
+            .and_then(|mut p| p.terminal_number())
+            .map(Option::unwrap_or_default)
+            .map_err(UnifiedError::from),
+        _ => Ok(String::new()),
+    };
+    Ok(ReaderInfo { serial, terminal })
 }
 
 /// Text of a caller's line in the configured encoding.
@@ -258,28 +314,23 @@ fn text(cfg: &Config, bytes: &[u8], argument: &'static str) -> Result<String, Un
 /// absent).
 pub fn read_items(
     cfg: &Config,
-    itype: i32,
+    order: &[Interface],
     auth: i32,
     card_info: Option<&[u8]>,
     file_addr: &[u8],
 ) -> Result<String, UnifiedError> {
-    let order = search_order(itype)?;
     let auth = AuthType::try_from(auth)?;
     let card_info = match (card_info, auth) {
         (Some(b), _) => Some(CardInfo::parse(&text(cfg, b, "pCardInfo")?)?),
         (None, AuthType::None) => None,
-        (None, _) => {
-            return Err(UnifiedError::Null {
-                argument: "pCardInfo",
-            })
-        }
+        (None, _) => return Err(UnifiedError::NoCardInfo),
     };
     let addr = FileAddr::parse(&text(cfg, file_addr, "pFileAddr")?)?;
+    let ctx = establish()?;
     let mut keys: Box<dyn KeySource> = match auth {
         AuthType::None => Box::new(NoKeys::default()),
-        _ => readers::key_source(cfg)?,
+        _ => keys_for(cfg, &ctx, order)?,
     };
-    let ctx = establish()?;
     with_card(cfg, &ctx, order, |mut conn| {
         let mut tx = conn.transaction()?;
         let mut s = Session::open(&mut tx, keys.as_mut())?;
@@ -291,17 +342,16 @@ pub fn read_items(
 /// is checked against the card.
 pub fn write_items(
     cfg: &Config,
-    itype: i32,
+    order: &[Interface],
     card_info: &[u8],
     file_addr: &[u8],
     data: &[u8],
 ) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
     let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
     let addr = FileAddr::parse(&text(cfg, file_addr, "pFileAddr")?)?;
     let data = WriteData::parse(&addr, &text(cfg, data, "pWriteData")?)?;
-    let mut keys = readers::key_source(cfg)?;
     let ctx = establish()?;
+    let mut keys = keys_for(cfg, &ctx, order)?;
     with_card(cfg, &ctx, order, |mut conn| {
         let mut tx = conn.transaction()?;
         let mut s = Session::open(&mut tx, keys.as_mut())?;
@@ -324,11 +374,10 @@ fn checked_session<'a, 'c>(
 /// `iReloadPIN`: the card checked against `pCardInfo`, the new PIN typed twice on the
 /// terminal (no transaction is held while it is typed), then RELOAD PIN under RPK on the card,
 /// checked again.
-pub fn reload_pin(cfg: &Config, itype: i32, card_info: &[u8]) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
+pub fn reload_pin(cfg: &Config, order: &[Interface], card_info: &[u8]) -> Result<(), UnifiedError> {
     let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
-    let mut keys = readers::key_source(cfg)?;
     let ctx = establish()?;
+    let mut keys = keys_for(cfg, &ctx, order)?;
     with_card(cfg, &ctx, order, |mut conn| {
         {
             let mut tx = conn.transaction()?;
@@ -341,87 +390,18 @@ pub fn reload_pin(cfg: &Config, itype: i32, card_info: &[u8]) -> Result<(), Unif
 }
 
 /// `iUnblockPIN`: the card checked against `pCardInfo`, then UNBLOCK PIN under UPK.
-pub fn unblock_pin(cfg: &Config, itype: i32, card_info: &[u8]) -> Result<(), UnifiedError> {
-    let order = search_order(itype)?;
+pub fn unblock_pin(
+    cfg: &Config,
+    order: &[Interface],
+    card_info: &[u8],
+) -> Result<(), UnifiedError> {
     let card_info = CardInfo::parse(&text(cfg, card_info, "pCardInfo")?)?;
-    let mut keys = readers::key_source(cfg)?;
     let ctx = establish()?;
+    let mut keys = keys_for(cfg, &ctx, order)?;
     with_card(cfg, &ctx, order, |mut conn| {
         let mut tx = conn.transaction()?;
         Ok(checked_session(&mut tx, keys.as_mut(), &card_info)?.unblock_pin()?)
     })
-}
-
-/// What step 1 leaves for step 2: the card's connection (no transaction held) and its state.
-struct Pending {
-    conn: Connection,
-    step1: Step1,
-}
-
-/// The last step 1 of the process; a step 2 takes it.
-static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
-
-fn pending() -> std::sync::MutexGuard<'static, Option<Pending>> {
-    PENDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Step 1's key source: the configured PSAM, for its terminal number, when there is one;
-/// none otherwise (the two-step flow is for terminals without a PSAM, and its keys are the
-/// encryption machine's). A PSAM named in the configuration must be there.
-fn step1_keys(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
-    match cfg.key_spec() {
-        KeySpec::Psam(reader) => match readers::psam(&establish()?, &reader) {
-            Ok(p) => Ok(Box::new(p)),
-            Err(KeyError::NoPsam(_)) if reader == crate::config::AUTO => {
-                Ok(Box::new(NoKeys::default()))
-            }
-            Err(e) => Err(e.into()),
-        },
-        _ => Ok(Box::new(NoKeys::default())),
-    }
-}
-
-/// `iReadCardBas_HSM_Step1`: the step-1 line; the card's connection and step-1 state stay in
-/// the library (replacing any earlier step 1) for step 2.
-pub fn hsm_step1(cfg: &Config, itype: i32) -> Result<String, UnifiedError> {
-    let order = search_order(itype)?;
-    let mut keys = step1_keys(cfg)?;
-    let ctx = establish()?;
-    let (line, kept) = with_card(cfg, &ctx, order, |mut conn| {
-        let step1 = {
-            let mut tx = conn.transaction()?;
-            Session::open(&mut tx, keys.as_mut())?.hsm_step1()?
-        };
-        Ok((step1.line().to_string(), Pending { conn, step1 }))
-    })?;
-    *pending() = Some(kept);
-    Ok(line)
-}
-
-/// `iReadCardBas_HSM_Step2`: continues the last step 1 (once) with the machine's `pKey`;
-/// read basic info's line. A malformed `pKey` (−23) leaves step 1 in place.
-pub fn hsm_step2(cfg: &Config, pkey: &[u8]) -> Result<String, UnifiedError> {
-    let key: PKey = text(cfg, pkey, "pKey")?.parse()?;
-    let Pending { mut conn, step1 } = pending().take().ok_or(UnifiedError::NoStep1)?;
-    let reader = conn.reader().to_string();
-    readers::holding(&reader, || {
-        let terminal = Some(step1.line().terminal_number.clone()).filter(|t| !t.is_empty());
-        let mut keys = NoKeys { terminal };
-        let mut tx = conn.transaction()?;
-        let mut s = Session::resume(&mut tx, &mut keys, &step1)?;
-        s.set_device_number(cfg.device_number.clone());
-        Ok(s.hsm_step2(&step1, &key)?.unified_line())
-    })
-}
-
-/// The encryption machine's step (`iSscardHsmStep2`): `pKey` for a step-1 line from the
-/// configured key source.
-pub fn hsm_step2_key_line(cfg: &Config, step1: &[u8]) -> Result<String, UnifiedError> {
-    let line: Step1Line = text(cfg, step1, "pStep1")?.parse()?;
-    let mut keys = readers::key_source(cfg)?;
-    Ok(hsm_step2_key(keys.as_mut(), &line)?.to_string())
 }
 
 #[cfg(test)]
@@ -434,6 +414,30 @@ mod tests {
     fn model() -> Connection {
         let (ssc, _) = sscard_model::test_pair(Algorithm::Tdes);
         Connection::new(InProcess::new(shared(ssc), "model"))
+    }
+
+    #[test]
+    fn reader_info_reports_what_it_knows() {
+        use sscard_core::classify::Classified;
+        let no_card = || UnifiedError::NoCard { wanted: "contact" };
+        let no_psam =
+            || UnifiedError::Keys(KeyError::NoPsam(sscard::keys::NoPsamReason::NoneFound));
+        let rc = |e: Option<UnifiedError>| e.map_or(0, |e| e.return_code());
+        let info = |serial, terminal| ReaderInfo { serial, terminal }.outcome();
+        let (s, t, e) = info(Ok("T-0042".into()), Ok("110100000001".into()));
+        assert_eq!(
+            (s.as_str(), t.as_str(), rc(e)),
+            ("T-0042", "110100000001", 0)
+        );
+        // A card but no PSAM: the serial number is still reported.
+        let (s, t, e) = info(Ok("T-0042".into()), Err(no_psam()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("T-0042", "", -2201));
+        // No card: the PSAM's terminal number is still reported.
+        let (s, t, e) = info(Err(no_card()), Ok("110100000001".into()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("", "110100000001", -2));
+        // Neither: the card reader's error comes first.
+        let (s, t, e) = info(Err(no_card()), Err(no_psam()));
+        assert_eq!((s.as_str(), t.as_str(), rc(e)), ("", "", -2));
     }
 
     #[test]
@@ -577,8 +581,8 @@ mod tests {
         let rc = |typed: &[&'static str], change: bool| {
             let mut conn = pin_pad_model(typed);
             let r = match change {
-                false => verify_entered_on(&cfg, &mut conn),
-                true => change_entered_on(&cfg, &mut conn),
+                false => entered_on(&cfg, &mut conn, PinCommand::Verify),
+                true => entered_on(&cfg, &mut conn, PinCommand::Change),
             };
             r.map_or_else(|e| e.return_code(), |()| 0)
         };
@@ -592,8 +596,8 @@ mod tests {
         assert_eq!(rc(&["111111", "80241", "80241"], true), -51);
         // A 5-digit new PIN: its block 80241F is what the card takes.
         let mut conn = pin_pad_model(&["123456", "80241", "80241", "80241"]);
-        change_entered_on(&cfg, &mut conn).unwrap();
-        verify_entered_on(&cfg, &mut conn).unwrap();
+        entered_on(&cfg, &mut conn, PinCommand::Change).unwrap();
+        entered_on(&cfg, &mut conn, PinCommand::Verify).unwrap();
         verify(&mut conn, &Pin::new("80241").unwrap()).unwrap();
     }
 

@@ -8,6 +8,7 @@ use crate::encoding::Encoding;
 use sscard::keys::KeySpec;
 use sscard::ssc::DeviceNumber;
 use sscard_core::fsutil::{read_text_file_bounded, Limit, ReadError};
+use sscard_transport::backend::Disposition;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,6 +54,11 @@ pub struct Config {
     pub encoding: Encoding,
     pub pin_pad: PinPadUse,
     pub pin_timeout: Duration,
+    /// How the social security card is left when a call ends (`card_disposition`): left as it
+    /// is (the default: its security state lasts until it is reset or removed, as PC/SC
+    /// applications sharing a reader expect), or reset (a kiosk that wants a verified PIN
+    /// forgotten after every call). Discovery probes and the PSAM are always left.
+    pub card_disposition: Disposition,
 }
 
 impl Default for Config {
@@ -67,6 +73,7 @@ impl Default for Config {
             encoding: Encoding::Gbk,
             pin_pad: PinPadUse::Auto,
             pin_timeout: DEFAULT_PIN_TIMEOUT,
+            card_disposition: Disposition::Leave,
         }
     }
 }
@@ -94,6 +101,12 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    /// `keys` and `psam_reader` name two key sources.
+    #[error("configuration {path}: keys and psam_reader are both set; keep one (psam_reader = \"R\" is keys = \"psam:R\")")]
+    TwoKeySources { path: PathBuf },
+    /// The path is a directory, a FIFO or a device: reading it could block the caller.
+    #[error("configuration {path}: not a regular file")]
+    NotAFile { path: PathBuf },
 }
 
 impl PartialEq for ConfigError {
@@ -105,7 +118,7 @@ impl PartialEq for ConfigError {
 }
 
 /// Every key a configuration file may hold.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "card_reader",
     "contactless_reader",
     "psam_reader",
@@ -114,6 +127,7 @@ pub const KEYS: [&str; 8] = [
     "encoding",
     "pin_pad",
     "pin_timeout",
+    "card_disposition",
 ];
 
 impl Config {
@@ -129,6 +143,11 @@ impl Config {
 
     /// The configuration in `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        // Opening a FIFO blocks until a writer comes, and a device may never end: only a
+        // regular file (or a link to one) is read.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(ConfigError::NotAFile { path: path.into() });
+        }
         let text = read_text_file_bounded(path, CONFIG_LIMIT)?;
         Self::parse(path, &text)
     }
@@ -206,6 +225,14 @@ impl Config {
                         _ => return Err(bad(key, s, "auto or never")),
                     }
                 }
+                "card_disposition" => {
+                    let s = text()?;
+                    c.card_disposition = match s {
+                        "leave" => Disposition::Leave,
+                        "reset" => Disposition::Reset,
+                        _ => return Err(bad(key, s, "leave or reset")),
+                    }
+                }
                 // pin_timeout
                 _ => {
                     let secs = value.as_integer().ok_or(ConfigError::WrongType {
@@ -220,11 +247,14 @@ impl Config {
                 }
             }
         }
+        if c.keys.is_some() && c.psam_reader.is_some() {
+            return Err(ConfigError::TwoKeySources { path: path.into() });
+        }
         Ok(c)
     }
 
     /// The key source: `keys`, else the PSAM in `psam_reader`, else the first PSAM found
-    /// (`psam:auto`).
+    /// (`psam:auto`). A file setting both is refused when read.
     pub fn key_spec(&self) -> KeySpec {
         match (&self.keys, &self.psam_reader) {
             (Some(k), _) => k.clone(),
@@ -251,18 +281,19 @@ mod tests {
             r#"
 card_reader = "Virtual PCD 00 00"
 contactless_reader = "PICC"
-psam_reader = "1"
 keys = "soft:/etc/sscard/keys"
 device_number = "T-0042"
 encoding = "UTF-8"
 pin_pad = "never"
 pin_timeout = 5
+card_disposition = "reset"
 "#,
         )
         .unwrap();
         assert_eq!(c.card_reader.as_deref(), Some("Virtual PCD 00 00"));
         assert_eq!(c.contactless_reader.as_deref(), Some("PICC"));
-        assert_eq!(c.psam_reader.as_deref(), Some("1"));
+        assert_eq!(c.psam_reader, None);
+        assert_eq!(c.card_disposition, Disposition::Reset);
         assert_eq!(c.keys, Some(KeySpec::Soft("/etc/sscard/keys".into())));
         assert_eq!(c.device_number.as_ref().map(|d| d.as_str()), Some("T-0042"));
         assert_eq!(c.encoding, Encoding::Utf8);
@@ -287,6 +318,7 @@ pin_timeout = 5
         );
         assert_eq!((c.encoding, c.pin_pad), (Encoding::Gbk, PinPadUse::Auto));
         assert_eq!(c.pin_timeout, Duration::from_secs(30));
+        assert_eq!(c.card_disposition, Disposition::Leave);
         assert_eq!(c.key_spec(), KeySpec::Psam("auto".into()));
         let psam = parse("psam_reader = \"Virtual PCD 00 01\"").unwrap();
         assert_eq!(psam.key_spec(), KeySpec::Psam("Virtual PCD 00 01".into()));
@@ -294,10 +326,10 @@ pin_timeout = 5
 
     #[test]
     fn mistakes_are_exact_errors() {
-        let cases: [(&str, &str); 12] = [
+        let cases: [(&str, &str); 14] = [
             (
                 "encodig = \"gbk\"",
-                "configuration /etc/u.toml: unknown key \"encodig\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout)",
+                "configuration /etc/u.toml: unknown key \"encodig\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition)",
             ),
             (
                 "encoding = \"latin1\"",
@@ -337,7 +369,15 @@ pin_timeout = 5
             ),
             (
                 "[readers]\ncard = \"x\"",
-                "configuration /etc/u.toml: unknown key \"readers\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout)",
+                "configuration /etc/u.toml: unknown key \"readers\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition)",
+            ),
+            (
+                "card_disposition = \"unpower\"",
+                "configuration /etc/u.toml: card_disposition = \"unpower\" is not leave or reset",
+            ),
+            (
+                "keys = \"test\"\npsam_reader = \"1\"",
+                "configuration /etc/u.toml: keys and psam_reader are both set; keep one (psam_reader = \"R\" is keys = \"psam:R\")",
             ),
             (
                 "psam_reader = [\"a\"]",
@@ -361,5 +401,29 @@ pin_timeout = 5
         assert!(e
             .to_string()
             .starts_with("configuration: cannot read /nonexistent/sscard-unified.toml: "));
+    }
+
+    #[test]
+    fn a_fifo_or_device_is_refused_without_blocking() {
+        // Opening a FIFO blocks until a writer comes; /dev/zero would never end.
+        let fifo = std::env::temp_dir().join(format!("sscard-unified-fifo-{}", std::process::id()));
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = Config::from_file(&fifo).unwrap_err();
+        std::fs::remove_file(&fifo).unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("configuration {}: not a regular file", fifo.display())
+        );
+        for path in ["/dev/zero", "/dev/null", "/"] {
+            let e = Config::from_file(Path::new(path)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("configuration {path}: not a regular file")
+            );
+        }
     }
 }

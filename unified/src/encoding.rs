@@ -1,6 +1,14 @@
 //! The text encoding of every string crossing the C boundary, both ways: GBK by default
 //! (Windows-era callers pass ANSI buffers), UTF-8 when configured. Input that is not valid in
 //! the encoding, and output the encoding cannot represent, are errors: nothing is replaced.
+//!
+//! A GBK character's second byte may be `0x7C`, the byte of `|` (`亅` is `81 7C`): a caller
+//! splitting the line on that byte would cut such a character into a field separator. So text
+//! whose GBK bytes hold a `|` that is not the character `|` is refused both ways: output read
+//! from a card (−999: the card holds what the interface cannot carry) and a caller's input
+//! (−23: it would be written to the card and be unreadable through this interface). `$`, the
+//! other separator of the grammar, is `0x24`, below every GBK second byte (`0x40`..); UTF-8
+//! never puts an ASCII byte inside a character.
 
 use zeroize::Zeroizing;
 
@@ -24,6 +32,30 @@ pub enum EncodingError {
     /// The output holds a character the encoding cannot represent.
     #[error("the output holds a character that {encoding} cannot represent; configure encoding = \"utf-8\"")]
     Output { encoding: &'static str },
+    /// The output holds a character whose GBK bytes include `|`, the field separator.
+    #[error("the output holds {character:?}, whose GBK bytes include the separator byte `|` (7C): a caller splitting on `|` would cut it; configure encoding = \"utf-8\"")]
+    SeparatorInOutput { character: char },
+    /// An input string holds a character whose GBK bytes include `|`.
+    #[error("{argument} holds {character:?}, whose GBK bytes include the separator byte `|` (7C), which cannot be told from a separator")]
+    SeparatorInInput {
+        argument: &'static str,
+        character: char,
+    },
+}
+
+/// The first character of `text` other than `|` whose GBK bytes hold a `|` byte.
+fn hiding_separator(text: &str) -> Option<char> {
+    let mut buf = [0u8; 4];
+    text.chars().find(|&c| {
+        c != '|' && {
+            let (bytes, _, _) = encoding_rs::GBK.encode(c.encode_utf8(&mut buf));
+            bytes.contains(&b'|')
+        }
+    })
+}
+
+fn separators(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'|').count()
 }
 
 impl Encoding {
@@ -41,11 +73,20 @@ impl Encoding {
             Self::Gbk => encoding_rs::GBK
                 .decode_without_bom_handling_and_without_replacement(bytes)
                 .map(|c| c.into_owned()),
-        };
-        text.ok_or(EncodingError::Input {
+        }
+        .ok_or(EncodingError::Input {
             argument,
             encoding: self.name(),
-        })
+        })?;
+        if self == Self::Gbk && separators(bytes) != separators(text.as_bytes()) {
+            if let Some(character) = hiding_separator(&text) {
+                return Err(EncodingError::SeparatorInInput {
+                    argument,
+                    character,
+                });
+            }
+        }
+        Ok(text)
     }
 
     /// [`Encoding::decode`] of a secret (a PIN): the text lives in zeroized memory.
@@ -67,6 +108,11 @@ impl Encoding {
                     return Err(EncodingError::Output {
                         encoding: self.name(),
                     });
+                }
+                if separators(&bytes) != separators(text.as_bytes()) {
+                    if let Some(character) = hiding_separator(text) {
+                        return Err(EncodingError::SeparatorInOutput { character });
+                    }
                 }
                 Ok(bytes.into_owned())
             }
@@ -114,6 +160,33 @@ mod tests {
                 .unwrap(),
             "张三"
         );
+    }
+
+    #[test]
+    fn a_gbk_character_holding_the_separator_byte_is_refused() {
+        // 亅 is 81 7C in GBK: "…|亅一|…" would split into an extra field.
+        assert_eq!(
+            Encoding::Gbk.encode("张三|亅一|男|"),
+            Err(EncodingError::SeparatorInOutput { character: '亅' })
+        );
+        assert_eq!(
+            Encoding::Gbk
+                .decode(b"01|\x81|\xD2\xBB|", "pWriteData")
+                .unwrap_err()
+                .to_string(),
+            "pWriteData holds '亅', whose GBK bytes include the separator byte `|` (7C), which cannot be told from a separator"
+        );
+        // UTF-8 carries it safely; other GBK names pass.
+        assert_eq!(Encoding::Utf8.encode("亅|").unwrap(), "亅|".as_bytes());
+        assert_eq!(
+            Encoding::Utf8
+                .decode("亅|".as_bytes(), "pWriteData")
+                .unwrap(),
+            "亅|"
+        );
+        assert_eq!(Encoding::Gbk.encode("一|").unwrap(), b"\xD2\xBB|");
+        // An error text still reaches the caller, the character replaced.
+        assert_eq!(Encoding::Gbk.encode_lossy("亅"), b"?");
     }
 
     #[test]

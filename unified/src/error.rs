@@ -28,11 +28,27 @@ pub enum UnifiedError {
     /// line) or `iAuthType` is malformed (−23).
     #[error(transparent)]
     Line(#[from] sscard::unified::UnifiedError),
-    /// `iReadCardBas_HSM_Step2` without a step 1 to continue.
-    #[error(
-        "no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2)"
-    )]
+    /// `iReadCardBas_HSM_Step2` without a step 1 to continue: none on this thread, and not
+    /// exactly one in the process.
+    #[error("no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2; a step 2 continues its own thread's step 1, else the process's only one)")]
     NoStep1,
+    /// `iReadCardBas_HSM_Step2` found its card reset since step 1, which lost the card's
+    /// authentication. `by_library`: this library is configured to reset the card after each
+    /// call, so any call on the card between the two steps does it.
+    #[error("the card was reset since step 1 ({}): call iReadCardBas_HSM_Step1 again", match .by_library {
+        true => "card_disposition = \"reset\" in this library's configuration resets it after every other call on it, or another application did",
+        false => "by another application, or the card was removed",
+    })]
+    ResetSinceStep1 { by_library: bool },
+    /// A later step 1 on the same card (another thread's) replaced the card's challenge.
+    #[error("step 1 on {reader} was superseded by a later step 1 on the same card (the card keeps one challenge): call iReadCardBas_HSM_Step1 again")]
+    Superseded { reader: String },
+    /// The key source is a PKCS#11 token and its PIN is not in the environment.
+    #[error("the PKCS#11 token's PIN is not set: set SSCARD_PKCS11_PIN in the environment of the process that calls the library (it has no prompt)")]
+    NoTokenPin,
+    /// The PKCS#11 module the configuration names is not there.
+    #[error("the PKCS#11 module {} does not exist (keys = \"pkcs11:MODULE:TOKEN-LABEL\" in the configuration)", .path.display())]
+    NoModule { path: std::path::PathBuf },
     /// The configuration file is missing, not TOML, or holds an unknown key or a bad value.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -41,8 +57,13 @@ pub enum UnifiedError {
     /// A pointer argument the call needs is NULL: nothing was read or written.
     #[error("{argument} is NULL")]
     Null { argument: &'static str },
-    /// An input string has no NUL within the bytes the library reads.
-    #[error("{argument} has no terminating NUL within {limit} bytes")]
+    /// `pCardInfo` is NULL or empty (C# and JNA pass "" for a null string) where the call
+    /// needs it.
+    #[error("pCardInfo is NULL or empty: this call checks the card against it")]
+    NoCardInfo,
+    /// An input string is longer than its argument's limit: no NUL within the limit's bytes
+    /// and one more (the library reads no further).
+    #[error("{argument} is longer than {limit} bytes")]
     Unterminated {
         argument: &'static str,
         limit: usize,
@@ -91,10 +112,18 @@ impl Classified for UnifiedError {
             Self::Keys(e) => e.return_code(),
             Self::Transport(e) => e.return_code(),
             Self::Line(e) => e.return_code(),
-            Self::NoStep1 => codes::NO_CONNECTION,
-            Self::Config(_) | Self::Panic => codes::UNKNOWN,
+            Self::NoStep1 | Self::ResetSinceStep1 { .. } | Self::Superseded { .. } => {
+                codes::NO_CONNECTION
+            }
+            Self::Config(_) | Self::Panic | Self::NoTokenPin | Self::NoModule { .. } => {
+                codes::UNKNOWN
+            }
+            // What a card holds but the output cannot carry is the library's failure, not the
+            // caller's.
+            Self::Encoding(EncodingError::SeparatorInOutput { .. }) => codes::UNKNOWN,
             Self::Encoding(_)
             | Self::Null { .. }
+            | Self::NoCardInfo
             | Self::Unterminated { .. }
             | Self::OutputTooLong { .. } => codes::INVALID_DATA,
             Self::BadType(_) => codes::WRONG_CARD,
@@ -119,10 +148,14 @@ impl Classified for UnifiedError {
             Self::Keys(e) => e.exit_class(),
             Self::Transport(e) => e.exit_class(),
             Self::Line(e) => e.exit_class(),
-            Self::NoStep1 => ExitClass::Card,
+            Self::NoStep1 | Self::ResetSinceStep1 { .. } | Self::Superseded { .. } => {
+                ExitClass::Card
+            }
+            Self::NoTokenPin | Self::NoModule { .. } => ExitClass::BadInput,
             Self::Config(_)
             | Self::Encoding(_)
             | Self::Null { .. }
+            | Self::NoCardInfo
             | Self::Unterminated { .. }
             | Self::OutputTooLong { .. }
             | Self::BadType(_)
@@ -142,7 +175,7 @@ mod tests {
 
     #[test]
     fn return_codes() {
-        let cases: [(UnifiedError, i32); 15] = [
+        let cases: [(UnifiedError, i32); 17] = [
             (
                 UnifiedError::Null {
                     argument: "pOutInfo",
@@ -170,6 +203,11 @@ mod tests {
             (UnifiedError::InitialPin, -35),
             (UnifiedError::Panic, -999),
             (UnifiedError::NoStep1, -12),
+            (UnifiedError::ResetSinceStep1 { by_library: true }, -12),
+            (
+                UnifiedError::Encoding(EncodingError::SeparatorInOutput { character: '亅' }),
+                -999,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(e.return_code(), code, "{e}");
@@ -180,6 +218,17 @@ mod tests {
         );
         assert_eq!(UnifiedError::Ssc(SscError::PinsDiffer).return_code(), -34);
         assert_eq!(UnifiedError::Ssc(SscError::PinLength).return_code(), -33);
+        // The library's own reset is named when it may be the cause, never only "another
+        // application".
+        assert_eq!(
+            UnifiedError::ResetSinceStep1 { by_library: true }.to_string(),
+            "the card was reset since step 1 (card_disposition = \"reset\" in this library's configuration resets it after every other call on it, or another application did): call iReadCardBas_HSM_Step1 again"
+        );
+        assert!(!UnifiedError::NoTokenPin.to_string().contains("prompt:"));
+        assert_eq!(
+            UnifiedError::NoTokenPin.to_string(),
+            "the PKCS#11 token's PIN is not set: set SSCARD_PKCS11_PIN in the environment of the process that calls the library (it has no prompt)"
+        );
         assert_eq!(
             UnifiedError::BadType(5).to_string(),
             "iType 5 is not 1 (contact), 2 (contactless), 3 (both, contact first) or 4 (both, contactless first)"

@@ -5,7 +5,9 @@
 //! never an unwind into C) and with Rust's panic message silenced for that thread (the library
 //! prints nothing). A NULL output buffer is refused with −23 and nothing written; any other
 //! NULL argument is −23 with the error text in `pOutInfo`. Input strings are read up to their
-//! NUL, at most [`MAX_INPUT`] bytes. Output is written only when it fits the buffer's contract
+//! NUL, at most their argument's limit and one byte more (a PIN 6 bytes, `pCardInfo` 128,
+//! `pFileAddr` 1024, `pWriteData` 2048, `pKey` and `pStep1` 512): a longer one is −23 (−33 for
+//! a PIN) without reading further. `iType` is checked once, first. Output is written only when it fits the buffer's contract
 //! ([`MAX_OUTPUT`] bytes and the NUL for `pOutInfo`); a longer answer is −23 with an error text,
 //! and an error text is cut (on a character boundary) to fit.
 #![allow(unsafe_code)]
@@ -15,14 +17,17 @@ use crate::calls;
 use crate::config::Config;
 use crate::encoding::Encoding;
 use crate::error::{UnifiedError, MAX_OUTPUT};
+use crate::readers::search_order;
+use sscard::ssc::SscError;
+use sscard::unified::{MAX_CARD_INFO, MAX_FILE_ADDR, MAX_STEP_LINE, MAX_WRITE_DATA};
 use sscard_core::classify::Classified;
 use sscard_core::profile::codes;
 use std::cell::Cell;
 use std::os::raw::{c_char, c_int, c_long};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// The most bytes read of one input string before its NUL.
-pub const MAX_INPUT: usize = 64 * 1024;
+/// The most digits of a PIN (PROFILE section 7: 2 to 6).
+pub const MAX_PIN: usize = 6;
 /// `pReaderSN` holds at least this many bytes: a serial number of 64 bytes shown as hex, and
 /// the NUL.
 pub const READER_SN_SIZE: usize = 129;
@@ -57,27 +62,65 @@ fn caught<T>(body: impl FnOnce() -> Result<T, UnifiedError>) -> Result<T, Unifie
     r
 }
 
-/// The bytes of the C string `p` (without its NUL).
+/// The bytes of the C string `p` (without its NUL), at most `limit` of them.
 ///
 /// # Safety
-/// `p` is NULL or points to a NUL-terminated string (or to at least [`MAX_INPUT`] readable
+/// `p` is NULL or points to a NUL-terminated string (or to at least `limit` + 1 readable
 /// bytes), valid for the call.
-unsafe fn input<'a>(p: *const c_char, argument: &'static str) -> Result<&'a [u8], UnifiedError> {
+unsafe fn input<'a>(
+    p: *const c_char,
+    argument: &'static str,
+    limit: usize,
+) -> Result<&'a [u8], UnifiedError> {
     if p.is_null() {
         return Err(UnifiedError::Null { argument });
     }
     let p = p.cast::<u8>();
-    for n in 0..MAX_INPUT {
+    for n in 0..=limit {
         // SAFETY: the caller's string is readable up to its NUL, which is not before n.
         if unsafe { *p.add(n) } == 0 {
             // SAFETY: the n bytes before the NUL are readable and live for the call.
             return Ok(unsafe { std::slice::from_raw_parts(p, n) });
         }
     }
-    Err(UnifiedError::Unterminated {
-        argument,
-        limit: MAX_INPUT,
-    })
+    Err(UnifiedError::Unterminated { argument, limit })
+}
+
+/// A PIN argument's bytes: one longer than a PIN can be is a PIN of the wrong length (−33).
+///
+/// # Safety
+/// As [`input`]'s.
+unsafe fn pin_input<'a>(
+    p: *const c_char,
+    argument: &'static str,
+) -> Result<&'a [u8], UnifiedError> {
+    // SAFETY: the caller's contract is input's.
+    match unsafe { input(p, argument, MAX_PIN) } {
+        Err(UnifiedError::Unterminated { .. }) => Err(SscError::PinLength.into()),
+        r => r,
+    }
+}
+
+/// `pCardInfo`, which may be absent: NULL or empty (C# and JNA pass "" for a null string).
+///
+/// # Safety
+/// As [`input`]'s.
+unsafe fn card_info<'a>(p: *const c_char) -> Result<Option<&'a [u8]>, UnifiedError> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller's contract is input's.
+    let bytes = unsafe { input(p, "pCardInfo", MAX_CARD_INFO) }?;
+    Ok(Some(bytes).filter(|b| !b.is_empty()))
+}
+
+/// `pCardInfo` where it is required.
+///
+/// # Safety
+/// As [`input`]'s.
+unsafe fn required_card_info<'a>(p: *const c_char) -> Result<&'a [u8], UnifiedError> {
+    // SAFETY: the caller's contract is input's.
+    unsafe { card_info(p) }?.ok_or(UnifiedError::NoCardInfo)
 }
 
 /// Copies `bytes` and a NUL to `p`.
@@ -168,7 +211,7 @@ unsafe fn answer(
 #[no_mangle]
 pub unsafe extern "C" fn iReadCardBas(iType: c_int, pOutInfo: *mut c_char) -> c_long {
     // SAFETY: pOutInfo's contract is answer's.
-    unsafe { answer(pOutInfo, |cfg| calls::read_basic(cfg, iType)) }
+    unsafe { answer(pOutInfo, |cfg| calls::read_basic(cfg, search_order(iType)?)) }
 }
 
 /// VERIFY with the PIN from the reader's PIN pad, else from the controlling terminal.
@@ -180,7 +223,7 @@ pub unsafe extern "C" fn iVerifyPIN(iType: c_int, pOutInfo: *mut c_char) -> c_lo
     // SAFETY: pOutInfo's contract is answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            calls::verify_entered(cfg, iType).map(|()| String::new())
+            calls::verify_entered(cfg, search_order(iType)?).map(|()| String::new())
         })
     }
 }
@@ -194,7 +237,7 @@ pub unsafe extern "C" fn iChangePIN(iType: c_int, pOutInfo: *mut c_char) -> c_lo
     // SAFETY: pOutInfo's contract is answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            calls::change_entered(cfg, iType).map(|()| String::new())
+            calls::change_entered(cfg, search_order(iType)?).map(|()| String::new())
         })
     }
 }
@@ -213,9 +256,9 @@ pub unsafe extern "C" fn iVerifyPINK(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
-            let pin = calls::given_pin(cfg, input(pPIN, "pPIN")?, "pPIN")?;
-            calls::verify_given(cfg, iType, &pin).map(|()| String::new())
+            let order = search_order(iType)?;
+            let pin = calls::given_pin(cfg, pin_input(pPIN, "pPIN")?, "pPIN")?;
+            calls::verify_given(cfg, order, &pin).map(|()| String::new())
         })
     }
 }
@@ -235,10 +278,10 @@ pub unsafe extern "C" fn iChangePINK(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
-            let old = calls::given_pin(cfg, input(pOldPIN, "pOldPIN")?, "pOldPIN")?;
-            let new = calls::given_pin(cfg, input(pNewPIN, "pNewPIN")?, "pNewPIN")?;
-            calls::change_given(cfg, iType, &old, &new).map(|()| String::new())
+            let order = search_order(iType)?;
+            let old = calls::given_pin(cfg, pin_input(pOldPIN, "pOldPIN")?, "pOldPIN")?;
+            let new = calls::given_pin(cfg, pin_input(pNewPIN, "pNewPIN")?, "pNewPIN")?;
+            calls::change_given(cfg, order, &old, &new).map(|()| String::new())
         })
     }
 }
@@ -251,11 +294,11 @@ pub unsafe extern "C" fn iChangePINK(
 #[no_mangle]
 pub unsafe extern "C" fn iReadCardBas_HSM_Step1(iType: c_int, pOutInfo: *mut c_char) -> c_long {
     // SAFETY: pOutInfo's contract is answer's.
-    unsafe { answer(pOutInfo, |cfg| calls::hsm_step1(cfg, iType)) }
+    unsafe { answer(pOutInfo, |cfg| calls::hsm_step1(cfg, search_order(iType)?)) }
 }
 
-/// Two-step reading, step 2: continues the last step 1 with the encryption machine's `pKey`;
-/// read basic info's line in `pOutInfo`.
+/// Two-step reading, step 2: continues this thread's step 1 (else the process's only one) with
+/// the encryption machine's `pKey`; read basic info's line in `pOutInfo`.
 ///
 /// # Safety
 /// `pKey` is NULL or a NUL-terminated string; `pOutInfo` is NULL or a buffer of at least 2048
@@ -266,7 +309,11 @@ pub unsafe extern "C" fn iReadCardBas_HSM_Step2(
     pOutInfo: *mut c_char,
 ) -> c_long {
     // SAFETY: the arguments' contracts are input's and answer's.
-    unsafe { answer(pOutInfo, |cfg| calls::hsm_step2(cfg, input(pKey, "pKey")?)) }
+    unsafe {
+        answer(pOutInfo, |cfg| {
+            calls::hsm_step2(cfg, input(pKey, "pKey", MAX_STEP_LINE)?)
+        })
+    }
 }
 
 /// Reads the records `pFileAddr` names; `pCardInfo` may be NULL with `iAuthType` 0.
@@ -285,17 +332,13 @@ pub unsafe extern "C" fn iReadCard(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
-            let card_info = match pCardInfo.is_null() {
-                true => None,
-                false => Some(input(pCardInfo, "pCardInfo")?),
-            };
+            let order = search_order(iType)?;
             calls::read_items(
                 cfg,
-                iType,
+                order,
                 iAuthType,
-                card_info,
-                input(pFileAddr, "pFileAddr")?,
+                card_info(pCardInfo)?,
+                input(pFileAddr, "pFileAddr", MAX_FILE_ADDR)?,
             )
         })
     }
@@ -317,13 +360,13 @@ pub unsafe extern "C" fn iWriteCard(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
+            let order = search_order(iType)?;
             calls::write_items(
                 cfg,
-                iType,
-                input(pCardInfo, "pCardInfo")?,
-                input(pFileAddr, "pFileAddr")?,
-                input(pWriteData, "pWriteData")?,
+                order,
+                required_card_info(pCardInfo)?,
+                input(pFileAddr, "pFileAddr", MAX_FILE_ADDR)?,
+                input(pWriteData, "pWriteData", MAX_WRITE_DATA)?,
             )
             .map(|()| String::new())
         })
@@ -345,8 +388,8 @@ pub unsafe extern "C" fn iReloadPIN(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
-            calls::reload_pin(cfg, iType, input(pCardInfo, "pCardInfo")?).map(|()| String::new())
+            let order = search_order(iType)?;
+            calls::reload_pin(cfg, order, required_card_info(pCardInfo)?).map(|()| String::new())
         })
     }
 }
@@ -365,8 +408,8 @@ pub unsafe extern "C" fn iUnblockPIN(
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pOutInfo, |cfg| {
-            crate::readers::search_order(iType)?;
-            calls::unblock_pin(cfg, iType, input(pCardInfo, "pCardInfo")?).map(|()| String::new())
+            let order = search_order(iType)?;
+            calls::unblock_pin(cfg, order, required_card_info(pCardInfo)?).map(|()| String::new())
         })
     }
 }
@@ -382,13 +425,15 @@ pub unsafe extern "C" fn iSscardHsmStep2(pStep1: *const c_char, pKey: *mut c_cha
     // SAFETY: the arguments' contracts are input's and answer's.
     unsafe {
         answer(pKey, |cfg| {
-            calls::hsm_step2_key_line(cfg, input(pStep1, "pStep1")?)
+            calls::hsm_step2_key_line(cfg, input(pStep1, "pStep1", MAX_STEP_LINE)?)
         })
     }
 }
 
 /// The card reader's serial number (else the configured device number, else empty) and the
-/// PSAM's terminal number (empty when the key source is not a PSAM).
+/// PSAM's terminal number (empty when the key source is not a PSAM). Each is written when it
+/// is known, the other empty; the return code is 0 when both are known, else the card
+/// reader's error (−2 no card, and no device number configured) before the PSAM's (−2201).
 ///
 /// # Safety
 /// `pReaderSN` is NULL or a buffer of at least 129 bytes; `pPsamTermNo` is NULL or a buffer of
@@ -403,21 +448,23 @@ pub unsafe extern "C" fn iGetReaderInfo(
     }
     let result = caught(|| {
         let cfg = Config::load()?;
-        let (serial, terminal) = calls::reader_info(&cfg)?;
-        Ok((
-            fitted(cfg.encoding, &serial, "pReaderSN", READER_SN_SIZE - 1)?,
-            fitted(
-                cfg.encoding,
-                &terminal,
-                "pPsamTermNo",
-                PSAM_TERM_NO_SIZE - 1,
-            )?,
-        ))
+        let (serial, terminal, failed) = calls::reader_info(&cfg)?.outcome();
+        let serial = fitted(cfg.encoding, &serial, "pReaderSN", READER_SN_SIZE - 1);
+        let terminal = fitted(
+            cfg.encoding,
+            &terminal,
+            "pPsamTermNo",
+            PSAM_TERM_NO_SIZE - 1,
+        );
+        Ok(match (serial, terminal, failed) {
+            (Ok(s), Ok(t), None) => (s, t, c_long::from(codes::SUCCESS)),
+            (Ok(s), Ok(t), Some(e)) => (s, t, code(&e)),
+            (Err(e), t, _) => (Vec::new(), t.unwrap_or_default(), code(&e)),
+            (Ok(s), Err(e), _) => (s, Vec::new(), code(&e)),
+        })
     });
-    let (serial, terminal, rc) = match result {
-        Ok((s, t)) => (s, t, c_long::from(codes::SUCCESS)),
-        Err(e) => (Vec::new(), Vec::new(), code(&e)),
-    };
+    let (serial, terminal, rc) =
+        result.unwrap_or_else(|e: UnifiedError| (Vec::new(), Vec::new(), code(&e)));
     // SAFETY: both buffers hold their documented sizes; `fitted` kept the texts within them.
     unsafe {
         write(pReaderSN, &serial);
@@ -461,6 +508,40 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_card_info_is_no_card_info() {
+        let mut out = buffer();
+        // SAFETY: C string literals and a live buffer of the documented size.
+        unsafe {
+            assert_eq!(card_info(c"".as_ptr()).unwrap(), None);
+            assert_eq!(card_info(std::ptr::null()).unwrap(), None);
+            assert_eq!(card_info(c"x".as_ptr()).unwrap(), Some(&b"x"[..]));
+            // Required: "" is refused like NULL, before any reader is looked at.
+            let rc = iUnblockPIN(1, c"".as_ptr().cast_mut(), out.as_mut_ptr());
+            assert_eq!(
+                (rc, text(&out).as_str()),
+                (
+                    -23,
+                    "pCardInfo is NULL or empty: this call checks the card against it"
+                )
+            );
+            let rc = iReadCard(
+                1,
+                1,
+                c"".as_ptr().cast_mut(),
+                c"SSSEEF05|01|$".as_ptr().cast_mut(),
+                out.as_mut_ptr(),
+            );
+            assert_eq!(
+                (rc, text(&out).as_str()),
+                (
+                    -23,
+                    "pCardInfo is NULL or empty: this call checks the card against it"
+                )
+            );
+        }
+    }
+
+    #[test]
     fn a_bad_itype_is_minus_one() {
         let mut out = buffer();
         // SAFETY: a live buffer of the documented size.
@@ -484,7 +565,7 @@ mod tests {
             assert_eq!(rc, -12);
             assert_eq!(
                 text(&out),
-                "no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2)"
+                "no step 1 to continue: call iReadCardBas_HSM_Step1 first (each step 1 serves one step 2; a step 2 continues its own thread's step 1, else the process's only one)"
             );
             let rc = iReadCard(
                 1,
@@ -493,7 +574,13 @@ mod tests {
                 c"SSSEEF05|01|$".as_ptr().cast_mut(),
                 out.as_mut_ptr(),
             );
-            assert_eq!((rc, text(&out).as_str()), (-23, "pCardInfo is NULL"));
+            assert_eq!(
+                (rc, text(&out).as_str()),
+                (
+                    -23,
+                    "pCardInfo is NULL or empty: this call checks the card against it"
+                )
+            );
             let rc = iReadCard(
                 1,
                 2,
@@ -562,12 +649,24 @@ mod tests {
 
     #[test]
     fn unterminated_input_is_refused() {
-        let long = vec![b'1' as c_char; MAX_INPUT + 1];
-        // SAFETY: a live buffer longer than MAX_INPUT.
-        let e = unsafe { input(long.as_ptr(), "pPIN") }.unwrap_err();
-        assert_eq!(code(&e), -23);
+        // Exactly limit + 1 readable bytes and no NUL: the scan stops there (reading one byte
+        // more would be out of bounds, which Miri or ASan would catch).
+        let long = vec![b'1' as c_char; MAX_FILE_ADDR + 1];
+        // SAFETY: a live buffer of MAX_FILE_ADDR + 1 bytes.
+        let e = unsafe { input(long.as_ptr(), "pFileAddr", MAX_FILE_ADDR) }.unwrap_err();
+        assert_eq!(
+            (code(&e), e.to_string().as_str()),
+            (-23, "pFileAddr is longer than 1024 bytes")
+        );
         let pin = c"802417";
-        // SAFETY: a C string literal.
-        assert_eq!(unsafe { input(pin.as_ptr(), "pPIN") }.unwrap(), b"802417");
+        // SAFETY: C string literals and a live buffer of 7 bytes.
+        unsafe {
+            assert_eq!(pin_input(pin.as_ptr(), "pPIN").unwrap(), b"802417");
+            let seven = [b'1' as c_char; MAX_PIN + 1];
+            let e = pin_input(seven.as_ptr(), "pPIN").unwrap_err();
+            assert_eq!(code(&e), -33, "{e}");
+            let e = input(c"0123456789".as_ptr(), "pCardInfo", 4).unwrap_err();
+            assert_eq!(e.to_string(), "pCardInfo is longer than 4 bytes");
+        }
     }
 }

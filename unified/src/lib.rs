@@ -7,11 +7,13 @@
 mod calls;
 pub mod config;
 pub mod encoding;
+pub mod ending;
 pub mod error;
 pub mod ffi;
 pub mod pinpad;
 pub mod readers;
 pub mod tty;
+mod two_step;
 
 pub use calls::*;
 pub use error::UnifiedError;

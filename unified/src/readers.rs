@@ -14,12 +14,17 @@
 //! end of the flow (PIN entry included), and probing a reader during discovery takes that
 //! reader's lock for the probe alone, so discovery in several threads at once is safe and never
 //! holds two locks (no deadlock).
+//!
+//! Every connection ends through [`Ending`]: the card's with the configured
+//! `card_disposition` (leave by default), a probe's and the PSAM's by leaving the card.
 
 use crate::config::{Config, AUTO};
+use crate::ending::Ending;
 use crate::error::UnifiedError;
 use sscard::keys::{self, KeyError, KeySource, KeySpec, NoPsamReason, PsamKeys};
 use sscard::ssc::SscError;
 use sscard_core::profile::commands;
+use sscard_transport::backend::Disposition;
 use sscard_transport::pcsc::{establish, list_readers, resolve_reader, Context, PcscBackend};
 use sscard_transport::trace::Trace;
 use sscard_transport::{Connection, TransportError};
@@ -130,7 +135,7 @@ fn discover(ctx: &Context, interface: Interface) -> Result<Option<String>, Trans
         let Ok(backend) = PcscBackend::connect_named(ctx, &name, false) else {
             continue;
         };
-        let mut conn = Connection::new(backend);
+        let mut conn = Connection::new(Ending::new(backend, Disposition::Leave));
         if judge(&name, conn.atr()) == interface && has_ssse(&mut conn) {
             found().card.insert(interface, name.clone());
             return Ok(Some(name));
@@ -177,7 +182,7 @@ pub fn with_card<T>(
             Err(TransportError::NoCard { .. }) => return Ok(None),
             r => r?,
         };
-        let conn = Connection::new(backend);
+        let conn = Connection::new(Ending::new(backend, cfg.card_disposition));
         if interface.is_some_and(|i| judge(name, conn.atr()) != i) {
             return Ok(None);
         }
@@ -223,8 +228,25 @@ pub fn with_card<T>(
     })
 }
 
-/// The card reader `iType` would use, without a flow: for `iGetReaderInfo`'s serial number.
+/// The card reader's serial number, for `iGetReaderInfo`: the configured contact (else
+/// contactless) reader's, whatever card it holds; without readers configured, the reader of a
+/// social security card (contact first), which is the only way to tell the card reader.
 pub fn card_reader_serial(cfg: &Config, ctx: &Context) -> Result<Option<String>, UnifiedError> {
+    if let Some(configured) = cfg.card_reader.as_ref().or(cfg.contactless_reader.as_ref()) {
+        let name = resolve_reader(&list_readers(ctx)?, configured)?;
+        let lock = reader_lock(&name);
+        let _turn = hold(&lock);
+        let backend = match PcscBackend::connect_named(ctx, &name, false) {
+            Err(TransportError::NoCard { .. }) => {
+                return Err(UnifiedError::NoCard {
+                    wanted: "contact or contactless",
+                })
+            }
+            r => r?,
+        };
+        let conn = Connection::new(Ending::new(backend, Disposition::Leave));
+        return Ok(conn.reader_serial().map(str::to_string));
+    }
     with_card(
         cfg,
         ctx,
@@ -238,7 +260,7 @@ fn open_psam(ctx: &Context, name: &str) -> Result<PsamKeys, KeyError> {
     let _turn = hold(&lock);
     let backend = PcscBackend::connect_named(ctx, name, false)
         .map_err(|e| KeyError::NoPsam(NoPsamReason::Reader(e)))?;
-    PsamKeys::open(Connection::new(backend)).map_err(|e| match e {
+    PsamKeys::open(Connection::new(Ending::new(backend, Disposition::Leave))).map_err(|e| match e {
         KeyError::NoPsam(_) => e,
         e => KeyError::NoPsam(NoPsamReason::NotAPsam {
             reader: name.into(),
@@ -278,18 +300,31 @@ pub fn psam(ctx: &Context, reader: &str) -> Result<PsamKeys, KeyError> {
 }
 
 /// The configured key source: a PSAM (named or found), software keys, or a PKCS#11 token whose
-/// PIN comes from `SSCARD_PKCS11_PIN`.
-pub fn key_source(cfg: &Config) -> Result<Box<dyn KeySource>, KeyError> {
+/// PIN comes from `SSCARD_PKCS11_PIN` (the library has no prompt). A PKCS#11 module that is
+/// not there is reported as such before the PIN is looked for.
+pub fn key_source(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
     match cfg.key_spec() {
         KeySpec::Psam(reader) => Ok(Box::new(psam(&establish()?, &reader)?)),
         spec => {
+            if let KeySpec::Pkcs11 { module, .. } = &spec {
+                // A bare library name is the dynamic loader's to find; a path must exist.
+                if module.components().count() > 1 && !module.exists() {
+                    return Err(UnifiedError::NoModule {
+                        path: module.clone(),
+                    });
+                }
+            }
             let pin = match spec.needs_token_pin() {
                 true => Some(zeroize::Zeroizing::new(
-                    std::env::var("SSCARD_PKCS11_PIN").map_err(|_| KeyError::NoTokenPin)?,
+                    std::env::var("SSCARD_PKCS11_PIN").map_err(|_| UnifiedError::NoTokenPin)?,
                 )),
                 false => None,
             };
-            keys::open(&spec, &Trace::off(), pin.as_deref().map(String::as_str))
+            Ok(keys::open(
+                &spec,
+                &Trace::off(),
+                pin.as_deref().map(String::as_str),
+            )?)
         }
     }
 }
@@ -298,6 +333,19 @@ pub fn key_source(cfg: &Config) -> Result<Box<dyn KeySource>, KeyError> {
 mod tests {
     use super::*;
     use sscard_core::hexfmt::parse_hex;
+
+    #[test]
+    fn a_missing_pkcs11_module_is_named_before_the_pin() {
+        let cfg = Config {
+            keys: Some("pkcs11:/nonexistent/libsofthsm2.so:sscard".parse().unwrap()),
+            ..Config::default()
+        };
+        let e = key_source(&cfg).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the PKCS#11 module /nonexistent/libsofthsm2.so does not exist (keys = \"pkcs11:MODULE:TOKEN-LABEL\" in the configuration)"
+        );
+    }
 
     #[test]
     fn itype_orders_the_search() {

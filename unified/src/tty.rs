@@ -4,6 +4,12 @@
 //! Escape, Ctrl-C or Ctrl-D cancels, and so does an empty entry. The prompt goes to the
 //! terminal itself, never to the process's standard output or error. The typed bytes live in
 //! zeroized memory.
+//!
+//! A signal that interrupts the wait (SIGINT sent to the process, a SIGALRM, …) cancels the
+//! entry (−31): the terminal is restored and the call returns, so the caller's handler gets to
+//! act instead of the process waiting out the time limit. A fatal signal (SIGTERM, SIGKILL)
+//! ends the process with the terminal still without echo (`stty sane` restores it); the
+//! library installs no signal handler of its own.
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::{open, Mode, OFlags};
@@ -41,6 +47,16 @@ const ERASE: [u8; 2] = [0x7F, 0x08];
 /// Escape, Ctrl-C, Ctrl-D.
 const CANCEL: [u8; 3] = [0x1B, 0x03, 0x04];
 
+/// What a failed `poll` or `read` of the terminal means; `None`: try again.
+fn failed(e: rustix::io::Errno) -> Option<EntryError> {
+    match e {
+        rustix::io::Errno::AGAIN => None,
+        // A signal: whoever sent it wants the call back, not a wait to the time limit.
+        rustix::io::Errno::INTR => Some(EntryError::Cancelled),
+        e => Some(io(e)),
+    }
+}
+
 fn io(e: rustix::io::Errno) -> EntryError {
     EntryError::Terminal {
         errno: e.raw_os_error(),
@@ -68,13 +84,17 @@ pub fn read_entry(
                 })
             }
             Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(io(e)),
+            Err(e) => match failed(e) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
         }
         let n = match rustix::io::read(&input, &mut key[..]) {
             Ok(n) => n,
-            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
-            Err(e) => return Err(io(e)),
+            Err(e) => match failed(e) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
         };
         match (n, key[0]) {
             // The terminal hung up: nobody is there to finish the entry.
@@ -178,6 +198,19 @@ mod tests {
         assert_eq!(
             read_entry(&terminal, Instant::now() + limit, limit).map(|e| e.to_vec()),
             Err(EntryError::Cancelled)
+        );
+    }
+
+    #[test]
+    fn a_signal_cancels_the_entry() {
+        use rustix::io::Errno;
+        assert_eq!(failed(Errno::INTR), Some(EntryError::Cancelled));
+        assert_eq!(failed(Errno::AGAIN), None);
+        assert_eq!(
+            failed(Errno::IO),
+            Some(EntryError::Terminal {
+                errno: Errno::IO.raw_os_error()
+            })
         );
     }
 
