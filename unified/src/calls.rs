@@ -64,7 +64,7 @@ fn keys_for(
     ctx: &Context,
     order: &[Interface],
 ) -> Result<Box<dyn KeySource>, UnifiedError> {
-    readers::key_source(cfg).map_err(|e| match with_card(cfg, ctx, order, |_| Ok(())) {
+    readers::key_source(cfg, Some(ctx)).map_err(|e| match with_card(cfg, ctx, order, |_| Ok(())) {
         Err(missing) if missing.return_code() == codes::NO_CARD => missing,
         _ => e,
     })

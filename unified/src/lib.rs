@@ -1,8 +1,9 @@
 //! `libsscard_unified.so`: the national unified reader interface (`iReadCardBas`,
 //! `iVerifyPIN`, …; PROFILE sections 7 and 10) as a C library over the sscard host crate.
 //! `include/sscard_unified.h` declares the exports; `README.md` and `docs/unified.md` say how
-//! it is configured and what each call does. The Rust side is usable too: [`calls`] holds the
-//! functions with Rust arguments, [`ffi`] the C boundary (the crate's only `unsafe`).
+//! it is configured and what each call does. The Rust side is usable too: the functions
+//! re-exported at the crate root take Rust arguments, [`ffi`] is the C boundary (the crate's
+//! only `unsafe`).
 
 mod calls;
 pub mod config;

@@ -299,12 +299,16 @@ pub fn psam(ctx: &Context, reader: &str) -> Result<PsamKeys, KeyError> {
     Err(KeyError::NoPsam(why))
 }
 
-/// The configured key source: a PSAM (named or found), software keys, or a PKCS#11 token whose
+/// The configured key source, on the call's PC/SC context when it has one (a PSAM needs
+/// one; software keys and tokens do not): a PSAM (named or found), software keys, or a PKCS#11 token whose
 /// PIN comes from `SSCARD_PKCS11_PIN` (the library has no prompt). A PKCS#11 module that is
 /// not there is reported as such before the PIN is looked for.
-pub fn key_source(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
+pub fn key_source(cfg: &Config, ctx: Option<&Context>) -> Result<Box<dyn KeySource>, UnifiedError> {
     match cfg.key_spec() {
-        KeySpec::Psam(reader) => Ok(Box::new(psam(&establish()?, &reader)?)),
+        KeySpec::Psam(reader) => Ok(Box::new(match ctx {
+            Some(ctx) => psam(ctx, &reader)?,
+            None => psam(&establish()?, &reader)?,
+        })),
         spec => {
             if let KeySpec::Pkcs11 { module, .. } = &spec {
                 // A bare library name is the dynamic loader's to find; a path must exist.
@@ -340,7 +344,7 @@ mod tests {
             keys: Some("pkcs11:/nonexistent/libsofthsm2.so:sscard".parse().unwrap()),
             ..Config::default()
         };
-        let e = key_source(&cfg).err().unwrap();
+        let e = key_source(&cfg, None).err().unwrap();
         assert_eq!(
             e.to_string(),
             "the PKCS#11 module /nonexistent/libsofthsm2.so does not exist (keys = \"pkcs11:MODULE:TOKEN-LABEL\" in the configuration)"

@@ -24,6 +24,7 @@ use sscard::ssc::{Session, SscError};
 use sscard::unified::{hsm_step2_key, PKey, Step1, Step1Line};
 use sscard_transport::backend::Disposition;
 use sscard_transport::pcsc::establish;
+use sscard_transport::pcsc::Context;
 use sscard_transport::{Connection, TransportError};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -97,9 +98,9 @@ fn pending<R>(f: impl FnOnce(&mut PerThread<Pending>) -> R) -> R {
 /// Step 1's key source: the configured PSAM, for its terminal number, when there is one;
 /// none otherwise (the two-step flow is for terminals without a PSAM, and its keys are the
 /// encryption machine's). A PSAM named in the configuration must be there.
-fn step1_keys(cfg: &Config) -> Result<Box<dyn KeySource>, UnifiedError> {
+fn step1_keys(cfg: &Config, ctx: &Context) -> Result<Box<dyn KeySource>, UnifiedError> {
     match cfg.key_spec() {
-        KeySpec::Psam(reader) => match readers::psam(&establish()?, &reader) {
+        KeySpec::Psam(reader) => match readers::psam(ctx, &reader) {
             Ok(p) => Ok(Box::new(p)),
             Err(KeyError::NoPsam(_)) if reader == crate::config::AUTO => {
                 Ok(Box::new(NoKeys::default()))
@@ -118,8 +119,8 @@ pub fn hsm_step1(cfg: &Config, order: &[Interface]) -> Result<String, UnifiedErr
     if let Some(old) = pending(|p| p.by_thread.remove(&me)) {
         end(old, cfg);
     }
-    let mut keys = step1_keys(cfg)?;
     let ctx = establish()?;
+    let mut keys = step1_keys(cfg, &ctx)?;
     let (line, kept) = with_card(cfg, &ctx, order, |mut conn| {
         let step1 = {
             let mut tx = conn.transaction()?;
@@ -208,7 +209,7 @@ pub fn hsm_step2(cfg: &Config, pkey: &[u8]) -> Result<String, UnifiedError> {
 /// configured key source.
 pub fn hsm_step2_key_line(cfg: &Config, step1: &[u8]) -> Result<String, UnifiedError> {
     let line: Step1Line = cfg.encoding.decode(step1, "pStep1")?.parse()?;
-    let mut keys = readers::key_source(cfg)?;
+    let mut keys = readers::key_source(cfg, None)?;
     Ok(hsm_step2_key(keys.as_mut(), &line)?.to_string())
 }
 
