@@ -253,20 +253,22 @@ fn bench_transport_prints_both_rates() {
 fn model_reconnects_after_pcscd_restart() {
     let _g = exclusive();
     let _m = ModelServer::start(&["--no-psam"], &[READER_0]);
-    let pid = std::fs::read_to_string("/run/pcscd/pcscd.pid").ok();
-    let killed = std::process::Command::new("pkill")
-        .args(["-x", "pcscd"])
+    // The system pcscd alone, by its pid file: `pkill -x pcscd` would also stop the private
+    // pcscd of a fault test running beside this one (tests/tests/faults.rs).
+    let pid = std::fs::read_to_string("/run/pcscd/pcscd.pid")
+        .expect("the system pcscd's pid file")
+        // pcscd pads its pid file with NUL bytes.
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .parse::<u32>()
+        .expect("a pid in pcscd's pid file")
+        .to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
         .status()
         .unwrap();
-    assert!(killed.success(), "pcscd was running (pid file {pid:?})");
+    assert!(killed.success(), "pcscd {pid} was running");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::process::Command::new("pgrep")
-        .args(["-x", "pcscd"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         assert!(std::time::Instant::now() < deadline, "pcscd did not stop");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
