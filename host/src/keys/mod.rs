@@ -7,6 +7,7 @@ mod error;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod psam;
+pub mod remote;
 mod soft;
 mod spec;
 
