@@ -52,10 +52,22 @@ pub struct RemoteTls {
 impl RemoteTls {
     /// The files named by `SSCARD_REMOTE_CERT`, `SSCARD_REMOTE_KEY` and `SSCARD_REMOTE_CA`.
     pub fn from_env() -> Result<Self, KeyError> {
-        let var = |what: &'static str, name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+        Self::or_env(None, None, None)
+    }
+
+    /// The files given, each one not given named by its environment variable.
+    pub fn or_env(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        ca: Option<PathBuf>,
+    ) -> Result<Self, KeyError> {
+        let var = |given: Option<PathBuf>, what: &'static str, name: &str| {
+            given
+                .or_else(|| {
+                    std::env::var_os(name)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                })
                 .ok_or_else(|| KeyError::RemoteConfig {
                     what,
                     path: format!("${name}"),
@@ -63,9 +75,9 @@ impl RemoteTls {
                 })
         };
         Ok(Self {
-            cert: var("certificate", ENV_CERT)?,
-            key: var("key", ENV_KEY)?,
-            ca: var("CA", ENV_CA)?,
+            cert: var(cert, "certificate", ENV_CERT)?,
+            key: var(key, "key", ENV_KEY)?,
+            ca: var(ca, "CA", ENV_CA)?,
         })
     }
 }
