@@ -159,9 +159,9 @@ fn client_config(tls: &RemoteTls) -> Result<rustls::ClientConfig, KeyError> {
         .with_client_auth_cert(chain, key)
         .map_err(|e| {
             bad(
-                "key",
-                &tls.key,
-                format!("does not go with the certificate: {e}"),
+                "certificate",
+                &tls.cert,
+                format!("refused with key {}: {e}", tls.key.display()),
             )
         })
 }
