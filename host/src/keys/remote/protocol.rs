@@ -2,10 +2,10 @@
 //! the `remote` feature) and the server (`sscard keyd serve`): plain serde types, no I/O.
 //!
 //! HTTPS with mutual TLS, JSON bodies. Bytes travel as upper-case hex strings; `algorithm` is
-//! `"3des"` or `"sm4"`; `kid` is the profile key name ([`Kid::name`], parsed with
-//! [`Kid::from_name`]). A failure is an HTTP status with an [`ErrorBody`]: 400 bad request,
-//! 401 unauthorised, 403 forbidden, 429 rate limited, 422 key-source error (its `code` is the
-//! source's unified return code), 500 internal.
+//! `"3des"` or `"sm4"`; `kid` is the profile key name ([`sscard_core::profile::Kid::name`],
+//! parsed with [`sscard_core::profile::Kid::from_name`]). A failure is an HTTP status with an
+//! [`ErrorBody`]: 400 bad request, 401 unauthorised, 403 forbidden, 429 rate limited, 422
+//! key-source error (its `code` is the source's unified return code), 500 internal.
 
 use serde::{Deserialize, Serialize};
 use sscard_core::crypto::Algorithm;
