@@ -160,7 +160,7 @@ impl<R: BufRead> Parser<'_, R> {
     }
 
     /// Appends everything up to the end of the connection.
-    fn to_end(&mut self, body: &mut Zeroizing<Vec<u8>>) -> Result<(), HttpError> {
+    fn until_close(&mut self, body: &mut Zeroizing<Vec<u8>>) -> Result<(), HttpError> {
         let mut buf = Zeroizing::new([0u8; 4096]);
         loop {
             let n = match self.r.read(&mut buf[..]) {
@@ -285,7 +285,7 @@ pub(crate) fn read_answer(r: &mut impl BufRead) -> Result<Answer, HttpError> {
         p.body(&mut body, n)?;
     } else if status != 204 && status != 304 && !(100..200).contains(&status) {
         // Delimited by the end of the connection.
-        p.to_end(&mut body)?;
+        p.until_close(&mut body)?;
         keep = false;
     }
     Ok(Answer { status, body, keep })

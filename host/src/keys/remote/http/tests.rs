@@ -74,7 +74,7 @@ fn a_bad_status_code_is_refused() {
 #[test]
 fn a_header_line_too_long_is_refused() {
     let mut a = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
-    a.extend(std::iter::repeat(b'a').take(MAX_LINE));
+    a.extend(std::iter::repeat_n(b'a', MAX_LINE));
     a.extend_from_slice(b"\r\n\r\n");
     assert!(matches!(
         parse(&a),
