@@ -26,7 +26,7 @@ use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// How long connecting, and each read or write, may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -465,7 +465,7 @@ impl KeySource for RemoteKeys {
                 })
                 .collect(),
         };
-        let res: p::KeyLoadBlocksResponse = self.post(p::PATH_KEY_LOAD_BLOCKS, &req)?;
+        let mut res: p::KeyLoadBlocksResponse = self.post(p::PATH_KEY_LOAD_BLOCKS, &req)?;
         if res.blocks.len() != keys.len() {
             return Err(self.malformed(format!(
                 "{} key blocks for {} keys",
@@ -473,7 +473,8 @@ impl KeySource for RemoteKeys {
                 keys.len()
             )));
         }
-        res.blocks
+        let blocks = res
+            .blocks
             .iter()
             .map(|b| {
                 let block = self.hex("block", b, None)?;
@@ -482,7 +483,10 @@ impl KeySource for RemoteKeys {
                 }
                 Ok(block)
             })
-            .collect()
+            .collect();
+        // The blocks' hex text goes no further than here.
+        res.blocks.zeroize();
+        blocks
     }
 
     fn audit_mac(&mut self, message: &[u8]) -> Result<[u8; 32], KeyError> {
