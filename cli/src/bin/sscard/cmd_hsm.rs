@@ -22,7 +22,8 @@ pub enum Hsm {
 
 #[derive(clap::Args)]
 pub struct Step2Args {
-    /// Key source: test | soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL.
+    /// Key source: test | soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL |
+    /// remote:https://HOST:PORT.
     #[arg(long)]
     keys: String,
     /// The step-1 line, as iReadCardBas_HSM_Step1 output it.

@@ -117,7 +117,8 @@ pub struct RunArgs {
     readers: Vec<String>,
     #[arg(long)]
     all_readers: bool,
-    /// test | soft:FILE | pkcs11:MODULE:TOKEN (one library per process, a session per worker).
+    /// test | soft:FILE | pkcs11:MODULE:TOKEN (one library per process, a session per worker) |
+    /// remote:https://HOST:PORT (a key service; a connection per worker).
     #[arg(long, default_value = "test")]
     keys: String,
     /// sqlite:PATH or postgres://…
@@ -372,7 +373,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     let spec: KeySpec = a.keys.parse()?;
     if matches!(spec, KeySpec::Psam(_)) {
         return Err(BadInput(
-            "a PSAM cannot serve several workers at once; use soft: or pkcs11: keys for perso run"
+            "a PSAM cannot serve several workers at once; use soft:, pkcs11: or remote: keys for perso run"
                 .into(),
         )
         .into());

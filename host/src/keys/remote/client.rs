@@ -1,86 +1,35 @@
 //! [`RemoteKeys`]: a [`KeySource`] answered by the key service (`sscard keyd serve`) over
 //! HTTPS with mutual TLS.
 //!
-//! The HTTP/1.1 exchange is written here over a `rustls` stream (ring provider, the workspace's
-//! rustls 0.23): the protocol needs one request shape (JSON body, `Content-Length`) and one
-//! connection kept alive, so no HTTP client crate (and no async runtime) is pulled in. Answers
-//! may use `Content-Length` or chunked transfer coding.
+//! HTTP/1.1 is spoken over a `rustls` stream (ring provider, the workspace's rustls 0.23) by
+//! the framing of [`super::http`]: the protocol needs one request shape (JSON body,
+//! `Content-Length`) and one connection kept alive, so no HTTP client crate (and no async
+//! runtime) is pulled in. The TLS material is [`RemoteTls`] ([`super::tls`]). Connecting and
+//! every read or write wait at most [`TIMEOUT`].
 //!
-//! The client certificate, its key and the CA that signed the service's certificate are PEM
-//! files named by `SSCARD_REMOTE_CERT`, `SSCARD_REMOTE_KEY` and `SSCARD_REMOTE_CA` (or given
-//! to [`RemoteKeys::open`]); the key file must be mode 0600. Connecting and every read or
-//! write wait at most [`TIMEOUT`].
+//! Request and answer bodies carry key blocks, MACs and cryptograms: they are zeroized, and
+//! never logged nor shown by `Debug` or an error (a malformed answer's error names the JSON
+//! error's category and position, not its text).
 
+use super::http::{self, Answer, HttpError};
 use super::protocol::{self as p, ErrorBody, ErrorKind, WireAlgorithm};
+use super::tls::{client_config, RemoteTls};
 use super::RemoteUrl;
 use crate::keys::{CardRef, KeyError, KeySource};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::Kid;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// How long connecting, and each read or write, may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The largest answer body accepted (the largest real one, a card's key blocks, is < 2 KiB).
-const MAX_BODY: usize = 1 << 20;
-/// The largest status line or header accepted.
-const MAX_LINE: usize = 8 << 10;
-
-/// Environment variables naming the client's PEM files.
-pub const ENV_CERT: &str = "SSCARD_REMOTE_CERT";
-pub const ENV_KEY: &str = "SSCARD_REMOTE_KEY";
-pub const ENV_CA: &str = "SSCARD_REMOTE_CA";
-
-/// The client's TLS material: PEM files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteTls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
-
-impl RemoteTls {
-    /// The files named by `SSCARD_REMOTE_CERT`, `SSCARD_REMOTE_KEY` and `SSCARD_REMOTE_CA`.
-    pub fn from_env() -> Result<Self, KeyError> {
-        Self::or_env(None, None, None)
-    }
-
-    /// The files given, each one not given named by its environment variable.
-    pub fn or_env(
-        cert: Option<PathBuf>,
-        key: Option<PathBuf>,
-        ca: Option<PathBuf>,
-    ) -> Result<Self, KeyError> {
-        let var = |given: Option<PathBuf>, what: &'static str, name: &str| {
-            given
-                .or_else(|| {
-                    std::env::var_os(name)
-                        .filter(|v| !v.is_empty())
-                        .map(PathBuf::from)
-                })
-                .ok_or_else(|| KeyError::RemoteConfig {
-                    what,
-                    path: format!("${name}"),
-                    reason: "not set".into(),
-                })
-        };
-        Ok(Self {
-            cert: var(cert, "certificate", ENV_CERT)?,
-            key: var(key, "key", ENV_KEY)?,
-            ca: var(ca, "CA", ENV_CA)?,
-        })
-    }
-}
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
@@ -100,172 +49,6 @@ impl std::fmt::Debug for RemoteKeys {
             .field("url", &self.shown)
             .finish()
     }
-}
-
-fn read_file(what: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| KeyError::RemoteConfig {
-            what,
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
-}
-
-fn client_config(tls: &RemoteTls) -> Result<rustls::ClientConfig, KeyError> {
-    let bad = |what: &'static str, path: &Path, reason: String| KeyError::RemoteConfig {
-        what,
-        path: path.display().to_string(),
-        reason,
-    };
-    // The key file: 0600, like key files.
-    let meta = std::fs::metadata(&tls.key).map_err(|e| bad("key", &tls.key, e.to_string()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::KeyFileTooOpen {
-                path: tls.key.display().to_string(),
-                mode,
-            });
-        }
-    }
-    let certs =
-        |what: &'static str, path: &Path| -> Result<Vec<CertificateDer<'static>>, KeyError> {
-            let pem = read_file(what, path)?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(what, path, format!("not PEM: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad(what, path, "holds no CERTIFICATE".into()));
-            }
-            Ok(certs)
-        };
-    let chain = certs("certificate", &tls.cert)?;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in certs("CA", &tls.ca)? {
-        roots
-            .add(ca)
-            .map_err(|e| bad("CA", &tls.ca, e.to_string()))?;
-    }
-    let key_pem = read_file("key", &tls.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| bad("key", &tls.key, "holds no PEM private key".into()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("certificate", &tls.cert, e.to_string()))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| {
-            bad(
-                "certificate",
-                &tls.cert,
-                format!("refused with key {}: {e}", tls.key.display()),
-            )
-        })
-}
-
-/// The status, body and whether the server keeps the connection, of one answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    keep: bool,
-}
-
-fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
-    let mut line = Vec::new();
-    r.take(MAX_LINE as u64).read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "line too long or connection closed",
-        ));
-    }
-    line.pop();
-    if line.ends_with(b"\r") {
-        line.pop();
-    }
-    String::from_utf8(line).map_err(|_| std::io::ErrorKind::InvalidData.into())
-}
-
-/// Reads one HTTP/1.1 answer. `Err(io)` for transport failures; a malformed answer is
-/// `InvalidData`.
-fn read_answer(r: &mut impl BufRead) -> std::io::Result<Answer> {
-    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let status_line = read_line(r)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return Err(invalid("not an HTTP/1.x answer"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no status code"))?;
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut keep = version != "HTTP/1.0";
-    loop {
-        let line = read_line(r)?;
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid("a header without ':'"))?;
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => {
-                length = Some(value.parse().map_err(|_| invalid("bad Content-Length"))?)
-            }
-            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-            "connection" => {
-                if value.eq_ignore_ascii_case("close") {
-                    keep = false
-                } else if value.eq_ignore_ascii_case("keep-alive") {
-                    keep = true
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let size_line = read_line(r)?;
-            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| invalid("bad chunk size"))?;
-            if size == 0 {
-                // Trailers, up to the blank line.
-                while !read_line(r)?.is_empty() {}
-                break;
-            }
-            if body.len() + size > MAX_BODY {
-                return Err(invalid("answer too large"));
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            r.read_exact(&mut body[start..])?;
-            if !read_line(r)?.is_empty() {
-                return Err(invalid("chunk not followed by CRLF"));
-            }
-        }
-    } else if let Some(n) = length {
-        if n > MAX_BODY {
-            return Err(invalid("answer too large"));
-        }
-        body.resize(n, 0);
-        r.read_exact(&mut body)?;
-    } else if status != 204 && status != 304 && !(100..200).contains(&status) {
-        // Delimited by the end of the connection.
-        r.take(MAX_BODY as u64 + 1).read_to_end(&mut body)?;
-        if body.len() > MAX_BODY {
-            return Err(invalid("answer too large"));
-        }
-        keep = false;
-    }
-    Ok(Answer { status, body, keep })
 }
 
 impl RemoteKeys {
@@ -393,55 +176,69 @@ impl RemoteKeys {
         }
     }
 
-    /// One exchange on `conn`.
-    fn exchange_on(&self, conn: &mut BufReader<Tls>, request: &[u8]) -> std::io::Result<Answer> {
+    /// One exchange on `conn`. A failed or timed-out write is [`HttpError::Closed`] unless
+    /// it timed out (the request may then be half sent, and the server busy).
+    fn exchange_on(conn: &mut BufReader<Tls>, request: &[u8]) -> Result<Answer, HttpError> {
         let stream = conn.get_mut();
-        stream.write_all(request)?;
-        stream.flush()?;
-        read_answer(conn)
+        stream
+            .write_all(request)
+            .and_then(|()| stream.flush())
+            .map_err(|e| {
+                if is_timeout(&e) {
+                    HttpError::Io(e)
+                } else {
+                    HttpError::Closed(Some(e))
+                }
+            })?;
+        http::read_answer(conn)
     }
 
-    /// Sends one request, on the kept connection when there is one (reconnecting once when
-    /// the server closed it meanwhile), and maps the answer's status.
+    /// Maps a failed exchange.
+    fn http_error(&self, e: HttpError) -> KeyError {
+        match e {
+            HttpError::Io(e) | HttpError::Closed(Some(e)) => self.io_error(e),
+            HttpError::Closed(None) | HttpError::Truncated => KeyError::RemoteUnreachable {
+                url: self.shown.clone(),
+                detail: e.to_string(),
+            },
+            malformed => self.malformed(malformed.to_string()),
+        }
+    }
+
+    /// Sends one request, on the kept connection when there is one, and maps the answer's
+    /// status. When the server closed the kept connection before sending any byte of the
+    /// answer (it closes idle connections), the request is sent once more on a new
+    /// connection: the requests compute and change nothing, so the repeat is harmless. A
+    /// request whose answer had begun, or timed out, is never sent again.
     fn call(
         &mut self,
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, KeyError> {
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: keep-alive\r\n",
-            self.host_header()
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let body = body.map(Zeroizing::new);
+        let request = http::request(
+            method,
+            path,
+            &self.host_header(),
+            body.as_deref().map(Vec::as_slice),
         );
-        if let Some(b) = &body {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        request.push_str("\r\n");
-        // The body may hold key material (the audit message does not; blocks travel back).
-        let mut request = Zeroizing::new(request.into_bytes());
-        if let Some(b) = body {
-            request.extend_from_slice(&Zeroizing::new(b));
-        }
         let answer = match self.conn.take() {
-            Some(mut conn) => match self.exchange_on(&mut conn, &request) {
+            Some(mut conn) => match Self::exchange_on(&mut conn, &request) {
                 Ok(a) => Ok((a, conn)),
-                // A kept connection the server closed meanwhile: once more on a new one. The
-                // requests compute and change nothing, so a repeat is harmless.
-                Err(e) if !is_timeout(&e) && e.kind() != std::io::ErrorKind::InvalidData => {
+                Err(HttpError::Closed(_)) => {
+                    drop(conn);
                     let mut conn = self.connect()?;
-                    self.exchange_on(&mut conn, &request).map(|a| (a, conn))
+                    Self::exchange_on(&mut conn, &request).map(|a| (a, conn))
                 }
                 Err(e) => Err(e),
             },
             None => {
                 let mut conn = self.connect()?;
-                self.exchange_on(&mut conn, &request).map(|a| (a, conn))
+                Self::exchange_on(&mut conn, &request).map(|a| (a, conn))
             }
         };
-        let (answer, conn) = answer.map_err(|e| self.io_error(e))?;
+        let (answer, conn) = answer.map_err(|e| self.http_error(e))?;
         if answer.keep {
             self.conn = Some(conn);
         }
@@ -461,7 +258,7 @@ impl RemoteKeys {
         }
     }
 
-    fn status(&self, answer: Answer) -> Result<Vec<u8>, KeyError> {
+    fn status(&self, answer: Answer) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         if answer.status == 200 {
             return Ok(answer.body);
         }
@@ -475,7 +272,7 @@ impl RemoteKeys {
     ) -> Result<A, KeyError> {
         let body = serde_json::to_vec(req).map_err(|e| self.malformed(format!("request: {e}")))?;
         let answer = self.call("POST", path, Some(body))?;
-        serde_json::from_slice(&answer).map_err(|e| self.malformed(format!("{path}: {e}")))
+        serde_json::from_slice(&answer).map_err(|e| self.malformed(json_error(path, &e)))
     }
 
     fn malformed(&self, detail: String) -> KeyError {
@@ -489,7 +286,7 @@ impl RemoteKeys {
     fn fetch_info(&mut self) -> Result<(), KeyError> {
         let answer = self.call("GET", p::PATH_INFO, None)?;
         let info: p::InfoResponse = serde_json::from_slice(&answer)
-            .map_err(|e| self.malformed(format!("{}: {e}", p::PATH_INFO)))?;
+            .map_err(|e| self.malformed(json_error(p::PATH_INFO, &e)))?;
         if info
             .region
             .as_ref()
@@ -521,6 +318,17 @@ impl RemoteKeys {
             _ => Ok(bytes),
         }
     }
+}
+
+/// A JSON error without its text: serde's messages may quote the answer's values (a key
+/// block where a number was expected), so only the category and position are kept.
+fn json_error(path: &str, e: &serde_json::Error) -> String {
+    format!(
+        "{path}: {:?} error in the JSON at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -657,7 +465,7 @@ impl KeySource for RemoteKeys {
                 })
                 .collect(),
         };
-        let res: p::KeyLoadBlocksResponse = self.post(p::PATH_KEY_LOAD_BLOCKS, &req)?;
+        let mut res: p::KeyLoadBlocksResponse = self.post(p::PATH_KEY_LOAD_BLOCKS, &req)?;
         if res.blocks.len() != keys.len() {
             return Err(self.malformed(format!(
                 "{} key blocks for {} keys",
@@ -665,7 +473,8 @@ impl KeySource for RemoteKeys {
                 keys.len()
             )));
         }
-        res.blocks
+        let blocks = res
+            .blocks
             .iter()
             .map(|b| {
                 let block = self.hex("block", b, None)?;
@@ -674,7 +483,10 @@ impl KeySource for RemoteKeys {
                 }
                 Ok(block)
             })
-            .collect()
+            .collect();
+        // The blocks' hex text goes no further than here.
+        res.blocks.zeroize();
+        blocks
     }
 
     fn audit_mac(&mut self, message: &[u8]) -> Result<[u8; 32], KeyError> {
@@ -700,25 +512,6 @@ impl KeySource for RemoteKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_by_length_and_chunks() {
-        let mut r: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        let a = read_answer(&mut r).unwrap();
-        assert_eq!(
-            (a.status, a.body.as_slice(), a.keep),
-            (200, &b"{}"[..], true)
-        );
-        let mut r: &[u8] =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\n\r\n";
-        let a = read_answer(&mut r).unwrap();
-        assert_eq!((a.body.as_slice(), a.keep), (&b"{}"[..], false));
-        let mut r: &[u8] = b"SSH-2.0\r\n";
-        assert!(matches!(
-            read_answer(&mut r),
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData
-        ));
-    }
 
     fn err(status: u16, body: &str) -> KeyError {
         error_of("https://k:1", status, body.as_bytes())
