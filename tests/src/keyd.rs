@@ -464,3 +464,32 @@ pub fn sscard_client(args: &[&str], env: &[(String, String)]) -> std::process::O
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     crate::sscard_env(args, &env, None)
 }
+
+/// A byte-identical copy of [`crate::softhsm_token`]'s token directory in `dir`, with its own
+/// `softhsm2.conf`: the value of `SOFTHSM2_CONF` for a keyd that serves the same keys while this
+/// process uses the original (two processes on one SoftHSM token directory invalidate each
+/// other's view of it, see the module doc). Call [`crate::softhsm_token`] first.
+pub fn softhsm_copy(dir: &Path) -> PathBuf {
+    let conf = PathBuf::from(std::env::var("SOFTHSM2_CONF").expect("softhsm_token() ran"));
+    let tokens = conf.parent().unwrap().join("tokens");
+    let copy = dir.join("softhsm-copy");
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(&tokens)
+        .arg(copy.join("tokens"))
+        .output()
+        .expect("cp runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let conf = copy.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            copy.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
