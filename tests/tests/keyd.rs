@@ -27,6 +27,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+/// A card flow: its name, setup commands (with stdin) run with the test keys, the compared
+/// command and its stdin.
+type CardFlow<'a> = (
+    &'a str,
+    Vec<(&'a [&'a str], Option<&'a str>)>,
+    Vec<&'a str>,
+    Option<&'a str>,
+);
+
 /// One key source a flow runs against.
 struct Side {
     name: &'static str,
@@ -395,7 +404,7 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
     }
 
     let d = dir.path();
-    let flows: Vec<(&str, Vec<(&[&str], Option<&str>)>, Vec<&str>, Option<&str>)> = vec![
+    let flows: Vec<CardFlow> = vec![
         ("info", vec![], vec!["info"], None),
         (
             "write (line protection)",
