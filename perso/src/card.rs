@@ -7,7 +7,7 @@
 //! borrows, so no other application's APDU comes between two of its own.
 
 use crate::state::Stage;
-use sscard::keys::{CardRef, KeySource};
+use sscard::keys::{CardRef, KeyError, KeySource};
 use sscard::ssc::{CardIdentification, Session, SscError};
 use sscard::Transaction;
 use sscard_core::classify::{Classified, ExitClass};
@@ -194,30 +194,43 @@ impl<'a, 'c> Personalisation<'a, 'c, Blank> {
 }
 
 impl<'a, 'c> Personalisation<'a, 'c, Authenticated> {
-    fn write_key(&mut self, key: Kid) -> Result<(), PersoError> {
-        let card = CardRef::new(self.id.card_id);
-        let alg = self.s.algorithm();
-        let block = self
-            .s
-            .key_source()
-            .key_load_block(alg, &card, key, key.try_limit())
-            .map_err(SscError::from)?;
+    fn write_key(&mut self, key: Kid, block: Vec<u8>) -> Result<(), PersoError> {
         self.s
             .send_protected(commands::write_key(key, block), Kid::Tk)?;
         Ok(())
     }
 
     /// Loads every key and the PIN object under TK, each in the DF where it is valid (PROFILE
-    /// section 3): EAK_L and UK_L in DF01 only (`6A88` in SSSE), the others in SSSE.
+    /// section 3): EAK_L and UK_L in DF01 only (`6A88` in SSSE), the others in SSSE. The key
+    /// source gives every block in one call (one round trip to a key service per card).
     pub fn load_keys(mut self) -> Result<Personalisation<'a, 'c, KeysLoaded>, PersoError> {
         let all = Kid::CARD_KEYS.into_iter().chain([Kid::Pin]);
         let (local, here): (Vec<Kid>, Vec<Kid>) = all.partition(|k| k.scope() == KeyScope::Df01);
-        for key in here {
-            self.write_key(key)?;
+        let card = CardRef::new(self.id.card_id);
+        let alg = self.s.algorithm();
+        let wanted: Vec<(Kid, u8)> = here
+            .iter()
+            .chain(&local)
+            .map(|&k| (k, k.try_limit()))
+            .collect();
+        let mut blocks = self
+            .s
+            .key_source()
+            .key_load_blocks(alg, &card, &wanted)
+            .map_err(SscError::from)?
+            .into_iter();
+        for &key in &here {
+            let block = blocks
+                .next()
+                .ok_or_else(|| SscError::from(KeyError::MissingKey { kid: key }))?;
+            self.write_key(key, block)?;
         }
         self.s.select_local()?;
-        for key in local {
-            self.write_key(key)?;
+        for &key in &local {
+            let block = blocks
+                .next()
+                .ok_or_else(|| SscError::from(KeyError::MissingKey { kid: key }))?;
+            self.write_key(key, block)?;
         }
         // Back in SSSE the TK authentication, lost with the DF change, opens the read-back.
         self.s.select_application()?;

@@ -163,6 +163,48 @@ pub enum KeyError {
     /// A key component of a key ceremony was refused.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    #[error("this build of sscard has no key-service client (cargo feature remote)")]
+    RemoteNotBuilt,
+    /// The client's certificate, key or CA file (`SSCARD_REMOTE_CERT`, `_KEY`, `_CA`) is
+    /// missing, unreadable or not PEM.
+    #[error("key service client {what} {path}: {reason}")]
+    RemoteConfig {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
+    /// 403: the service knows the client but does not let it do this.
+    #[error("key service {url} refused: {message}")]
+    RemoteRefused { url: String, message: String },
+    /// 401, or the TLS handshake failed (the service refused the client certificate, or the
+    /// client did not trust the service's).
+    #[error("key service {url} did not accept this client: {detail}")]
+    RemoteUnauthorised { url: String, detail: String },
+    /// No TCP connection.
+    #[error("key service {url} is unreachable: {detail}")]
+    RemoteUnreachable { url: String, detail: String },
+    #[error("key service {url} did not answer within {seconds} s")]
+    RemoteTimedOut { url: String, seconds: u64 },
+    /// 429.
+    #[error("key service {url} is rate-limiting this client: {message}")]
+    RemoteRateLimited { url: String, message: String },
+    /// 422: the service's key source failed; `code` is that failure's return code.
+    #[error("key service {url}: {message} ({code})")]
+    RemoteKey {
+        url: String,
+        code: i32,
+        message: String,
+    },
+    /// 400, 500 or another status: the service could not serve a well-formed request.
+    #[error("key service {url} answered {status}: {message}")]
+    RemoteServer {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// An answer that is not the protocol's (not HTTP, not JSON, wrong lengths).
+    #[error("key service {url} answered malformed: {detail}")]
+    RemoteMalformed { url: String, detail: String },
 }
 
 impl From<TransportError> for KeyError {
@@ -186,6 +228,9 @@ impl Classified for KeyError {
                 codes::NO_CARD => codes::NO_PSAM,
                 c => c,
             },
+            Self::RemoteKey { code, .. } => *code,
+            Self::RemoteUnreachable { .. } => codes::NO_CONNECTION,
+            Self::RemoteTimedOut { .. } => codes::NO_ANSWER,
             _ => codes::UNKNOWN,
         }
     }
@@ -196,7 +241,9 @@ impl Classified for KeyError {
             | Self::KeyFile { .. }
             | Self::KeyFileTooOpen { .. }
             | Self::Component(_)
-            | Self::PsamMessageTooLong { .. } => ExitClass::BadInput,
+            | Self::PsamMessageTooLong { .. }
+            | Self::RemoteConfig { .. } => ExitClass::BadInput,
+            Self::RemoteUnreachable { .. } | Self::RemoteTimedOut { .. } => ExitClass::NoService,
             Self::PsamTransport(t) => t.exit_class(),
             _ => ExitClass::Other,
         }
@@ -256,5 +303,91 @@ mod tests {
             .return_code(),
             -999
         );
+    }
+
+    #[test]
+    fn codes_of_remote_errors() {
+        let url = || "https://k:1".to_string();
+        let cases = [
+            (KeyError::RemoteNotBuilt, -999, ExitClass::Other),
+            (
+                KeyError::RemoteConfig {
+                    what: "key",
+                    path: "/k".into(),
+                    reason: "no such file".into(),
+                },
+                -999,
+                ExitClass::BadInput,
+            ),
+            (
+                KeyError::RemoteRefused {
+                    url: url(),
+                    message: "no".into(),
+                },
+                -999,
+                ExitClass::Other,
+            ),
+            (
+                KeyError::RemoteUnauthorised {
+                    url: url(),
+                    detail: "401".into(),
+                },
+                -999,
+                ExitClass::Other,
+            ),
+            (
+                KeyError::RemoteUnreachable {
+                    url: url(),
+                    detail: "refused".into(),
+                },
+                -12,
+                ExitClass::NoService,
+            ),
+            (
+                KeyError::RemoteTimedOut {
+                    url: url(),
+                    seconds: 5,
+                },
+                -4,
+                ExitClass::NoService,
+            ),
+            (
+                KeyError::RemoteRateLimited {
+                    url: url(),
+                    message: "later".into(),
+                },
+                -999,
+                ExitClass::Other,
+            ),
+            (
+                KeyError::RemoteKey {
+                    url: url(),
+                    code: -2203,
+                    message: "no RKSSSE".into(),
+                },
+                -2203,
+                ExitClass::Other,
+            ),
+            (
+                KeyError::RemoteServer {
+                    url: url(),
+                    status: 500,
+                    message: "x".into(),
+                },
+                -999,
+                ExitClass::Other,
+            ),
+            (
+                KeyError::RemoteMalformed {
+                    url: url(),
+                    detail: "x".into(),
+                },
+                -999,
+                ExitClass::Other,
+            ),
+        ];
+        for (e, code, class) in cases {
+            assert_eq!((e.return_code(), e.exit_class()), (code, class), "{e}");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod error;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod psam;
+pub mod remote;
 mod soft;
 mod spec;
 
@@ -16,6 +17,8 @@ pub use error::{KeyError, KeyFileProblem, NoPsamReason};
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::Pkcs11Keys;
 pub use psam::PsamKeys;
+#[cfg(feature = "remote")]
+pub use remote::{RemoteKeys, RemoteTls};
 pub use soft::{SoftKeys, TEST_AUDIT_KEY_SEED};
 pub use spec::{open, KeySpec};
 
@@ -84,6 +87,18 @@ pub trait KeySource {
             source_name: self.describe(),
             kid,
         })
+    }
+    /// The WRITE KEY data fields of `keys` (key id and try limit) for one card, in order: one
+    /// round trip for a remote source. By default [`KeySource::key_load_block`] per key.
+    fn key_load_blocks(
+        &mut self,
+        alg: Algorithm,
+        card: &CardRef,
+        keys: &[(Kid, u8)],
+    ) -> Result<Vec<Vec<u8>>, KeyError> {
+        keys.iter()
+            .map(|&(kid, tries)| self.key_load_block(alg, card, kid, tries))
+            .collect()
     }
     /// HMAC-SHA256 of `message` under the source's audit key (the key of the journal's audit
     /// chain). A source without one answers [`KeyError::NoAuditKey`].

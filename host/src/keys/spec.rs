@@ -1,4 +1,4 @@
-//! `--keys soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL`: the one way every command names
+//! `--keys soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL | remote:https://HOST:PORT`: the one way every command names
 //! its key source. Without `--keys`, commands use the software test key set and say so.
 
 use super::{KeyError, KeySource, SoftKeys};
@@ -17,9 +17,12 @@ pub enum KeySpec {
         module: PathBuf,
         token: String,
     },
+    /// A key service (`sscard keyd serve`): its URL, `https://HOST[:PORT]`.
+    Remote(String),
 }
 
-const EXPECTED: &str = "test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL";
+const EXPECTED: &str =
+    "test, soft:FILE, psam:READER, pkcs11:MODULE:TOKEN-LABEL or remote:https://HOST:PORT";
 
 impl std::str::FromStr for KeySpec {
     type Err = KeyError;
@@ -41,6 +44,10 @@ impl std::str::FromStr for KeySpec {
                 }
                 _ => Err(bad("pkcs11:MODULE:TOKEN-LABEL")),
             },
+            Some(("remote", url)) if super::remote::RemoteUrl::parse(url).is_some() => {
+                Ok(Self::Remote(url.into()))
+            }
+            Some(("remote", _)) => Err(bad("remote:https://HOST:PORT")),
             _ => Err(bad(EXPECTED)),
         }
     }
@@ -102,6 +109,10 @@ pub fn open(
             let _ = token_pin;
             Err(KeyError::Pkcs11NotBuilt)
         }
+        #[cfg(feature = "remote")]
+        KeySpec::Remote(url) => Ok(Box::new(super::RemoteKeys::open_env(url)?)),
+        #[cfg(not(feature = "remote"))]
+        KeySpec::Remote(_) => Err(KeyError::RemoteNotBuilt),
     }
 }
 
@@ -133,12 +144,39 @@ mod tests {
             e,
             KeyError::BadSpec {
                 spec: "hsm".into(),
-                expected: "test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL"
+                expected: EXPECTED
             }
         );
         assert_eq!(
             e.to_string(),
-            "bad --keys \"hsm\": expected test, soft:FILE, psam:READER or pkcs11:MODULE:TOKEN-LABEL"
+            "bad --keys \"hsm\": expected test, soft:FILE, psam:READER, pkcs11:MODULE:TOKEN-LABEL or remote:https://HOST:PORT"
         );
+    }
+
+    #[test]
+    fn parses_remote() {
+        assert_eq!(
+            "remote:https://keys.example:8443"
+                .parse::<KeySpec>()
+                .unwrap(),
+            KeySpec::Remote("https://keys.example:8443".into())
+        );
+        for bad in ["remote:http://k:1", "remote:", "remote:https://k:x"] {
+            assert_eq!(
+                bad.parse::<KeySpec>().unwrap_err(),
+                KeyError::BadSpec {
+                    spec: bad.into(),
+                    expected: "remote:https://HOST:PORT"
+                }
+            );
+        }
+    }
+
+    #[cfg(not(feature = "remote"))]
+    #[test]
+    fn remote_without_the_feature_is_not_built() {
+        let spec = KeySpec::Remote("https://k:1".into());
+        let e = open(&spec, &Trace::off(), None).err().unwrap();
+        assert_eq!(e, KeyError::RemoteNotBuilt);
     }
 }
