@@ -542,6 +542,42 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
             step2(&pki.client_env(pki.client("desk-110100")), &city_120100),
         ),
     ];
+    // Without a certificate at the TLS level (the sscard client refuses to start without one):
+    // curl with the server CA only.
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&pki.server_ca)
+        .arg(format!("https://{}/v1/info", keyd.addr()))
+        .output()
+        .expect("curl runs");
+    println!(
+        "curl without a certificate: exit {:?} stdout {:?} stderr {}",
+        curl.status.code(),
+        String::from_utf8_lossy(&curl.stdout),
+        String::from_utf8_lossy(&curl.stderr).trim()
+    );
+    assert_ne!(curl.status.code(), Some(0));
+    assert!(
+        curl.stdout.is_empty(),
+        "no HTTP answer without a certificate"
+    );
+    // With the certificate, curl gets the info.
+    let curl_ok = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&pki.server_ca)
+        .arg("--cert")
+        .arg(&pki.client("desk-110100").cert)
+        .arg("--key")
+        .arg(&pki.client("desk-110100").key)
+        .arg(format!("https://{}/v1/info", keyd.addr()))
+        .output()
+        .expect("curl runs");
+    println!(
+        "curl with the desk's certificate: exit {:?} stdout {}",
+        curl_ok.status.code(),
+        String::from_utf8_lossy(&curl_ok.stdout)
+    );
+    assert_eq!(curl_ok.status.code(), Some(0));
     for (what, o) in &cases {
         println!(
             "{what}: exit {:?} stdout {} stderr {}",
