@@ -781,3 +781,46 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         if resumed { "by a rerun" } else { "by itself" }
     );
 }
+
+/// The harness's certificates are what the other tests assume: the server's for localhost and
+/// 127.0.0.1 under the server CA, clients under the client CA, the stranger under another CA
+/// only; every key 0600.
+#[test]
+fn the_harness_pki_chains_as_intended() {
+    let pki = Pki::new(&["desk-110100"]);
+    let verify = |ca: &Path, cert: &Path, purpose: &str| {
+        std::process::Command::new("openssl")
+            .args(["verify", "-purpose", purpose, "-CAfile"])
+            .arg(ca)
+            .arg(cert)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(verify(&pki.server_ca, &pki.server_cert, "sslserver"));
+    let desk = pki.client("desk-110100");
+    assert!(verify(&pki.client_ca, &desk.cert, "sslclient"));
+    assert!(!verify(&pki.server_ca, &desk.cert, "sslclient"));
+    assert!(!verify(&pki.client_ca, &pki.stranger.cert, "sslclient"));
+    assert!(verify(&pki.other_ca, &pki.stranger.cert, "sslclient"));
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&pki.server_cert)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("DNS:localhost") && text.contains("IP Address:127.0.0.1"),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(pki.dir()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "key") {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+    }
+    assert_eq!(fingerprint(&desk.cert).len(), 64);
+}
