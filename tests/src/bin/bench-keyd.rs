@@ -15,7 +15,12 @@
 //! medians over rounds and the median of the per-round ratios keyd/in-process. The first
 //! answers of both sides are compared: keyd must give the local bytes.
 //!
-//! Not a test: no pcscd, no lock. Run by `scripts/bench-keyd.sh`.
+//! With `--perso N`, also personalisation cards per minute: `sscard perso run` of N holders on
+//! two feeder readers (`sscard-model serve --feeder`, through pcscd) with the SoftHSM token
+//! locally against the same token through keyd, rounds alternating; this part needs pcscd and
+//! must run under `flock -o /tmp/sscard-pcscd.lock` (the script takes the lock only then).
+//!
+//! Run by `scripts/bench-keyd.sh`.
 
 use sscard::keys::{CardRef, KeySource, KeySpec};
 use sscard_core::crypto::Algorithm;
@@ -23,6 +28,9 @@ use sscard_core::profile::Kid;
 use sscard_e2e::keyd::{softhsm_copy, Keyd, KeydConfig, Pki, TempDir};
 use sscard_transport::trace::Trace;
 use std::error::Error;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -33,13 +41,15 @@ const USAGE: &str =
   --requests N   cryptogram requests per run, shared by its clients (default 3200)
   --rounds N     rounds, at least 3 (default 5)
   --clients LIST concurrent clients (default 1,4,16)
-  --sources LIST test and/or softhsm (default test,softhsm)";
+  --sources LIST test and/or softhsm (default test,softhsm)
+  --perso N      also personalise N holders per side and round on two readers (pcscd, lock)";
 
 struct Args {
     requests: usize,
     rounds: usize,
     clients: Vec<usize>,
     sources: Vec<String>,
+    perso: Option<usize>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -48,6 +58,7 @@ fn parse_args() -> Result<Args> {
         rounds: 5,
         clients: vec![1, 4, 16],
         sources: vec!["test".into(), "softhsm".into()],
+        perso: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +76,7 @@ fn parse_args() -> Result<Args> {
                     .collect::<std::result::Result<_, _>>()?
             }
             "--sources" => a.sources = value()?.split(',').map(String::from).collect(),
+            "--perso" => a.perso = Some(value()?.parse()?),
             _ => return Err(USAGE.into()),
         }
     }
@@ -246,5 +258,110 @@ fn main() -> Result<()> {
         }
         drop(keyd);
     }
+    if let Some(n) = args.perso {
+        perso(&pki, &work, n, args.rounds)?;
+    }
+    Ok(())
+}
+
+/// Cards per minute of `perso run` of `n` holders on two feeder readers with `keys`.
+fn perso_run(work: &Path, keys: &str, env: &[(String, String)], n: usize) -> Result<f64> {
+    let dir = work.join(format!("perso-{}", RUNS.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&dir)?;
+    let batch = sscard_e2e::write_batch(&dir, n, 'B');
+    let feed = dir.join("feed");
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let _m = sscard_e2e::ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().ok_or("UTF-8 path")?,
+            "--blank",
+            &(n + 2).to_string(),
+            "--readers",
+            "2",
+        ],
+        &[sscard_e2e::READER_0, sscard_e2e::READER_1],
+    );
+    let start = Instant::now();
+    let o = Command::new(sscard_e2e::bin("sscard"))
+        .args([
+            "perso",
+            "run",
+            "--keys",
+            keys,
+            "--operator",
+            "bench",
+            "--batch",
+        ])
+        .arg(&batch)
+        .args([
+            "--readers",
+            "0,1",
+            "--journal",
+            &journal,
+            "--idle",
+            "0",
+            "--json",
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()?;
+    let wall = start.elapsed();
+    if !o.status.success() {
+        return Err(format!(
+            "perso run with {keys}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .into());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(n as f64 * 60.0 / wall.as_secs_f64())
+}
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Personalisation cards/min with the SoftHSM token locally and through keyd.
+fn perso(pki: &Pki, work: &TempDir, n: usize, rounds: usize) -> Result<()> {
+    let spec = sscard_e2e::softhsm_token();
+    let mut c = KeydConfig::keys(&spec);
+    c.env.push((
+        "SOFTHSM2_CONF".into(),
+        softhsm_copy(work.path())
+            .to_str()
+            .ok_or("UTF-8 path")?
+            .into(),
+    ));
+    let keyd = Keyd::start(pki, c);
+    let local_env = vec![(
+        "SSCARD_PKCS11_PIN".to_string(),
+        sscard_e2e::HSM_PIN.to_string(),
+    )];
+    let remote_env = pki.client_env(pki.client("bench"));
+    let mut figures: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            figures[side].push(if side == 0 {
+                perso_run(work.path(), &spec, &local_env, n)?
+            } else {
+                perso_run(work.path(), &keyd.url(), &remote_env, n)?
+            });
+        }
+    }
+    let ratio = median(
+        figures[0]
+            .iter()
+            .zip(&figures[1])
+            .map(|(l, r)| r / l)
+            .collect(),
+    );
+    println!(
+        "personalisation, {n} holders on 2 readers, {rounds} rounds: SoftHSM local {:.1} cards/min, through keyd {:.1} cards/min, keyd/local {:.3} (per round: local {:?}, keyd {:?})",
+        median(figures[0].clone()),
+        median(figures[1].clone()),
+        ratio,
+        figures[0].iter().map(|f| (f * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        figures[1].iter().map(|f| (f * 10.0).round() / 10.0).collect::<Vec<_>>(),
+    );
     Ok(())
 }
