@@ -300,7 +300,7 @@ fn perso_run(work: &Path, keys: &str, env: &[(String, String)], n: usize) -> Res
             "--journal",
             &journal,
             "--idle",
-            "0",
+            "5",
             "--json",
         ])
         .envs(env.iter().map(|(k, v)| (k, v)))
