@@ -1,0 +1,178 @@
+//! Every operation in the keyed, anchored audit chain of personalisation's journal
+//! (`sscard_perso::journal`): one operator-action entry per request — client, operation, key
+//! names, card, outcome; never data, keys or MACs — HMAC-chained under the key source's audit
+//! key, the chain's head appended to the anchor file every [`ANCHOR_EVERY`] entries and at
+//! shutdown. `sscard perso audit-verify --journal sqlite:FILE --keys SPEC` verifies it.
+//!
+//! The journal runs on a thread of its own with its own instance of the key source (its audit
+//! key), so recording overlaps the next request's key work; a request is answered only after
+//! its entry has committed (durable, then act).
+
+use sscard::keys::KeySource;
+use sscard_perso::journal::{Journal, JournalError};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Entries between two anchors.
+pub const ANCHOR_EVERY: u64 = 256;
+
+/// One request as the audit log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The client's label (CN and fingerprint prefix).
+    pub client: String,
+    pub operation: &'static str,
+    /// Key names, comma-separated; empty when the operation names none.
+    pub kids: String,
+    /// The card identification code (hex), when the request names a card.
+    pub card_id: Option<String>,
+    /// `ok`, or the refusal or error kind and its return code (`forbidden -23`).
+    pub outcome: String,
+}
+
+impl AuditRecord {
+    /// The entry's detail: `client=… kids=… card=… outcome=…`.
+    pub fn detail(&self) -> String {
+        format!(
+            "client={} kids={} card={} outcome={}",
+            self.client,
+            if self.kids.is_empty() {
+                "-"
+            } else {
+                &self.kids
+            },
+            self.card_id.as_deref().unwrap_or("-"),
+            self.outcome
+        )
+    }
+}
+
+enum Msg {
+    Record(AuditRecord, oneshot::Sender<Result<(), AuditError>>),
+    Stop(mpsc::Sender<Result<(), AuditError>>),
+}
+
+/// The audit thread's handle.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Msg>,
+}
+
+/// Why the audit log could not start or record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error("audit key: {0}")]
+    Keys(#[from] sscard::keys::KeyError),
+    #[error("audit log: {0}")]
+    Journal(#[from] JournalError),
+    #[error("the audit log's thread has stopped")]
+    Stopped,
+}
+
+impl sscard_core::classify::Classified for AuditError {
+    fn return_code(&self) -> i32 {
+        match self {
+            Self::Keys(k) => k.return_code(),
+            Self::Journal(j) => j.return_code(),
+            Self::Stopped => sscard_core::profile::codes::UNKNOWN,
+        }
+    }
+    fn exit_class(&self) -> sscard_core::classify::ExitClass {
+        match self {
+            Self::Keys(k) => k.exit_class(),
+            Self::Journal(j) => j.exit_class(),
+            Self::Stopped => sscard_core::classify::ExitClass::Other,
+        }
+    }
+}
+
+impl AuditLog {
+    /// Creates the journal at `url` (`sqlite:FILE`, 0600) when it is not there, opens it with
+    /// the key source `open` makes as the audit key (checked now: a source without an audit
+    /// key is refused), and starts the thread. `anchor` is the anchor file.
+    pub fn start(
+        url: String,
+        anchor: PathBuf,
+        station: String,
+        open: impl FnOnce() -> Result<Box<dyn KeySource>, AuditError> + Send + 'static,
+    ) -> Result<Self, AuditError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("keyd-audit".into())
+            .spawn(move || {
+                let opened = (|| -> Result<Journal, AuditError> {
+                    let mut keys = open()?;
+                    keys.audit_mac(b"keyd audit key probe")?;
+                    Journal::init(&url, None)?;
+                    let mut j = Journal::open_audited(&url, keys, &station, "keyd")?;
+                    j.audit("keyd started", "")?;
+                    j.anchor(&anchor)?;
+                    Ok(j)
+                })();
+                let mut journal = match opened {
+                    Ok(j) => {
+                        let _ = ready_tx.send(Ok(()));
+                        j
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut since_anchor = 0u64;
+                let write = |j: &mut Journal, r: &AuditRecord| -> Result<(), JournalError> {
+                    j.audit(&format!("keyd {}", r.operation), &r.detail())
+                };
+                while let Ok(msg) = rx.recv() {
+                    match msg {
+                        Msg::Record(r, done) => {
+                            let res = write(&mut journal, &r).map_err(AuditError::from);
+                            since_anchor += 1;
+                            if res.is_ok() && since_anchor >= ANCHOR_EVERY {
+                                since_anchor = 0;
+                                if let Err(e) = journal.anchor(&anchor) {
+                                    tracing::error!("keyd: anchoring the audit log: {e}");
+                                }
+                            }
+                            let _ = done.send(res);
+                        }
+                        Msg::Stop(done) => {
+                            let res = journal
+                                .audit("keyd stopped", "")
+                                .and_then(|()| journal.anchor(&anchor).map(drop))
+                                .map_err(AuditError::from);
+                            let _ = done.send(res);
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawning the audit thread");
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self { tx }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(AuditError::Stopped),
+        }
+    }
+
+    /// Records `r`, awaiting its commit.
+    pub async fn record(&self, r: AuditRecord) -> Result<(), AuditError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Record(r, tx))
+            .map_err(|_| AuditError::Stopped)?;
+        rx.await.map_err(|_| AuditError::Stopped)?
+    }
+
+    /// Records the stop and anchors the chain's head; blocks until done.
+    pub fn stop(&self) -> Result<(), AuditError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Msg::Stop(tx))
+            .map_err(|_| AuditError::Stopped)?;
+        rx.recv().map_err(|_| AuditError::Stopped)?
+    }
+}
