@@ -1,63 +1,30 @@
 //! The error answer: an HTTP status and `{"error":{"kind","code","message"}}`. Messages name
 //! the rule or the field at fault, never a key.
 
-use serde::Serialize;
+pub use sscard::keys::remote::protocol::ErrorKind;
+use sscard::keys::remote::protocol::{ErrorBody, ErrorDetail};
 use sscard_core::classify::Classified;
 use sscard_core::profile::codes;
 
-/// The kinds of error the protocol knows, each with its HTTP status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// 400: the request does not parse.
-    BadRequest,
-    /// 401: no client identity (or none the policy knows).
-    Unauthorised,
-    /// 403: the policy refuses.
-    Forbidden,
-    /// 429: over the client's rate limit.
-    RateLimited,
-    /// 422: the key source refused (the code is its return code).
-    Key,
-    /// 500: the server failed (the audit log could not record, the key thread stopped).
-    Internal,
-}
-
-impl ErrorKind {
-    pub fn status(self) -> u16 {
-        match self {
-            Self::BadRequest => 400,
-            Self::Unauthorised => 401,
-            Self::Forbidden => 403,
-            Self::RateLimited => 429,
-            Self::Key => 422,
-            Self::Internal => 500,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::BadRequest => "bad_request",
-            Self::Unauthorised => "unauthorised",
-            Self::Forbidden => "forbidden",
-            Self::RateLimited => "rate_limited",
-            Self::Key => "key",
-            Self::Internal => "internal",
-        }
+/// The name the audit log gives a kind (its wire name).
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::BadRequest => "bad_request",
+        ErrorKind::Unauthorised => "unauthorised",
+        ErrorKind::Forbidden => "forbidden",
+        ErrorKind::RateLimited => "rate_limited",
+        ErrorKind::Key => "key",
+        ErrorKind::Internal => "internal",
     }
 }
 
 /// An error answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub kind: ErrorKind,
     /// The unified return code.
     pub code: i32,
     pub message: String,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ApiError,
 }
 
 impl ApiError {
@@ -85,11 +52,18 @@ impl ApiError {
     }
     /// The JSON body.
     pub fn body(&self) -> String {
-        serde_json::to_string(&Envelope { error: self }).unwrap_or_default()
+        serde_json::to_string(&ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind,
+                code: self.code,
+                message: self.message.clone(),
+            },
+        })
+        .unwrap_or_default()
     }
     /// How the audit log records the outcome: `forbidden -23`.
     pub fn outcome(&self) -> String {
-        format!("{} {}", self.kind.name(), self.code)
+        format!("{} {}", kind_name(self.kind), self.code)
     }
 }
 

@@ -7,12 +7,11 @@ use crate::identity::ClientIdentity;
 use crate::key_worker::KeyWorker;
 use crate::operation::Operation;
 use crate::policy::{Ask, Policy};
-use crate::protocol::*;
 use crate::rate::RateLimiter;
 use serde::de::DeserializeOwned;
+use sscard::keys::remote::protocol::*;
 use sscard::keys::{CardRef, KeySource};
 use sscard::unified::{hsm_step2_key, Step1Line};
-use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::{codes, Kid};
 use std::sync::Mutex;
@@ -38,24 +37,6 @@ type Work = Box<dyn FnOnce(&mut dyn KeySource) -> Result<String, ApiError> + Sen
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
-}
-
-fn algorithm(name: &str) -> Result<Algorithm, ApiError> {
-    match name {
-        "3des" => Ok(Algorithm::Tdes),
-        "sm4" => Ok(Algorithm::Sm4),
-        other => Err(ApiError::bad_request(format!(
-            "algorithm {other:?}: expected \"3des\" or \"sm4\""
-        ))),
-    }
-}
-
-fn algorithm_name(a: Algorithm) -> &'static str {
-    match a {
-        Algorithm::Tdes => "3des",
-        Algorithm::Sm4 => "sm4",
-        Algorithm::Aes128 => "aes128",
-    }
 }
 
 fn hex(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
@@ -92,7 +73,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
     Ok(match op {
         Operation::Cryptogram => {
             let r: CryptogramRequest = parse_json(body)?;
-            let alg = algorithm(&r.algorithm)?;
+            let alg = r.algorithm.algorithm();
             let (card, card_hex) = card(&r.card_id)?;
             let k = kid(&r.kid)?;
             let random = hex("random", &r.random)?;
@@ -110,7 +91,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
         }
         Operation::Mac => {
             let r: MacRequest = parse_json(body)?;
-            let alg = algorithm(&r.algorithm)?;
+            let alg = r.algorithm.algorithm();
             let (card, card_hex) = card(&r.card_id)?;
             let k = kid(&r.kid)?;
             let challenge = hex("challenge", &r.challenge)?;
@@ -129,7 +110,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
         }
         Operation::KeyLoadBlocks => {
             let r: KeyLoadBlocksRequest = parse_json(body)?;
-            let alg = algorithm(&r.algorithm)?;
+            let alg = r.algorithm.algorithm();
             let (card, card_hex) = card(&r.card_id)?;
             let loads = r
                 .keys
@@ -209,7 +190,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 card_id: None,
                 work: Box::new(move |keys| {
                     keys.preflight(&for_source).map_err(key_err)?;
-                    answer(&Empty {})
+                    answer(&PreflightResponse {})
                 }),
             }
         }
@@ -222,7 +203,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 let terminal_number = keys.terminal_number().map_err(key_err)?;
                 answer(&InfoResponse {
                     source: keys.describe(),
-                    algorithm: keys.algorithm().map(algorithm_name),
+                    algorithm: keys.algorithm().and_then(WireAlgorithm::from_algorithm),
                     region,
                     terminal_number,
                 })

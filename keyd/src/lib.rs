@@ -12,7 +12,6 @@ pub mod identity;
 pub mod key_worker;
 pub mod operation;
 pub mod policy;
-pub mod protocol;
 pub mod rate;
 pub mod server;
 pub mod tls;

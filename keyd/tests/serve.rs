@@ -348,6 +348,51 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
         json!({"mac": to_hex(&soft.audit_mac(&[0, 0xFF]).unwrap())})
     );
 
+    // The two-step pKey equals the source's.
+    let line = sscard::unified::Step1Line {
+        region: "110100".into(),
+        historical_bytes: vec![0x86, 0x13],
+        algorithm: Algorithm::Sm4,
+        card_id: *b"\x11\x01\x00\xD1\x56\x00\x00\x05\x00\x00\x00\x00\x12\x34\x56\x78",
+        random: [1, 2, 3, 4, 5, 6, 7, 8],
+        challenge: Some([8, 7, 6, 5, 4, 3, 2, 1]),
+        terminal_number: String::new(),
+    };
+    let (status, p) = keyd
+        .as_client(
+            "desk-a",
+            "POST",
+            "/v1/pkey",
+            Some(json!({"step1": line.to_string()})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let want = sscard::unified::hsm_step2_key(&mut soft, &line).unwrap();
+    assert_eq!(p, json!({"pkey": want.to_string()}));
+
+    // A key-source error is a 422 with the source's return code.
+    let (status, e) = keyd
+        .as_client(
+            "factory",
+            "POST",
+            "/v1/cryptogram",
+            Some(json!({"algorithm": "3des", "card_id": CARD_A, "kid": "IRK", "random": "000102030405060708"})),
+        )
+        .await;
+    let want = soft
+        .cryptogram(
+            Algorithm::Tdes,
+            &card,
+            Kid::Irk,
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+        )
+        .unwrap_err();
+    assert_eq!(status, 422);
+    assert_eq!(
+        e,
+        json!({"error": {"kind": "key", "code": sscard_core::classify::Classified::return_code(&want), "message": want.to_string()}})
+    );
+
     // Bad input is a 400 naming the field.
     let (status, e) = keyd
         .as_client(
@@ -360,11 +405,11 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
     assert_eq!(status, 400);
     assert_eq!(
         e,
-        json!({"error": {"kind": "bad_request", "code": -23, "message": "algorithm \"aes\": expected \"3des\" or \"sm4\""}})
+        json!({"error": {"kind": "bad_request", "code": -23, "message": "request body: unknown variant `aes`, expected `3des` or `sm4` at line 1 column 18"}})
     );
 
-    // started + 8 requests audited (the 400 is not an operation) + stopped.
-    assert_eq!(keyd.stop_and_verify().await, 1 + 8 + 1);
+    // started + 10 requests audited (the 400 is not an operation) + stopped.
+    assert_eq!(keyd.stop_and_verify().await, 1 + 10 + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod bench_perso;
 mod cmd_atr;
 mod cmd_demo;
 mod cmd_hsm;
+mod cmd_keyd;
 mod cmd_keys;
 mod cmd_monitor;
 mod cmd_perso;
@@ -89,6 +90,9 @@ enum Cmd {
     /// The encryption machine's step of the unified interface's two-step reading.
     #[command(subcommand)]
     Hsm(cmd_hsm::Hsm),
+    /// The key service: the key-source operations over HTTPS with mutual TLS.
+    #[command(subcommand)]
+    Keyd(cmd_keyd::Keyd),
     /// The main job on the embedded virtual card: read basic info via the PSAM, the initial-PIN
     /// policy, and a PIN change.
     Demo(cmd_demo::Args),
@@ -148,6 +152,7 @@ fn main() {
         Cmd::Pin(a) => cmd_ssc::pin(&out, a),
         Cmd::Demo(a) => cmd_demo::run(&out, a),
         Cmd::Hsm(h) => cmd_hsm::run(&out, h),
+        Cmd::Keyd(k) => cmd_keyd::run(k),
     };
     if let Err(e) = result {
         let (exit, code) = exit::classify(&e);
