@@ -47,7 +47,7 @@ pub struct Config {
     /// first reader whose card is a PSAM.
     pub psam_reader: Option<String>,
     /// The key source (`test`, `soft:FILE`, `psam:READER`, `psam:auto`,
-    /// `pkcs11:MODULE:TOKEN-LABEL`).
+    /// `pkcs11:MODULE:TOKEN-LABEL`, `remote:https://HOST:PORT`).
     pub keys: Option<KeySpec>,
     /// The terminal device number reported when the reader has no serial number.
     pub device_number: Option<DeviceNumber>,
@@ -59,6 +59,12 @@ pub struct Config {
     /// applications sharing a reader expect), or reset (a kiosk that wants a verified PIN
     /// forgotten after every call). Discovery probes and the PSAM are always left.
     pub card_disposition: Disposition,
+    /// The key service client's certificate, key (mode 0600) and CA (PEM files) for
+    /// `keys = "remote:https://…"`; each one not set comes from `SSCARD_REMOTE_CERT`,
+    /// `SSCARD_REMOTE_KEY`, `SSCARD_REMOTE_CA`.
+    pub remote_cert: Option<PathBuf>,
+    pub remote_key: Option<PathBuf>,
+    pub remote_ca: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +80,9 @@ impl Default for Config {
             pin_pad: PinPadUse::Auto,
             pin_timeout: DEFAULT_PIN_TIMEOUT,
             card_disposition: Disposition::Leave,
+            remote_cert: None,
+            remote_key: None,
+            remote_ca: None,
         }
     }
 }
@@ -118,7 +127,7 @@ impl PartialEq for ConfigError {
 }
 
 /// Every key a configuration file may hold.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 12] = [
     "card_reader",
     "contactless_reader",
     "psam_reader",
@@ -128,6 +137,9 @@ pub const KEYS: [&str; 9] = [
     "pin_pad",
     "pin_timeout",
     "card_disposition",
+    "remote_cert",
+    "remote_key",
+    "remote_ca",
 ];
 
 impl Config {
@@ -199,7 +211,7 @@ impl Config {
                         bad(
                             key,
                             s,
-                            "test, soft:FILE, psam:READER, psam:auto or pkcs11:MODULE:TOKEN-LABEL",
+                            "test, soft:FILE, psam:READER, psam:auto, pkcs11:MODULE:TOKEN-LABEL or remote:https://HOST:PORT",
                         )
                     })?)
                 }
@@ -231,6 +243,18 @@ impl Config {
                         "leave" => Disposition::Leave,
                         "reset" => Disposition::Reset,
                         _ => return Err(bad(key, s, "leave or reset")),
+                    }
+                }
+                "remote_cert" | "remote_key" | "remote_ca" => {
+                    let s = text()?;
+                    if s.trim().is_empty() {
+                        return Err(bad(key, s, "a PEM file's path"));
+                    }
+                    let path = Some(PathBuf::from(s));
+                    match key {
+                        "remote_cert" => c.remote_cert = path,
+                        "remote_key" => c.remote_key = path,
+                        _ => c.remote_ca = path,
                     }
                 }
                 // pin_timeout
@@ -307,6 +331,34 @@ card_disposition = "reset"
     }
 
     #[test]
+    fn a_key_service_and_its_client_files() {
+        let c = parse(
+            r#"
+keys = "remote:https://keyd.example:8443"
+remote_cert = "/etc/sscard/client.crt"
+remote_key = "/etc/sscard/client.key"
+remote_ca = "/etc/sscard/ca.crt"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.key_spec(),
+            KeySpec::Remote("https://keyd.example:8443".into())
+        );
+        assert_eq!(c.remote_cert, Some("/etc/sscard/client.crt".into()));
+        assert_eq!(c.remote_key, Some("/etc/sscard/client.key".into()));
+        assert_eq!(c.remote_ca, Some("/etc/sscard/ca.crt".into()));
+        assert_eq!(
+            parse("keys = \"remote:http://k:1\"").unwrap_err().to_string(),
+            "configuration /etc/u.toml: keys = \"remote:http://k:1\" is not test, soft:FILE, psam:READER, psam:auto, pkcs11:MODULE:TOKEN-LABEL or remote:https://HOST:PORT"
+        );
+        assert_eq!(
+            parse("remote_key = \" \"").unwrap_err().to_string(),
+            "configuration /etc/u.toml: remote_key = \" \" is not a PEM file's path"
+        );
+    }
+
+    #[test]
     fn an_empty_file_is_the_defaults() {
         let c = parse("# nothing\n").unwrap();
         assert_eq!(
@@ -329,7 +381,7 @@ card_disposition = "reset"
         let cases: [(&str, &str); 14] = [
             (
                 "encodig = \"gbk\"",
-                "configuration /etc/u.toml: unknown key \"encodig\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition)",
+                "configuration /etc/u.toml: unknown key \"encodig\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition, remote_cert, remote_key, remote_ca)",
             ),
             (
                 "encoding = \"latin1\"",
@@ -357,7 +409,7 @@ card_disposition = "reset"
             ),
             (
                 "keys = \"hsm\"",
-                "configuration /etc/u.toml: keys = \"hsm\" is not test, soft:FILE, psam:READER, psam:auto or pkcs11:MODULE:TOKEN-LABEL",
+                "configuration /etc/u.toml: keys = \"hsm\" is not test, soft:FILE, psam:READER, psam:auto, pkcs11:MODULE:TOKEN-LABEL or remote:https://HOST:PORT",
             ),
             (
                 "device_number = \"12|34\"",
@@ -369,7 +421,7 @@ card_disposition = "reset"
             ),
             (
                 "[readers]\ncard = \"x\"",
-                "configuration /etc/u.toml: unknown key \"readers\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition)",
+                "configuration /etc/u.toml: unknown key \"readers\" (known: card_reader, contactless_reader, psam_reader, keys, device_number, encoding, pin_pad, pin_timeout, card_disposition, remote_cert, remote_key, remote_ca)",
             ),
             (
                 "card_disposition = \"unpower\"",

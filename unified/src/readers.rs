@@ -300,8 +300,9 @@ pub fn psam(ctx: &Context, reader: &str) -> Result<PsamKeys, KeyError> {
 }
 
 /// The configured key source, on the call's PC/SC context when it has one (a PSAM needs
-/// one; software keys and tokens do not): a PSAM (named or found), software keys, or a PKCS#11 token whose
-/// PIN comes from `SSCARD_PKCS11_PIN` (the library has no prompt). A PKCS#11 module that is
+/// one; software keys and tokens do not): a PSAM (named or found), software keys, a key service
+/// (`remote_cert`, `remote_key`, `remote_ca`), or a PKCS#11 token whose PIN comes from
+/// `SSCARD_PKCS11_PIN` (the library has no prompt). A PKCS#11 module that is
 /// not there is reported as such before the PIN is looked for.
 pub fn key_source(cfg: &Config, ctx: Option<&Context>) -> Result<Box<dyn KeySource>, UnifiedError> {
     match cfg.key_spec() {
@@ -309,6 +310,15 @@ pub fn key_source(cfg: &Config, ctx: Option<&Context>) -> Result<Box<dyn KeySour
             Some(ctx) => psam(ctx, &reader)?,
             None => psam(&establish()?, &reader)?,
         })),
+        // The client's files from the configuration, each one not set from the environment.
+        KeySpec::Remote(url) => {
+            let tls = keys::RemoteTls::or_env(
+                cfg.remote_cert.clone(),
+                cfg.remote_key.clone(),
+                cfg.remote_ca.clone(),
+            )?;
+            Ok(Box::new(keys::RemoteKeys::open(&url, &tls)?))
+        }
         spec => {
             if let KeySpec::Pkcs11 { module, .. } = &spec {
                 // A bare library name is the dynamic loader's to find; a path must exist.

@@ -59,8 +59,10 @@ pub struct CardOpts {
     /// The card's reader (index or name substring); default: the reader whose card has SSSE.
     #[arg(long, short)]
     pub reader: Option<String>,
-    /// Key source: test | soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL (default: the
-    /// PROFILE test key set, with a warning).
+    /// Key source: test | soft:FILE | psam:READER | pkcs11:MODULE:TOKEN-LABEL |
+    /// remote:https://HOST:PORT (a key service; client certificate, key and CA from
+    /// SSCARD_REMOTE_CERT, SSCARD_REMOTE_KEY, SSCARD_REMOTE_CA) (default: the PROFILE test key
+    /// set, with a warning).
     #[arg(long)]
     pub keys: Option<String>,
     /// The PSAM's reader; `auto` finds it by its EF15. It is the key source unless --keys

@@ -52,10 +52,22 @@ pub struct RemoteTls {
 impl RemoteTls {
     /// The files named by `SSCARD_REMOTE_CERT`, `SSCARD_REMOTE_KEY` and `SSCARD_REMOTE_CA`.
     pub fn from_env() -> Result<Self, KeyError> {
-        let var = |what: &'static str, name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+        Self::or_env(None, None, None)
+    }
+
+    /// The files given, each one not given named by its environment variable.
+    pub fn or_env(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        ca: Option<PathBuf>,
+    ) -> Result<Self, KeyError> {
+        let var = |given: Option<PathBuf>, what: &'static str, name: &str| {
+            given
+                .or_else(|| {
+                    std::env::var_os(name)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                })
                 .ok_or_else(|| KeyError::RemoteConfig {
                     what,
                     path: format!("${name}"),
@@ -63,9 +75,9 @@ impl RemoteTls {
                 })
         };
         Ok(Self {
-            cert: var("certificate", ENV_CERT)?,
-            key: var("key", ENV_KEY)?,
-            ca: var("CA", ENV_CA)?,
+            cert: var(cert, "certificate", ENV_CERT)?,
+            key: var(key, "key", ENV_KEY)?,
+            ca: var(ca, "CA", ENV_CA)?,
         })
     }
 }
@@ -147,9 +159,9 @@ fn client_config(tls: &RemoteTls) -> Result<rustls::ClientConfig, KeyError> {
         .with_client_auth_cert(chain, key)
         .map_err(|e| {
             bad(
-                "key",
-                &tls.key,
-                format!("does not go with the certificate: {e}"),
+                "certificate",
+                &tls.cert,
+                format!("refused with key {}: {e}", tls.key.display()),
             )
         })
 }
@@ -258,7 +270,9 @@ fn read_answer(r: &mut impl BufRead) -> std::io::Result<Answer> {
 
 impl RemoteKeys {
     /// A client of the service at `url` (`https://HOST[:PORT]`) with the given TLS material.
-    /// Connects lazily: the first call connects and fetches `/v1/info`.
+    /// Connects and fetches `/v1/info` (once: `algorithm`, `region`, `terminal_number` and
+    /// `describe` answer from it), so that an unreachable or refusing service fails here and a
+    /// service holding a PSAM of the other algorithm is caught before the card (-2202).
     pub fn open(url: &str, tls: &RemoteTls) -> Result<Self, KeyError> {
         let parsed = RemoteUrl::parse(url).ok_or_else(|| KeyError::BadSpec {
             spec: format!("remote:{url}"),
@@ -270,14 +284,16 @@ impl RemoteKeys {
                 expected: "remote:https://HOST:PORT with a DNS name or IP address",
             })?;
         let config = Arc::new(client_config(tls)?);
-        Ok(Self {
+        let mut keys = Self {
             shown: parsed.to_string(),
             url: parsed,
             config,
             server_name,
             conn: None,
             info: None,
-        })
+        };
+        keys.fetch_info()?;
+        Ok(keys)
     }
 
     /// A client with the TLS material named by the environment ([`RemoteTls::from_env`]).
@@ -469,14 +485,20 @@ impl RemoteKeys {
         }
     }
 
-    fn info(&mut self) -> Result<&p::InfoResponse, KeyError> {
-        if self.info.is_none() {
-            let answer = self.call("GET", p::PATH_INFO, None)?;
-            let info: p::InfoResponse = serde_json::from_slice(&answer)
-                .map_err(|e| self.malformed(format!("{}: {e}", p::PATH_INFO)))?;
-            self.info = Some(info);
+    /// Fetches `/v1/info` (at open).
+    fn fetch_info(&mut self) -> Result<(), KeyError> {
+        let answer = self.call("GET", p::PATH_INFO, None)?;
+        let info: p::InfoResponse = serde_json::from_slice(&answer)
+            .map_err(|e| self.malformed(format!("{}: {e}", p::PATH_INFO)))?;
+        if info
+            .region
+            .as_ref()
+            .is_some_and(|r| r.len() != 6 || !r.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(self.malformed(format!("{}: region is not 6 digits", p::PATH_INFO)));
         }
-        Ok(self.info.as_ref().expect("set above"))
+        self.info = Some(info);
+        Ok(())
     }
 
     fn wire(&self, alg: Algorithm) -> Result<WireAlgorithm, KeyError> {
@@ -552,7 +574,6 @@ impl KeySource for RemoteKeys {
     }
 
     fn algorithm(&self) -> Option<Algorithm> {
-        // `algorithm` takes `&self`: answered from /v1/info once another call fetched it.
         self.info
             .as_ref()
             .and_then(|i| i.algorithm)
@@ -560,11 +581,11 @@ impl KeySource for RemoteKeys {
     }
 
     fn terminal_number(&mut self) -> Result<Option<String>, KeyError> {
-        Ok(self.info()?.terminal_number.clone())
+        Ok(self.info.as_ref().and_then(|i| i.terminal_number.clone()))
     }
 
     fn region(&mut self) -> Result<Option<String>, KeyError> {
-        Ok(self.info()?.region.clone())
+        Ok(self.info.as_ref().and_then(|i| i.region.clone()))
     }
 
     fn cryptogram(
@@ -668,8 +689,6 @@ impl KeySource for RemoteKeys {
     }
 
     fn preflight(&mut self, kids: &[Kid]) -> Result<(), KeyError> {
-        // Fetches /v1/info too, so that `algorithm` and `describe` know the source.
-        self.info()?;
         let req = p::PreflightRequest {
             kids: kids.iter().map(|k| k.name().to_string()).collect(),
         };
