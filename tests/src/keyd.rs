@@ -284,7 +284,7 @@ pub struct KeydConfig {
     /// `--keys` (`test`, `soft:FILE`, `pkcs11:MODULE:LABEL`).
     pub keys: String,
     pub policy: Option<PathBuf>,
-    /// `--audit sqlite:FILE`.
+    /// `--audit sqlite:FILE`; default: a journal in keyd's own temporary directory.
     pub audit: Option<String>,
     /// Extra environment (e.g. `SSCARD_PKCS11_PIN`; [`Keyd::start`] adds the test token PIN for
     /// a `pkcs11:` source).
@@ -311,6 +311,8 @@ pub struct Keyd {
     server_key: PathBuf,
     client_ca: PathBuf,
     log: Arc<(Mutex<String>, Condvar)>,
+    /// keyd's working directory: its audit journal when the configuration names none.
+    dir: TempDir,
 }
 
 /// How long keyd may take to say it listens (a SoftHSM login included).
@@ -328,6 +330,7 @@ impl Keyd {
             server_key: pki.server_key.clone(),
             client_ca: pki.client_ca.clone(),
             log: Arc::new((Mutex::new(String::new()), Condvar::new())),
+            dir: TempDir::new("keyd"),
         };
         keyd.spawn();
         keyd
@@ -369,9 +372,10 @@ impl Keyd {
         if let Some(p) = &self.config.policy {
             cmd.arg("--policy").arg(p);
         }
-        if let Some(a) = &self.config.audit {
-            cmd.args(["--audit", a]);
-        }
+        let audit = self.config.audit.clone().unwrap_or_else(|| {
+            format!("sqlite:{}", self.dir.path().join("keyd-audit.db").display())
+        });
+        cmd.args(["--audit", &audit]).current_dir(self.dir.path());
         if self.config.keys.starts_with("pkcs11:") {
             cmd.env("SSCARD_PKCS11_PIN", crate::HSM_PIN);
         }
