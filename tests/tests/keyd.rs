@@ -478,8 +478,8 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
     print_table(&rows, &sides);
 }
 
-/// The exit code, the JSON error and stderr of a refused client command.
-fn refusal(o: &Output) -> (Option<i32>, serde_json::Value) {
+/// The exit code and the JSON error of a client command.
+fn answer(o: &Output) -> (Option<i32>, serde_json::Value) {
     (
         o.status.code(),
         serde_json::from_str(stdout(o).trim()).unwrap_or(serde_json::Value::Null),
@@ -489,8 +489,9 @@ fn refusal(o: &Output) -> (Option<i32>, serde_json::Value) {
 #[test]
 fn clients_without_a_certificate_from_another_ca_or_outside_their_policy_are_refused() {
     let _g = exclusive();
-    let pki = Pki::new(&["desk-110100", "front-desk"]);
+    let pki = Pki::new(&["desk-110100", "front-desk", "nobody"]);
     let work = TempDir::new("policy");
+    let all_kids = r#"["IRK", "RKSSSE", "UK_N", "EAK_L", "UK_L", "RPK", "UPK", "TK", "PIN"]"#;
     let policy = write_policy(
         work.path(),
         &format!(
@@ -499,14 +500,14 @@ fn clients_without_a_certificate_from_another_ca_or_outside_their_policy_are_ref
 name = "desk of city 110100"
 cn = "desk-110100"
 regions = ["110100"]
-kids = ["IRK", "RKSSSE", "UK_N", "EAK_L", "UK_L", "RPK", "UPK", "TK", "PIN"]
+kids = {all_kids}
 operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
 
 [[client]]
 name = "front desk by fingerprint"
 fingerprint = "{}"
 regions = ["110100"]
-kids = ["IRK", "RKSSSE", "UK_N", "EAK_L", "UK_L", "RPK", "UPK", "TK", "PIN"]
+kids = {all_kids}
 operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
 "#,
             fingerprint(&pki.client("front-desk").cert).to_ascii_uppercase()
@@ -519,81 +520,121 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
     let step2 = |env: &[(String, String)], line: &str| {
         sscard_client(&["hsm", "step2", "--json", "--keys", &url, line], env)
     };
-    let city_120100 = STEP1_3DES.replace(
-        "|110100D15600000599110145000000A1|",
-        "|120100D15600000599110145000000A1|",
-    );
+    let city_120100 = STEP1_3DES.replace("110100", "120100");
+    let desk = pki.client_env(pki.client("desk-110100"));
+    let city_refused = serde_json::json!({"code": -999, "error": format!("key service {} refused: policy rule \"desk of city 110100\" does not allow region 120100", url.trim_start_matches("remote:")), "exit": 6});
 
     // Allowed: its own city.
-    let ok = step2(&pki.client_env(pki.client("desk-110100")), STEP1_3DES);
+    let ok = step2(&desk, STEP1_3DES);
     assert!(ok.status.success(), "{}", stderr(&ok));
 
-    let cases: Vec<(&str, Output)> = vec![
-        (
-            "no client certificate",
-            step2(&pki.anonymous_env(), STEP1_3DES),
-        ),
-        (
-            "certificate from another CA",
-            step2(&pki.client_env(&pki.stranger), STEP1_3DES),
-        ),
-        (
-            "city 120100 card, policy 110100",
-            step2(&pki.client_env(pki.client("desk-110100")), &city_120100),
-        ),
-    ];
     // Without a certificate at the TLS level (the sscard client refuses to start without one):
-    // curl with the server CA only.
-    let curl = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&pki.server_ca)
-        .arg(format!("https://{}/v1/info", keyd.addr()))
-        .output()
-        .expect("curl runs");
+    // curl with the server CA only gets no HTTP answer.
+    let curl = |cert: Option<&ClientCert>| {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&pki.server_ca);
+        if let Some(cert) = cert {
+            c.arg("--cert").arg(&cert.cert).arg("--key").arg(&cert.key);
+        }
+        c.arg(format!("https://{}/v1/info", keyd.addr()))
+            .output()
+            .expect("curl runs")
+    };
+    let bare = curl(None);
+    let bare_err = String::from_utf8_lossy(&bare.stderr).trim().to_string();
     println!(
-        "curl without a certificate: exit {:?} stdout {:?} stderr {}",
-        curl.status.code(),
-        String::from_utf8_lossy(&curl.stdout),
-        String::from_utf8_lossy(&curl.stderr).trim()
+        "curl without a certificate: exit {:?}: {bare_err}",
+        bare.status.code()
     );
-    assert_ne!(curl.status.code(), Some(0));
+    assert_eq!(bare.status.code(), Some(56), "{bare_err}");
     assert!(
-        curl.stdout.is_empty(),
+        bare_err.contains("alert certificate required"),
+        "{bare_err}"
+    );
+    assert!(
+        bare.stdout.is_empty(),
         "no HTTP answer without a certificate"
     );
-    // With the certificate, curl gets the info.
-    let curl_ok = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(&pki.server_ca)
-        .arg("--cert")
-        .arg(&pki.client("desk-110100").cert)
-        .arg("--key")
-        .arg(&pki.client("desk-110100").key)
-        .arg(format!("https://{}/v1/info", keyd.addr()))
-        .output()
-        .expect("curl runs");
-    println!(
-        "curl with the desk's certificate: exit {:?} stdout {}",
-        curl_ok.status.code(),
-        String::from_utf8_lossy(&curl_ok.stdout)
+    let good = curl(Some(pki.client("desk-110100")));
+    assert_eq!(good.status.code(), Some(0));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&good.stdout).unwrap()["region"],
+        "110100"
     );
-    assert_eq!(curl_ok.status.code(), Some(0));
-    for (what, o) in &cases {
+
+    let mut cases: Vec<(&str, Output, Option<i32>, serde_json::Value)> = Vec::new();
+    let mut case = |what: &'static str, o: Output, exit: i32, want: serde_json::Value| {
+        cases.push((what, o, Some(exit), want));
+    };
+    case(
+        "sscard client without a certificate",
+        step2(&pki.anonymous_env(), STEP1_3DES),
+        2,
+        serde_json::json!({"code": -999, "error": "key service client certificate $SSCARD_REMOTE_CERT: not set", "exit": 2}),
+    );
+    case(
+        "certificate from another CA",
+        step2(&pki.client_env(&pki.stranger), STEP1_3DES),
+        6,
+        serde_json::json!({"code": -999, "error": format!("key service {} did not accept this client: TLS: received fatal alert: UnknownCA", url.trim_start_matches("remote:")), "exit": 6}),
+    );
+    case(
+        "client CA certificate the policy does not name",
+        step2(&pki.client_env(pki.client("nobody")), STEP1_3DES),
+        6,
+        serde_json::json!({"code": -999, "error": format!("key service {} did not accept this client: no policy rule matches this client certificate", url.trim_start_matches("remote:")), "exit": 6}),
+    );
+    case(
+        "city 120100 step 1, policy 110100",
+        step2(&desk, &city_120100),
+        6,
+        city_refused.clone(),
+    );
+    for (what, o, _, _) in &cases {
         println!(
-            "{what}: exit {:?} stdout {} stderr {}",
+            "{what}: exit {:?}: {}{}",
             o.status.code(),
             stdout(o).trim(),
             stderr(o).trim()
         );
     }
-    for (what, o) in &cases {
-        let (exit, v) = refusal(o);
-        assert_ne!(exit, Some(0), "{what}");
-        assert!(!v.is_null(), "{what}: {}", stdout(o));
+    for (what, o, exit, want) in &cases {
+        let (got_exit, got) = answer(o);
+        assert_eq!(got_exit, *exit, "{what}");
+        if !want.is_null() {
+            assert_eq!(got, *want, "{what}");
+        }
     }
 
-    // A front-desk terminal (no key-load-blocks) personalising: refused before any holder is
-    // used.
+    // A city 120100 card read with the 110100 desk's certificate, through pcscd.
+    let dir = TempDir::new("city");
+    let image = dir.path().join("card-120100.json");
+    model_new(&[
+        "--card-id",
+        "120100D15600000599110145000000A1",
+        "--out",
+        image.to_str().unwrap(),
+    ]);
+    let o = {
+        let _m = ModelServer::start(
+            &["--card", image.to_str().unwrap(), "--no-psam"],
+            &[READER_0],
+        );
+        sscard_client(
+            &["info", "--json", "--reader", READER_0, "--keys", &url],
+            &desk,
+        )
+    };
+    println!(
+        "city 120100 card, info: exit {:?}: {}{}",
+        o.status.code(),
+        stdout(&o).trim(),
+        stderr(&o).trim()
+    );
+    assert_eq!(answer(&o), (Some(6), city_refused));
+
+    // A front-desk terminal (no key-load-blocks) personalising.
     let dir = TempDir::new("front-desk-perso");
     let batch = write_batch(dir.path(), 1, 'F');
     let journal = format!("sqlite:{}", dir.path().join("journal.db").display());
@@ -629,12 +670,25 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
         )
     };
     println!(
-        "front desk personalising: exit {:?} stdout {} stderr {}",
+        "front desk personalising: exit {:?}\n{}{}",
         o.status.code(),
-        stdout(&o).trim(),
-        stderr(&o).trim()
+        stdout(&o),
+        stderr(&o)
     );
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1));
+    let failed: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", stdout(&o));
+    assert_eq!(
+        failed[0]["detail"],
+        format!(
+            "key service {} refused: policy rule \"front desk by fingerprint\" does not allow the operation key-load-blocks",
+            url.trim_start_matches("remote:")
+        )
+    );
     let status = json(&sscard(&[
         "perso",
         "status",
