@@ -312,7 +312,10 @@ fn compare(a: &Outcome, b: &Outcome) -> String {
     if common.iter().any(|k| a.images[*k] != b.images[*k]) {
         diffs.push("image".to_string());
     }
-    if diffs.is_empty() {
+    if diffs.is_empty() && a.images.len() > 1 {
+        // Which blank card a holder gets depends on which reader is faster.
+        format!("= ({}/{} images)", common.len(), a.images.len())
+    } else if diffs.is_empty() {
         "=".into()
     } else {
         format!("≠ {}", diffs.join(","))
@@ -348,26 +351,42 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
     let sides = sources.sides();
     let dir = TempDir::new("flows");
     let mut rows: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut record = |flow: &str, outcomes: Vec<Outcome>| {
+    // A side without an outcome: the flow needs what its source lacks (SoftHSM has no SM4).
+    let mut record_some = |flow: &str, outcomes: Vec<Option<Outcome>>| {
+        let first = outcomes[0]
+            .clone()
+            .expect("the local test keys run every flow");
         let cells: Vec<(String, String)> = sides
             .iter()
             .zip(&outcomes)
-            .map(|(s, o)| (s.name.to_string(), compare(&outcomes[0], o)))
+            .map(|(s, o)| {
+                let cell = o
+                    .as_ref()
+                    .map_or_else(|| "n/a (no SM4)".to_string(), |o| compare(&first, o));
+                (s.name.to_string(), cell)
+            })
             .collect();
         rows.push((flow.to_string(), cells));
         outcomes
     };
 
     // The key operations themselves, in-process through the client's key source.
-    {
-        let card = CardRef::new(
-            sscard_core::hexfmt::parse_hex("110100D15600000599110145000000A1")
-                .unwrap()
-                .try_into()
-                .unwrap(),
-        );
+    let card = CardRef::new(
+        sscard_core::hexfmt::parse_hex("110100D15600000599110145000000A1")
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    for (row, alg) in [
+        ("key operations 3DES", Algorithm::Tdes),
+        ("key operations SM4", Algorithm::Sm4),
+    ] {
         let mut outcomes = Vec::new();
         for side in &sides {
+            if alg == Algorithm::Sm4 && side.name.contains("SoftHSM") {
+                outcomes.push(None);
+                continue;
+            }
             for (k, v) in &side.env {
                 std::env::set_var(k, v);
             }
@@ -376,31 +395,37 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
             let mut src = sscard::keys::open(&spec, &sscard_transport::trace::Trace::off(), pin)
                 .unwrap_or_else(|e| panic!("{}: {e}", side.name));
             let mut out = String::new();
-            for alg in [Algorithm::Tdes, Algorithm::Sm4] {
-                for k in Kid::CARD_KEYS {
-                    let r = [1, 2, 3, 4, 5, 6, 7, 8];
+            for k in Kid::CARD_KEYS {
+                for r in [[0u8; 8], [1, 2, 3, 4, 5, 6, 7, 8]] {
                     out += &format!("{:02X?}", src.cryptogram(alg, &card, k, &r).unwrap());
                     out += &format!(
                         "{:02X?}",
                         src.mac(alg, &card, k, &r[..4], &[0x55; 20]).unwrap()
                     );
-                    out += &format!("{:02X?}", src.key_load_block(alg, &card, k, 5).unwrap());
                 }
+                out += &format!("{:02X?}", src.key_load_block(alg, &card, k, 5).unwrap());
+            }
+            for k in [Kid::Pin, Kid::Tk] {
+                out += &format!("{:02X?}", src.key_load_block(alg, &card, k, 3).unwrap());
             }
             out += &format!("{:02X?}", src.audit_mac(b"sscard audit").unwrap());
             out += &format!("{:?}", src.region().unwrap());
-            outcomes.push(Outcome {
+            outcomes.push(Some(Outcome {
                 exit: Some(0),
                 stdout: out,
                 trace: vec![],
                 images: BTreeMap::new(),
-            });
+            }));
             for (k, _) in &side.env {
                 std::env::remove_var(k);
             }
         }
-        let o = record("key operations (in-process)", outcomes);
-        assert!(o.iter().all(|x| *x == o[0]));
+        let o = record_some(row, outcomes);
+        for (s, x) in sides.iter().zip(&o) {
+            if let Some(x) = x {
+                assert_eq!(Some(x), o[0].as_ref(), "{row} through {}", s.name);
+            }
+        }
     }
 
     let d = dir.path();
@@ -435,7 +460,14 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
             .map(|s| card_flow(d, s, &setup, &args, stdin))
             .collect();
         assert_eq!(outcomes[0].exit, Some(0), "{name}: {}", outcomes[0].stdout);
-        let o = record(name, outcomes);
+        assert!(
+            outcomes.iter().all(|o| o.trace.len() > 2),
+            "{name}: no trace"
+        );
+        let o: Vec<Outcome> = record_some(name, outcomes.into_iter().map(Some).collect())
+            .into_iter()
+            .flatten()
+            .collect();
         for (s, x) in sides.iter().zip(&o) {
             assert_eq!(*x, o[0], "{name} through {}", s.name);
         }
@@ -445,22 +477,27 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
         ("hsm step2 (3DES)", STEP1_3DES),
         ("hsm step2 (SM4)", STEP1_SM4),
     ] {
-        let outcomes: Vec<Outcome> = sides
+        let outcomes: Vec<Option<Outcome>> = sides
             .iter()
             .map(|s| {
+                if line == STEP1_SM4 && s.name.contains("SoftHSM") {
+                    return None;
+                }
                 let o = s.run(&["hsm", "step2", line], None);
-                Outcome {
+                Some(Outcome {
                     exit: o.status.code(),
                     stdout: stdout(&o),
                     trace: vec![],
                     images: BTreeMap::new(),
-                }
+                })
             })
             .collect();
-        assert_eq!(outcomes[0].exit, Some(0));
-        let o = record(name, outcomes);
+        let o = record_some(name, outcomes);
+        assert_eq!(o[0].as_ref().unwrap().exit, Some(0));
         for (s, x) in sides.iter().zip(&o) {
-            assert_eq!(*x, o[0], "{name} through {}", s.name);
+            if let Some(x) = x {
+                assert_eq!(Some(x), o[0].as_ref(), "{name} through {}", s.name);
+            }
         }
     }
 
@@ -469,11 +506,21 @@ fn every_flow_gives_the_same_bytes_through_keyd() {
     for (s, o) in sides.iter().zip(&outcomes) {
         assert_eq!(o.images.len(), n, "{}: {:?}", s.name, o.images.keys());
     }
-    let o = record("perso 6 holders, 2 readers", outcomes);
+    let o: Vec<Outcome> = record_some(
+        "perso 6 holders, 2 readers",
+        outcomes.into_iter().map(Some).collect(),
+    )
+    .into_iter()
+    .flatten()
+    .collect();
     // Which blank card a holder gets depends on which reader is faster: images are compared
     // where the same holder went to the same card.
     for (s, x) in sides.iter().zip(&o) {
-        assert_eq!(compare(&o[0], x), "=", "personalisation through {}", s.name);
+        assert!(
+            compare(&o[0], x).starts_with("= ("),
+            "personalisation through {}",
+            s.name
+        );
     }
     print_table(&rows, &sides);
 }
