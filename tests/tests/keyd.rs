@@ -835,6 +835,22 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         status.code()
     );
     println!("station stderr:\n{station_err}");
+    let events = std::fs::read_to_string(&out).unwrap();
+    let tail: Vec<&str> = events.lines().rev().take(4).collect();
+    println!(
+        "the station's last events (newest first):\n{}",
+        tail.join("\n")
+    );
+    println!(
+        "journal after the station stopped: {}",
+        json(&sscard(&[
+            "perso",
+            "status",
+            "--journal",
+            &journal,
+            "--json"
+        ]))
+    );
     let resumed = if issued() < n as u64 {
         // The station gave up while keyd was away: run it again.
         let o = sscard_client(&args, &env);
