@@ -6,7 +6,8 @@
 //!
 //! The journal runs on a thread of its own with its own instance of the key source (its audit
 //! key), so recording overlaps the next request's key work; a request is answered only after
-//! its entry has committed (durable, then act).
+//! its entry has committed (durable, then act). Records waiting together commit in one
+//! transaction (group commit), so concurrent clients share the synchronous write.
 
 use sscard::keys::KeySource;
 use sscard_perso::journal::{Journal, JournalError};
@@ -16,6 +17,9 @@ use tokio::sync::oneshot;
 
 /// Entries between two anchors.
 pub const ANCHOR_EVERY: u64 = 256;
+
+/// The most records committed in one transaction.
+pub const MAX_BATCH: usize = 256;
 
 /// One request as the audit log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,9 @@ pub enum AuditError {
     Keys(#[from] sscard::keys::KeyError),
     #[error("audit log: {0}")]
     Journal(#[from] JournalError),
+    /// The transaction holding this record (and others recorded with it) failed.
+    #[error("audit log: {0}")]
+    Batch(std::sync::Arc<JournalError>),
     #[error("the audit log's thread has stopped")]
     Stopped,
 }
@@ -76,6 +83,7 @@ impl sscard_core::classify::Classified for AuditError {
         match self {
             Self::Keys(k) => k.return_code(),
             Self::Journal(j) => j.return_code(),
+            Self::Batch(j) => j.return_code(),
             Self::Stopped => sscard_core::profile::codes::UNKNOWN,
         }
     }
@@ -83,6 +91,7 @@ impl sscard_core::classify::Classified for AuditError {
         match self {
             Self::Keys(k) => k.exit_class(),
             Self::Journal(j) => j.exit_class(),
+            Self::Batch(j) => j.exit_class(),
             Self::Stopped => sscard_core::classify::ExitClass::Other,
         }
     }
@@ -123,30 +132,56 @@ impl AuditLog {
                     }
                 };
                 let mut since_anchor = 0u64;
-                let write = |j: &mut Journal, r: &AuditRecord| -> Result<(), JournalError> {
-                    j.audit(&format!("keyd {}", r.operation), &r.detail())
-                };
-                while let Ok(msg) = rx.recv() {
-                    match msg {
-                        Msg::Record(r, done) => {
-                            let res = write(&mut journal, &r).map_err(AuditError::from);
-                            since_anchor += 1;
-                            if res.is_ok() && since_anchor >= ANCHOR_EVERY {
-                                since_anchor = 0;
-                                if let Err(e) = journal.anchor(&anchor) {
-                                    tracing::error!("keyd: anchoring the audit log: {e}");
-                                }
+                while let Ok(first) = rx.recv() {
+                    // Group commit: whatever else is already waiting goes into the same
+                    // transaction, so concurrent requests share one synchronous write.
+                    let mut batch = Vec::new();
+                    let mut stop = None;
+                    let mut next = Some(first);
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            Msg::Record(r, done) => batch.push((r, done)),
+                            Msg::Stop(done) => {
+                                stop = Some(done);
+                                break;
                             }
-                            let _ = done.send(res);
                         }
-                        Msg::Stop(done) => {
-                            let res = journal
-                                .audit("keyd stopped", "")
-                                .and_then(|()| journal.anchor(&anchor).map(drop))
-                                .map_err(AuditError::from);
-                            let _ = done.send(res);
-                            return;
+                        if batch.len() < MAX_BATCH {
+                            next = rx.try_recv().ok();
                         }
+                    }
+                    if !batch.is_empty() {
+                        let events: Vec<(String, String)> = batch
+                            .iter()
+                            .map(|(r, _)| (format!("keyd {}", r.operation), r.detail()))
+                            .collect();
+                        let refs: Vec<(&str, &str)> = events
+                            .iter()
+                            .map(|(e, d)| (e.as_str(), d.as_str()))
+                            .collect();
+                        let res = journal.audit_all(&refs);
+                        since_anchor += batch.len() as u64;
+                        if res.is_ok() && since_anchor >= ANCHOR_EVERY {
+                            since_anchor = 0;
+                            if let Err(e) = journal.anchor(&anchor) {
+                                tracing::error!("keyd: anchoring the audit log: {e}");
+                            }
+                        }
+                        let failed = res.err().map(std::sync::Arc::new);
+                        for (_, done) in batch {
+                            let _ = done.send(match &failed {
+                                None => Ok(()),
+                                Some(e) => Err(AuditError::Batch(std::sync::Arc::clone(e))),
+                            });
+                        }
+                    }
+                    if let Some(done) = stop {
+                        let res = journal
+                            .audit("keyd stopped", "")
+                            .and_then(|()| journal.anchor(&anchor).map(drop))
+                            .map_err(AuditError::from);
+                        let _ = done.send(res);
+                        return;
                     }
                 }
             })

@@ -18,6 +18,13 @@ use tokio_rustls::TlsAcceptor;
 /// is well under it.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// How long a client may take over the TLS handshake: a client that connects and stalls does
+/// not hold a connection for ever.
+pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a request's header may take to arrive (hyper's default once it has a timer).
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn json(status: u16, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() =
@@ -81,10 +88,14 @@ pub async fn serve(
         let service = service.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
+            let tls = match tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::info!("keyd: TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!("keyd: TLS handshake with {peer} timed out");
                     return;
                 }
             };
@@ -93,10 +104,15 @@ pub async fn serve(
                 return;
             };
             let who = Arc::new(ClientIdentity::of_certificate(cert.as_ref()));
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(
-                TokioIo::new(tls),
-                hyper::service::service_fn(move |req| request(service.clone(), who.clone(), req)),
-            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(
+                    TokioIo::new(tls),
+                    hyper::service::service_fn(move |req| {
+                        request(service.clone(), who.clone(), req)
+                    }),
+                );
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!("keyd: connection from {peer}: {e}");
             }

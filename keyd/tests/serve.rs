@@ -467,3 +467,40 @@ async fn over_the_rate_limit_is_429() {
     assert_eq!(e["error"]["kind"], "rate_limited");
     keyd.stop_and_verify().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_each_answered_and_each_audited() {
+    let keyd = Arc::new(start("concurrent").await);
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let keyd = keyd.clone();
+        tasks.push(tokio::spawn(async move {
+            let random = to_hex(&[i; 8]);
+            keyd.as_client(
+                "factory",
+                "POST",
+                "/v1/cryptogram",
+                Some(
+                    json!({"algorithm": "sm4", "card_id": CARD_A, "kid": "IRK", "random": random}),
+                ),
+            )
+            .await
+        }));
+    }
+    let card: [u8; 16] = sscard_core::hexfmt::parse_hex(CARD_A)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut soft = SoftKeys::test_set();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let want = soft
+            .cryptogram(Algorithm::Sm4, &CardRef::new(card), Kid::Irk, &[i as u8; 8])
+            .unwrap();
+        assert_eq!(
+            t.await.unwrap(),
+            (200, json!({"cryptogram": to_hex(&want)}))
+        );
+    }
+    let keyd = Arc::try_unwrap(keyd).ok().unwrap();
+    assert_eq!(keyd.stop_and_verify().await, 1 + 16 + 1);
+}

@@ -1068,6 +1068,18 @@ impl Journal {
         })
     }
 
+    /// Appends several operator events (`(event, detail)`, no state change) in one
+    /// transaction: a service recording many requests commits them together (group commit).
+    pub fn audit_all(&mut self, events: &[(&str, &str)]) -> Result<(), JournalError> {
+        self.audited_many(Intent::Audit, |_, _| {
+            let notes = events
+                .iter()
+                .map(|(event, detail)| AuditNote::event(event, (*detail).into()))
+                .collect();
+            Ok(((), notes))
+        })
+    }
+
     /// Writes the chain's head to the anchor file at `path`.
     pub fn anchor(&mut self, path: &Path) -> Result<Anchor, JournalError> {
         let Self {

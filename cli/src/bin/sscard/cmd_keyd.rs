@@ -70,6 +70,12 @@ fn opener(
 }
 
 fn serve(a: ServeArgs) -> Result<()> {
+    if !a.audit.starts_with("sqlite:") {
+        anyhow::bail!(crate::exit::BadInput(format!(
+            "--audit {:?}: the audit journal is sqlite:FILE",
+            a.audit
+        )));
+    }
     let tls = sscard_keyd::server_config(&a.tls_cert, &a.tls_key, &a.client_ca)?;
     let policy = match &a.policy {
         Some(p) => Policy::from_file(p)?,
@@ -78,12 +84,6 @@ fn serve(a: ServeArgs) -> Result<()> {
             Policy::open_to_all()
         }
     };
-    if !a.audit.starts_with("sqlite:") {
-        anyhow::bail!(sscard_keyd::policy::PolicyError::Parse {
-            path: a.audit.clone(),
-            reason: "the audit journal is sqlite:FILE".into()
-        });
-    }
     let spec: KeySpec = a.keys.parse()?;
     let audit_spec: KeySpec = match &a.audit_keys {
         Some(s) => s.parse()?,
