@@ -122,33 +122,44 @@ fn run(spec: &KeySpec, clients: usize, requests: usize) -> Result<Run> {
         .map(|c| {
             let spec = spec.clone();
             let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || -> std::result::Result<Vec<Duration>, String> {
-                let source = open(&spec).map_err(|e| e.to_string());
-                barrier.wait();
-                let mut source = source?;
-                let card = card();
-                let mut times = Vec::with_capacity(per_client);
-                for i in 0..per_client {
-                    let mut random = [0u8; 8];
-                    random[..4].copy_from_slice(&(c as u32).to_be_bytes());
-                    random[4..].copy_from_slice(&(i as u32).to_be_bytes());
-                    let t = Instant::now();
-                    source
-                        .cryptogram(Algorithm::Tdes, &card, Kid::Irk, &random)
-                        .map_err(|e| e.to_string())?;
-                    times.push(t.elapsed());
-                }
-                Ok(times)
-            })
+            std::thread::spawn(
+                move || -> std::result::Result<(Instant, Instant, Vec<Duration>), String> {
+                    let source = open(&spec).map_err(|e| e.to_string());
+                    barrier.wait();
+                    let begun = Instant::now();
+                    let mut source = source?;
+                    let card = card();
+                    let mut times = Vec::with_capacity(per_client);
+                    for i in 0..per_client {
+                        let mut random = [0u8; 8];
+                        random[..4].copy_from_slice(&(c as u32).to_be_bytes());
+                        random[4..].copy_from_slice(&(i as u32).to_be_bytes());
+                        let t = Instant::now();
+                        source
+                            .cryptogram(Algorithm::Tdes, &card, Kid::Irk, &random)
+                            .map_err(|e| e.to_string())?;
+                        times.push(t.elapsed());
+                    }
+                    Ok((begun, Instant::now(), times))
+                },
+            )
         })
         .collect();
     barrier.wait();
-    let start = Instant::now();
+    // The run lasts from the first client's start to the last one's end, as the clients saw
+    // them (this thread may be scheduled after the clients have done much of their work).
     let mut times = Vec::with_capacity(requests);
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     for h in handles {
-        times.extend(h.join().map_err(|_| "a client panicked")??);
+        let (begun, ended, t) = h.join().map_err(|_| "a client panicked")??;
+        first = Some(first.map_or(begun, |f| f.min(begun)));
+        last = Some(last.map_or(ended, |l| l.max(ended)));
+        times.extend(t);
     }
-    let wall = start.elapsed();
+    let wall = match (first, last) {
+        (Some(f), Some(l)) => l - f,
+        _ => return Err("no client".into()),
+    };
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
     Ok(Run {
