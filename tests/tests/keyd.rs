@@ -939,6 +939,19 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         "--json",
     ]));
     assert_eq!(audit["verified"], true, "{audit}");
+    // keyd's own audit chain, across its SIGKILL.
+    keyd.kill();
+    let keyd_chain = json(&sscard(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        &keyd_audit,
+        "--keys",
+        "test",
+        "--json",
+    ]));
+    println!("keyd's audit chain across the kill: {keyd_chain}");
+    assert_eq!(keyd_chain["verified"], true, "{keyd_chain}");
     println!(
         "kill/restart: {n} holders issued once each, audit {audit}, station resumed {}",
         if resumed { "by a rerun" } else { "by itself" }
