@@ -1,6 +1,8 @@
 //! Harness of the end-to-end tests: real pcscd with the vpcd driver, the `sscard` and
 //! `sscard-model` binaries. Tests never skip: without pcscd they fail and say why.
 
+pub mod keyd;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
