@@ -22,8 +22,8 @@ use crate::config::{Config, AUTO};
 use crate::ending::Ending;
 use crate::error::UnifiedError;
 use sscard::keys::{self, KeyError, KeySource, KeySpec, NoPsamReason, PsamKeys};
+use sscard::ssc::has_ssse;
 use sscard::ssc::SscError;
-use sscard_core::profile::commands;
 use sscard_transport::backend::Disposition;
 use sscard_transport::pcsc::{establish, list_readers, resolve_reader, Context, PcscBackend};
 use sscard_transport::trace::Trace;
@@ -119,12 +119,6 @@ static FOUND: Mutex<Found> = Mutex::new(Found {
 
 fn found() -> MutexGuard<'static, Found> {
     FOUND.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn has_ssse(conn: &mut Connection) -> bool {
-    conn.transaction()
-        .and_then(|mut tx| tx.send(&commands::select_ssse_no_fci()))
-        .is_ok_and(|r| r.is_success())
 }
 
 /// The first reader of `interface` whose card has the SSSE application.

@@ -22,7 +22,7 @@ use sscard_core::profile::files::{ef05, ef06, Access, FileDef};
 use sscard_core::profile::{life_cycle, Kid};
 use sscard_core::status::StatusWord;
 use sscard_core::tlv::{Fci, Record};
-use sscard_transport::Transaction;
+use sscard_transport::{Connection, Transaction};
 
 /// What a successful VERIFY found: a closed set (callers map each to a return code), so not
 /// `#[non_exhaustive]`.
@@ -81,6 +81,15 @@ impl BasicInfo {
 pub enum FileContent {
     Records(Vec<Record>),
     Binary(Vec<u8>),
+}
+
+/// Whether the card on `conn` has the SSSE application: one SELECT (no FCI) in a transaction of
+/// its own. Any failure — no card, another card, a transport error — is "no". How the CLI and
+/// the unified library find the card's reader among several.
+pub fn has_ssse(conn: &mut Connection) -> bool {
+    conn.transaction()
+        .and_then(|mut tx| tx.send(&commands::select_ssse_no_fci()))
+        .is_ok_and(|r| r.is_success())
 }
 
 /// An open SSSE application on one card, over a borrowed transaction.

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use sscard::keys::{self, KeyError, KeySource, KeySpec, NoPsamReason, PsamKeys};
-use sscard_core::profile::commands;
+use sscard::ssc::has_ssse;
 use sscard_transport::pcsc::{establish, list_readers, resolve_reader, PcscBackend};
 use sscard_transport::trace::{JsonSink, LogSink, PcapngSink, TextSink, Trace, TraceSink};
 use sscard_transport::{Connection, TransportError};
@@ -74,12 +74,6 @@ pub struct CardOpts {
     pub wait: Option<u64>,
     #[command(flatten)]
     pub trace: TraceOpts,
-}
-
-fn has_ssse(conn: &mut Connection) -> bool {
-    conn.transaction()
-        .and_then(|mut tx| tx.send(&commands::select_ssse_no_fci()))
-        .is_ok_and(|r| r.is_success())
 }
 
 /// Connects to the card, waiting for insertion when asked; its exchanges go to `trace`.
