@@ -1,14 +1,8 @@
 //! The HTML report: one self-contained page, a row per case (no web dependencies).
 
 use crate::report::{Report, Verdict};
+use sscard::qualify::html_escape as esc;
 use std::fmt::Write;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// The page for `--html FILE`.
 pub fn html(r: &Report) -> String {

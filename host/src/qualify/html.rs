@@ -4,7 +4,8 @@ use super::Report;
 use crate::script::run::Outcome;
 use std::fmt::Write;
 
-fn esc(s: &str) -> String {
+/// `s` as HTML text or attribute value (`&`, `<`, `>`, `"` escaped): for every HTML report.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -6,7 +6,7 @@ mod checks;
 mod html;
 
 pub use checks::{run, CallbackError, Check, CheckFailure, Options, Reconnect, Removal};
-pub use html::html;
+pub use html::{esc as html_escape, html};
 
 use crate::script::run::{CaseResult, FileResult, Outcome};
 use std::time::Duration;
