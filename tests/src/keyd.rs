@@ -486,14 +486,5 @@ pub fn softhsm_copy(dir: &Path) -> PathBuf {
         .output()
         .expect("cp runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let conf = copy.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            copy.join("tokens").display()
-        ),
-    )
-    .unwrap();
-    conf
+    crate::write_softhsm_conf(&copy)
 }

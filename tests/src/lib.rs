@@ -3,7 +3,7 @@
 
 pub mod keyd;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -402,6 +402,21 @@ static HSM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// lock for their whole run (`docs/key-file.md`, "SoftHSM and several processes").
 static HSM_USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Writes `dir/softhsm2.conf` for a SoftHSM token directory `dir/tokens` (file object store)
+/// and returns its path: the value of `SOFTHSM2_CONF` for that directory.
+pub fn write_softhsm_conf(dir: &Path) -> PathBuf {
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
 /// [`softhsm_token`], held exclusively by the calling test until the guard drops.
 pub fn softhsm_token_exclusive() -> (String, std::sync::MutexGuard<'static, ()>) {
     let guard = HSM_USERS
@@ -445,15 +460,7 @@ pub fn softhsm_token() -> String {
         // A directory left by an earlier process with this id would add its tokens.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
+        let conf = write_softhsm_conf(&dir);
         std::env::set_var("SOFTHSM2_CONF", &conf);
         for label in [HSM_TOKEN, HSM_CEREMONY_TOKEN, HSM_SCRATCH_TOKEN] {
             init_softhsm_token(label);
