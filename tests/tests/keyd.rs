@@ -612,7 +612,7 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
     };
     let city_120100 = STEP1_3DES.replace("110100", "120100");
     let desk = pki.client_env(pki.client("desk-110100"));
-    let city_refused = serde_json::json!({"code": -999, "error": format!("key service {} refused: policy rule \"desk of city 110100\" does not allow region 120100", url.trim_start_matches("remote:")), "exit": 6});
+    let city_refused = serde_json::json!({"code": -2304, "error": format!("key service {} refused: policy rule \"desk of city 110100\" does not allow region 120100", url.trim_start_matches("remote:")), "exit": 6});
 
     // Allowed: its own city.
     let ok = step2(&desk, STEP1_3DES);
@@ -667,13 +667,13 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
         "certificate from another CA",
         step2(&pki.client_env(&pki.stranger), STEP1_3DES),
         6,
-        serde_json::json!({"code": -999, "error": format!("key service {} did not accept this client: TLS: received fatal alert: UnknownCA", url.trim_start_matches("remote:")), "exit": 6}),
+        serde_json::json!({"code": -2303, "error": format!("key service {} did not accept this client: TLS: received fatal alert: UnknownCA", url.trim_start_matches("remote:")), "exit": 6}),
     );
     case(
         "client CA certificate the policy does not name",
         step2(&pki.client_env(pki.client("nobody")), STEP1_3DES),
         6,
-        serde_json::json!({"code": -999, "error": format!("key service {} did not accept this client: no policy rule matches this client certificate", url.trim_start_matches("remote:")), "exit": 6}),
+        serde_json::json!({"code": -2303, "error": format!("key service {} did not accept this client: no policy rule matches this client certificate", url.trim_start_matches("remote:")), "exit": 6}),
     );
     case(
         "city 120100 step 1, policy 110100",

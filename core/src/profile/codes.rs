@@ -1,5 +1,6 @@
-//! Return codes of the national unified reader interface (PROFILE section 7). Library errors
-//! name theirs through [`crate::classify::Classified`]; this is the table they pick from.
+//! Return codes of the national unified reader interface (PROFILE section 7), and sscard's own
+//! −23xx for a key service where the profile is silent. Library errors name theirs through
+//! [`crate::classify::Classified`]; this is the table they pick from.
 
 use crate::status::StatusWord;
 
@@ -27,6 +28,26 @@ pub const PIN_LOCKED: i32 = -52;
 pub const NO_PSAM: i32 = -2201;
 pub const PSAM_ALGORITHM: i32 = -2202;
 pub const PSAM_LACKS_RKSSSE: i32 = -2203;
+
+// The encryption machine reached over the network (`--keys remote:`, `sscard keyd`): the
+// profile has no code for a key service, so these are sscard's own, a range beside the PSAM's
+// −22xx. A failure of the service's key source itself (HTTP 422) keeps that source's code.
+
+/// No connection to the key service (TCP refused, no route, name not resolved).
+pub const KEY_SERVICE_UNREACHABLE: i32 = -2301;
+/// The key service did not answer in time.
+pub const KEY_SERVICE_TIMED_OUT: i32 = -2302;
+/// The key service did not accept this client: the TLS handshake failed (either side's
+/// certificate) or it answered 401 (no policy rule names the client's certificate).
+pub const KEY_SERVICE_UNAUTHORISED: i32 = -2303;
+/// The key service's policy does not let this client do this (403).
+pub const KEY_SERVICE_REFUSED: i32 = -2304;
+/// The key service is rate-limiting this client (429): retry later.
+pub const KEY_SERVICE_RATE_LIMITED: i32 = -2305;
+/// The key service failed (5xx), refused the request as malformed (400), or answered
+/// something that is not the protocol.
+pub const KEY_SERVICE_FAILED: i32 = -2306;
+
 pub const UNKNOWN: i32 = -999;
 
 /// Any other status word from the card: −SW read as an unsigned 16-bit number, `6A82` → −27266.

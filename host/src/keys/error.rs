@@ -228,9 +228,16 @@ impl Classified for KeyError {
                 codes::NO_CARD => codes::NO_PSAM,
                 c => c,
             },
+            // The service's key source failed: its own code (-2203, -24, …).
             Self::RemoteKey { code, .. } => *code,
-            Self::RemoteUnreachable { .. } => codes::NO_CONNECTION,
-            Self::RemoteTimedOut { .. } => codes::NO_ANSWER,
+            Self::RemoteUnreachable { .. } => codes::KEY_SERVICE_UNREACHABLE,
+            Self::RemoteTimedOut { .. } => codes::KEY_SERVICE_TIMED_OUT,
+            Self::RemoteUnauthorised { .. } => codes::KEY_SERVICE_UNAUTHORISED,
+            Self::RemoteRefused { .. } => codes::KEY_SERVICE_REFUSED,
+            Self::RemoteRateLimited { .. } => codes::KEY_SERVICE_RATE_LIMITED,
+            Self::RemoteServer { .. } | Self::RemoteMalformed { .. } => {
+                codes::KEY_SERVICE_FAILED
+            }
             _ => codes::UNKNOWN,
         }
     }
@@ -243,7 +250,12 @@ impl Classified for KeyError {
             | Self::Component(_)
             | Self::PsamMessageTooLong { .. }
             | Self::RemoteConfig { .. } => ExitClass::BadInput,
-            Self::RemoteUnreachable { .. } | Self::RemoteTimedOut { .. } => ExitClass::NoService,
+            // The service cannot serve now: retrying later may succeed. A client it does not
+            // accept or whose policy refuses, and a failing service, stay "key source" (6):
+            // an administrator has to act.
+            Self::RemoteUnreachable { .. }
+            | Self::RemoteTimedOut { .. }
+            | Self::RemoteRateLimited { .. } => ExitClass::NoService,
             Self::PsamTransport(t) => t.exit_class(),
             _ => ExitClass::Other,
         }
@@ -324,7 +336,7 @@ mod tests {
                     url: url(),
                     message: "no".into(),
                 },
-                -999,
+                -2304,
                 ExitClass::Other,
             ),
             (
@@ -332,7 +344,7 @@ mod tests {
                     url: url(),
                     detail: "401".into(),
                 },
-                -999,
+                -2303,
                 ExitClass::Other,
             ),
             (
@@ -340,7 +352,7 @@ mod tests {
                     url: url(),
                     detail: "refused".into(),
                 },
-                -12,
+                -2301,
                 ExitClass::NoService,
             ),
             (
@@ -348,7 +360,7 @@ mod tests {
                     url: url(),
                     seconds: 5,
                 },
-                -4,
+                -2302,
                 ExitClass::NoService,
             ),
             (
@@ -356,8 +368,8 @@ mod tests {
                     url: url(),
                     message: "later".into(),
                 },
-                -999,
-                ExitClass::Other,
+                -2305,
+                ExitClass::NoService,
             ),
             (
                 KeyError::RemoteKey {
@@ -374,7 +386,7 @@ mod tests {
                     status: 500,
                     message: "x".into(),
                 },
-                -999,
+                -2306,
                 ExitClass::Other,
             ),
             (
@@ -382,7 +394,7 @@ mod tests {
                     url: url(),
                     detail: "x".into(),
                 },
-                -999,
+                -2306,
                 ExitClass::Other,
             ),
         ];
