@@ -281,8 +281,10 @@ fn client(dir: &Path, cn: &str, ca: &str) -> ClientCert {
 /// How to start keyd: its key source and optional policy and audit journal.
 #[derive(Clone, Debug)]
 pub struct KeydConfig {
-    /// `--keys` (`test`, `soft:FILE`, `pkcs11:MODULE:LABEL`).
+    /// `--keys` (`test`, `soft:FILE`, `psam:READER`, `pkcs11:MODULE:LABEL`).
     pub keys: String,
+    /// `--audit-keys`: the audit key's source when `keys` has none (a PSAM).
+    pub audit_keys: Option<String>,
     pub policy: Option<PathBuf>,
     /// `--audit sqlite:FILE`; default: a journal in keyd's own temporary directory.
     pub audit: Option<String>,
@@ -295,6 +297,7 @@ impl KeydConfig {
     pub fn keys(keys: &str) -> Self {
         Self {
             keys: keys.into(),
+            audit_keys: None,
             policy: None,
             audit: None,
             env: Vec::new(),
@@ -371,6 +374,9 @@ impl Keyd {
             .args(["--keys", &self.config.keys]);
         if let Some(p) = &self.config.policy {
             cmd.arg("--policy").arg(p);
+        }
+        if let Some(k) = &self.config.audit_keys {
+            cmd.args(["--audit-keys", k]);
         }
         let audit = self.config.audit.clone().unwrap_or_else(|| {
             format!("sqlite:{}", self.dir.path().join("keyd-audit.db").display())
