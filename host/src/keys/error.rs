@@ -235,9 +235,7 @@ impl Classified for KeyError {
             Self::RemoteUnauthorised { .. } => codes::KEY_SERVICE_UNAUTHORISED,
             Self::RemoteRefused { .. } => codes::KEY_SERVICE_REFUSED,
             Self::RemoteRateLimited { .. } => codes::KEY_SERVICE_RATE_LIMITED,
-            Self::RemoteServer { .. } | Self::RemoteMalformed { .. } => {
-                codes::KEY_SERVICE_FAILED
-            }
+            Self::RemoteServer { .. } | Self::RemoteMalformed { .. } => codes::KEY_SERVICE_FAILED,
             _ => codes::UNKNOWN,
         }
     }
