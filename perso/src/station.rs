@@ -925,15 +925,25 @@ mod tests {
                 "{e}"
             );
         }
-        // The listener's error is kept typed: its codes are the journal's (the journal's
-        // return code is always -999; its exit class is the audit key's, no service).
+        // The listener's error is kept typed: its codes are the journal's, which are the
+        // audit key's (no connection, no service).
         let e = stopped(Box::new(JournalError::AuditKey(unreachable())));
         assert_eq!(
             (e.return_code(), e.exit_class()),
-            (-999, ExitClass::NoService)
+            (-12, ExitClass::NoService)
+        );
+        let e = IssueError::Journal(JournalError::AuditKey(unreachable()));
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-12, ExitClass::NoService)
+        );
+        let e = card_keys(unreachable());
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-12, ExitClass::NoService)
         );
         assert_eq!(
-            e.to_string(),
+            stopped(Box::new(JournalError::AuditKey(unreachable()))).to_string(),
             "personalisation stopped at KeysLoaded: audit key: key service https://keyd:8443 is unreachable: Connection refused (os error 111)"
         );
         let e = stopped("journal is read-only".into());

@@ -129,7 +129,11 @@ impl JournalError {
 
 impl Classified for JournalError {
     fn return_code(&self) -> i32 {
-        codes::UNKNOWN
+        match self {
+            // The audit key's own code: a key service that went away is -12, as for a card key.
+            Self::AuditKey(e) => e.return_code(),
+            _ => codes::UNKNOWN,
+        }
     }
     fn exit_class(&self) -> ExitClass {
         match self {

@@ -195,12 +195,10 @@ fn waiting_for_keys<T, E: std::fmt::Display>(
     let r = station::while_unavailable(until, &unavailable, || {
         let r = attempt();
         if let Err(e) = &r {
-            if unavailable(e) && !told {
-                let left = until.map_or(0, |u| {
-                    u.saturating_duration_since(Instant::now())
-                        .as_secs_f64()
-                        .ceil() as u64
-                });
+            let left = until.map(|u| u.saturating_duration_since(Instant::now()));
+            // Nothing is said when there is no time left to wait (a last try).
+            if unavailable(e) && !told && left.is_none_or(|l| !l.is_zero()) {
+                let left = left.map_or(0, |l| l.as_secs_f64().ceil() as u64);
                 say(
                     "waiting",
                     format!("{e}; waiting up to {left} s for the key service"),
@@ -640,10 +638,25 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             Err(_) => stopped.push(anyhow::anyhow!("a worker panicked")),
         }
     }
-    let errors: Vec<String> = stopped.iter().map(|e| format!("{e:#}")).collect();
     let secs = start.elapsed().as_secs_f64();
     // The chain's head leaves the journal: deleting the newest entries is detectable from now.
-    journal.anchor(&anchor)?;
+    // A key service away at the end is waited for as during the run, unless a worker already
+    // waited for it in vain; an anchor not written is the next run's (the summary still says
+    // what was done).
+    let anchor_until = if stopped.is_empty() {
+        Instant::now().checked_add(idle)
+    } else {
+        Some(Instant::now())
+    };
+    if let Err(e) = waiting_for_keys(
+        anchor_until,
+        &mut say,
+        |e: &sscard_perso::journal::JournalError| e.unavailable_key().is_some(),
+        || journal.anchor(&anchor),
+    ) {
+        stopped.push(anyhow::Error::new(e).context("the audit chain's anchor was not written"));
+    }
+    let errors: Vec<String> = stopped.iter().map(|e| format!("{e:#}")).collect();
     let counts = journal.counts()?;
     let mut unresolved: Vec<(State, i64)> = journal.unresolved()?;
     // Rows on their way for another live station are that station's business.
