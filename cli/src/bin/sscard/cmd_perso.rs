@@ -680,7 +680,7 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
     if let Some(first) = stopped.into_iter().next() {
         return Err(if errors.len() > 1 {
             first.context(format!(
-                "{} workers stopped (the others: {})",
+                "{} errors in this run; besides the one that follows: {}",
                 errors.len(),
                 errors[1..].join("; ")
             ))
