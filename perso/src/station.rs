@@ -10,7 +10,8 @@
 //! apart until it answers, says `resumed` and serves the card in the reader again through the
 //! journal (a card left half-way is personalised again from the start, as after a crash; no
 //! command is ever sent to a card a second time by itself). It waits at most `idle` from the
-//! service's first failure until a card is issued again, then stops with the service's error.
+//! service's first failure until a card's flow next ends (issued, or refused for a reason of
+//! its own), then stops with the service's error.
 
 use crate::card::{accept, personalise, ListenerError, PersoError};
 use crate::journal::{CardStatus, InFlight, Journal, JournalError};
@@ -47,7 +48,8 @@ pub struct Worker {
     pub journal: String,
     /// Who runs the station (recorded in the audit chain).
     pub operator: String,
-    /// How long to wait for the next card before giving up.
+    /// How long to wait for the next card before giving up; also how long to wait for a key
+    /// service that went away.
     pub idle: Duration,
     /// Where the card's exchanges go (`--trace`, `--pcap`, `--trace-json`).
     pub trace: Trace,
@@ -103,8 +105,9 @@ struct Run<'w> {
     beat: Instant,
     /// A card that could not be identified was reported (once until another card comes).
     unidentified: bool,
-    /// When a key service went away and no card was issued since: the waiting's bound runs
-    /// from here, however often the service answers a probe in between.
+    /// When a key service went away and no card's flow has ended since: the waiting's bound
+    /// runs from here, however often the service answers a probe in between (a service that
+    /// answers its probe but fails every card's request is not waited for without end).
     outage: Option<Instant>,
 }
 
@@ -168,7 +171,7 @@ impl Run<'_> {
     /// whether they answer ([`KeySource::available`]) with [`Backoff`]'s pauses, keeping the
     /// station's heartbeat, and says `resumed` when both do. A probe the service answers with
     /// a refusal counts as an answer: the card's flow hears the refusal itself. Past `idle`
-    /// since the outage began (no card issued since), `e` itself comes back. A journal that
+    /// since the outage began (no card's flow ended since), `e` itself comes back. A journal that
     /// fails while waiting ends the worker as it would anywhere else.
     fn wait_for_keys(&mut self, keys: &mut dyn KeySource, e: IssueError) -> Result<(), IssueError> {
         let Some(k) = e.unavailable_key() else {
@@ -672,6 +675,7 @@ pub fn run(
                 eject(&mut run, conn);
             }
             Ok(Outcome::Done | Outcome::Refused) => {
+                run.outage = None;
                 eject(&mut run, conn);
                 std::thread::sleep(POLL);
             }

@@ -141,7 +141,8 @@ pub struct RunArgs {
     /// Personalise the valid lines of a batch that has errors (each refused line is still named).
     #[arg(long)]
     skip_invalid: bool,
-    /// Seconds to wait for the next card before a reader's worker stops.
+    /// Seconds to wait for the next card before a reader's worker stops; also the longest wait
+    /// for a key service (remote:) that is down or went away (docs/keyd-client.md).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle: u64,
     /// Seconds after its last heartbeat when another station's rows on their way count as
