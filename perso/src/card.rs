@@ -6,6 +6,7 @@
 //! Every state holds the [`Session`] over the one transaction the card's personalisation
 //! borrows, so no other application's APDU comes between two of its own.
 
+use crate::journal::JournalError;
 use crate::state::Stage;
 use sscard::keys::{CardRef, KeyError, KeySource};
 use sscard::ssc::{CardIdentification, Session, SscError};
@@ -38,9 +39,36 @@ pub enum PersoError {
     #[error("read-back of {file} record {tag:02X} differs from what was written")]
     ReadBack { file: &'static str, tag: u8 },
     /// The listener of the stages (the journal) could not record one: personalisation stops
-    /// there rather than issue a card the journal does not know of.
-    #[error("personalisation stopped at {stage:?}: {reason}")]
-    Stopped { stage: Stage, reason: String },
+    /// there rather than issue a card the journal does not know of. `cause` is the listener's
+    /// own error, kept typed (a station asks it whether the audit key's service went away);
+    /// the message carries it, so it is not also this error's `source` (it would be printed
+    /// twice in a chain).
+    #[error("personalisation stopped at {stage:?}: {cause}")]
+    Stopped { stage: Stage, cause: ListenerError },
+}
+
+impl PersoError {
+    /// The key service's error when the card was not personalised because a key service is
+    /// not available right now ([`KeyError::is_unavailable`]): the card keys' source, or the
+    /// journal's audit key that could not record a stage. `None` when a card, a key source or
+    /// the journal said no.
+    pub fn unavailable_key(&self) -> Option<&KeyError> {
+        match self {
+            Self::Card(SscError::Keys(k)) => k.is_unavailable().then_some(k),
+            Self::Stopped { cause, .. } => cause
+                .downcast_ref::<JournalError>()
+                .and_then(JournalError::unavailable_key),
+            _ => None,
+        }
+    }
+
+    /// The journal's error behind a stage it could not record.
+    fn journal(&self) -> Option<&JournalError> {
+        match self {
+            Self::Stopped { cause, .. } => cause.downcast_ref::<JournalError>(),
+            _ => None,
+        }
+    }
 }
 
 impl Classified for PersoError {
@@ -50,7 +78,7 @@ impl Classified for PersoError {
             Self::NotBlank | Self::OtherRegion { .. } => codes::WRONG_CARD,
             Self::Holder(_) | Self::Record(_) => codes::INVALID_DATA,
             Self::ReadBack { .. } => codes::DATA_MISMATCH,
-            Self::Stopped { .. } => codes::UNKNOWN,
+            Self::Stopped { .. } => self.journal().map_or(codes::UNKNOWN, |j| j.return_code()),
         }
     }
 
@@ -59,7 +87,9 @@ impl Classified for PersoError {
             Self::Card(e) => e.exit_class(),
             Self::NotBlank | Self::OtherRegion { .. } | Self::ReadBack { .. } => ExitClass::Card,
             Self::Holder(_) | Self::Record(_) => ExitClass::BadInput,
-            Self::Stopped { .. } => ExitClass::Other,
+            // A journal whose audit key's service went away: no service (5), as the journal's
+            // own error says.
+            Self::Stopped { .. } => self.journal().map_or(ExitClass::Other, |j| j.exit_class()),
         }
     }
 }
@@ -310,10 +340,7 @@ fn reached(
     on_stage: &mut dyn FnMut(Stage) -> Result<(), ListenerError>,
     stage: Stage,
 ) -> Result<(), PersoError> {
-    on_stage(stage).map_err(|e| PersoError::Stopped {
-        stage,
-        reason: e.to_string(),
-    })
+    on_stage(stage).map_err(|cause| PersoError::Stopped { stage, cause })
 }
 
 /// Personalises the blank card of session `s` (identified as `id`) for `holder` through every

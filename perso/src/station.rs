@@ -3,11 +3,20 @@
 //! A card is identified once: the identification, the claim, the personalisation and the
 //! acceptance test run in one transaction, every stage on disk in the journal before the card
 //! moves on. One PC/SC context per worker, kept while pcscd answers.
+//!
+//! A key service (`--keys remote:…`, the card keys' source and the journal's audit key) that
+//! goes away does not fail a card: the worker leaves the card's row where the journal has it,
+//! says `waiting`, asks the service ([`KeySource::available`]) 200 ms, 400 ms … at most 2 s
+//! apart until it answers, says `resumed` and serves the card in the reader again through the
+//! journal (a card left half-way is personalised again from the start, as after a crash; no
+//! command is ever sent to a card a second time by itself). It waits at most `idle` from the
+//! service's first failure until a card's flow next ends (issued, or refused for a reason of
+//! its own), then stops with the service's error.
 
 use crate::card::{accept, personalise, ListenerError, PersoError};
 use crate::journal::{CardStatus, InFlight, Journal, JournalError};
 use crate::state::Stage;
-use sscard::keys::KeySource;
+use sscard::keys::{KeyError, KeySource};
 use sscard::ssc::Session;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::holder::Holder;
@@ -39,7 +48,8 @@ pub struct Worker {
     pub journal: String,
     /// Who runs the station (recorded in the audit chain).
     pub operator: String,
-    /// How long to wait for the next card before giving up.
+    /// How long to wait for the next card before giving up; also how long to wait for a key
+    /// service that went away.
     pub idle: Duration,
     /// Where the card's exchanges go (`--trace`, `--pcap`, `--trace-json`).
     pub trace: Trace,
@@ -95,6 +105,10 @@ struct Run<'w> {
     beat: Instant,
     /// A card that could not be identified was reported (once until another card comes).
     unidentified: bool,
+    /// When a key service went away and no card's flow has ended since: the waiting's bound
+    /// runs from here, however often the service answers a probe in between (a service that
+    /// answers its probe but fails every card's request is not waited for without end).
+    outage: Option<Instant>,
 }
 
 /// What the card in the reader turned out to be.
@@ -149,6 +163,130 @@ impl Run<'_> {
                 self.ctx = None;
                 None
             }
+        }
+    }
+
+    /// After `e`, a key service that is not available right now: says `waiting` (the service's
+    /// error, no card or holder data), asks the card keys' source and the journal's audit key
+    /// whether they answer ([`KeySource::available`]) with [`Backoff`]'s pauses, keeping the
+    /// station's heartbeat, and says `resumed` when both do. A probe the service answers with
+    /// a refusal counts as an answer: the card's flow hears the refusal itself. Past `idle`
+    /// since the outage began (no card's flow ended since), `e` itself comes back. A journal that
+    /// fails while waiting ends the worker as it would anywhere else.
+    fn wait_for_keys(&mut self, keys: &mut dyn KeySource, e: IssueError) -> Result<(), IssueError> {
+        let Some(k) = e.unavailable_key() else {
+            return Err(e);
+        };
+        let since = *self.outage.get_or_insert_with(Instant::now);
+        let until = idle_deadline(since, self.w.idle);
+        let left = until.map_or(self.w.idle, |u| u.saturating_duration_since(Instant::now()));
+        self.event(
+            "waiting",
+            None,
+            None,
+            Some(format!(
+                "{k}; the card stays unissued, waiting up to {} s for the key service",
+                left.as_secs_f64().ceil() as u64
+            )),
+        );
+        let started = Instant::now();
+        let (journal, beat) = (&mut self.journal, &mut self.beat);
+        let probed = while_unavailable(
+            until,
+            |p: &Probe| matches!(p, Probe::Keys(k) if k.is_unavailable()),
+            || {
+                if beat.elapsed() >= HEARTBEAT {
+                    journal.heartbeat().map_err(Probe::Journal)?;
+                    *beat = Instant::now();
+                }
+                keys.available().map_err(Probe::Keys)?;
+                journal.audit_key_available().map_err(Probe::Keys)
+            },
+        );
+        match probed {
+            Err(Probe::Journal(j)) => Err(j.into()),
+            Err(Probe::Keys(k)) if k.is_unavailable() => Err(e),
+            // Answered (perhaps with a refusal the card's flow will hear again).
+            Ok(()) | Err(Probe::Keys(_)) => {
+                self.event(
+                    "resumed",
+                    None,
+                    None,
+                    Some(format!(
+                        "the key service answers again after {:.1} s; the card in the reader starts again from the journal",
+                        started.elapsed().as_secs_f64()
+                    )),
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What a probe of the key services met: a key source's answer, or the journal's own failure
+/// (its heartbeat).
+enum Probe {
+    Keys(KeyError),
+    Journal(JournalError),
+}
+
+/// The pauses between two looks at a key service that is not available: 200 ms, doubling,
+/// at most 2 s — a service back after a restart is seen within 2 s, one that stays away is
+/// asked once every 2 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_millis(200);
+    pub const MOST: Duration = Duration::from_secs(2);
+
+    pub fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next;
+        self.next = (now * 2).min(Self::MOST);
+        Some(now)
+    }
+}
+
+/// Calls `attempt` until it succeeds or fails with an error `unavailable` does not call a key
+/// service away, pausing as [`Backoff`] says between two calls; past `until` (`None`: never)
+/// the last "unavailable" error comes back. The last pause is cut to end at `until`, so the
+/// service is asked once more at the bound. For a station's probes, and for opening a key
+/// service's source at the start of a run.
+pub fn while_unavailable<T, E>(
+    until: Option<Instant>,
+    unavailable: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut pauses = Backoff::new();
+    loop {
+        match attempt() {
+            Err(e) if unavailable(&e) => {
+                let mut pause = pauses.next().unwrap_or(Backoff::MOST);
+                if let Some(u) = until {
+                    let left = u.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(e);
+                    }
+                    pause = pause.min(left);
+                }
+                std::thread::sleep(pause);
+            }
+            r => return r,
         }
     }
 }
@@ -239,6 +377,10 @@ fn serve(
     let (session, id) = match opened {
         Ok(o) => o,
         Err(sscard::ssc::SscError::Transport(e)) => return Err(e.into()),
+        // Not the card's fault: the worker waits for the key service.
+        Err(sscard::ssc::SscError::Keys(k)) if k.is_unavailable() => {
+            return Err(sscard::ssc::SscError::Keys(k).into())
+        }
         Err(e) => {
             if !run.unidentified {
                 run.event(
@@ -299,6 +441,7 @@ fn serve(
                         })
                     }
                     Err(PersoError::Card(sscard::ssc::SscError::Transport(e))) => Err(e.into()),
+                    Err(e) if e.unavailable_key().is_some() => Err(IssueError::Acceptance(e)),
                     Err(e) => {
                         run.event(
                             "refused",
@@ -389,9 +532,10 @@ fn serve(
             run.event("issued", Some(&card_id), Some(&holder), None);
             Ok(Outcome::Issued { apdus })
         }
-        Err(e) if e.is_transient() => {
-            // The card left, pcscd went away, or the journal could not record a stage: the row
-            // stays where the journal has it; the card, when it is back, resumes.
+        Err(e) if e.is_transient() || e.unavailable_key().is_some() => {
+            // The card left, pcscd went away, the journal could not record a stage, or the key
+            // service went away: the row stays where the journal has it; the card, when it is
+            // back (or the service is), resumes.
             Err(e)
         }
         Err(e) => {
@@ -483,7 +627,7 @@ pub fn run(
     keys: &mut dyn KeySource,
     audit_key: Box<dyn KeySource>,
     events: &Sender<Event>,
-) -> Result<Stats, JournalError> {
+) -> Result<Stats, IssueError> {
     let journal = Journal::open_audited(&w.journal, audit_key, &w.station, &w.operator)?;
     let mut run = Run {
         w,
@@ -495,6 +639,7 @@ pub fn run(
         stats: Stats::default(),
         beat: Instant::now(),
         unidentified: false,
+        outage: None,
     };
     run.journal.heartbeat()?;
     let mut deadline = idle_deadline(Instant::now(), w.idle);
@@ -502,7 +647,12 @@ pub fn run(
         run.heartbeat()?;
         if deadline.is_some_and(|d| Instant::now() >= d) {
             // The card of a row still on its way never came back.
-            settle_absent(&mut run, None)?;
+            loop {
+                match settle_absent(&mut run, None) {
+                    Err(e) if e.unavailable_key().is_some() => run.wait_for_keys(keys, e.into())?,
+                    r => break r?,
+                }
+            }
             run.event(
                 "idle",
                 None,
@@ -519,11 +669,13 @@ pub fn run(
             Ok(Outcome::Issued { apdus }) => {
                 run.stats.issued += 1;
                 run.stats.apdus += apdus;
+                run.outage = None;
                 deadline = idle_deadline(Instant::now(), w.idle);
                 // The journal holds the card's outcome: now, and only now, it leaves the reader.
                 eject(&mut run, conn);
             }
             Ok(Outcome::Done | Outcome::Refused) => {
+                run.outage = None;
                 eject(&mut run, conn);
                 std::thread::sleep(POLL);
             }
@@ -531,7 +683,14 @@ pub fn run(
                 run.event("done", None, None, Some("no holder pending".into()));
                 break;
             }
-            Err(IssueError::Journal(e)) => return Err(e),
+            Err(e) if e.unavailable_key().is_some() => {
+                // The card stays in the reader, its row where the journal has it.
+                drop(conn);
+                run.wait_for_keys(keys, e)?;
+                // The time spent waiting was not the reader's idle time.
+                deadline = idle_deadline(Instant::now(), w.idle);
+            }
+            Err(IssueError::Journal(e)) => return Err(e.into()),
             Err(e) => {
                 // A transient PC/SC failure or a pulled card: look again; a card that comes
                 // back resumes where the journal has it.
@@ -546,6 +705,18 @@ pub fn run(
 }
 
 impl IssueError {
+    /// The key service's error when the card was not issued because a key service (the card
+    /// keys' source or the journal's audit key) is not available right now
+    /// ([`KeyError::is_unavailable`]): the station waits for it with the card unissued. `None`
+    /// when the card, a key source or the journal said no, or the card or pcscd went away.
+    pub fn unavailable_key(&self) -> Option<&KeyError> {
+        match self {
+            IssueError::Perso(p) | IssueError::Acceptance(p) => p.unavailable_key(),
+            IssueError::Journal(j) => j.unavailable_key(),
+            IssueError::Transport(_) => None,
+        }
+    }
+
     /// Whether the card or the journal went away (PC/SC errors, a card that stopped answering,
     /// the journal unreachable), as opposed to a card or key source that said no: the row stays
     /// where the journal has it and the card resumes when it is back.
@@ -624,6 +795,195 @@ mod tests {
         ] {
             assert!(e.is_transient(), "{e}");
         }
+    }
+
+    fn url() -> String {
+        "https://keyd:8443".into()
+    }
+    fn unreachable() -> KeyError {
+        KeyError::RemoteUnreachable {
+            url: url(),
+            detail: "Connection refused (os error 111)".into(),
+        }
+    }
+    fn refused() -> KeyError {
+        KeyError::RemoteRefused {
+            url: url(),
+            message: "policy rule \"desk\" does not allow the operation key-load-blocks".into(),
+        }
+    }
+    fn server(status: u16) -> KeyError {
+        KeyError::RemoteServer {
+            url: url(),
+            status,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn which_key_errors_mean_the_service_is_away() {
+        let away = [
+            unreachable(),
+            KeyError::RemoteTimedOut {
+                url: url(),
+                seconds: 5,
+            },
+            KeyError::RemoteRateLimited {
+                url: url(),
+                message: "later".into(),
+            },
+            server(500),
+            server(502),
+            server(503),
+            server(504),
+        ];
+        for e in &away {
+            assert!(e.is_unavailable(), "{e}");
+        }
+        let said_no = [
+            refused(),
+            KeyError::RemoteUnauthorised {
+                url: url(),
+                detail: "401".into(),
+            },
+            KeyError::RemoteKey {
+                url: url(),
+                code: -2203,
+                message: "no RKSSSE".into(),
+            },
+            KeyError::RemoteMalformed {
+                url: url(),
+                detail: "x".into(),
+            },
+            server(400),
+            server(501),
+            server(505),
+            KeyError::MissingKey { kid: Kid::Rkssse },
+            KeyError::PsamTransport(TransportError::CardRemoved),
+            KeyError::RemoteNotBuilt,
+        ];
+        for e in &said_no {
+            assert!(!e.is_unavailable(), "{e}");
+        }
+    }
+
+    /// Which failures of a card's flow make the station wait (the card unissued, its row
+    /// where the journal has it) and which fail or release the card.
+    #[test]
+    fn a_key_service_away_waits_a_key_source_that_said_no_fails_the_card() {
+        use sscard_core::classify::{Classified, ExitClass};
+        let stopped = |cause: ListenerError| {
+            IssueError::Perso(PersoError::Stopped {
+                stage: Stage::KeysLoaded,
+                cause,
+            })
+        };
+        let card_keys = |k: KeyError| IssueError::Perso(PersoError::Card(SscError::Keys(k)));
+        // (error, the key service's error it waits for, transient).
+        let cases: Vec<(IssueError, Option<KeyError>, bool)> = vec![
+            // The card keys' source away: key-load blocks, a cryptogram, a MAC.
+            (card_keys(unreachable()), Some(unreachable()), false),
+            (
+                IssueError::Acceptance(PersoError::Card(SscError::Keys(server(503)))),
+                Some(server(503)),
+                false,
+            ),
+            // The audit key away: a stage not recorded, a claim or the last stage refused.
+            (
+                stopped(Box::new(JournalError::AuditKey(unreachable()))),
+                Some(unreachable()),
+                true,
+            ),
+            (
+                IssueError::Journal(JournalError::AuditKey(unreachable())),
+                Some(unreachable()),
+                true,
+            ),
+            // Said no: the card is released, failed or reviewed as before.
+            (card_keys(refused()), None, false),
+            (
+                card_keys(KeyError::RemoteKey {
+                    url: url(),
+                    code: -2203,
+                    message: "no RKSSSE".into(),
+                }),
+                None,
+                false,
+            ),
+            (
+                IssueError::Journal(JournalError::AuditKey(refused())),
+                None,
+                true,
+            ),
+            (stopped("journal is read-only".into()), None, true),
+            (
+                IssueError::Transport(TransportError::CardRemoved),
+                None,
+                true,
+            ),
+        ];
+        for (e, waits_for, transient) in &cases {
+            assert_eq!(
+                (e.unavailable_key(), e.is_transient()),
+                (waits_for.as_ref(), *transient),
+                "{e}"
+            );
+        }
+        // The listener's error is kept typed: its codes are the journal's, which are the
+        // audit key's (no connection, no service).
+        let e = stopped(Box::new(JournalError::AuditKey(unreachable())));
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-12, ExitClass::NoService)
+        );
+        let e = IssueError::Journal(JournalError::AuditKey(unreachable()));
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-12, ExitClass::NoService)
+        );
+        let e = card_keys(unreachable());
+        assert_eq!(
+            (e.return_code(), e.exit_class()),
+            (-12, ExitClass::NoService)
+        );
+        assert_eq!(
+            stopped(Box::new(JournalError::AuditKey(unreachable()))).to_string(),
+            "personalisation stopped at KeysLoaded: audit key: key service https://keyd:8443 is unreachable: Connection refused (os error 111)"
+        );
+        let e = stopped("journal is read-only".into());
+        assert_eq!((e.return_code(), e.exit_class()), (-999, ExitClass::Other));
+    }
+
+    #[test]
+    fn the_pauses_double_from_200_ms_to_2_s() {
+        let ms: Vec<u128> = Backoff::new().take(7).map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 2000, 2000, 2000]);
+    }
+
+    #[test]
+    fn waiting_ends_on_an_answer_or_at_the_bound() {
+        // An answer that is a refusal ends the waiting with it.
+        let mut calls = 0;
+        let r: Result<(), KeyError> = while_unavailable(None, KeyError::is_unavailable, || {
+            calls += 1;
+            Err(if calls == 1 { unreachable() } else { refused() })
+        });
+        assert_eq!((r, calls), (Err(refused()), 2));
+        // Past the bound: the service's last error, after one call.
+        let mut calls = 0;
+        let r: Result<(), KeyError> =
+            while_unavailable(Some(Instant::now()), KeyError::is_unavailable, || {
+                calls += 1;
+                Err(unreachable())
+            });
+        assert_eq!((r, calls), (Err(unreachable()), 1));
+        // Anything else is not waited for.
+        let mut calls = 0;
+        let r = while_unavailable(None, KeyError::is_unavailable, || {
+            calls += 1;
+            Ok::<_, KeyError>(7)
+        });
+        assert_eq!((r, calls), (Ok(7), 1));
     }
 
     #[test]

@@ -33,9 +33,9 @@ fn a_stage_the_journal_refuses_stops_the_card_unissued() {
             }
         });
         match r {
-            Err(PersoError::Stopped { stage, reason }) => {
+            Err(PersoError::Stopped { stage, cause }) => {
                 assert_eq!(
-                    (stage, reason.as_str()),
+                    (stage, cause.to_string().as_str()),
                     (Stage::Written, "journal is read-only")
                 )
             }

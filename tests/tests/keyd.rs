@@ -790,8 +790,121 @@ operations = ["cryptogram", "mac", "pkey", "info", "preflight", "audit-mac"]
     println!("keyd log:\n{}", keyd.log());
 }
 
+/// The station's `--json` events so far (one object a line).
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("event").is_some())
+        .collect()
+}
+
+/// A `sscard` process (a station) with its standard output in a file, killed and reaped on
+/// drop if it is still running.
+struct Station(std::process::Child);
+
+impl Station {
+    fn spawn(args: &[&str], env: &[(String, String)], out: &Path) -> Self {
+        Self(
+            std::process::Command::new(bin("sscard"))
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdout(std::fs::File::create(out).unwrap())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Its exit status and standard error, waiting at most `limit`.
+    fn finish(&mut self, limit: std::time::Duration) -> (std::process::ExitStatus, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the station did not finish"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        use std::io::Read;
+        let mut err = String::new();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Station {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits (at most 20 s, the station running) until the station's events hold `count` events
+/// named `name` that match `which`.
+fn await_events(
+    station: &mut Station,
+    out: &Path,
+    name: &str,
+    count: usize,
+    which: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found: Vec<serde_json::Value> = events(out)
+            .into_iter()
+            .filter(|e| e["event"] == name && which(e))
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            station.running(),
+            "the station stopped before {count} {name} event(s); its events:\n{}",
+            std::fs::read_to_string(out).unwrap()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {count} {name} event(s); events:\n{}",
+            std::fs::read_to_string(out).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn issued_in(journal: &str) -> u64 {
+    json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        journal,
+        "--json",
+    ]))["states"]["issued"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// keyd SIGKILLed in the middle of a batch and started again on the same address: the same
+/// station process waits for it (no card failed, no row released, nothing issued while it is
+/// away), resumes when it answers, and finishes the batch with exit 0.
 #[test]
 fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
+    use std::time::{Duration, Instant};
     let _g = exclusive();
     ensure_pcscd();
     let pki = Pki::new(&["station-1"]);
@@ -817,6 +930,7 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         ],
         &[READER_0, READER_1],
     );
+    // --idle bounds the waiting for keyd too: 30 s, well past the 2 s keyd is away.
     let args = [
         "perso",
         "run",
@@ -831,80 +945,90 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         "--journal",
         &journal,
         "--idle",
-        "5",
+        "30",
         "--json",
     ];
     let env = pki.client_env(pki.client("station-1"));
     let out = dir.path().join("station.out");
-    let mut station = std::process::Command::new(bin("sscard"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let issued = || {
-        json(&sscard(&[
-            "perso",
-            "status",
-            "--journal",
-            &journal,
-            "--json",
-        ]))["states"]["issued"]
-            .as_u64()
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let t0 = Instant::now();
+    let mut station = Station::spawn(&args, &env, &out);
+    let issued = || issued_in(&journal);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while issued() < 5 {
-        assert!(std::time::Instant::now() < deadline, "no card issued");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "no card issued");
+        std::thread::sleep(Duration::from_millis(100));
     }
     keyd.kill();
+    let killed = Instant::now();
     let at_kill = issued();
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Every reader's worker meets the dead service at its next request and says so.
+    let waiting = await_events(&mut station, &out, "waiting", 2, |_| true);
+    let readers: std::collections::BTreeSet<&str> = waiting
+        .iter()
+        .filter_map(|e| e["reader"].as_str())
+        .collect();
+    assert_eq!(readers.len(), 2, "{waiting:?}");
+    let first_waiting = killed.elapsed();
+    // keyd stays away 2 s: the station keeps waiting, nothing is issued meanwhile (the audit
+    // key is keyd's), nothing is failed or released.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        station.running(),
+        "the station stopped while keyd was away; events:\n{}",
+        std::fs::read_to_string(&out).unwrap()
+    );
     let during = issued();
+    assert_eq!(during, at_kill, "cards issued while keyd was away");
+    let away = killed.elapsed();
     keyd.restart();
-    let status = station.wait().unwrap();
-    let station_err = {
-        use std::io::Read;
-        let mut s = String::new();
-        station
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
+    let restarted = Instant::now();
+    let (status, station_err) = station.finish(Duration::from_secs(180));
+    let finished = restarted.elapsed();
+    let all = events(&out);
+    let named = |name: &str| -> Vec<&serde_json::Value> {
+        all.iter().filter(|e| e["event"] == name).collect()
     };
+    let resumed = named("resumed");
     println!(
-        "keyd killed at {at_kill} issued, {during} issued while it was down; station exit {:?}",
-        status.code()
+        "keyd killed at {at_kill} issued; first waiting event {:.2} s after the kill; keyd away {:.2} s; \
+         station exit {:?} {:.2} s after keyd's restart ({:.2} s in all)",
+        first_waiting.as_secs_f64(),
+        away.as_secs_f64(),
+        status.code(),
+        finished.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
     );
     println!("station stderr:\n{station_err}");
-    let events = std::fs::read_to_string(&out).unwrap();
-    let tail: Vec<&str> = events.lines().rev().take(4).collect();
-    println!(
-        "the station's last events (newest first):\n{}",
-        tail.join("\n")
-    );
-    println!(
-        "journal after the station stopped: {}",
-        json(&sscard(&[
-            "perso",
-            "status",
-            "--journal",
-            &journal,
-            "--json"
-        ]))
-    );
-    let resumed = if issued() < n as u64 {
-        // The station gave up while keyd was away: run it again.
-        let o = sscard_client(&args, &env);
-        println!("second run: exit {:?}", o.status.code());
-        true
-    } else {
-        false
-    };
+    println!("the station's waiting and resumption:");
+    for e in all.iter().filter(|e| {
+        ["waiting", "resumed", "resuming", "retry"].contains(&e["event"].as_str().unwrap_or(""))
+    }) {
+        println!("  {e}");
+    }
+    assert_eq!(status.code(), Some(0), "{station_err}");
+    // Once per reader: the waiting is said once, and so is the resumption.
+    assert_eq!((waiting.len(), resumed.len()), (2, 2), "{resumed:?}");
+    for e in waiting.iter().chain(resumed.iter().copied()) {
+        assert_eq!(
+            (&e["card_id"], &e["card_number"]),
+            (&serde_json::Value::Null, &serde_json::Value::Null),
+            "{e}"
+        );
+    }
+    // The service's own error, without the card's or the holder's data.
+    let prefix = format!("key service https://{} is unreachable: ", keyd.addr());
+    for e in &waiting {
+        let detail = e["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&prefix)
+                && detail
+                    .ends_with("; the card stays unissued, waiting up to 30 s for the key service"),
+            "{detail}"
+        );
+    }
+    for bad in ["failed", "review", "refused", "released"] {
+        assert_eq!(named(bad), Vec::<&serde_json::Value>::new(), "{bad}");
+    }
     let status = json(&sscard(&[
         "perso",
         "status",
@@ -912,11 +1036,7 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         &journal,
         "--json",
     ]));
-    assert_eq!(
-        status["states"],
-        serde_json::json!({ "issued": n }),
-        "resumed by a rerun: {resumed}"
-    );
+    assert_eq!(status["states"], serde_json::json!({ "issued": n }));
     let report = sscard(&["perso", "report", "--journal", &journal, "--json"]);
     let numbers: Vec<String> = stdout(&report)
         .lines()
@@ -929,6 +1049,7 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
         .collect();
     let unique: std::collections::BTreeSet<&String> = numbers.iter().collect();
     assert_eq!((numbers.len(), unique.len()), (n, n));
+    assert_eq!(named("issued").len(), n, "one issued event per holder");
     let audit = json(&sscard(&[
         "perso",
         "audit-verify",
@@ -952,10 +1073,215 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
     ]));
     println!("keyd's audit chain across the kill: {keyd_chain}");
     assert_eq!(keyd_chain["verified"], true, "{keyd_chain}");
-    println!(
-        "kill/restart: {n} holders issued once each, audit {audit}, station resumed {}",
-        if resumed { "by a rerun" } else { "by itself" }
+    println!("kill/restart: {n} holders issued once each by one station process, audit {audit}");
+}
+
+/// A station started while keyd is down waits for it (bounded by `--idle`, as in the middle of
+/// a batch) and runs the batch when it answers; a keyd that stays away past `--idle` stops the
+/// station with keyd's error (exit 5), every card it held left unissued where the journal has
+/// it, not failed, and the next run finishes them.
+#[test]
+fn a_station_waits_for_keyd_at_its_start_and_stops_after_idle_when_it_stays_away() {
+    use std::time::{Duration, Instant};
+    let _g = exclusive();
+    ensure_pcscd();
+    let pki = Pki::new(&["station-1"]);
+    let dir = TempDir::new("away");
+    let mut keyd = Keyd::start(&pki, KeydConfig::keys("test"));
+    let env = pki.client_env(pki.client("station-1"));
+    let feed = dir.path().join("feed");
+    let _m = ModelServer::start(
+        &[
+            "--feeder",
+            feed.to_str().unwrap(),
+            "--blank",
+            "50",
+            "--readers",
+            "2",
+            "--latency-ms",
+            "2",
+        ],
+        &[READER_0, READER_1],
     );
+    let url = keyd.url();
+    let run = |sub: &str, n: usize, prefix: char, idle: &'static str| {
+        let d = dir.path().join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        let batch = write_batch(&d, n, prefix);
+        let journal = format!("sqlite:{}", d.join("journal.db").display());
+        let out = d.join("station.out");
+        (batch, journal, out, idle)
+    };
+    let args = |batch: &Path, journal: &str, idle: &str| -> Vec<String> {
+        [
+            "perso",
+            "run",
+            "--keys",
+            &url,
+            "--operator",
+            "tester",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            "0,1",
+            "--journal",
+            journal,
+            "--idle",
+            idle,
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    // 1. keyd down when the station starts.
+    let (batch, journal, out, idle) = run("start", 4, 'S', "30");
+    keyd.kill();
+    let a = args(&batch, &journal, idle);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut station = Station::spawn(&a, &env, &out);
+    let waiting = await_events(&mut station, &out, "waiting", 1, |_| true);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(station.running(), "the station stopped instead of waiting");
+    keyd.restart();
+    let restarted = Instant::now();
+    let (status, err) = station.finish(Duration::from_secs(120));
+    let all = events(&out);
+    let resumed: Vec<&serde_json::Value> = all.iter().filter(|e| e["event"] == "resumed").collect();
+    println!(
+        "keyd down at the start: exit {:?} {:.2} s after keyd's restart; events:\n  {}\n  {}",
+        status.code(),
+        restarted.elapsed().as_secs_f64(),
+        waiting[0],
+        resumed.first().map(|e| e.to_string()).unwrap_or_default()
+    );
+    assert_eq!(status.code(), Some(0), "{err}");
+    // The run's own events (no reader): the preflight waited, once.
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].get("reader"), None, "{}", waiting[0]);
+    let detail = waiting[0]["detail"].as_str().unwrap();
+    assert_eq!(
+        detail,
+        format!(
+            "key service https://{} is unreachable: Connection refused (os error 111); waiting up to 30 s for the key service",
+            keyd.addr()
+        )
+    );
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert_eq!(resumed[0].get("reader"), None, "{}", resumed[0]);
+    assert!(
+        resumed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the key service answers again after "),
+        "{}",
+        resumed[0]
+    );
+    assert_eq!(
+        json(&sscard(&[
+            "perso",
+            "status",
+            "--journal",
+            &journal,
+            "--json"
+        ]))["states"],
+        serde_json::json!({ "issued": 4 })
+    );
+
+    // 2. keyd away for good in the middle of a batch: the station stops after --idle.
+    let (batch, journal, out, idle) = run("gone", 30, 'T', "3");
+    let a = args(&batch, &journal, idle);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut station = Station::spawn(&a, &env, &out);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while issued_in(&journal) < 1 {
+        assert!(Instant::now() < deadline, "no card issued");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    keyd.kill();
+    let killed = Instant::now();
+    let (status, err) = station.finish(Duration::from_secs(60));
+    let stopped_after = killed.elapsed();
+    let all = events(&out);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let error = lines
+        .iter()
+        .find(|l| l.get("error").is_some())
+        .cloned()
+        .unwrap_or_default();
+    let states = json(&sscard(&[
+        "perso",
+        "status",
+        "--journal",
+        &journal,
+        "--json",
+    ]))["states"]
+        .clone();
+    println!(
+        "keyd gone for good: exit {:?} {:.2} s after the kill (--idle 3); error {error}; journal {states}; stderr {err}",
+        status.code(),
+        stopped_after.as_secs_f64()
+    );
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(stopped_after >= Duration::from_secs(3), "{stopped_after:?}");
+    assert_eq!(
+        (&error["exit"], &error["code"]),
+        (&serde_json::json!(5), &serde_json::json!(-12)),
+        "{error}"
+    );
+    assert!(
+        error["error"].as_str().unwrap().contains(&format!(
+            "key service https://{} is unreachable: ",
+            keyd.addr()
+        )),
+        "{error}"
+    );
+    // Every reader waited; no card was failed, reviewed, refused or released.
+    let named = |name: &str| all.iter().filter(|e| e["event"] == name).count();
+    assert_eq!(
+        (
+            named("waiting"),
+            named("resumed"),
+            named("failed"),
+            named("review"),
+            named("refused"),
+            named("released")
+        ),
+        (2, 0, 0, 0, 0, 0)
+    );
+    for s in ["failed", "review"] {
+        assert_eq!(states.get(s), None, "{states}");
+    }
+    // The next run, keyd back, finishes the cards the first one held and the rest.
+    keyd.restart();
+    let a = args(&batch, &journal, "5");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = sscard_client(&a, &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        json(&sscard(&[
+            "perso",
+            "status",
+            "--journal",
+            &journal,
+            "--json"
+        ]))["states"],
+        serde_json::json!({ "issued": 30 })
+    );
+    let audit = json(&sscard(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        &journal,
+        "--keys",
+        "test",
+        "--json",
+    ]));
+    assert_eq!(audit["verified"], true, "{audit}");
 }
 
 /// The harness's certificates are what the other tests assume: the server's for localhost and

@@ -207,6 +207,25 @@ pub enum KeyError {
     RemoteMalformed { url: String, detail: String },
 }
 
+impl KeyError {
+    /// Whether the key service is not available right now — no connection, no answer in time,
+    /// over its rate, or a server that cannot serve anything at the moment (500: keyd cannot
+    /// record in its audit log or its key worker is gone; 502, 503, 504: a proxy in front of it
+    /// has no service behind) — as opposed to a source that answered no. A caller that waits
+    /// and asks again may succeed; a refusal, a key error or a malformed answer would only be
+    /// repeated. Other 5xx (501, 505) say the server will never serve the request: not waited
+    /// for. Local sources are never unavailable in this sense.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::RemoteUnreachable { .. }
+            | Self::RemoteTimedOut { .. }
+            | Self::RemoteRateLimited { .. } => true,
+            Self::RemoteServer { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+}
+
 impl From<TransportError> for KeyError {
     fn from(e: TransportError) -> Self {
         Self::PsamTransport(e)

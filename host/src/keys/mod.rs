@@ -117,6 +117,13 @@ pub trait KeySource {
     fn preflight(&mut self, _kids: &[Kid]) -> Result<(), KeyError> {
         Ok(())
     }
+    /// Whether the source can answer now, asked cheaply and without computing anything with a
+    /// key: a key service is asked for its description (`GET /v1/info`). A caller that saw
+    /// [`KeyError::is_unavailable`] polls this before it starts a flow again. Sources that are
+    /// always at hand (key files, a token in this process) answer `Ok`.
+    fn available(&mut self) -> Result<(), KeyError> {
+        Ok(())
+    }
     /// The city region (6 digits, e.g. `110100`) whose cards the source's keys serve, when the
     /// source knows it.
     fn region(&mut self) -> Result<Option<String>, KeyError> {

@@ -114,9 +114,26 @@ impl From<::postgres::Error> for JournalError {
     }
 }
 
+impl JournalError {
+    /// The key service's error when the journal could not record a change because its audit
+    /// key's service is not available right now ([`KeyError::is_unavailable`]); nothing was
+    /// recorded (the change and its audit entry commit together), and the same change may be
+    /// made again once the service answers.
+    pub fn unavailable_key(&self) -> Option<&KeyError> {
+        match self {
+            Self::AuditKey(k) => k.is_unavailable().then_some(k),
+            _ => None,
+        }
+    }
+}
+
 impl Classified for JournalError {
     fn return_code(&self) -> i32 {
-        codes::UNKNOWN
+        match self {
+            // The audit key's own code: a key service that went away is -12, as for a card key.
+            Self::AuditKey(e) => e.return_code(),
+            _ => codes::UNKNOWN,
+        }
     }
     fn exit_class(&self) -> ExitClass {
         match self {
@@ -385,6 +402,16 @@ impl Journal {
             }
             #[allow(unreachable_patterns)]
             _ => Err(unsupported(url)),
+        }
+    }
+
+    /// Whether the audit key's source can answer now ([`KeySource::available`]): a station
+    /// whose key service went away polls this before it records again. A journal opened
+    /// without an audit key has no service to wait for: `Ok`.
+    pub fn audit_key_available(&mut self) -> Result<(), KeyError> {
+        match self.key.as_deref_mut() {
+            Some(key) => key.available(),
+            None => Ok(()),
         }
     }
 

@@ -141,7 +141,8 @@ pub struct RunArgs {
     /// Personalise the valid lines of a batch that has errors (each refused line is still named).
     #[arg(long)]
     skip_invalid: bool,
-    /// Seconds to wait for the next card before a reader's worker stops.
+    /// Seconds to wait for the next card before a reader's worker stops; also the longest wait
+    /// for a key service (remote:) that is down or went away (docs/keyd-client.md).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle: u64,
     /// Seconds after its last heartbeat when another station's rows on their way count as
@@ -177,6 +178,59 @@ fn audit_key(keys: &str) -> Result<Box<dyn sscard::keys::KeySource>> {
         &sscard_transport::trace::Trace::off(),
         pin.as_ref().map(|p| p.as_str()),
     )?)
+}
+
+/// Runs `attempt` (opening a key source, a first request to it, a journal change audited by
+/// it) until it succeeds or fails other than with a key service that is not available right
+/// now, at most until `until`; says `waiting` once when the service is away and `resumed` when
+/// it answers again. A station started while its key service is down waits for it as a
+/// station whose service goes away in the middle of a batch does.
+fn waiting_for_keys<T, E: std::fmt::Display>(
+    until: Option<Instant>,
+    say: &mut dyn FnMut(&str, String),
+    unavailable: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let mut told = false;
+    let r = station::while_unavailable(until, &unavailable, || {
+        let r = attempt();
+        if let Err(e) = &r {
+            let left = until.map(|u| u.saturating_duration_since(Instant::now()));
+            // Nothing is said when there is no time left to wait (a last try).
+            if unavailable(e) && !told && left.is_none_or(|l| !l.is_zero()) {
+                let left = left.map_or(0, |l| l.as_secs_f64().ceil() as u64);
+                say(
+                    "waiting",
+                    format!("{e}; waiting up to {left} s for the key service"),
+                );
+                told = true;
+            }
+        }
+        r
+    });
+    if told && r.is_ok() {
+        say(
+            "resumed",
+            format!(
+                "the key service answers again after {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    r
+}
+
+/// A `waiting`/`resumed` line of the run itself (before its workers): an event object with
+/// `--json`, a line on standard error otherwise.
+fn say_for_run(out: &Output) -> impl FnMut(&str, String) + '_ {
+    move |event, detail| {
+        if out.json() {
+            crate::output::line(&json!({ "event": event, "detail": detail }).to_string());
+        } else {
+            eprintln!("sscard: {event}: {detail}");
+        }
+    }
 }
 
 fn states_json(counts: &[(State, i64)]) -> serde_json::Value {
@@ -390,21 +444,31 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             pin.as_ref().map(|p| p.as_str()),
         )
     };
+    // A key service that is down when the station starts is waited for as long as one that
+    // goes away during the batch: --idle.
+    let idle = Duration::from_secs(a.idle);
+    let until = Instant::now().checked_add(idle);
+    let mut say = say_for_run(out);
     // Preflight, before any claim: every key the flow needs (and the audit key) is in the key
     // source, and the source serves the station's region.
-    {
-        let mut keys = open_keys(&spec, &pin)?;
-        let needed: Vec<Kid> = Kid::CARD_KEYS.into_iter().chain([Kid::Tk]).collect();
-        keys.preflight(&needed)?;
-        if let Some(served) = keys.region()? {
-            if served != a.region {
-                return Err(BadInput(format!(
-                    "--region {}: the key source ({}) serves region {served}",
-                    a.region,
-                    keys.describe()
-                ))
-                .into());
-            }
+    let (served, described) = waiting_for_keys(
+        until,
+        &mut say,
+        sscard::keys::KeyError::is_unavailable,
+        || {
+            let mut keys = open_keys(&spec, &pin)?;
+            let needed: Vec<Kid> = Kid::CARD_KEYS.into_iter().chain([Kid::Tk]).collect();
+            keys.preflight(&needed)?;
+            Ok((keys.region()?, keys.describe()))
+        },
+    )?;
+    if let Some(served) = served {
+        if served != a.region {
+            return Err(BadInput(format!(
+                "--region {}: the key source ({described}) serves region {served}",
+                a.region,
+            ))
+            .into());
         }
     }
     let trace = a.trace.open()?;
@@ -430,11 +494,21 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         Journal::init(&a.journal, None)?;
     }
     let station = station_name(&a.station);
-    let mut journal =
-        Journal::open_audited(&a.journal, open_keys(&spec, &pin)?, &station, &a.operator)?;
+    let audit = waiting_for_keys(
+        until,
+        &mut say,
+        sscard::keys::KeyError::is_unavailable,
+        || open_keys(&spec, &pin),
+    )?;
+    let mut journal = Journal::open_audited(&a.journal, audit, &station, &a.operator)?;
     journal.check_station(Duration::from_secs(a.lease))?;
     journal.heartbeat()?;
-    let added = journal.add(&a.batch.display().to_string(), &b.holders)?;
+    let added = waiting_for_keys(
+        until,
+        &mut say,
+        |e: &sscard_perso::journal::JournalError| e.unavailable_key().is_some(),
+        || journal.add(&a.batch.display().to_string(), &b.holders),
+    )?;
     // Rows on their way that no worker of this run will look after.
     for o in journal.orphans(&readers, Duration::from_secs(a.lease))? {
         let taken = if a.take_over {
@@ -475,8 +549,27 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
         workers.push(std::thread::spawn(
             move || -> anyhow::Result<station::Stats> {
                 let p = pin.as_ref().map(|p| p.as_str());
-                let mut keys = keys::open(&spec, &w.trace, p)?;
-                let audit = keys::open(&spec, &sscard_transport::trace::Trace::off(), p)?;
+                // The service may go away between the preflight and here: the worker waits
+                // for it as it would in the middle of the batch.
+                let reader = w.reader.clone();
+                let mut say = |event: &str, detail: String| {
+                    let _ = tx.send(station::Event {
+                        reader: reader.clone(),
+                        event: event.into(),
+                        card_id: None,
+                        card_number: None,
+                        detail: Some(detail),
+                        millis: start.elapsed().as_millis() as u64,
+                    });
+                };
+                let until = Instant::now().checked_add(w.idle);
+                let unavailable = sscard::keys::KeyError::is_unavailable;
+                let mut keys = waiting_for_keys(until, &mut say, unavailable, || {
+                    keys::open(&spec, &w.trace, p)
+                })?;
+                let audit = waiting_for_keys(until, &mut say, unavailable, || {
+                    keys::open(&spec, &sscard_transport::trace::Trace::off(), p)
+                })?;
                 Ok(station::run(&w, keys.as_mut(), audit, &tx)?)
             },
         ));
@@ -518,26 +611,53 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
             e.card_number.as_deref().unwrap_or(""),
             e.detail.as_deref().unwrap_or("")
         ));
-        if e.event.contains("issued") {
-            done += 1;
-            overall.set_position(done.min(total));
+        let rate = |done: u64| {
             let mins = start.elapsed().as_secs_f64() / 60.0;
-            overall.set_message(format!("{:.1} cards/min", done as f64 / mins.max(1e-9)));
+            format!("{:.1} cards/min", done as f64 / mins.max(1e-9))
+        };
+        match e.event.as_str() {
+            "issued" => {
+                done += 1;
+                overall.set_position(done.min(total));
+                overall.set_message(rate(done));
+            }
+            // The key service went away: every reader waits for it, and the bar says so.
+            "waiting" => overall.set_message("waiting for the key service"),
+            "resumed" => overall.set_message(rate(done)),
+            _ => {}
         }
     }
     overall.finish();
     let mut issued = 0;
-    let mut errors = Vec::new();
+    // Kept typed: a worker that stopped on a key service that stayed away exits as its error
+    // says (no service, 5), not as a reported failure.
+    let mut stopped: Vec<anyhow::Error> = Vec::new();
     for w in workers {
         match w.join() {
             Ok(Ok(st)) => issued += st.issued,
-            Ok(Err(e)) => errors.push(format!("{e:#}")),
-            Err(_) => errors.push("a worker panicked".into()),
+            Ok(Err(e)) => stopped.push(e),
+            Err(_) => stopped.push(anyhow::anyhow!("a worker panicked")),
         }
     }
     let secs = start.elapsed().as_secs_f64();
     // The chain's head leaves the journal: deleting the newest entries is detectable from now.
-    journal.anchor(&anchor)?;
+    // A key service away at the end is waited for as during the run, unless a worker already
+    // waited for it in vain; an anchor not written is the next run's (the summary still says
+    // what was done).
+    let anchor_until = if stopped.is_empty() {
+        Instant::now().checked_add(idle)
+    } else {
+        Some(Instant::now())
+    };
+    if let Err(e) = waiting_for_keys(
+        anchor_until,
+        &mut say,
+        |e: &sscard_perso::journal::JournalError| e.unavailable_key().is_some(),
+        || journal.anchor(&anchor),
+    ) {
+        stopped.push(anyhow::Error::new(e).context("the audit chain's anchor was not written"));
+    }
+    let errors: Vec<String> = stopped.iter().map(|e| format!("{e:#}")).collect();
     let counts = journal.counts()?;
     let mut unresolved: Vec<(State, i64)> = journal.unresolved()?;
     // Rows on their way for another live station are that station's business.
@@ -558,8 +678,16 @@ fn run_batch(out: &Output, a: RunArgs) -> Result<()> {
                 .join(", ")
         )
     });
-    if !errors.is_empty() {
-        return Err(Reported(errors.join("; ")).into());
+    if let Some(first) = stopped.into_iter().next() {
+        return Err(if errors.len() > 1 {
+            first.context(format!(
+                "{} errors in this run; besides the one that follows: {}",
+                errors.len(),
+                errors[1..].join("; ")
+            ))
+        } else {
+            first
+        });
     }
     if !unresolved.is_empty() {
         return Err(Reported(format!(

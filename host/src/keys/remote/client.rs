@@ -500,6 +500,13 @@ impl KeySource for RemoteKeys {
         Ok(out)
     }
 
+    /// `GET /v1/info` again (answer not kept: the description is the one of the open). On a
+    /// kept connection the service closed (it was restarted), the request goes once more on a
+    /// new one, as every request does.
+    fn available(&mut self) -> Result<(), KeyError> {
+        self.call("GET", p::PATH_INFO, None).map(drop)
+    }
+
     fn preflight(&mut self, kids: &[Kid]) -> Result<(), KeyError> {
         let req = p::PreflightRequest {
             kids: kids.iter().map(|k| k.name().to_string()).collect(),
