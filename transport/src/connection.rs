@@ -107,6 +107,20 @@ impl Connection {
         self.apdus
     }
 
+    /// A reader attribute (PC/SC `SCardGetAttrib`, [`CardBackend::attribute`]); an error when
+    /// the reader does not report it.
+    pub fn attribute(
+        &self,
+        attribute: crate::backend::ReaderAttribute,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.backend.attribute(attribute)
+    }
+
+    /// The protocol the card was connected with, when the backend knows.
+    pub fn protocol(&self) -> Option<crate::backend::ActiveProtocol> {
+        self.backend.protocol()
+    }
+
     /// The trace this connection writes to.
     pub fn trace(&self) -> &Trace {
         &self.trace
