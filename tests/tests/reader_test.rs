@@ -133,6 +133,98 @@ fn validate_junit(path: &PathBuf) {
     );
 }
 
+/// Validates `v` against the subset of JSON Schema `docs/reader-test-schema.json` uses
+/// (`type`, `const`, `enum`, `required`, `properties`, `additionalProperties`, `items`,
+/// `oneOf`, `minimum`, `$ref` to `#/$defs/…`): the documented schema stays the written one.
+fn conforms(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.strip_prefix("#/$defs/").expect("local $ref");
+        return conforms(root, &root["$defs"][name], v, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        let matching = options
+            .iter()
+            .filter(|o| conforms(root, o, v, at).is_ok())
+            .count();
+        return if matching == 1 {
+            Ok(())
+        } else {
+            Err(format!("{at}: {matching} of oneOf match {v}"))
+        };
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            return Err(format!("{at}: {v} is not {c}"));
+        }
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_u64() || v.is_i64(),
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        other => panic!("type {other}"),
+    };
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t) => return Err(format!("{at}: {v} is not {t}")),
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            return Err(format!("{at}: {v} is none of {ts:?}"))
+        }
+        _ => {}
+    }
+    if let (Some(min), Some(x)) = (schema["minimum"].as_f64(), v.as_f64()) {
+        if x < min {
+            return Err(format!("{at}: {x} below {min}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for k in schema["required"].as_array().into_iter().flatten() {
+            if !obj.contains_key(k.as_str().unwrap()) {
+                return Err(format!("{at}: missing {k}"));
+            }
+        }
+        for (k, x) in obj {
+            let path = format!("{at}.{k}");
+            match (schema["properties"].get(k), &schema["additionalProperties"]) {
+                (Some(s), _) => conforms(root, s, x, &path)?,
+                (None, Value::Bool(false)) => return Err(format!("{path}: not in the schema")),
+                (None, Value::Object(_)) => {
+                    conforms(root, &schema["additionalProperties"], x, &path)?
+                }
+                (None, _) => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            conforms(root, items, x, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The report validates against docs/reader-test-schema.json.
+fn validate_report(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/reader-test-schema.json")).unwrap();
+    if let Err(e) = conforms(&schema, &schema, v, "report") {
+        panic!("the report does not follow docs/reader-test-schema.json: {e}");
+    }
+}
+
 #[test]
 fn the_served_card_without_the_loopback_application_runs_every_check_it_allows() {
     let _g = exclusive();
@@ -151,6 +243,7 @@ fn the_served_card_without_the_loopback_application_runs_every_check_it_allows()
         &json,
     );
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    validate_report(&v);
     let mut want: Vec<(&str, &str)> = vec![("reader.properties", "not-applicable")];
     want.extend(SSSE_PASS.iter().map(|id| (*id, "pass")));
     want.push(("ssse.61xx", "not-applicable"));
@@ -261,6 +354,7 @@ fn with_the_loopback_application_the_sweep_and_extended_apdus_run_too() {
     let json = tmp("lb.json");
     let (o, v) = run_test(&["--quick"], &m, &json);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    validate_report(&v);
     let mut want: Vec<(&str, &str)> = vec![("reader.properties", "not-applicable")];
     want.extend(SSSE_PASS.iter().map(|id| (*id, "pass")));
     want.push(("ssse.61xx", "not-applicable"));
@@ -276,6 +370,15 @@ fn with_the_loopback_application_the_sweep_and_extended_apdus_run_too() {
             "{id}"
         );
     }
+    // The schema check can fail: a verdict outside the schema's words is caught.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/reader-test-schema.json")).unwrap();
+    let mut broken = v.clone();
+    broken["checks"][0]["verdict"] = serde_json::json!("passed");
+    assert_eq!(
+        conforms(&schema, &schema, &broken, "report").unwrap_err(),
+        "report.checks[0].verdict: \"passed\" not in [String(\"pass\"), String(\"fail\"), String(\"not-applicable\")]"
+    );
     assert_eq!(
         v["card"]["applications"],
         serde_json::json!(["SSSE", "loopback"])
@@ -379,6 +482,7 @@ fn a_threshold_profile_decides_the_latency_verdicts_and_is_named() {
     let json = tmp("strict.json");
     let (o, v) = run_test(&["--thresholds", profile.to_str().unwrap()], &m, &json);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    validate_report(&v);
     assert_eq!(v["thresholds"]["source"], profile.to_str().unwrap());
     assert_eq!(v["thresholds"]["thresholds"]["name"], "strict-lab");
     let c = check(&v, "latency.read-record");
