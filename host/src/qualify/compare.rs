@@ -151,40 +151,51 @@ fn run_lines(r: &Report) -> [(&'static str, String); 8] {
     ]
 }
 
-/// The comparison as text.
+/// `key A` and `key B` lines, or one line when both are the same.
+fn pair(t: &mut String, key: &str, a: &str, b: &str) {
+    if a == b {
+        let _ = writeln!(t, "{key:<12}   {a}");
+    } else {
+        let _ = writeln!(t, "{key:<12} A {a}\n{:<12} B {b}", "");
+    }
+}
+
+/// The comparison as text: what both runs share once, what differs as A and B.
 pub fn text(a: &Report, b: &Report, names: (&str, &str)) -> String {
     let mut t = String::new();
     let (la, lb) = (run_lines(a), run_lines(b));
     for ((k, va), (_, vb)) in la.iter().zip(&lb) {
-        let (va, vb) = if *k == "file" {
-            (names.0.to_string(), names.1.to_string())
+        if *k == "file" {
+            pair(&mut t, k, names.0, names.1);
         } else {
-            (va.clone(), vb.clone())
-        };
-        let _ = writeln!(t, "{k:<12} A {va}\n{:<12} B {vb}", "");
+            pair(&mut t, k, va, vb);
+        }
     }
     t += "reader identity\n";
     for (label, va, vb) in identity(a, b) {
         let show = |v: Option<&Reported>| v.map_or("—".into(), Reported::display);
-        let _ = writeln!(
-            t,
-            "  {label:<56} A {}\n  {:<56} B {}",
-            show(va),
-            "",
-            show(vb)
-        );
+        let (sa, sb) = (show(va), show(vb));
+        if sa == sb {
+            let _ = writeln!(t, "  {label:<56}   {sa}");
+        } else {
+            let _ = writeln!(t, "  {label:<56} A {sa}\n  {:<56} B {sb}", "");
+        }
     }
-    let _ = writeln!(t, "{:<5} {:<5} {:<44} figures (A | B)", "A", "B", "check");
+    let _ = writeln!(
+        t,
+        "{:<5} {:<5} {:<32} figure (A | B where they differ)",
+        "A", "B", "check"
+    );
     for row in rows(a, b) {
         let fig = |c: Option<&Check>| c.map_or("—".to_string(), |c| c.figure.clone());
+        let (fa, fb) = (fig(row.a), fig(row.b));
         let _ = writeln!(
             t,
-            "{:<5} {:<5} {:<44} {} | {}{}",
+            "{:<5} {:<5} {:<32} {}{}",
             word(row.a),
             word(row.b),
             row.id,
-            fig(row.a),
-            fig(row.b),
+            if fa == fb { fa } else { format!("{fa} | {fb}") },
             if row.differs() {
                 "   ← verdicts differ"
             } else {

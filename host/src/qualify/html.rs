@@ -145,7 +145,13 @@ pub(super) fn latency_svg(rows: &[LatencyRow<'_>]) -> String {
         ("#e45756", "max"),
         ("#c00", "limits (p95, p99)"),
     ];
-    for (i, (color, name)) in legend.iter().enumerate() {
+    let with_limits = rows.iter().any(|(_, _, lim)| lim.is_some());
+    let shown = if with_limits {
+        &legend[..]
+    } else {
+        &legend[..4]
+    };
+    for (i, (color, name)) in shown.iter().enumerate() {
         let lx = label_w + i as f64 * 120.0;
         let _ = writeln!(
             svg,

@@ -192,6 +192,45 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn check(id: &str, verdict: Verdict) -> Check {
+        Check {
+            id: id.into(),
+            name: id.into(),
+            needs: super::super::check::Needs::AnyCard,
+            verdict,
+            reason: None,
+            figure: String::new(),
+            threshold: String::new(),
+            apdus: 0,
+            seconds: 0.0,
+            latency: None,
+        }
+    }
+
+    #[test]
+    fn not_applicable_is_never_a_pass() {
+        let na = [
+            check("a", Verdict::NotApplicable),
+            check("b", Verdict::NotApplicable),
+        ];
+        assert_eq!(
+            Summary::of(&na),
+            Summary {
+                verdict: Overall::Inconclusive,
+                passed: 0,
+                failed: 0,
+                not_applicable: 2
+            }
+        );
+        let mixed = [
+            check("a", Verdict::Pass),
+            check("b", Verdict::NotApplicable),
+        ];
+        assert_eq!(Summary::of(&mixed).verdict, Overall::Pass);
+        let failed = [check("a", Verdict::Pass), check("b", Verdict::Fail)];
+        assert_eq!(Summary::of(&failed).verdict, Overall::Fail);
+    }
+
     #[test]
     fn timestamps_are_utc_rfc3339() {
         let at = |s| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
