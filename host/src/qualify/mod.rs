@@ -22,6 +22,9 @@ mod ssse;
 mod t1;
 pub mod thresholds;
 
+#[cfg(test)]
+mod tests;
+
 pub use check::{Check, Needs, Verdict};
 pub use failure::{CallbackError, CheckFailure};
 pub use html::{esc as html_escape, html};

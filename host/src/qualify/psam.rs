@@ -8,7 +8,7 @@ use super::check::{Finding, Needs};
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use super::ssse::expect_sw;
+use super::ssse::expect_raw;
 use sscard_core::apdu::Command;
 use sscard_core::profile::psam::{factor_count_for, PsamInfo, EF15_LEN};
 use sscard_core::profile::Kid;
@@ -42,7 +42,7 @@ fn des_crypt(block: usize) -> Vec<u8> {
 fn info(r: &mut Runner<'_>) -> Result<PsamInfo, String> {
     let ef15 = r
         .in_psam_tx(|tx| {
-            expect_sw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
+            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
             Ok(tx.transmit(&Command::new(0x00, 0xB0, 0x95, 0x00).with_le(EF15_LEN))?)
         })
         .map_err(|e| format!("the card in the PSAM reader is not a PSAM of the profile: {e}"))?;
@@ -104,8 +104,8 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     let (id, name, threshold) = CHECKS[0];
     r.check(id, name, needs, threshold, |r| {
         r.in_psam_tx(|tx| {
-            expect_sw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
-            let ef15 = expect_sw(
+            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
+            let ef15 = expect_raw(
                 tx,
                 "READ BINARY",
                 &read_ef15(EF15_LEN as u8),
@@ -130,15 +130,15 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     let (id, name, threshold) = CHECKS[1];
     r.check(id, name, needs, threshold, |r| {
         r.in_psam_tx(|tx| {
-            let whole = expect_sw(
+            let whole = expect_raw(
                 tx,
                 "READ BINARY",
                 &read_ef15(EF15_LEN as u8),
                 StatusWord::OK,
             )?;
             let want = StatusWord::new(0x6C, EF15_LEN as u8);
-            expect_sw(tx, "READ BINARY Le 32", &read_ef15(32), want)?;
-            let part = expect_sw(tx, "READ BINARY Le 4", &read_ef15(4), StatusWord::OK)?;
+            expect_raw(tx, "READ BINARY Le 32", &read_ef15(32), want)?;
+            let part = expect_raw(tx, "READ BINARY Le 4", &read_ef15(4), StatusWord::OK)?;
             if whole.data.len() != EF15_LEN
                 || part.data[..] != whole.data[..4.min(whole.data.len())]
             {
@@ -156,13 +156,13 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     let level = info.level;
     r.check(id, name, needs, threshold, |r| {
         r.in_psam_tx(|tx| {
-            expect_sw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
-            expect_sw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
+            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
+            expect_raw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
             let waiting = StatusWord::new(0x61, block as u8);
-            expect_sw(tx, "DES CRYPT", &des_crypt(block), waiting)?;
+            expect_raw(tx, "DES CRYPT", &des_crypt(block), waiting)?;
             let wrong = StatusWord::new(0x6C, block as u8);
-            expect_sw(tx, "GET RESPONSE Le 4", &[0x00, 0xC0, 0, 0, 4], wrong)?;
-            let got = expect_sw(
+            expect_raw(tx, "GET RESPONSE Le 4", &[0x00, 0xC0, 0, 0, 4], wrong)?;
+            let got = expect_raw(
                 tx,
                 "GET RESPONSE",
                 &[0x00, 0xC0, 0, 0, block as u8],
@@ -194,7 +194,7 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     r.latency_check(CHECKS[3].0, "READ BINARY", needs, |r| {
         r.in_psam_tx(|tx| {
             measure(tx, "READ BINARY", samples, |tx| {
-                expect_sw(
+                expect_raw(
                     tx,
                     "READ BINARY",
                     &read_ef15(EF15_LEN as u8),
@@ -207,7 +207,7 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     r.latency_check(CHECKS[4].0, "DES CRYPT + GET RESPONSE", needs, |r| {
         let crypt = Command::new(0x80, 0xFA, 0, 0).with_data(des_crypt(block)[5..].to_vec());
         r.in_psam_tx(|tx| {
-            expect_sw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
+            expect_raw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
             measure(tx, "DES CRYPT + GET RESPONSE", samples, |tx| {
                 let resp = tx.transmit(&crypt)?;
                 if !resp.is_success() {

@@ -49,14 +49,50 @@ fn internal_authenticate(data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Sends `apdu` as it is and expects `sw`.
-pub(super) fn expect_sw(
+/// Sends `apdu` as it is and expects `sw` (a `61xx` or `6Cxx` too: no T=0 completion).
+pub(super) fn expect_raw(
     tx: &mut Transaction<'_>,
     command: &'static str,
     apdu: &[u8],
     sw: StatusWord,
 ) -> Result<Response, CheckFailure> {
     let r = tx.transmit_raw(apdu)?;
+    if r.sw != sw {
+        return Err(CheckFailure::Status {
+            command,
+            expected: sw,
+            got: r.sw,
+        });
+    }
+    Ok(r)
+}
+
+/// Sends `apdu` and completes a T=0 answer as a terminal does: `61xx` fetched with GET
+/// RESPONSE, `6Cxx` sent again with Le xx. A T=1 card never answers either; the checks of those
+/// two paths (`ssse.6cxx`, `ssse.61xx`) send raw instead.
+fn complete(tx: &mut Transaction<'_>, apdu: &[u8]) -> Result<Response, CheckFailure> {
+    let r = tx.transmit_raw(apdu)?;
+    match r.sw.sw1() {
+        0x61 => Ok(tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?),
+        0x6C if apdu.len() >= 5 => {
+            let mut again = apdu.to_vec();
+            if let Some(le) = again.last_mut() {
+                *le = r.sw.sw2();
+            }
+            Ok(tx.transmit_raw(&again)?)
+        }
+        _ => Ok(r),
+    }
+}
+
+/// Sends `apdu`, completing a T=0 answer, and expects `sw`.
+fn expect_sw(
+    tx: &mut Transaction<'_>,
+    command: &'static str,
+    apdu: &[u8],
+    sw: StatusWord,
+) -> Result<Response, CheckFailure> {
+    let r = complete(tx, apdu)?;
     if r.sw != sw {
         return Err(CheckFailure::Status {
             command,
@@ -281,7 +317,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                     )));
                 }
                 let xx = raw.sw.sw2();
-                let rest = expect_sw(tx, "GET RESPONSE", &[0x00, 0xC0, 0, 0, xx], StatusWord::OK)?;
+                let rest = expect_raw(tx, "GET RESPONSE", &[0x00, 0xC0, 0, 0, xx], StatusWord::OK)?;
                 expect_len("GET RESPONSE", &rest, if xx == 0 { 256 } else { xx as usize })?;
                 Ok(Finding::Pass(format!("{} → GET RESPONSE {} bytes", raw.sw, rest.data.len())))
             })
@@ -342,7 +378,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         |r| {
             let random: [u8; 8] = rand::random();
             r.in_tx(|tx| {
-                let first = tx.transmit_raw(&internal_authenticate(&random))?;
+                let first = complete(tx, &internal_authenticate(&random))?;
                 match first.sw {
                     StatusWord::OK => {}
                     sw @ (StatusWord::REF_DATA_NOT_FOUND
@@ -398,7 +434,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         |r| {
             r.in_tx(|tx| {
                 let mut sfi = EF06_SFI;
-                let mut all = tx.transmit_raw(&read_records(sfi, 0))?;
+                let mut all = complete(tx, &read_records(sfi, 0))?;
                 if all.sw != StatusWord::OK {
                     // A 3.00 card opens EF06 after external authentication only.
                     sfi = EF05_SFI;
@@ -407,7 +443,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                 let mut one_by_one = Vec::new();
                 let mut count = 0;
                 for n in 1..=254u8 {
-                    let rec = tx.transmit_raw(&read_record(sfi, n, 0))?;
+                    let rec = complete(tx, &read_record(sfi, n, 0))?;
                     match rec.sw {
                         StatusWord::OK => one_by_one.extend_from_slice(&rec.data),
                         StatusWord::RECORD_NOT_FOUND => break,
@@ -440,8 +476,8 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         let sel = select_with_fci();
         r.in_tx(|tx| {
             measure(tx, "SELECT", samples, |tx| {
-                let resp = tx.transmit_raw(&sel)?;
-                if resp.sw != StatusWord::OK && resp.sw.sw1() != 0x61 {
+                let resp = complete(tx, &sel)?;
+                if resp.sw != StatusWord::OK {
                     return Err(CheckFailure::Answered(resp.sw));
                 }
                 Ok(())
