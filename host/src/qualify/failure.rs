@@ -52,6 +52,8 @@ pub enum CheckFailure {
     TooFast { ms: u16, took: u128 },
     #[error("the card went away and there is no way to reconnect")]
     NoReconnect,
+    #[error("no PSAM is connected (--psam-reader)")]
+    NoPsam,
     #[error("could not {what} the card: {source}")]
     Callback {
         what: &'static str,
@@ -88,7 +90,9 @@ impl Classified for CheckFailure {
         match self {
             Self::Transport(e) => e.exit_class(),
             Self::In { source, .. } => source.exit_class(),
-            Self::Callback { .. } | Self::Unplug(_) | Self::NoReconnect => ExitClass::Other,
+            Self::Callback { .. } | Self::Unplug(_) | Self::NoReconnect | Self::NoPsam => {
+                ExitClass::Other
+            }
             _ => ExitClass::UnexpectedStatus,
         }
     }

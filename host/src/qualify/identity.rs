@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use sscard_core::hexfmt::to_hex;
-use sscard_transport::backend::{ReaderAttribute, MAX_SERIAL_LEN};
+use sscard_transport::backend::ReaderAttribute;
 use sscard_transport::{Connection, TransportError};
 
 /// `SCARD_CTL_CODE(3400)` as pcsc-lite defines it (`0x42000000 + 3400`).
@@ -243,10 +243,8 @@ fn decode(shape: Shape, raw: &[u8]) -> Reported {
     let bad = || Reported::not_reported(format!("unreadable value {}", to_hex(raw)));
     match shape {
         Shape::Text => text(raw).map_or_else(bad, |t| Reported::value(t, None)),
-        Shape::Serial => match sscard_transport::backend::serial_number_text(raw) {
-            Some(s) if raw.len() <= MAX_SERIAL_LEN + 8 => Reported::value(s, Some(raw)),
-            _ => bad(),
-        },
+        Shape::Serial => sscard_transport::backend::serial_number_text(raw)
+            .map_or_else(bad, |s| Reported::value(s, Some(raw))),
         // PC/SC: 0xMMmmbbbb, major, minor and build.
         Shape::Version => number(raw).map_or_else(bad, |v| {
             Reported::value(

@@ -88,7 +88,7 @@ impl<'a> Runner<'a> {
         &mut self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, CheckFailure>,
     ) -> Result<T, CheckFailure> {
-        let conn = self.psam.as_mut().ok_or(CheckFailure::NoReconnect)?;
+        let conn = self.psam.as_mut().ok_or(CheckFailure::NoPsam)?;
         let mut tx = conn.transaction()?;
         tx.set_budget(QUALIFY_BUDGET);
         f(&mut tx)

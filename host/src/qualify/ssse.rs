@@ -143,15 +143,10 @@ fn describe_fci(fci: &[u8]) -> String {
 /// answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
 pub(super) fn select(r: &mut Runner<'_>) -> Result<Option<Vec<u8>>, CheckFailure> {
     r.app_select = select_no_le();
-    let sel = select_with_fci();
-    let resp = r.in_tx(|tx| {
-        Ok(
-            tx.transmit(&Command::parse(&sel).map_err(|_| CheckFailure::Wrong {
-                command: "SELECT SSSE",
-                what: "not an APDU",
-            })?)?,
-        )
-    })?;
+    let sel = Command::new(0x00, 0xA4, 0x04, 0x00)
+        .with_data(SSSE_AID)
+        .with_le(256);
+    let resp = r.in_tx(|tx| Ok(tx.transmit(&sel)?))?;
     Ok(resp.is_success().then_some(resp.data))
 }
 
