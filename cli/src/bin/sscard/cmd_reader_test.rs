@@ -17,10 +17,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Exit status: 0 when no check failed (some may be not applicable), 1 when one failed or
-/// nothing could be checked, 2 for bad arguments or files, 3–5 reader, card, pcscd.
+/// The arguments of `reader-test` (docs/reader-test.md).
 #[derive(clap::Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: 0 when no check failed (some may be not applicable); 1 when one failed, or when no check could run (inconclusive); 2 bad arguments, threshold or report file; 3 reader; 4 card; 5 pcscd. docs/reader-test.md lists the checks."
+)]
 pub struct Args {
     #[command(subcommand)]
     compare: Option<Sub>,
@@ -45,8 +48,10 @@ pub struct Args {
     /// prints it on stdout instead).
     #[arg(long = "json-file")]
     json_file: Option<PathBuf>,
+    /// Write the HTML report (self-contained: inline CSS and SVG).
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Write the JUnit XML report (docs/junit.xsd).
     #[arg(long)]
     junit: Option<PathBuf>,
     /// Ask the operator to remove and reinsert the card, and to unplug the reader (real
