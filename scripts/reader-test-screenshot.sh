@@ -2,7 +2,12 @@
 # Renders the HTML report of `sscard reader-test` against the served card (SSSE and loopback
 # applications, a PSAM in the second reader, through pcscd) with headless Chromium, into
 # docs/reader-test-report.png (or the path given). Installs Chromium with apt when it is
-# missing; CI never runs this script. Needs pcscd with the vpcd readers (scripts/setup.sh).
+# missing; CI never runs this script. Needs pcscd with the vpcd readers (scripts/setup.sh) and
+# python3 (to arm the model's control socket).
+#
+# One APDU of the run is held 150 ms by the model (`hold 0 60 150` on its control socket: the
+# 60th APDU, inside the SELECT latency samples), so the page shows how the log-scale latency
+# chart keeps an outlier readable beside sub-millisecond bands.
 #
 #   scripts/reader-test-screenshot.sh [OUT.png] [sscard-model serve options…]
 set -euo pipefail
@@ -33,6 +38,15 @@ target/debug/sscard-model serve --control "$work/model.sock" "$@" 2>"$work/model
 model=$!
 for _ in $(seq 100); do [ -S "$work/model.sock" ] && break; sleep 0.1; done
 sleep 1
+python3 - "$work/model.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"hold 0 60 150\n")
+answer = s.makefile().readline().strip()
+if answer != "ok":
+    sys.exit(f"the model's control socket answered {answer!r}")
+PY
 target/debug/sscard reader-test --reader "Virtual PCD 00 00" --psam-reader "Virtual PCD 00 01" \
     --model-control "$work/model.sock" --html "$work/report.html" 9>&- >/dev/null || true
 kill "$model"; wait "$model" 2>/dev/null || true
