@@ -29,6 +29,77 @@ pub trait CardBackend: Send {
     fn reader_serial(&self) -> Option<String> {
         None
     }
+    /// A reader attribute (PC/SC `SCardGetAttrib`) as the reader reports it. A reader that does
+    /// not report it answers an error (PC/SC `SCARD_E_UNSUPPORTED_FEATURE` or another code);
+    /// a backend without readers answers [`unsupported_feature`].
+    fn attribute(&self, attribute: ReaderAttribute) -> Result<Vec<u8>, TransportError> {
+        let _ = attribute;
+        Err(unsupported_feature())
+    }
+    /// The protocol the card was connected with (PC/SC `SCardStatus`), when the backend knows.
+    fn protocol(&self) -> Option<ActiveProtocol> {
+        None
+    }
+}
+
+/// The reader attributes (`SCARD_ATTR_*`) a reader qualification asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReaderAttribute {
+    /// `SCARD_ATTR_VENDOR_NAME`
+    VendorName,
+    /// `SCARD_ATTR_VENDOR_IFD_TYPE` (the reader model)
+    VendorIfdType,
+    /// `SCARD_ATTR_VENDOR_IFD_VERSION` (firmware version, `0xMMmmbbbb`)
+    VendorIfdVersion,
+    /// `SCARD_ATTR_VENDOR_IFD_SERIAL_NO`
+    VendorIfdSerialNo,
+    /// `SCARD_ATTR_CHANNEL_ID` (bus type and address)
+    ChannelId,
+    /// `SCARD_ATTR_ASYNC_PROTOCOL_TYPES` (supported protocols, bit 0 T=0, bit 1 T=1)
+    AsyncProtocolTypes,
+    /// `SCARD_ATTR_DEFAULT_CLK` (kHz)
+    DefaultClk,
+    /// `SCARD_ATTR_MAX_CLK` (kHz)
+    MaxClk,
+    /// `SCARD_ATTR_DEFAULT_DATA_RATE` (bps)
+    DefaultDataRate,
+    /// `SCARD_ATTR_MAX_DATA_RATE` (bps)
+    MaxDataRate,
+    /// `SCARD_ATTR_MAX_IFSD`
+    MaxIfsd,
+    /// `SCARD_ATTR_CURRENT_PROTOCOL_TYPE`
+    CurrentProtocolType,
+    /// `SCARD_ATTR_CURRENT_IFSC`
+    CurrentIfsc,
+    /// `SCARD_ATTR_CURRENT_IFSD`
+    CurrentIfsd,
+    /// `SCARD_ATTR_ATR_STRING`
+    AtrString,
+    /// `SCARD_ATTR_MAXINPUT` (the longest command the reader takes)
+    MaxInput,
+    /// `SCARD_ATTR_DEVICE_FRIENDLY_NAME`
+    DeviceFriendlyName,
+}
+
+/// The protocol of a card connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActiveProtocol {
+    T0,
+    T1,
+    /// A raw connection (no card protocol).
+    Raw,
+}
+
+impl ActiveProtocol {
+    /// `T=0`, `T=1`, `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::T0 => "T=0",
+            Self::T1 => "T=1",
+            Self::Raw => "raw",
+        }
+    }
 }
 
 /// Longest reader serial number taken, in bytes.

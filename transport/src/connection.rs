@@ -107,6 +107,20 @@ impl Connection {
         self.apdus
     }
 
+    /// A reader attribute (PC/SC `SCardGetAttrib`, [`CardBackend::attribute`]); an error when
+    /// the reader does not report it.
+    pub fn attribute(
+        &self,
+        attribute: crate::backend::ReaderAttribute,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.backend.attribute(attribute)
+    }
+
+    /// The protocol the card was connected with, when the backend knows.
+    pub fn protocol(&self) -> Option<crate::backend::ActiveProtocol> {
+        self.backend.protocol()
+    }
+
     /// The trace this connection writes to.
     pub fn trace(&self) -> &Trace {
         &self.trace
@@ -717,6 +731,54 @@ mod tests {
         assert_eq!(conn.reader_serial(), Some("SN-0001"));
         let tx = conn.transaction().unwrap();
         assert_eq!(tx.reader_serial(), Some("SN-0001"));
+    }
+
+    #[test]
+    fn reader_attributes_and_protocol_come_from_the_backend_or_are_unsupported() {
+        let (_, conn) = scripted(vec!["9000"]);
+        assert_eq!(
+            conn.attribute(crate::backend::ReaderAttribute::VendorName),
+            Err(crate::backend::unsupported_feature()),
+            "a backend without readers reports no attribute"
+        );
+        assert_eq!(conn.protocol(), None);
+        let conn = Connection::new(Attributes);
+        assert_eq!(
+            conn.attribute(crate::backend::ReaderAttribute::VendorIfdType),
+            Ok(b"MODEL-1".to_vec())
+        );
+        assert_eq!(
+            conn.attribute(crate::backend::ReaderAttribute::VendorName),
+            Err(crate::backend::unsupported_feature())
+        );
+        assert_eq!(conn.protocol(), Some(crate::backend::ActiveProtocol::T1));
+    }
+
+    /// A backend whose reader reports its model and the protocol T=1, nothing else.
+    struct Attributes;
+
+    impl CardBackend for Attributes {
+        fn reader(&self) -> &str {
+            "attributes"
+        }
+        fn atr(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn transaction(&mut self) -> Result<Box<dyn CardTransaction + '_>, TransportError> {
+            Ok(Box::new(ResetsTx(Arc::new(Mutex::new(0)))))
+        }
+        fn attribute(
+            &self,
+            attribute: crate::backend::ReaderAttribute,
+        ) -> Result<Vec<u8>, TransportError> {
+            match attribute {
+                crate::backend::ReaderAttribute::VendorIfdType => Ok(b"MODEL-1".to_vec()),
+                _ => Err(crate::backend::unsupported_feature()),
+            }
+        }
+        fn protocol(&self) -> Option<crate::backend::ActiveProtocol> {
+            Some(crate::backend::ActiveProtocol::T1)
+        }
     }
 
     /// A backend whose reader has a serial number (and counts the asks).

@@ -8,7 +8,9 @@
 //! [`TransportError::ServiceNotRunning`] (pcsc-lite reports a broken socket as an internal
 //! communication error, so the service is asked whether it is still there).
 
-use crate::backend::{CardBackend, CardTransaction, Disposition as Leaving};
+use crate::backend::{
+    ActiveProtocol, CardBackend, CardTransaction, Disposition as Leaving, ReaderAttribute,
+};
 use crate::{TransportError, SHARING_WAIT};
 /// A PC/SC context (one per worker, kept while pcscd answers).
 pub use pcsc::Context;
@@ -340,6 +342,42 @@ impl CardBackend for PcscBackend {
             .get_attribute(pcsc::Attribute::VendorIfdSerialNo, &mut buf)
             .ok()?;
         crate::backend::serial_number_text(raw)
+    }
+
+    /// `SCardGetAttrib` into a buffer of the largest attribute PC/SC defines (`MAX_BUFFER_SIZE`).
+    fn attribute(&self, attribute: ReaderAttribute) -> Result<Vec<u8>, TransportError> {
+        use pcsc::Attribute as A;
+        let id = match attribute {
+            ReaderAttribute::VendorName => A::VendorName,
+            ReaderAttribute::VendorIfdType => A::VendorIfdType,
+            ReaderAttribute::VendorIfdVersion => A::VendorIfdVersion,
+            ReaderAttribute::VendorIfdSerialNo => A::VendorIfdSerialNo,
+            ReaderAttribute::ChannelId => A::ChannelId,
+            ReaderAttribute::AsyncProtocolTypes => A::AsyncProtocolTypes,
+            ReaderAttribute::DefaultClk => A::DefaultClk,
+            ReaderAttribute::MaxClk => A::MaxClk,
+            ReaderAttribute::DefaultDataRate => A::DefaultDataRate,
+            ReaderAttribute::MaxDataRate => A::MaxDataRate,
+            ReaderAttribute::MaxIfsd => A::MaxIfsd,
+            ReaderAttribute::CurrentProtocolType => A::CurrentProtocolType,
+            ReaderAttribute::CurrentIfsc => A::CurrentIfsc,
+            ReaderAttribute::CurrentIfsd => A::CurrentIfsd,
+            ReaderAttribute::AtrString => A::AtrString,
+            ReaderAttribute::MaxInput => A::Maxinput,
+            ReaderAttribute::DeviceFriendlyName => A::DeviceFriendlyName,
+        };
+        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE];
+        let raw = self.card.get_attribute(id, &mut buf).map_err(checked)?;
+        Ok(raw.to_vec())
+    }
+
+    fn protocol(&self) -> Option<ActiveProtocol> {
+        let status = self.card.status2_owned().ok()?;
+        Some(match status.protocol2()? {
+            pcsc::Protocol::T0 => ActiveProtocol::T0,
+            pcsc::Protocol::T1 => ActiveProtocol::T1,
+            pcsc::Protocol::RAW => ActiveProtocol::Raw,
+        })
     }
 }
 

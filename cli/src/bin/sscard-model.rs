@@ -89,8 +89,9 @@ enum Cmd {
         #[arg(long, default_value_t = 1, requires = "feeder", value_parser = clap::value_parser!(u16).range(1..=MAX_FEEDER_READERS))]
         readers: u16,
         /// What the first reader holds: the SSC with the loopback test application beside it
-        /// (ssc), or the loopback application alone (loopback).
-        #[arg(long, value_parser = ["ssc", "loopback"], default_value = "ssc")]
+        /// (ssc), the SSC alone, as a field card (ssse), or the loopback application alone
+        /// (loopback).
+        #[arg(long, value_parser = ["ssc", "ssse", "loopback"], default_value = "ssc")]
         app: String,
         /// Flip one byte of every APDU longer than N bytes (a faulty reader, for reader-test).
         #[arg(long, value_name = "N")]
@@ -351,6 +352,8 @@ fn run(cli: Cli) -> Result<()> {
                 shared(p)
             } else if app == "loopback" {
                 shared(sscard_model::loopback::LoopbackCard::new())
+            } else if app == "ssse" {
+                ssc
             } else {
                 let inner = std::sync::Arc::try_unwrap(ssc)
                     .ok()

@@ -1,72 +1,207 @@
-//! Reader qualification against the loopback test application: ISO cases 1–4 at every short
-//! length, the longest extended APDU, T=0 61xx/6Cxx handling, latency percentiles, delayed
-//! answers, card removal. Each check passes or fails with its measured figure.
+//! Reader qualification with any card: a card holding the social security application (real or
+//! served), the model's loopback test application, or both, and a PSAM in a second reader. Each
+//! check declares what it needs; what the card or reader cannot offer is "not applicable" with
+//! the reason, never a pass. Measured checks are judged against a threshold profile
+//! ([`thresholds`]); the reader's identity comes from PC/SC ([`identity`]). One report model
+//! ([`report`]) feeds the text, JSON, HTML, JUnit outputs and [`compare`].
 
-mod checks;
+mod check;
+pub mod compare;
+mod failure;
 mod html;
+pub mod identity;
+mod junit;
+mod latency;
+mod loopback;
+mod properties;
+mod psam;
+mod removal;
+pub mod report;
+mod runner;
+mod ssse;
+mod t1;
+pub mod thresholds;
 
-pub use checks::{run, CallbackError, Check, CheckFailure, Options, Reconnect, Removal};
+#[cfg(test)]
+mod tests;
+
+pub use check::{Check, Needs, Verdict};
+pub use failure::{CallbackError, CheckFailure};
 pub use html::{esc as html_escape, html};
+pub use junit::junit;
+pub use latency::{percentile, Latency};
+pub use loopback::{LOOPBACK_AID, MAX_ECHO};
+pub use removal::{Removal, Unplug};
+pub use report::{CardInfo, Mode, Overall, Report, Summary};
+pub use runner::Reconnect;
 
-use crate::script::run::{CaseResult, FileResult, Outcome};
-use std::time::Duration;
+use runner::Runner;
+use sscard_core::hexfmt::to_hex;
+use sscard_transport::Connection;
+use std::time::{Instant, SystemTime};
 
-/// Latency figures of one APDU size.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Latency {
-    pub bytes: usize,
-    pub samples: usize,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub apdus_per_s: f64,
+/// The PSAM of the run.
+pub enum PsamSlot {
+    /// Connected to the card in the PSAM reader.
+    Connected(Connection),
+    /// None: why (no `--psam-reader`, no card in it).
+    Absent(String),
 }
 
-/// What `run` measured.
-#[derive(Clone, Debug)]
-pub struct Report {
-    pub reader: String,
-    pub checks: Vec<Check>,
-    pub latency: Vec<Latency>,
-    pub duration: Duration,
+/// What to run, and with what.
+pub struct Options {
+    pub full: bool,
+    pub removal: Removal,
+    /// Reconnects to the reader after the card came back.
+    pub reconnect: Option<Reconnect>,
+    /// Asks for the reader to be unplugged and plugged back (`--interactive`).
+    pub unplug: Option<Unplug>,
+    pub thresholds: thresholds::Profile,
+    pub psam: PsamSlot,
+    /// The host's name, for the report.
+    pub host: String,
 }
 
-impl Report {
-    /// The same shape as a conformance run, for the shared JUnit/JSON writers.
-    pub fn as_file_result(&self) -> FileResult {
-        FileResult {
-            path: format!("reader-test {}", self.reader),
-            algorithm: None,
-            cases: self
-                .checks
-                .iter()
-                .map(|c| CaseResult {
-                    name: c.name.clone(),
-                    file: self.reader.clone(),
-                    line: 0,
-                    outcome: c.outcome.clone(),
-                    apdus: c.apdus,
-                    duration: c.duration,
-                })
-                .collect(),
-            duration: self.duration,
+fn card_info(conn: &Connection, applications: Vec<String>) -> CardInfo {
+    CardInfo {
+        reader: conn.reader().to_string(),
+        atr: to_hex(conn.atr()),
+        protocol: conn.protocol().map(|p| p.name().to_string()),
+        applications,
+    }
+}
+
+/// Runs the qualification on the card of `conn`. Each check runs in a transaction of its own.
+pub fn run(conn: &mut Connection, mut opts: Options) -> Report {
+    let started = report::rfc3339(SystemTime::now());
+    let start = Instant::now();
+    let reader = identity::read(conn);
+    let (psam, no_psam) = match opts.psam {
+        PsamSlot::Connected(c) => (Some(c), None),
+        PsamSlot::Absent(why) => (None, Some(why)),
+    };
+    let psam_info = psam.as_ref().map(|c| card_info(c, vec!["PSAM".into()]));
+    let mut r = Runner::new(
+        conn,
+        psam,
+        opts.reconnect.take(),
+        opts.thresholds.thresholds.clone(),
+        opts.full,
+    );
+    // What the card holds decides which checks run.
+    let ssse = ssse::select(&mut r);
+    let has_loopback = loopback::select(&mut r);
+    let mut applications = Vec::new();
+    let fci = match &ssse {
+        Ok(Some(fci)) => {
+            applications.push("SSSE".to_string());
+            Some(fci.clone())
+        }
+        _ => None,
+    };
+    if matches!(has_loopback, Ok(true)) {
+        applications.push("loopback".to_string());
+    }
+    if let (Err(e), _) | (_, Err(e)) = (&ssse, &has_loopback) {
+        let e = e.to_string();
+        r.check(
+            "card.answers",
+            "the card answers SELECT",
+            Needs::AnyCard,
+            "an answer to SELECT by AID",
+            |_| {
+                Err(CheckFailure::Wrong {
+                    command: "SELECT",
+                    what: "no answer",
+                }
+                .within(e))
+            },
+        );
+    }
+    let card = card_info(r.conn(), applications);
+    properties::run(&mut r, &reader);
+    // T=1 with the application the card has.
+    if fci.is_some() {
+        ssse::select(&mut r).ok();
+        t1::run(
+            &mut r,
+            &ssse::select_with_fci(),
+            &[0x00, 0xB2, 0x01, 0x2D, 0x00],
+        );
+    } else if matches!(has_loopback, Ok(true)) {
+        loopback::select(&mut r).ok();
+        let mut echo = vec![0x80, 0x16, 0, 0, 16];
+        echo.extend(loopback::pattern(16));
+        echo.push(0);
+        t1::run(&mut r, &echo, &[0x80, 0x12, 0, 0, 0]);
+    } else {
+        r.not_applicable(
+            "card.t1",
+            "T=1 behaviour",
+            Needs::T1Card,
+            "T=1 connection as the ATR offers; case 4 in one exchange; a response over IFSC 32 bytes whole",
+            "the card holds neither the SSSE nor the loopback application: no command to send",
+        );
+    }
+    // The SSSE checks.
+    match &fci {
+        Some(fci) => {
+            ssse::select(&mut r).ok();
+            ssse::run(&mut r, fci);
+        }
+        None => {
+            r.gate = Some(match &ssse {
+                Ok(_) => "the card holds no SSSE application (SELECT by its AID refused)".into(),
+                Err(e) => format!("SELECT SSSE failed: {e}"),
+            });
+            ssse::run(&mut r, &[]);
+            r.gate = None;
         }
     }
-
-    pub fn passed(&self) -> bool {
-        !self
-            .checks
-            .iter()
-            .any(|c| matches!(c.outcome, Outcome::Failed(_)))
+    // The loopback checks.
+    match loopback::select(&mut r) {
+        Ok(true) => loopback::run(&mut r),
+        other => {
+            r.gate = Some(match other {
+                Ok(_) => {
+                    "the card holds no loopback test application (served by sscard-model only)"
+                        .into()
+                }
+                Err(e) => format!("SELECT of the loopback application failed: {e}"),
+            });
+            loopback::run(&mut r);
+            r.gate = None;
+        }
     }
-}
-
-/// Percentile of sorted samples (nearest rank).
-pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+    psam::run(&mut r, no_psam.as_deref());
+    // Removal, probing with what the card answers.
+    if fci.is_some() {
+        ssse::select(&mut r).ok();
+        let probe = r.app_select.clone();
+        removal::removal(&mut r, &mut opts.removal, &probe);
+    } else if matches!(has_loopback, Ok(true)) {
+        loopback::select(&mut r).ok();
+        removal::removal(&mut r, &mut opts.removal, &loopback::NOOP);
+    } else {
+        let mut none = Removal::Unavailable(
+            "the card holds neither the SSSE nor the loopback application: no command to probe with".into(),
+        );
+        removal::removal(&mut r, &mut none, &[]);
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
+    removal::unplug(&mut r, opts.unplug.as_mut());
+    let checks = std::mem::take(&mut r.checks);
+    Report {
+        schema: report::SCHEMA.into(),
+        started,
+        sscard_version: env!("CARGO_PKG_VERSION").into(),
+        host: opts.host,
+        mode: if opts.full { Mode::Full } else { Mode::Quick },
+        thresholds: opts.thresholds,
+        reader,
+        card,
+        psam: psam_info,
+        summary: Summary::of(&checks),
+        checks,
+        seconds: start.elapsed().as_secs_f64(),
+    }
 }

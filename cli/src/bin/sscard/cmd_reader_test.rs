@@ -1,39 +1,61 @@
-//! `sscard reader-test`: qualify a reader with the loopback test application.
+//! `sscard reader-test`: qualify a reader with any card (the social security application, the
+//! loopback test application, a PSAM), and `reader-test compare A.json B.json`.
 
 use crate::connect::TraceOpts;
 use crate::exit::Reported;
 use crate::output::Output;
 use anyhow::{Context, Result};
-use serde_json::json;
-use sscard::qualify::{self, CallbackError, Options, Removal};
-use sscard::script::report;
+use sscard::qualify::{
+    self, compare, thresholds::Profile, CallbackError, Options, PsamSlot, Removal, Unplug,
+};
 use sscard_core::fsutil::write_private;
 use sscard_transport::pcsc::{
     establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
 };
 use sscard_transport::Connection;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The arguments of `reader-test` (docs/reader-test.md).
 #[derive(clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: 0 when no check failed (some may be not applicable); 1 when one failed, or when no check could run (inconclusive); 2 bad arguments, threshold or report file; 3 reader; 4 card; 5 pcscd. docs/reader-test.md lists the checks."
+)]
 pub struct Args {
-    #[arg(long, short)]
-    reader: String,
-    /// A few lengths of each case, 50 samples per latency size (default).
+    #[command(subcommand)]
+    compare: Option<Sub>,
+    /// The reader under test (index, name or unique part of it).
+    #[arg(long, short, required = true)]
+    reader: Option<String>,
+    /// The reader holding the PSAM (the terminal's SAM slot); without it the PSAM checks are
+    /// not applicable.
+    #[arg(long)]
+    psam_reader: Option<String>,
+    /// A few lengths of each case, 50 samples per latency command (default).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// Every short length, 300 samples per latency size, delays up to 5 s.
+    /// Every short length, 300 samples per latency command, delays up to 5 s.
     #[arg(long)]
     full: bool,
-    /// Write the JSON report to this file (the global --json prints it on stdout instead).
+    /// Threshold profile (TOML, docs/reader-test-thresholds.toml); default: the built-in
+    /// profile for social security terminals.
+    #[arg(long)]
+    thresholds: Option<PathBuf>,
+    /// Write the JSON report (docs/reader-test-schema.json) to this file (the global --json
+    /// prints it on stdout instead).
     #[arg(long = "json-file")]
     json_file: Option<PathBuf>,
+    /// Write the HTML report (self-contained: inline CSS and SVG).
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Write the JUnit XML report (docs/junit.xsd).
     #[arg(long)]
     junit: Option<PathBuf>,
-    /// Ask the operator to remove and reinsert the card (real readers).
+    /// Ask the operator to remove and reinsert the card, and to unplug the reader (real
+    /// readers).
     #[arg(long)]
     interactive: bool,
     /// The control socket of the sscard-model serving this reader (virtual readers).
@@ -44,6 +66,18 @@ pub struct Args {
     model_slot: usize,
     #[command(flatten)]
     trace: TraceOpts,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Two JSON reports side by side (two readers, two firmware versions, two settings).
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Also write the comparison as an HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
 }
 
 /// The model's control socket refused a command.
@@ -63,12 +97,41 @@ fn control(path: &PathBuf, line: &str) -> Result<(), CallbackError> {
     }
 }
 
+/// The host's name (the kernel's), for the report.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub fn run(out: &Output, a: Args) -> Result<()> {
+    if let Some(Sub::Compare { a: fa, b: fb, html }) = a.compare {
+        return run_compare(out, &fa, &fb, html.as_ref());
+    }
+    let wanted = a.reader.clone().context("--reader is required")?;
+    let profile = match &a.thresholds {
+        Some(p) => Profile::load(p)?,
+        None => Profile::built_in(),
+    };
     let trace = a.trace.open()?;
     let ctx = establish()?;
-    let name = resolve_reader(&list_readers(&ctx)?, &a.reader)?;
+    let readers = list_readers(&ctx)?;
+    let name = resolve_reader(&readers, &wanted)?;
     let mut conn =
         Connection::new(PcscBackend::connect_named(&ctx, &name, false)?).traced(&trace, "card");
+    let psam = match &a.psam_reader {
+        None => PsamSlot::Absent("no PSAM reader given (--psam-reader)".into()),
+        Some(w) => {
+            let psam_name = resolve_reader(&readers, w)?;
+            match PcscBackend::connect_named(&ctx, &psam_name, false) {
+                Ok(b) => PsamSlot::Connected(Connection::new(b).traced(&trace, "psam")),
+                Err(e) => PsamSlot::Absent(format!("PSAM reader {psam_name}: {e}")),
+            }
+        }
+    };
     let removal = match (&a.model_control, a.interactive) {
         (Some(path), _) => {
             let (path, slot) = (path.clone(), a.model_slot);
@@ -103,7 +166,7 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
                 .traced(&reconnect_trace, "card"),
         )
     });
-    let unplug: Option<Box<dyn FnMut() -> Result<String, CallbackError>>> = if a.interactive {
+    let unplug: Option<Unplug> = if a.interactive {
         let name = name.clone();
         Some(Box::new(move || watch_unplug(&name)))
     } else {
@@ -111,23 +174,17 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
     };
     let report = qualify::run(
         &mut conn,
-        &name,
         Options {
             full: a.full,
             removal,
             reconnect: Some(reconnect),
             unplug,
+            thresholds: profile,
+            psam,
+            host: host_name(),
         },
     );
-    let file = report.as_file_result();
-    let mut value = report::json_report(std::slice::from_ref(&file));
-    value["reader"] = json!(report.reader);
-    value["latency"] = serde_json::to_value(&report.latency)?;
-    value["checks"] = json!(report
-        .checks
-        .iter()
-        .map(|c| json!({ "name": c.name, "figure": c.figure, "apdus": c.apdus }))
-        .collect::<Vec<_>>());
+    let value = serde_json::to_value(&report)?;
     if let Some(p) = &a.json_file {
         write_private(p, (serde_json::to_string_pretty(&value)? + "\n").as_bytes())
             .with_context(|| format!("--json-file {}", p.display()))?;
@@ -137,31 +194,48 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
             .with_context(|| format!("--html {}", p.display()))?;
     }
     if let Some(p) = &a.junit {
-        write_private(
-            p,
-            report::junit(std::slice::from_ref(&file), "sscard reader-test").as_bytes(),
-        )
-        .with_context(|| format!("--junit {}", p.display()))?;
+        write_private(p, qualify::junit(&report).as_bytes())
+            .with_context(|| format!("--junit {}", p.display()))?;
     }
-    let (passed, failed, skipped) = report::counts(std::slice::from_ref(&file));
-    out.result(value, || {
-        let mut t = format!("reader-test {}\n", report.reader);
-        for c in &report.checks {
-            let word = match c.outcome {
-                sscard::script::Outcome::Passed => "pass",
-                sscard::script::Outcome::Failed(_) => "FAIL",
-                sscard::script::Outcome::Skipped(_) => "skip",
-            };
-            t += &format!("{word:<5} {:<48} {}\n", c.name, c.figure);
+    out.result(value, || report.text());
+    match report.summary.verdict {
+        qualify::Overall::Pass => Ok(()),
+        qualify::Overall::Fail => {
+            Err(Reported(format!("{} reader check(s) failed", report.summary.failed)).into())
         }
-        t + &format!(
-            "{passed} passed, {failed} failed, {skipped} skipped ({:.1} s)",
-            report.duration.as_secs_f64()
+        qualify::Overall::Inconclusive => Err(Reported(
+            "no check could run on this card: the run qualifies nothing".into(),
         )
-    });
-    if failed > 0 {
-        return Err(Reported(format!("{failed} reader check(s) failed")).into());
+        .into()),
     }
+}
+
+fn run_compare(out: &Output, fa: &Path, fb: &Path, html: Option<&PathBuf>) -> Result<()> {
+    let (ra, rb) = (compare::load(fa)?, compare::load(fb)?);
+    let names = (fa.display().to_string(), fb.display().to_string());
+    if let Some(p) = html {
+        write_private(p, compare::html(&ra, &rb, (&names.0, &names.1)).as_bytes())
+            .with_context(|| format!("--html {}", p.display()))?;
+    }
+    let rows: Vec<serde_json::Value> = compare::rows(&ra, &rb)
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "a": r.a.map(|c| c.verdict),
+                "b": r.b.map(|c| c.verdict),
+                "figure_a": r.a.map(|c| &c.figure),
+                "figure_b": r.b.map(|c| &c.figure),
+                "latency_a": r.a.and_then(|c| c.latency.as_ref()),
+                "latency_b": r.b.and_then(|c| c.latency.as_ref()),
+            })
+        })
+        .collect();
+    out.result(
+        serde_json::json!({ "a": names.0, "b": names.1, "checks": rows,
+            "verdict_a": ra.summary.verdict, "verdict_b": rb.summary.verdict }),
+        || compare::text(&ra, &rb, (&names.0, &names.1)),
+    );
     Ok(())
 }
 

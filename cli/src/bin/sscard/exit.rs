@@ -60,6 +60,8 @@ fn classified<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e dyn Cl
         sscard::keys::KeyError,
         sscard::ssc::SscError,
         sscard::script::ParseError,
+        sscard::qualify::thresholds::ThresholdsError,
+        sscard::qualify::compare::CompareError,
         sscard_perso::card::PersoError,
         sscard_perso::journal::JournalError,
         sscard_perso::station::IssueError,

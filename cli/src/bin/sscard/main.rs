@@ -64,7 +64,8 @@ enum Cmd {
     /// The key hierarchy: derive levels by hand, import a key set into a PKCS#11 token.
     #[command(subcommand)]
     Keys(cmd_keys::Keys),
-    /// Qualify a reader with the loopback test application (sscard-model serves it).
+    /// Qualify a reader with any card (SSSE, the loopback test application, a PSAM); `compare`
+    /// two runs.
     ReaderTest(cmd_reader_test::Args),
     /// Qualify a library exposing the national unified interface against served model cards.
     UnifiedTest(cmd_unified_test::Args),

@@ -1,0 +1,549 @@
+//! Checks on a card holding the social security application (SSSE), real or served, with the
+//! commands every such card offers without a key or PIN (PROFILE section 4): SELECT, READ
+//! RECORD of the always-readable files, GET CHALLENGE, INTERNAL AUTHENTICATE. Each ISO case
+//! is tried at the lengths these commands have.
+
+use super::check::{Finding, Needs};
+use super::failure::CheckFailure;
+use super::latency::measure;
+use super::runner::Runner;
+use sscard_core::apdu::{Command, Response};
+use sscard_core::profile::SSSE_AID;
+use sscard_core::status::StatusWord;
+use sscard_transport::Transaction;
+
+/// `00A40400 0F <SSSE AID> 00`: SELECT with the FCI.
+pub fn select_with_fci() -> Vec<u8> {
+    let mut v = vec![0x00, 0xA4, 0x04, 0x00, SSSE_AID.len() as u8];
+    v.extend_from_slice(&SSSE_AID);
+    v.push(0x00);
+    v
+}
+
+/// `00A40400 0F <SSSE AID>`: SELECT without Le (case 3).
+fn select_no_le() -> Vec<u8> {
+    let mut v = select_with_fci();
+    v.pop();
+    v
+}
+
+/// EF05 (card identification), readable on every card: SFI 05.
+const EF05_SFI: u8 = 0x05;
+/// EF06 (holder), readable on 2.00 cards: SFI 06.
+const EF06_SFI: u8 = 0x06;
+/// An INS no SSC command uses: the card answers `6D00`.
+const UNKNOWN_INS: [u8; 4] = [0x00, 0x10, 0x00, 0x00];
+
+fn read_record(sfi: u8, number: u8, le: u8) -> [u8; 5] {
+    [0x00, 0xB2, number, sfi << 3 | 0x04, le]
+}
+
+fn read_records(sfi: u8, le: u8) -> [u8; 5] {
+    [0x00, 0xB2, 0x01, sfi << 3 | 0x05, le]
+}
+
+fn internal_authenticate(data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x00, 0x88, 0x00, 0x08, data.len() as u8];
+    v.extend_from_slice(data);
+    v.push(0x00);
+    v
+}
+
+/// Sends `apdu` as it is and expects `sw` (a `61xx` or `6Cxx` too: no T=0 completion).
+pub(super) fn expect_raw(
+    tx: &mut Transaction<'_>,
+    command: &'static str,
+    apdu: &[u8],
+    sw: StatusWord,
+) -> Result<Response, CheckFailure> {
+    let r = tx.transmit_raw(apdu)?;
+    if r.sw != sw {
+        return Err(CheckFailure::Status {
+            command,
+            expected: sw,
+            got: r.sw,
+        });
+    }
+    Ok(r)
+}
+
+/// Sends `apdu` and completes a T=0 answer as a terminal does: `61xx` fetched with GET
+/// RESPONSE, `6Cxx` sent again with Le xx. A T=1 card never answers either; the checks of those
+/// two paths (`ssse.6cxx`, `ssse.61xx`) send raw instead.
+fn complete(tx: &mut Transaction<'_>, apdu: &[u8]) -> Result<Response, CheckFailure> {
+    let r = tx.transmit_raw(apdu)?;
+    match r.sw.sw1() {
+        0x61 => Ok(tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?),
+        0x6C if apdu.len() >= 5 => {
+            let mut again = apdu.to_vec();
+            if let Some(le) = again.last_mut() {
+                *le = r.sw.sw2();
+            }
+            Ok(tx.transmit_raw(&again)?)
+        }
+        _ => Ok(r),
+    }
+}
+
+/// Sends `apdu`, completing a T=0 answer, and expects `sw`.
+fn expect_sw(
+    tx: &mut Transaction<'_>,
+    command: &'static str,
+    apdu: &[u8],
+    sw: StatusWord,
+) -> Result<Response, CheckFailure> {
+    let r = complete(tx, apdu)?;
+    if r.sw != sw {
+        return Err(CheckFailure::Status {
+            command,
+            expected: sw,
+            got: r.sw,
+        });
+    }
+    Ok(r)
+}
+
+fn expect_len(command: &'static str, r: &Response, len: usize) -> Result<(), CheckFailure> {
+    if r.data.len() != len {
+        return Err(CheckFailure::Length {
+            command,
+            got: r.data.len(),
+            expected: len,
+        });
+    }
+    Ok(())
+}
+
+/// The value of the first `tag 01 value` in `fci` (the FCI's algorithm `86` and life cycle
+/// `C0` are one-byte values).
+fn one_byte(fci: &[u8], tag: u8) -> Option<u8> {
+    fci.windows(3)
+        .find(|w| w[0] == tag && w[1] == 1)
+        .map(|w| w[2])
+}
+
+/// What the FCI says, for the figure.
+fn describe_fci(fci: &[u8]) -> String {
+    let alg = match one_byte(fci, 0x86) {
+        Some(0x01) => "3DES".to_string(),
+        Some(0x03) => "SM4".to_string(),
+        Some(x) => format!("algorithm {x:02X}"),
+        None => "no algorithm".into(),
+    };
+    let life = match one_byte(fci, 0xC0) {
+        Some(0x01) => "PERSONALISATION".to_string(),
+        Some(0x02) => "ISSUED".to_string(),
+        Some(x) => format!("life cycle {x:02X}"),
+        None => "no life cycle".into(),
+    };
+    format!("FCI {} bytes: {alg}, {life}", fci.len())
+}
+
+/// Selects SSSE with its FCI: the FCI when the card holds the application, `None` when it
+/// answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
+pub(super) fn select(r: &mut Runner<'_>) -> Result<Option<Vec<u8>>, CheckFailure> {
+    r.app_select = select_no_le();
+    let sel = Command::new(0x00, 0xA4, 0x04, 0x00)
+        .with_data(SSSE_AID)
+        .with_le(256);
+    let resp = r.in_tx(|tx| Ok(tx.transmit(&sel)?))?;
+    Ok(resp.is_success().then_some(resp.data))
+}
+
+/// The SSSE checks; the application is selected and answered `fci`.
+pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
+    let needs = Needs::Ssse;
+    let fci_figure = describe_fci(fci);
+    r.check(
+        "ssse.select",
+        "case 4: SELECT SSSE with FCI (Lc 15, Le 00)",
+        needs,
+        "9000 and an FCI template 6F",
+        |r| {
+            let resp = r.in_tx(|tx| {
+                let mut resp = tx.transmit_raw(&select_with_fci())?;
+                if resp.sw.sw1() == 0x61 {
+                    resp = tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, resp.sw.sw2()])?;
+                }
+                Ok(resp)
+            })?;
+            if resp.sw != StatusWord::OK {
+                return Err(CheckFailure::Answered(resp.sw));
+            }
+            if resp.data.first() != Some(&0x6F) {
+                return Err(CheckFailure::Wrong {
+                    command: "SELECT SSSE",
+                    what: "the answer is not an FCI template 6F",
+                });
+            }
+            Ok(Finding::Pass(fci_figure.clone()))
+        },
+    );
+    r.check(
+        "ssse.case1",
+        "case 1: 4-byte command, an INS the card does not know",
+        needs,
+        "6D00 (PROFILE section 4: unknown INS)",
+        |r| {
+            r.in_tx(|tx| expect_sw(tx, "INS 10", &UNKNOWN_INS, StatusWord::INS_NOT_SUPPORTED))?;
+            Ok(Finding::Pass("6D00".into()))
+        },
+    );
+    r.check(
+        "ssse.case2-challenge",
+        "case 2: GET CHALLENGE Le 4 and 8",
+        needs,
+        "4 and 8 bytes with 9000; two challenges differ",
+        |r| {
+            r.in_tx(|tx| {
+                let four = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 4], StatusWord::OK)?;
+                expect_len("GET CHALLENGE 4", &four, 4)?;
+                let a = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK)?;
+                expect_len("GET CHALLENGE 8", &a, 8)?;
+                let b = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK)?;
+                expect_len("GET CHALLENGE 8", &b, 8)?;
+                if a.data == b.data {
+                    return Err(CheckFailure::Wrong {
+                        command: "GET CHALLENGE",
+                        what: "two challenges in a row are the same",
+                    });
+                }
+                Ok(Finding::Pass(
+                    "4 bytes, 8 bytes; two 8-byte challenges differ".into(),
+                ))
+            })
+        },
+    );
+    r.check(
+        "ssse.case2-le",
+        "case 2: READ RECORD EF05 record 1 with Le 00, equal to and above the record",
+        needs,
+        "the same record with 9000 for Le 00, Le = its length and Le above it",
+        |r| {
+            r.in_tx(|tx| {
+                let whole = expect_sw(
+                    tx,
+                    "READ RECORD",
+                    &read_record(EF05_SFI, 1, 0),
+                    StatusWord::OK,
+                )?;
+                let n = whole.data.len();
+                if n == 0 || n > 0xF0 {
+                    return Err(CheckFailure::Length {
+                        command: "READ RECORD",
+                        got: n,
+                        expected: 18,
+                    });
+                }
+                for le in [n as u8, n as u8 + 14] {
+                    let r = expect_sw(
+                        tx,
+                        "READ RECORD",
+                        &read_record(EF05_SFI, 1, le),
+                        StatusWord::OK,
+                    )
+                    .map_err(|e| e.within(format!("Le {le}")))?;
+                    if r.data != whole.data {
+                        return Err(CheckFailure::Wrong {
+                            command: "READ RECORD",
+                            what: "another Le gave other bytes",
+                        }
+                        .within(format!("Le {le}")));
+                    }
+                }
+                Ok(Finding::Pass(format!(
+                    "{n}-byte record for Le 00, {n} and {}",
+                    n + 14
+                )))
+            })
+        },
+    );
+    r.check(
+        "ssse.6cxx",
+        "6Cxx on the card: READ RECORD with Le below the record",
+        needs,
+        "6Cxx with xx = the record's length, then the record when sent again with that Le",
+        |r| {
+            r.in_tx(|tx| {
+                let raw = tx.transmit_raw(&read_record(EF05_SFI, 1, 4))?;
+                if raw.sw.sw1() != 0x6C {
+                    return Err(CheckFailure::Status {
+                        command: "READ RECORD Le 4",
+                        expected: StatusWord::new(0x6C, 0x12),
+                        got: raw.sw,
+                    });
+                }
+                let xx = raw.sw.sw2();
+                let again = expect_sw(
+                    tx,
+                    "READ RECORD",
+                    &read_record(EF05_SFI, 1, xx),
+                    StatusWord::OK,
+                )?;
+                expect_len("READ RECORD", &again, xx as usize)?;
+                // The transport's own 6Cxx handling gives the same bytes.
+                let cmd = Command::new(0x00, 0xB2, 0x01, EF05_SFI << 3 | 0x04).with_le(4);
+                let auto = tx.transmit(&cmd)?;
+                if auto.data != again.data || !auto.is_success() {
+                    return Err(CheckFailure::Response {
+                        len: auto.data.len(),
+                        sw: auto.sw,
+                    });
+                }
+                Ok(Finding::Pass(format!(
+                    "Le 4 → {}, resent with Le {xx} → {xx} bytes",
+                    raw.sw
+                )))
+            })
+        },
+    );
+    r.check(
+        "ssse.61xx",
+        "61xx on the card: SELECT SSSE with FCI",
+        needs,
+        "61xx then GET RESPONSE with the FCI (T=0 cards)",
+        |r| {
+            r.in_tx(|tx| {
+                let raw = tx.transmit_raw(&select_with_fci())?;
+                if raw.sw.sw1() != 0x61 {
+                    return Ok(Finding::NotApplicable(format!(
+                        "the card answered case 4 with its data and {} (no 61xx path on this card); the PSAM's is psam.61xx",
+                        raw.sw
+                    )));
+                }
+                let xx = raw.sw.sw2();
+                let rest = expect_raw(tx, "GET RESPONSE", &[0x00, 0xC0, 0, 0, xx], StatusWord::OK)?;
+                expect_len("GET RESPONSE", &rest, if xx == 0 { 256 } else { xx as usize })?;
+                Ok(Finding::Pass(format!("{} → GET RESPONSE {} bytes", raw.sw, rest.data.len())))
+            })
+        },
+    );
+    r.check(
+        "ssse.case3",
+        "case 3: SELECT EF05 by FID (Lc 2), SELECT SSSE without Le (Lc 15)",
+        needs,
+        "9000 and no data",
+        |r| {
+            r.in_tx(|tx| {
+                let ef = expect_sw(
+                    tx,
+                    "SELECT EF05",
+                    &[0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x05],
+                    StatusWord::OK,
+                )?;
+                expect_len("SELECT EF05", &ef, 0)?;
+                let df = expect_sw(tx, "SELECT SSSE", &select_no_le(), StatusWord::OK)?;
+                expect_len("SELECT SSSE", &df, 0)?;
+                Ok(Finding::Pass("Lc 2 and Lc 15: 9000".into()))
+            })
+        },
+    );
+    r.check(
+        "ssse.case4-fcp",
+        "case 4: SELECT EF05 by FID with FCP (Lc 2, Le 00)",
+        needs,
+        "9000 and an FCP template 62",
+        |r| {
+            r.in_tx(|tx| {
+                let fcp = tx.transmit(
+                    &Command::new(0x00, 0xA4, 0x00, 0x00)
+                        .with_data(vec![0xEF, 0x05])
+                        .with_le(256),
+                )?;
+                tx.transmit_raw(&select_no_le())?;
+                if !fcp.is_success() {
+                    return Err(CheckFailure::Answered(fcp.sw));
+                }
+                if fcp.data.first() != Some(&0x62) {
+                    return Err(CheckFailure::Wrong {
+                        command: "SELECT EF05",
+                        what: "the answer is not an FCP template 62",
+                    });
+                }
+                Ok(Finding::Pass(format!("FCP {} bytes", fcp.data.len())))
+            })
+        },
+    );
+    let mut block = None;
+    r.check(
+        "ssse.case4-internal-auth",
+        "case 4: INTERNAL AUTHENTICATE Lc 8 and Lc 16",
+        needs,
+        "a block-size cryptogram for 8 bytes, 16 bytes for 16, the same answer for the same input",
+        |r| {
+            let random: [u8; 8] = rand::random();
+            r.in_tx(|tx| {
+                let first = complete(tx, &internal_authenticate(&random))?;
+                match first.sw {
+                    StatusWord::OK => {}
+                    sw @ (StatusWord::REF_DATA_NOT_FOUND
+                    | StatusWord::CONDITIONS_NOT_SATISFIED
+                    | StatusWord::SECURITY_NOT_SATISFIED) => {
+                        return Ok(Finding::NotApplicable(format!(
+                            "the card has no usable internal authentication key (answered {sw})"
+                        )))
+                    }
+                    sw => return Err(CheckFailure::Answered(sw)),
+                }
+                if !matches!(first.data.len(), 8 | 16) {
+                    return Err(CheckFailure::Length {
+                        command: "INTERNAL AUTHENTICATE",
+                        got: first.data.len(),
+                        expected: 8,
+                    });
+                }
+                let again = expect_sw(
+                    tx,
+                    "INTERNAL AUTHENTICATE",
+                    &internal_authenticate(&random),
+                    StatusWord::OK,
+                )?;
+                if again.data != first.data {
+                    return Err(CheckFailure::Wrong {
+                        command: "INTERNAL AUTHENTICATE",
+                        what: "the same input gave another cryptogram",
+                    });
+                }
+                let mut sixteen = random.to_vec();
+                sixteen.extend_from_slice(&random);
+                let wide = expect_sw(
+                    tx,
+                    "INTERNAL AUTHENTICATE",
+                    &internal_authenticate(&sixteen),
+                    StatusWord::OK,
+                )?;
+                expect_len("INTERNAL AUTHENTICATE 16", &wide, 16)?;
+                block = Some(first.data.len());
+                Ok(Finding::Pass(format!(
+                    "Lc 8 → {} bytes, Lc 16 → 16 bytes",
+                    first.data.len()
+                )))
+            })
+        },
+    );
+    r.check(
+        "ssse.largest-response",
+        "largest response the card offers: READ RECORDS",
+        needs,
+        "the records read at once equal the records read one by one",
+        |r| {
+            r.in_tx(|tx| {
+                let mut sfi = EF06_SFI;
+                let mut all = complete(tx, &read_records(sfi, 0))?;
+                if all.sw != StatusWord::OK {
+                    // A 3.00 card opens EF06 after external authentication only.
+                    sfi = EF05_SFI;
+                    all = expect_sw(tx, "READ RECORDS", &read_records(sfi, 0), StatusWord::OK)?;
+                }
+                let mut one_by_one = Vec::new();
+                let mut count = 0;
+                for n in 1..=254u8 {
+                    let rec = complete(tx, &read_record(sfi, n, 0))?;
+                    match rec.sw {
+                        StatusWord::OK => one_by_one.extend_from_slice(&rec.data),
+                        StatusWord::RECORD_NOT_FOUND => break,
+                        sw => return Err(CheckFailure::Answered(sw).within(format!("record {n}"))),
+                    }
+                    count += 1;
+                }
+                if all.data != one_by_one {
+                    let at = all
+                        .data
+                        .iter()
+                        .zip(&one_by_one)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(all.data.len().min(one_by_one.len()));
+                    return Err(CheckFailure::Data {
+                        got: all.data.len(),
+                        expected: one_by_one.len(),
+                        at,
+                    });
+                }
+                Ok(Finding::Pass(format!(
+                    "{} bytes (READ RECORDS EF{sfi:02X}) = its {count} records read one by one",
+                    all.data.len()
+                )))
+            })
+        },
+    );
+    let samples = r.samples;
+    r.latency_check("latency.select-ssse", "SELECT", needs, |r| {
+        let sel = select_with_fci();
+        r.in_tx(|tx| {
+            measure(tx, "SELECT", samples, |tx| {
+                let resp = complete(tx, &sel)?;
+                if resp.sw != StatusWord::OK {
+                    return Err(CheckFailure::Answered(resp.sw));
+                }
+                Ok(())
+            })
+        })
+    });
+    r.latency_check("latency.read-record", "READ RECORD", needs, |r| {
+        r.in_tx(|tx| {
+            measure(tx, "READ RECORD", samples, |tx| {
+                expect_sw(
+                    tx,
+                    "READ RECORD",
+                    &read_record(EF05_SFI, 1, 0),
+                    StatusWord::OK,
+                )
+                .map(drop)
+            })
+        })
+    });
+    r.latency_check("latency.get-challenge", "GET CHALLENGE", needs, |r| {
+        r.in_tx(|tx| {
+            measure(tx, "GET CHALLENGE", samples, |tx| {
+                expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK).map(drop)
+            })
+        })
+    });
+    match block {
+        Some(_) => r.latency_check(
+            "latency.internal-authenticate",
+            "INTERNAL AUTHENTICATE",
+            needs,
+            |r| {
+                let ia = internal_authenticate(&[0x11; 8]);
+                r.in_tx(|tx| {
+                    measure(tx, "INTERNAL AUTHENTICATE", samples, |tx| {
+                        expect_sw(tx, "INTERNAL AUTHENTICATE", &ia, StatusWord::OK).map(drop)
+                    })
+                })
+            },
+        ),
+        None => r.not_applicable(
+            "latency.internal-authenticate",
+            "latency INTERNAL AUTHENTICATE",
+            needs,
+            "per-command latency limits",
+            "INTERNAL AUTHENTICATE did not work on this card (ssse.case4-internal-auth)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_fci_read_as_the_profile_says() {
+        assert_eq!(read_record(EF05_SFI, 1, 0), [0x00, 0xB2, 0x01, 0x2C, 0x00]);
+        assert_eq!(read_records(EF06_SFI, 0), [0x00, 0xB2, 0x01, 0x35, 0x00]);
+        assert_eq!(select_with_fci().len(), 5 + 15 + 1);
+        assert_eq!(
+            internal_authenticate(&[1; 8])[..5],
+            [0x00, 0x88, 0x00, 0x08, 0x08]
+        );
+        let fci = [
+            0x6F, 0x0B, 0x84, 0x00, 0xA5, 0x07, 0x9F, 0x0C, 0x03, 0x86, 0x01, 0x03, 0xC0, 0x01,
+            0x02,
+        ];
+        assert_eq!(describe_fci(&fci), "FCI 15 bytes: SM4, ISSUED");
+        assert_eq!(
+            describe_fci(&[0x6F, 0x00]),
+            "FCI 2 bytes: no algorithm, no life cycle"
+        );
+    }
+}
