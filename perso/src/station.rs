@@ -930,21 +930,21 @@ mod tests {
             );
         }
         // The listener's error is kept typed: its codes are the journal's, which are the
-        // audit key's (no connection, no service).
+        // audit key's (key service unreachable, no service).
         let e = stopped(Box::new(JournalError::AuditKey(unreachable())));
         assert_eq!(
             (e.return_code(), e.exit_class()),
-            (-12, ExitClass::NoService)
+            (-2301, ExitClass::NoService)
         );
         let e = IssueError::Journal(JournalError::AuditKey(unreachable()));
         assert_eq!(
             (e.return_code(), e.exit_class()),
-            (-12, ExitClass::NoService)
+            (-2301, ExitClass::NoService)
         );
         let e = card_keys(unreachable());
         assert_eq!(
             (e.return_code(), e.exit_class()),
-            (-12, ExitClass::NoService)
+            (-2301, ExitClass::NoService)
         );
         assert_eq!(
             stopped(Box::new(JournalError::AuditKey(unreachable()))).to_string(),

@@ -1230,7 +1230,7 @@ fn a_station_waits_for_keyd_at_its_start_and_stops_after_idle_when_it_stays_away
     assert!(stopped_after >= Duration::from_secs(3), "{stopped_after:?}");
     assert_eq!(
         (&error["exit"], &error["code"]),
-        (&serde_json::json!(5), &serde_json::json!(-12)),
+        (&serde_json::json!(5), &serde_json::json!(-2301)),
         "{error}"
     );
     assert!(

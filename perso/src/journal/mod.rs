@@ -130,7 +130,7 @@ impl JournalError {
 impl Classified for JournalError {
     fn return_code(&self) -> i32 {
         match self {
-            // The audit key's own code: a key service that went away is -12, as for a card key.
+            // The audit key's own code: a key service that went away is -2301, as for a card key.
             Self::AuditKey(e) => e.return_code(),
             _ => codes::UNKNOWN,
         }
