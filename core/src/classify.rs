@@ -16,7 +16,8 @@ pub enum ExitClass {
     Reader,
     /// No card, a card removed, mute, not genuine, or not the card wanted.
     Card,
-    /// pcscd is not running.
+    /// A service is away: pcscd is not running, or a key service is unreachable, timed out or
+    /// rate-limiting. Trying again later may work.
     NoService,
     /// The key source, or anything else.
     Other,

@@ -11,7 +11,11 @@
  *   entry cancelled (or no PIN pad and no terminal); -32 PIN entry timed out; -33 PIN length
  *   wrong; -34 the two new PINs differ; -35 the initial PIN 123456 verified but must be changed;
  *   -36 the new PIN would be 123456; -51 wrong PIN; -52 PIN locked; -2201 no PSAM; -2202 the
- *   PSAM does not serve the card's algorithm; -2203 the PSAM lacks RKSSSE; -999 unknown (also:
+ *   PSAM does not serve the card's algorithm; -2203 the PSAM lacks RKSSSE; with
+ *   keys = "remote:https://..." (sscard's own codes, the profile has none for a key service):
+ *   -2301 key service unreachable, -2302 timed out, -2303 it did not accept this client's
+ *   certificate, -2304 its policy refused the request, -2305 rate-limited (try later), -2306 it
+ *   failed or answered malformed; -999 unknown (also:
  *   a bad configuration file, an internal error); any other card status word SW as -SW
  *   (6982 -> -27010).
  *
@@ -163,7 +167,8 @@ long iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);
  * The encryption machine's step of the two-step flow (not in vendor SDKs): pKey for a step-1
  * line from the configured key source (keys = test | soft:FILE | psam:READER |
  * pkcs11:MODULE:TOKEN-LABEL, the token PIN from SSCARD_PKCS11_PIN in the environment: the
- * library has no prompt): the IRK cryptogram over R
+ * library has no prompt; or remote:https://HOST:PORT, an sscard keyd, with remote_cert,
+ * remote_key and remote_ca in the configuration): the IRK cryptogram over R
  * and, on 3.00 cards, the RKSSSE cryptogram over the challenge. pKey holds at least
  * SSCARD_KEY_SIZE bytes; on failure it holds the error text. Same as
  * `sscard hsm step2 --keys SOURCE 'STEP1-LINE'`.

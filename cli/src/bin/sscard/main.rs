@@ -23,7 +23,7 @@ mod prompt;
 
 use clap::{Parser, Subcommand};
 
-const EXIT_CODES: &str = "Exit codes: 0 success · 1 the card answered an unexpected status word or refused (PIN, authentication) · 2 bad input (hex, APDU, arguments, files) · 3 reader problem (none, unknown, ambiguous) · 4 card problem (no card, removed, mute, not genuine, wrong card) · 5 pcscd is not running · 6 key source problem or other error · 7 a command that changes the card got no answer: the card may or may not have changed (read it before trying again).\nWith --json, errors are one JSON object {\"error\", \"code\", \"exit\"} where code is the unified-interface return code.";
+const EXIT_CODES: &str = "Exit codes: 0 success · 1 the card answered an unexpected status word or refused (PIN, authentication) · 2 bad input (hex, APDU, arguments, files) · 3 reader problem (none, unknown, ambiguous) · 4 card problem (no card, removed, mute, not genuine, wrong card) · 5 a service is away: pcscd not running, or the key service (--keys remote:) unreachable, timed out or rate-limiting (try again later) · 6 key source problem or other error · 7 a command that changes the card got no answer: the card may or may not have changed (read it before trying again).\nWith --json, errors are one JSON object {\"error\", \"code\", \"exit\"} where code is the unified-interface return code.";
 
 #[derive(Parser)]
 #[command(name = "sscard", version, about = "Social security cards and PSAMs over PC/SC", after_help = EXIT_CODES)]
