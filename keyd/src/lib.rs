@@ -23,5 +23,5 @@ pub use identity::ClientIdentity;
 pub use key_worker::KeyWorker;
 pub use operation::Operation;
 pub use policy::{Policy, PolicyError, Refusal};
-pub use server::serve;
+pub use server::{serve, Handler};
 pub use tls::{server_config, TlsError};
