@@ -100,7 +100,8 @@ impl sscard_core::classify::Classified for AuditError {
 impl AuditLog {
     /// Creates the journal at `url` (`sqlite:FILE`, 0600) when it is not there, opens it with
     /// the key source `open` makes as the audit key (checked now: a source without an audit
-    /// key is refused), and starts the thread. `anchor` is the anchor file.
+    /// key is refused), and starts the thread. `anchor` is the anchor file; the log records
+    /// station `keyd@STATION` and actor `keyd` (`own_log`).
     pub fn start(
         url: String,
         anchor: PathBuf,
@@ -116,7 +117,10 @@ impl AuditLog {
                     let mut keys = open()?;
                     keys.audit_mac(b"keyd audit key probe")?;
                     Journal::init(&url, None)?;
-                    let mut j = Journal::open_audited(&url, keys, &station, "keyd")?;
+                    // keyd's station and actor: reserved, `/v1/audit-mac` never MACs an entry or
+                    // anchor naming them (`own_log`).
+                    let station = crate::own_log::station(&station);
+                    let mut j = Journal::open_audited(&url, keys, &station, crate::own_log::ACTOR)?;
                     j.audit("keyd started", "")?;
                     j.anchor(&anchor)?;
                     Ok(j)

@@ -11,6 +11,7 @@ pub mod handler;
 pub mod identity;
 pub mod key_worker;
 pub mod operation;
+pub mod own_log;
 pub mod policy;
 pub mod rate;
 pub mod server;
