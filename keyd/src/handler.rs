@@ -342,7 +342,10 @@ impl Service {
             .keys
             .run(parsed.work)
             .await
-            .map_err(|g| ApiError::internal(g.to_string()))
+            .map_err(|w| match w {
+                crate::key_worker::WorkerError::Open(e) => ApiError::key(&e),
+                gone => ApiError::internal(gone.to_string()),
+            })
             .and_then(|r| r);
         if let Err(e) = &result {
             record.outcome = e.outcome();

@@ -21,7 +21,7 @@ pub use api_error::{ApiError, ErrorKind};
 pub use audit_log::{AuditError, AuditLog, AuditRecord};
 pub use handler::Service;
 pub use identity::ClientIdentity;
-pub use key_worker::KeyWorker;
+pub use key_worker::{KeyWorker, WorkerError};
 pub use operation::Operation;
 pub use policy::{Policy, PolicyError, Refusal};
 pub use server::{serve, Handler};
