@@ -9,7 +9,11 @@
 //! - `tls-echo`: a bare round trip of the same bytes (the HTTP request and answer of a
 //!   cryptogram) over TLS with keyd's server configuration and a client configured like
 //!   `RemoteKeys` (mutual TLS, ring), one blocking thread per connection on both ends;
-//! - `tcp-echo`: the same round trip over plain loopback TCP.
+//! - `tcp-echo`: the same round trip over plain loopback TCP;
+//! - `fsync`: one writer appending 256 bytes and `fdatasync`ing them, in the temporary directory
+//!   that holds keyd's audit journal: the commit rate of the medium. keyd answers a request only
+//!   after its audit entry has committed, and one commit carries at most one waiting request per
+//!   client, so `CLIENTS × fsync/s` bounds keyd whatever its code (the `keyd/commit` ratio).
 //!
 //! Sources: the software test keys (`test`), and a SoftHSM2 token holding the test key set
 //! (`softhsm`; keyd serves a byte-identical copy of the token directory so that the two
@@ -150,6 +154,11 @@ fn open(spec: &KeySpec) -> Result<Box<dyn KeySource>> {
 enum Side {
     /// Cryptograms from a key source: in-process, or `remote:` through keyd or the no-op.
     Keys { name: String, spec: KeySpec },
+    /// Synchronous appends to a file in `dir`, by one writer whatever the clients.
+    Fsync {
+        name: String,
+        dir: std::path::PathBuf,
+    },
     /// A round trip of `wire`'s bytes to an echo server.
     Echo {
         name: String,
@@ -162,7 +171,7 @@ enum Side {
 impl Side {
     fn name(&self) -> &str {
         match self {
-            Side::Keys { name, .. } | Side::Echo { name, .. } => name,
+            Side::Keys { name, .. } | Side::Echo { name, .. } | Side::Fsync { name, .. } => name,
         }
     }
 }
@@ -182,6 +191,18 @@ fn client(side: &Side) -> Result<Client> {
                 source
                     .cryptogram(Algorithm::Tdes, &card, Kid::Irk, &random)
                     .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+        }
+        Side::Fsync { dir, .. } => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("fsync"))?;
+            let record = [0x5Au8; 256];
+            Box::new(move |_, _| {
+                f.write_all(&record)
+                    .and_then(|()| f.sync_data())
                     .map_err(|e| e.to_string())
             })
         }
@@ -220,6 +241,11 @@ impl<T: Read + Write> ReadWrite for T {}
 
 /// `requests` requests by `clients` threads with their own connections to `side`.
 fn run(side: &Side, clients: usize, requests: usize) -> Result<Run> {
+    // One synchronous writer, a few hundred commits: the medium's rate.
+    let (clients, requests) = match side {
+        Side::Fsync { .. } => (1, requests.min(500)),
+        _ => (clients, requests),
+    };
     let per_client = requests / clients;
     let barrier = Arc::new(Barrier::new(clients + 1));
     let handles: Vec<_> = (0..clients)
@@ -525,6 +551,10 @@ fn main() -> Result<()> {
             tls: None,
             wire: Arc::clone(&wire),
         });
+        sides.push(Side::Fsync {
+            name: "fsync".into(),
+            dir: work.path().to_path_buf(),
+        });
         println!(
             "floor: a cryptogram exchange is {} request and {} answer bytes",
             wire.request.len(),
@@ -579,18 +609,20 @@ fn main() -> Result<()> {
                 ratio("no-op", "test local"),
                 ratio("tls-echo", "test local"),
                 ratio("tcp-echo", "test local"),
+                ratio("test keyd", "fsync").map(|r| r / clients as f64),
                 ratio("softhsm keyd", "softhsm local"),
                 ratio("softhsm keyd", "no-op"),
             ],
         ));
     }
-    println!("medians of the per-round throughput ratios (local = in-process):");
+    println!("medians of the per-round throughput ratios (local = in-process; commit = clients × fsync/s):");
     let heads = [
         "test keyd/local",
         "keyd/no-op",
         "no-op/local",
         "tls-echo/local",
         "tcp-echo/local",
+        "keyd/commit",
         "hsm keyd/local",
         "hsm keyd/no-op",
     ];
@@ -683,6 +715,8 @@ fn perso(pki: &Pki, work: &TempDir, n: usize, rounds: usize) -> Result<()> {
             .ok_or("UTF-8 path")?
             .into(),
     ));
+    let audit = work.path().join("perso-keyd-audit.db");
+    c.audit = Some(format!("sqlite:{}", audit.display()));
     let keyd = Keyd::start(pki, c);
     let local_env = vec![(
         "SSCARD_PKCS11_PIN".to_string(),
@@ -707,6 +741,28 @@ fn perso(pki: &Pki, work: &TempDir, n: usize, rounds: usize) -> Result<()> {
             .map(|(l, r)| r / l)
             .collect(),
     );
+    drop(keyd);
+    // What the cards asked keyd for: its audit log holds one entry per request.
+    match Command::new("sqlite3")
+        .arg(&audit)
+        .arg("SELECT event, COUNT(*) FROM audit GROUP BY event ORDER BY event")
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let cards = (n * rounds) as f64;
+            let per_card: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('|'))
+                .filter(|(e, _)| e.starts_with("keyd ") && !e.starts_with("keyd st"))
+                .filter_map(|(e, c)| Some(format!("{e} {:.2}", c.parse::<f64>().ok()? / cards)))
+                .collect();
+            println!(
+                "keyd requests per card (its audit log): {}",
+                per_card.join(", ")
+            );
+        }
+        _ => println!("keyd requests per card: no sqlite3 command to read its audit log"),
+    }
     println!(
         "personalisation, {n} holders on 2 readers, {rounds} rounds: SoftHSM local {:.1} cards/min, through keyd {:.1} cards/min, keyd/local {:.3} (per round: local {:?}, keyd {:?})",
         median(figures[0].clone()),
