@@ -9,6 +9,7 @@
 //! its entry has committed (durable, then act). Records waiting together commit in one
 //! transaction (group commit), so concurrent clients share the synchronous write.
 
+use crate::open_hashes::{OpenHashes, Recording};
 use sscard::keys::KeySource;
 use sscard_perso::journal::{Journal, JournalError};
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    open: std::sync::Arc<OpenHashes>,
 }
 
 /// Why the audit log could not start or record.
@@ -110,12 +112,16 @@ impl AuditLog {
     ) -> Result<Self, AuditError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let open_hashes = std::sync::Arc::new(OpenHashes::default());
+        let recorded = std::sync::Arc::clone(&open_hashes);
         std::thread::Builder::new()
             .name("keyd-audit".into())
             .spawn(move || {
                 let opened = (|| -> Result<Journal, AuditError> {
                     let mut keys = open()?;
                     keys.audit_mac(b"keyd audit key probe")?;
+                    // Every entry hash it makes is recorded until anchored past (`open_hashes`).
+                    let keys = Box::new(Recording::new(keys, std::sync::Arc::clone(&recorded)));
                     Journal::init(&url, None)?;
                     // keyd's station and actor: reserved, `/v1/audit-mac` never MACs an entry or
                     // anchor naming them (`own_log`).
@@ -123,6 +129,7 @@ impl AuditLog {
                     let mut j = Journal::open_audited(&url, keys, &station, crate::own_log::ACTOR)?;
                     j.audit("keyd started", "")?;
                     j.anchor(&anchor)?;
+                    recorded.anchored();
                     Ok(j)
                 })();
                 let mut journal = match opened {
@@ -167,8 +174,9 @@ impl AuditLog {
                         since_anchor += batch.len() as u64;
                         if res.is_ok() && since_anchor >= ANCHOR_EVERY {
                             since_anchor = 0;
-                            if let Err(e) = journal.anchor(&anchor) {
-                                tracing::error!("keyd: anchoring the audit log: {e}");
+                            match journal.anchor(&anchor) {
+                                Ok(_) => recorded.anchored(),
+                                Err(e) => tracing::error!("keyd: anchoring the audit log: {e}"),
                             }
                         }
                         let failed = res.err().map(std::sync::Arc::new);
@@ -191,10 +199,18 @@ impl AuditLog {
             })
             .expect("spawning the audit thread");
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self { tx }),
+            Ok(Ok(())) => Ok(Self {
+                tx,
+                open: open_hashes,
+            }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(AuditError::Stopped),
         }
+    }
+
+    /// The hashes of keyd's entries an entry could still be chained onto unnoticed.
+    pub fn open_hashes(&self) -> &OpenHashes {
+        &self.open
     }
 
     /// Records `r`, awaiting its commit.

@@ -71,7 +71,7 @@ fn answer<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
+fn parse(op: Operation, body: &[u8], audit: &AuditLog) -> Result<Parsed, ApiError> {
     Ok(match op {
         Operation::Cryptogram => {
             let r: CryptogramRequest = parse_json(body)?;
@@ -176,11 +176,21 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: None,
                 kids: vec![],
                 card_id: None,
-                refused: crate::own_log::is_own_log_message(&message).then(|| {
-                    "audit-mac: the message is an entry or anchor of keyd's own audit log \
-                     (station keyd@…, actor keyd), which keyd MACs for no client"
-                        .to_string()
-                }),
+                refused: if crate::own_log::is_own_log_message(&message) {
+                    Some(
+                        "audit-mac: the message is an entry or anchor of keyd's own audit log \
+                         (station keyd@…, actor keyd), which keyd MACs for no client"
+                            .to_string(),
+                    )
+                } else if crate::own_log::chains_onto(&message, audit.open_hashes()) {
+                    Some(
+                        "audit-mac: the message is an entry chained onto keyd's own audit log \
+                         after its last anchor, which keyd MACs for no client"
+                            .to_string(),
+                    )
+                } else {
+                    None
+                },
                 work: Box::new(move |keys| {
                     let m = keys.audit_mac(&message).map_err(key_err)?;
                     answer(&AuditMacResponse { mac: to_hex(&m) })
@@ -304,7 +314,7 @@ impl Service {
                 });
             }
         }
-        let parsed = parse(op, body)?;
+        let parsed = parse(op, body, &self.audit)?;
         let mut record = AuditRecord {
             client: who.label(),
             operation: op.name(),

@@ -10,6 +10,7 @@ pub mod audit_log;
 pub mod handler;
 pub mod identity;
 pub mod key_worker;
+pub mod open_hashes;
 pub mod operation;
 pub mod own_log;
 pub mod policy;

@@ -66,6 +66,12 @@ pub fn is_own_log_message(message: &[u8]) -> bool {
     false
 }
 
+/// Whether `message` is an entry chained onto an open hash of keyd's log (whoever it names):
+/// it would extend keyd's log past its last anchor (`open_hashes`).
+pub fn chains_onto(message: &[u8], open: &crate::open_hashes::OpenHashes) -> bool {
+    fields(message, ENTRY_TAG).is_some_and(|f| f.len() == ENTRY_FIELDS && open.contains(f[0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
