@@ -9,6 +9,7 @@
 //! its entry has committed (durable, then act). Records waiting together commit in one
 //! transaction (group commit), so concurrent clients share the synchronous write.
 
+use crate::open_hashes::{OpenHashes, Recording};
 use sscard::keys::KeySource;
 use sscard_perso::journal::{Journal, JournalError};
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    open: std::sync::Arc<OpenHashes>,
 }
 
 /// Why the audit log could not start or record.
@@ -100,7 +102,8 @@ impl sscard_core::classify::Classified for AuditError {
 impl AuditLog {
     /// Creates the journal at `url` (`sqlite:FILE`, 0600) when it is not there, opens it with
     /// the key source `open` makes as the audit key (checked now: a source without an audit
-    /// key is refused), and starts the thread. `anchor` is the anchor file.
+    /// key is refused), and starts the thread. `anchor` is the anchor file; the log records
+    /// station `keyd@STATION` and actor `keyd` (`own_log`).
     pub fn start(
         url: String,
         anchor: PathBuf,
@@ -109,16 +112,24 @@ impl AuditLog {
     ) -> Result<Self, AuditError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let open_hashes = std::sync::Arc::new(OpenHashes::default());
+        let recorded = std::sync::Arc::clone(&open_hashes);
         std::thread::Builder::new()
             .name("keyd-audit".into())
             .spawn(move || {
                 let opened = (|| -> Result<Journal, AuditError> {
                     let mut keys = open()?;
                     keys.audit_mac(b"keyd audit key probe")?;
+                    // Every entry hash it makes is recorded until anchored past (`open_hashes`).
+                    let keys = Box::new(Recording::new(keys, std::sync::Arc::clone(&recorded)));
                     Journal::init(&url, None)?;
-                    let mut j = Journal::open_audited(&url, keys, &station, "keyd")?;
+                    // keyd's station and actor: reserved, `/v1/audit-mac` never MACs an entry or
+                    // anchor naming them (`own_log`).
+                    let station = crate::own_log::station(&station);
+                    let mut j = Journal::open_audited(&url, keys, &station, crate::own_log::ACTOR)?;
                     j.audit("keyd started", "")?;
                     j.anchor(&anchor)?;
+                    recorded.anchored();
                     Ok(j)
                 })();
                 let mut journal = match opened {
@@ -163,8 +174,9 @@ impl AuditLog {
                         since_anchor += batch.len() as u64;
                         if res.is_ok() && since_anchor >= ANCHOR_EVERY {
                             since_anchor = 0;
-                            if let Err(e) = journal.anchor(&anchor) {
-                                tracing::error!("keyd: anchoring the audit log: {e}");
+                            match journal.anchor(&anchor) {
+                                Ok(_) => recorded.anchored(),
+                                Err(e) => tracing::error!("keyd: anchoring the audit log: {e}"),
                             }
                         }
                         let failed = res.err().map(std::sync::Arc::new);
@@ -187,10 +199,18 @@ impl AuditLog {
             })
             .expect("spawning the audit thread");
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self { tx }),
+            Ok(Ok(())) => Ok(Self {
+                tx,
+                open: open_hashes,
+            }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(AuditError::Stopped),
         }
+    }
+
+    /// The hashes of keyd's entries an entry could still be chained onto unnoticed.
+    pub fn open_hashes(&self) -> &OpenHashes {
+        &self.open
     }
 
     /// Records `r`, awaiting its commit.

@@ -30,6 +30,8 @@ struct Parsed {
     ask_region: Option<String>,
     kids: Vec<Kid>,
     card_id: Option<String>,
+    /// Why the request is refused whoever asks (an audit MAC of keyd's own log).
+    refused: Option<String>,
     work: Work,
 }
 
@@ -69,7 +71,7 @@ fn answer<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
+fn parse(op: Operation, body: &[u8], audit: &AuditLog) -> Result<Parsed, ApiError> {
     Ok(match op {
         Operation::Cryptogram => {
             let r: CryptogramRequest = parse_json(body)?;
@@ -81,6 +83,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: Some(card.city()),
                 kids: vec![k],
                 card_id: Some(card_hex),
+                refused: None,
                 work: Box::new(move |keys| {
                     let c = keys.cryptogram(alg, &card, k, &random).map_err(key_err)?;
                     answer(&CryptogramResponse {
@@ -100,6 +103,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: Some(card.city()),
                 kids: vec![k],
                 card_id: Some(card_hex),
+                refused: None,
                 work: Box::new(move |keys| {
                     let m = keys
                         .mac(alg, &card, k, &challenge, &message)
@@ -124,6 +128,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: Some(card.city()),
                 kids: loads.iter().map(|(k, _)| *k).collect(),
                 card_id: Some(card_hex),
+                refused: None,
                 work: Box::new(move |keys| {
                     let blocks = loads
                         .iter()
@@ -155,6 +160,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: Some(line.region.clone()),
                 kids,
                 card_id: Some(to_hex(&line.card_id)),
+                refused: None,
                 work: Box::new(move |keys| {
                     let p = hsm_step2_key(keys, &line).map_err(key_err)?;
                     answer(&PkeyResponse {
@@ -170,6 +176,21 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: None,
                 kids: vec![],
                 card_id: None,
+                refused: if crate::own_log::is_own_log_message(&message) {
+                    Some(
+                        "audit-mac: the message is an entry or anchor of keyd's own audit log \
+                         (station keyd@…, actor keyd), which keyd MACs for no client"
+                            .to_string(),
+                    )
+                } else if crate::own_log::chains_onto(&message, audit.open_hashes()) {
+                    Some(
+                        "audit-mac: the message is an entry chained onto keyd's own audit log \
+                         after its last anchor, which keyd MACs for no client"
+                            .to_string(),
+                    )
+                } else {
+                    None
+                },
                 work: Box::new(move |keys| {
                     let m = keys.audit_mac(&message).map_err(key_err)?;
                     answer(&AuditMacResponse { mac: to_hex(&m) })
@@ -188,6 +209,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
                 ask_region: None,
                 kids,
                 card_id: None,
+                refused: None,
                 work: Box::new(move |keys| {
                     keys.preflight(&for_source).map_err(key_err)?;
                     answer(&PreflightResponse {})
@@ -198,6 +220,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, ApiError> {
             ask_region: None,
             kids: vec![],
             card_id: None,
+            refused: None,
             work: Box::new(|keys| {
                 let region = keys.region().map_err(key_err)?;
                 let terminal_number = keys.terminal_number().map_err(key_err)?;
@@ -291,7 +314,7 @@ impl Service {
                 });
             }
         }
-        let parsed = parse(op, body)?;
+        let parsed = parse(op, body, &self.audit)?;
         let mut record = AuditRecord {
             client: who.label(),
             operation: op.name(),
@@ -308,11 +331,15 @@ impl Service {
             region: parsed.ask_region.as_deref(),
             kids: &parsed.kids,
         };
-        if let Err(refusal) = self.policy.check(who, op, &ask) {
+        let refusal = match self.policy.check(who, op, &ask) {
+            Err(refusal) => Some(refusal.to_string()),
+            Ok(()) => parsed.refused,
+        };
+        if let Some(message) = refusal {
             let e = ApiError {
                 kind: ErrorKind::Forbidden,
                 code: codes::UNKNOWN,
-                message: refusal.to_string(),
+                message,
             };
             record.outcome = e.outcome();
             self.audit
@@ -325,7 +352,10 @@ impl Service {
             .keys
             .run(parsed.work)
             .await
-            .map_err(|g| ApiError::internal(g.to_string()))
+            .map_err(|w| match w {
+                crate::key_worker::WorkerError::Open(e) => ApiError::key(&e),
+                gone => ApiError::internal(gone.to_string()),
+            })
             .and_then(|r| r);
         if let Err(e) = &result {
             record.outcome = e.outcome();

@@ -1,5 +1,6 @@
 //! The HTTPS side: accept TCP, finish the mutual-TLS handshake (the client's certificate names
-//! it), serve HTTP/1.1 on the connection, hand each request's body to the [`Service`].
+//! it), serve HTTP/1.1 on the connection, hand each request's body to the [`Handler`] (keyd's
+//! [`Service`]; the benchmark's floor serves a no-op handler on the same stack).
 
 use crate::handler::Service;
 use crate::identity::ClientIdentity;
@@ -13,6 +14,29 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// What answers a request's body: keyd's [`Service`], or a no-op answer (the benchmark's floor,
+/// `tests/src/bin/bench-keyd.rs`).
+pub trait Handler: Send + Sync + 'static {
+    /// `(status, JSON body)` of one request of `who`.
+    fn handle(
+        &self,
+        who: &ClientIdentity,
+        op: Operation,
+        body: &[u8],
+    ) -> impl Future<Output = (u16, String)> + Send;
+}
+
+impl Handler for Service {
+    fn handle(
+        &self,
+        who: &ClientIdentity,
+        op: Operation,
+        body: &[u8],
+    ) -> impl Future<Output = (u16, String)> + Send {
+        Service::handle(self, who, op, body)
+    }
+}
 
 /// The largest request body read: the longest request (a few key-load entries, a step-1 line)
 /// is well under it.
@@ -36,8 +60,8 @@ fn json(status: u16, body: String) -> Response<Full<Bytes>> {
     r
 }
 
-async fn request(
-    service: Arc<Service>,
+async fn request<H: Handler>(
+    service: Arc<H>,
     who: Arc<ClientIdentity>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
@@ -63,10 +87,10 @@ async fn request(
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets open requests finish.
-pub async fn serve(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    service: Arc<Service>,
+    service: Arc<H>,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);

@@ -348,6 +348,84 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
         json!({"mac": to_hex(&soft.audit_mac(&[0, 0xFF]).unwrap())})
     );
 
+    // keyd's own log is not the client's to MAC: an entry naming keyd's station or actor, or an
+    // anchor of keyd's station, is refused (403, audited) whoever asks.
+    let field = |m: &mut Vec<u8>, f: &str| {
+        m.extend_from_slice(&(f.len() as u64).to_be_bytes());
+        m.extend_from_slice(f.as_bytes());
+    };
+    let mut entry = b"sscard audit v2".to_vec();
+    for f in [
+        "00",
+        "2",
+        "2026-12-02 21:00:00",
+        "keyd@keyd-test",
+        "keyd",
+        "keyd cryptogram",
+        "",
+        "",
+        "",
+        "client=forged",
+    ] {
+        field(&mut entry, f);
+    }
+    let mut anchor = b"sscard anchor v1".to_vec();
+    for f in ["2026-12-02 21:00:00", "keyd@keyd-test", "2", "00"] {
+        field(&mut anchor, f);
+    }
+    for message in [entry, anchor] {
+        let (status, e) = keyd
+            .as_client(
+                "factory",
+                "POST",
+                "/v1/audit-mac",
+                Some(json!({"message": to_hex(&message)})),
+            )
+            .await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            e,
+            json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::UNKNOWN, "message": "audit-mac: the message is an entry or anchor of keyd's own audit log (station keyd@…, actor keyd), which keyd MACs for no client"}})
+        );
+    }
+
+    // Nor an entry of another station chained onto keyd's head (past its last anchor).
+    let head = {
+        let url = format!("sqlite:{}", keyd.journal.display());
+        let mut j =
+            Journal::open_audited(&url, Box::new(SoftKeys::test_set()), "read", "test").unwrap();
+        let elsewhere = keyd.journal.with_extension("head-anchor");
+        j.anchor(&elsewhere).unwrap().head
+    };
+    let mut chained = b"sscard audit v2".to_vec();
+    for f in [
+        head.as_str(),
+        "14",
+        "2026-12-02 21:00:00",
+        "plant-2",
+        "operator",
+        "claimed",
+        "",
+        "",
+        "",
+        "x",
+    ] {
+        field(&mut chained, f);
+    }
+    let (status, e) = keyd
+        .as_client(
+            "factory",
+            "POST",
+            "/v1/audit-mac",
+            Some(json!({"message": to_hex(&chained)})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        e,
+        json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::UNKNOWN, "message": "audit-mac: the message is an entry chained onto keyd's own audit log after its last anchor, which keyd MACs for no client"}})
+    );
+
     // The two-step pKey equals the source's.
     let line = sscard::unified::Step1Line {
         region: "110100".into(),
@@ -408,8 +486,8 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
         json!({"error": {"kind": "bad_request", "code": -23, "message": "request body: unknown variant `aes`, expected `3des` or `sm4` at line 1 column 18"}})
     );
 
-    // started + 10 requests audited (the 400 is not an operation) + stopped.
-    assert_eq!(keyd.stop_and_verify().await, 1 + 10 + 1);
+    // started + 13 requests audited (the 400 is not an operation) + stopped.
+    assert_eq!(keyd.stop_and_verify().await, 1 + 13 + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,7 +65,7 @@ pub fn run(cmd: Keyd) -> Result<()> {
 fn opener(
     spec: KeySpec,
     pin: Option<zeroize::Zeroizing<String>>,
-) -> impl FnOnce() -> Result<Box<dyn KeySource>, keys::KeyError> + Send + 'static {
+) -> impl Fn() -> Result<Box<dyn KeySource>, keys::KeyError> + Send + Sync + 'static {
     move || keys::open(&spec, &Trace::default(), pin.as_deref().map(|p| p.as_str()))
 }
 
@@ -97,7 +97,9 @@ fn serve(a: ServeArgs) -> Result<()> {
         (false, false) => None,
         _ => Some(crate::connect::token_pin()?),
     };
-    let keys = KeyWorker::start(opener(spec, pin.clone())).context("opening the key source")?;
+    // Software keys on the request's thread, other sources on a thread of their own.
+    let keys = KeyWorker::for_spec(&spec, opener(spec.clone(), pin.clone()))
+        .context("opening the key source")?;
     let anchor = a
         .anchor
         .clone()
