@@ -38,7 +38,7 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Internal,
-            code: codes::UNKNOWN,
+            code: codes::KEY_SERVICE_FAILED,
             message: message.into(),
         }
     }
@@ -75,14 +75,14 @@ mod tests {
     fn the_body_is_the_protocol_envelope() {
         let e = ApiError {
             kind: ErrorKind::RateLimited,
-            code: -999,
+            code: codes::KEY_SERVICE_RATE_LIMITED,
             message: "slow down".into(),
         };
         assert_eq!(
             e.body(),
-            r#"{"error":{"kind":"rate_limited","code":-999,"message":"slow down"}}"#
+            r#"{"error":{"kind":"rate_limited","code":-2305,"message":"slow down"}}"#
         );
         assert_eq!(e.kind.status(), 429);
-        assert_eq!(e.outcome(), "rate_limited -999");
+        assert_eq!(e.outcome(), "rate_limited -2305");
     }
 }

@@ -284,7 +284,7 @@ impl Service {
             Err(r) => {
                 let e = ApiError {
                     kind: ErrorKind::Unauthorised,
-                    code: codes::UNKNOWN,
+                    code: codes::KEY_SERVICE_UNAUTHORISED,
                     message: r.to_string(),
                 };
                 self.refused(who, op, &e).await?;
@@ -306,7 +306,7 @@ impl Service {
             if !admitted {
                 return Err(ApiError {
                     kind: ErrorKind::RateLimited,
-                    code: codes::UNKNOWN,
+                    code: codes::KEY_SERVICE_RATE_LIMITED,
                     message: format!(
                         "over the rate limit of {} requests a second (burst {}): retry later",
                         rate.per_second, rate.burst
@@ -338,7 +338,7 @@ impl Service {
         if let Some(message) = refusal {
             let e = ApiError {
                 kind: ErrorKind::Forbidden,
-                code: codes::UNKNOWN,
+                code: codes::KEY_SERVICE_REFUSED,
                 message,
             };
             record.outcome = e.outcome();

@@ -275,7 +275,7 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
     assert_eq!(status, 403);
     assert_eq!(
         e,
-        json!({"error": {"kind": "forbidden", "code": -999, "message": "policy rule \"desk A\" does not allow region 120100"}})
+        json!({"error": {"kind": "forbidden", "code": -2304, "message": "policy rule \"desk A\" does not allow region 120100"}})
     );
     // A front desk does not build WRITE KEY blocks.
     let (status, e) = keyd
@@ -385,7 +385,7 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
         assert_eq!(status, 403);
         assert_eq!(
             e,
-            json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::UNKNOWN, "message": "audit-mac: the message is an entry or anchor of keyd's own audit log (station keyd@…, actor keyd), which keyd MACs for no client"}})
+            json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::KEY_SERVICE_REFUSED, "message": "audit-mac: the message is an entry or anchor of keyd's own audit log (station keyd@…, actor keyd), which keyd MACs for no client"}})
         );
     }
 
@@ -423,7 +423,7 @@ async fn answers_equal_the_key_source_and_the_policy_refuses() {
     assert_eq!(status, 403);
     assert_eq!(
         e,
-        json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::UNKNOWN, "message": "audit-mac: the message is an entry chained onto keyd's own audit log after its last anchor, which keyd MACs for no client"}})
+        json!({"error": {"kind": "forbidden", "code": sscard_core::profile::codes::KEY_SERVICE_REFUSED, "message": "audit-mac: the message is an entry chained onto keyd's own audit log after its last anchor, which keyd MACs for no client"}})
     );
 
     // The two-step pKey equals the source's.
