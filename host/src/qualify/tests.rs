@@ -184,3 +184,25 @@ fn a_card_without_either_application_qualifies_nothing() {
         "the card holds neither the SSSE nor the loopback application: no command to probe with"
     );
 }
+
+#[test]
+fn the_threshold_profile_names_exactly_the_commands_measured() {
+    // A [command."NAME"] table of a profile is refused unless NAME is in COMMANDS: every
+    // command measured must be there, and nothing else, or a lab's limit would be refused or
+    // silently never apply.
+    let (ssc, psam) = sscard_model::test_pair(Algorithm::Tdes);
+    let card = sscard_model::loopback::WithLoopback::new(ssc);
+    let mut conn = Connection::new(InProcess::new(shared(card), "in-process"));
+    let psam = Connection::new(InProcess::new(shared(psam), "in-process PSAM"));
+    let r = run(&mut conn, options(PsamSlot::Connected(psam)));
+    assert_eq!(r.card.applications, ["SSSE", "loopback"]);
+    let mut measured: Vec<&str> = r
+        .checks
+        .iter()
+        .filter_map(|c| c.latency.as_ref().map(|l| l.command.as_str()))
+        .collect();
+    measured.sort_unstable();
+    let mut named = thresholds::COMMANDS.to_vec();
+    named.sort_unstable();
+    assert_eq!(measured, named, "{}", r.text());
+}
