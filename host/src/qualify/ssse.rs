@@ -42,11 +42,31 @@ fn read_records(sfi: u8, le: u8) -> [u8; 5] {
     [0x00, 0xB2, 0x01, sfi << 3 | 0x05, le]
 }
 
+/// INTERNAL AUTHENTICATE of the IRK: `00880008 08 <R8> 00` with 8 bytes (PROFILE section 4);
+/// with 16 bytes (process factor ‖ source data) in the field terminals' shape, P2 `00`
+/// (PROFILE section 4, field-terminal shapes), the one the profile gives for that length.
 fn internal_authenticate(data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x00, 0x88, 0x00, 0x08, data.len() as u8];
+    let p2 = if data.len() == 16 { 0x00 } else { 0x08 };
+    let mut v = vec![0x00, 0x88, 0x00, p2, data.len() as u8];
     v.extend_from_slice(data);
     v.push(0x00);
     v
+}
+
+/// `r` when it answered `sw`.
+fn with_status(
+    command: &'static str,
+    r: Response,
+    sw: StatusWord,
+) -> Result<Response, CheckFailure> {
+    if r.sw != sw {
+        return Err(CheckFailure::Status {
+            command,
+            expected: sw,
+            got: r.sw,
+        });
+    }
+    Ok(r)
 }
 
 /// Sends `apdu` as it is and expects `sw` (a `61xx` or `6Cxx` too: no T=0 completion).
@@ -56,15 +76,7 @@ pub(super) fn expect_raw(
     apdu: &[u8],
     sw: StatusWord,
 ) -> Result<Response, CheckFailure> {
-    let r = tx.transmit_raw(apdu)?;
-    if r.sw != sw {
-        return Err(CheckFailure::Status {
-            command,
-            expected: sw,
-            got: r.sw,
-        });
-    }
-    Ok(r)
+    with_status(command, tx.transmit_raw(apdu)?, sw)
 }
 
 /// Sends `apdu` and completes a T=0 answer as a terminal does: `61xx` fetched with GET
@@ -92,15 +104,7 @@ fn expect_sw(
     apdu: &[u8],
     sw: StatusWord,
 ) -> Result<Response, CheckFailure> {
-    let r = complete(tx, apdu)?;
-    if r.sw != sw {
-        return Err(CheckFailure::Status {
-            command,
-            expected: sw,
-            got: r.sw,
-        });
-    }
-    Ok(r)
+    with_status(command, complete(tx, apdu)?, sw)
 }
 
 fn expect_len(command: &'static str, r: &Response, len: usize) -> Result<(), CheckFailure> {
@@ -535,6 +539,10 @@ mod tests {
         assert_eq!(
             internal_authenticate(&[1; 8])[..5],
             [0x00, 0x88, 0x00, 0x08, 0x08]
+        );
+        assert_eq!(
+            internal_authenticate(&[1; 16])[..5],
+            [0x00, 0x88, 0x00, 0x00, 0x10]
         );
         let fci = [
             0x6F, 0x0B, 0x84, 0x00, 0xA5, 0x07, 0x9F, 0x0C, 0x03, 0x86, 0x01, 0x03, 0xC0, 0x01,

@@ -206,3 +206,17 @@ fn the_threshold_profile_names_exactly_the_commands_measured() {
     named.sort_unstable();
     assert_eq!(measured, named, "{}", r.text());
 }
+
+#[test]
+fn the_junit_of_a_reader_with_control_characters_in_its_name_is_well_formed_xml() {
+    let psam = sscard_model::test_pair(Algorithm::Tdes).1;
+    let mut conn = Connection::new(InProcess::new(shared(psam), "in-process"));
+    let mut r = run(&mut conn, options(PsamSlot::Absent("none".into())));
+    r.reader.name = "ACME \u{1}<Reader> & \"0\"\u{1b}".into();
+    let xml = junit(&r);
+    assert!(
+        xml.contains("<testsuite name=\"ACME &lt;Reader&gt; &amp; &quot;0&quot;\" "),
+        "{xml}"
+    );
+    assert!(!xml.contains(['\u{1}', '\u{1b}']));
+}

@@ -13,7 +13,7 @@ use sscard_transport::pcsc::{
     establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
 };
 use sscard_transport::Connection;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,9 +88,12 @@ struct ControlRefused(String);
 fn control(path: &PathBuf, line: &str) -> Result<(), CallbackError> {
     let mut s = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // A model that does not answer fails the check instead of hanging the run; its answer is
+    // one short line ("ok" or a refusal).
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
     writeln!(s, "{line}")?;
     let mut answer = String::new();
-    BufReader::new(s).read_line(&mut answer)?;
+    BufReader::new(s).take(1024).read_line(&mut answer)?;
     match answer.trim() {
         "ok" => Ok(()),
         other => Err(ControlRefused(other.to_string()).into()),
