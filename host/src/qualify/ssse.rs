@@ -143,15 +143,19 @@ fn describe_fci(fci: &[u8]) -> String {
     format!("FCI {} bytes: {alg}, {life}", fci.len())
 }
 
-/// Selects SSSE with its FCI: the FCI when the card holds the application, `None` when it
-/// answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
-pub(super) fn select(r: &mut Runner<'_>) -> Result<Option<Vec<u8>>, CheckFailure> {
+/// Selects SSSE with its FCI: the FCI when the card holds the application, the status word
+/// when it answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
+pub(super) fn select(r: &mut Runner<'_>) -> Result<Result<Vec<u8>, StatusWord>, CheckFailure> {
     r.app_select = select_no_le();
     let sel = Command::new(0x00, 0xA4, 0x04, 0x00)
         .with_data(SSSE_AID)
         .with_le(256);
     let resp = r.in_tx(|tx| Ok(tx.transmit(&sel)?))?;
-    Ok(resp.is_success().then_some(resp.data))
+    Ok(if resp.is_success() {
+        Ok(resp.data)
+    } else {
+        Err(resp.sw)
+    })
 }
 
 /// The SSSE checks; the application is selected and answered `fci`.

@@ -177,7 +177,12 @@ fn a_card_without_either_application_qualifies_nothing() {
     assert_eq!(r.summary.verdict, Overall::Inconclusive);
     assert_eq!(
         reason(&r, "ssse.case1"),
-        "the card holds no SSSE application (SELECT by its AID refused)"
+        "the card holds no SSSE application (SELECT by its AID answered 6A86)"
+    );
+    // The PSAM's ATR offers T=0 only: that is why T=1 cannot be checked, whatever it holds.
+    assert_eq!(
+        reason(&r, "card.t1"),
+        "neither SCardStatus nor the ATR says T=1"
     );
     assert_eq!(
         reason(&r, "card.removal"),
