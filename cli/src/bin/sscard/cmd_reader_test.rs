@@ -56,7 +56,7 @@ pub struct Args {
     junit: Option<PathBuf>,
     /// Ask the operator to remove and reinsert the card, and to unplug the reader (real
     /// readers).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model_control")]
     interactive: bool,
     /// The control socket of the sscard-model serving this reader (virtual readers).
     #[arg(long)]
