@@ -607,3 +607,38 @@ fn a_reader_that_corrupts_long_apdus_is_caught_and_named() {
     );
     let _ = std::fs::remove_file(json);
 }
+
+#[test]
+fn bad_arguments_are_refused_before_any_card_is_touched() {
+    let profile = tmp("typo.toml");
+    let text = include_str!("../../docs/reader-test-thresholds.toml").replace(
+        "[command.\"DES CRYPT + GET RESPONSE\"]",
+        "[command.\"DES CRYPT\"]",
+    );
+    std::fs::write(&profile, text).unwrap();
+    let profile = profile.to_str().unwrap();
+    let socket = tmp("no.sock");
+    let socket = socket.to_str().unwrap();
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["--thresholds", profile],
+            format!("sscard: error: threshold profile {profile}: [command.\"DES CRYPT\"] is no command reader-test measures; the commands are SELECT, READ RECORD, GET CHALLENGE, INTERNAL AUTHENTICATE, READ BINARY, DES CRYPT + GET RESPONSE, NOOP, ECHO 16 bytes, ECHO 64 bytes, ECHO 128 bytes, ECHO 255 bytes\n"),
+        ),
+        (
+            &["--model-control", socket],
+            format!("sscard: error: --model-control {socket}: no socket there (sscard-model serve --control {socket} makes it)\n"),
+        ),
+        (
+            &["--junit", "/nonexistent-folder/r.xml"],
+            "sscard: error: --junit /nonexistent-folder/r.xml: the folder /nonexistent-folder does not exist\n".to_string(),
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["reader-test", "--reader", READER_0];
+        args.extend_from_slice(extra);
+        let o = sscard(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), want);
+    }
+    std::fs::remove_file(profile).unwrap();
+}

@@ -2,7 +2,7 @@
 //! loopback test application, a PSAM), and `reader-test compare A.json B.json`.
 
 use crate::connect::TraceOpts;
-use crate::exit::Reported;
+use crate::exit::{BadInput, Reported};
 use crate::output::Output;
 use anyhow::{Context, Result};
 use sscard::qualify::{
@@ -115,6 +115,7 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         return run_compare(out, &fa, &fb, html.as_ref());
     }
     let wanted = a.reader.clone().context("--reader is required")?;
+    check_paths(&a)?;
     let profile = match &a.thresholds {
         Some(p) => Profile::load(p)?,
         None => Profile::built_in(),
@@ -211,6 +212,41 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         )
         .into()),
     }
+}
+
+/// What would otherwise fail only after the run (a report file in a folder that does not
+/// exist: the run's result lost) or fail a check for the operator's slip (no model behind
+/// --model-control): refused before any card is touched.
+fn check_paths(a: &Args) -> Result<(), BadInput> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(p) = &a.model_control {
+        let socket = std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
+        if !socket {
+            return Err(BadInput(format!(
+                "--model-control {}: no socket there (sscard-model serve --control {0} makes it)",
+                p.display()
+            )));
+        }
+    }
+    for (flag, path) in [
+        ("--json-file", &a.json_file),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ] {
+        let Some(p) = path else { continue };
+        let folder = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(BadInput(format!(
+                "{flag} {}: the folder {} does not exist",
+                p.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_compare(out: &Output, fa: &Path, fb: &Path, html: Option<&PathBuf>) -> Result<()> {
