@@ -7,6 +7,7 @@
 
 mod check;
 pub mod compare;
+mod exchange;
 mod failure;
 mod html;
 pub mod identity;

@@ -4,13 +4,13 @@
 //! is tried at the lengths these commands have.
 
 use super::check::{Finding, Needs};
+use super::exchange::{complete, expect_len, expect_raw, expect_sw};
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use sscard_core::apdu::{Command, Response};
+use sscard_core::apdu::Command;
 use sscard_core::profile::SSSE_AID;
 use sscard_core::status::StatusWord;
-use sscard_transport::Transaction;
 
 /// `00A40400 0F <SSSE AID> 00`: SELECT with the FCI.
 pub fn select_with_fci() -> Vec<u8> {
@@ -51,71 +51,6 @@ fn internal_authenticate(data: &[u8]) -> Vec<u8> {
     v.extend_from_slice(data);
     v.push(0x00);
     v
-}
-
-/// `r` when it answered `sw`.
-fn with_status(
-    command: &'static str,
-    r: Response,
-    sw: StatusWord,
-) -> Result<Response, CheckFailure> {
-    if r.sw != sw {
-        return Err(CheckFailure::Status {
-            command,
-            expected: sw,
-            got: r.sw,
-        });
-    }
-    Ok(r)
-}
-
-/// Sends `apdu` as it is and expects `sw` (a `61xx` or `6Cxx` too: no T=0 completion).
-pub(super) fn expect_raw(
-    tx: &mut Transaction<'_>,
-    command: &'static str,
-    apdu: &[u8],
-    sw: StatusWord,
-) -> Result<Response, CheckFailure> {
-    with_status(command, tx.transmit_raw(apdu)?, sw)
-}
-
-/// Sends `apdu` and completes a T=0 answer as a terminal does: `61xx` fetched with GET
-/// RESPONSE, `6Cxx` sent again with Le xx. A T=1 card never answers either; the checks of those
-/// two paths (`ssse.6cxx`, `ssse.61xx`) send raw instead.
-fn complete(tx: &mut Transaction<'_>, apdu: &[u8]) -> Result<Response, CheckFailure> {
-    let r = tx.transmit_raw(apdu)?;
-    match r.sw.sw1() {
-        0x61 => Ok(tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?),
-        0x6C if apdu.len() >= 5 => {
-            let mut again = apdu.to_vec();
-            if let Some(le) = again.last_mut() {
-                *le = r.sw.sw2();
-            }
-            Ok(tx.transmit_raw(&again)?)
-        }
-        _ => Ok(r),
-    }
-}
-
-/// Sends `apdu`, completing a T=0 answer, and expects `sw`.
-fn expect_sw(
-    tx: &mut Transaction<'_>,
-    command: &'static str,
-    apdu: &[u8],
-    sw: StatusWord,
-) -> Result<Response, CheckFailure> {
-    with_status(command, complete(tx, apdu)?, sw)
-}
-
-fn expect_len(command: &'static str, r: &Response, len: usize) -> Result<(), CheckFailure> {
-    if r.data.len() != len {
-        return Err(CheckFailure::Length {
-            command,
-            got: r.data.len(),
-            expected: len,
-        });
-    }
-    Ok(())
 }
 
 /// The value of the first `tag 01 value` in `fci` (the FCI's algorithm `86` and life cycle
