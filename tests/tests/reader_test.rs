@@ -135,7 +135,8 @@ fn validate_junit(path: &PathBuf) {
 
 /// Validates `v` against the subset of JSON Schema `docs/reader-test-schema.json` uses
 /// (`type`, `const`, `enum`, `required`, `properties`, `additionalProperties`, `items`,
-/// `oneOf`, `minimum`, `$ref` to `#/$defs/…`): the documented schema stays the written one.
+/// `oneOf`, `if`/`then`/`else`, `minimum`, `exclusiveMinimum`, `maximum`, `minLength`, `$ref`
+/// to `#/$defs/…`): the documented schema stays the written one.
 fn conforms(
     root: &serde_json::Value,
     schema: &serde_json::Value,
@@ -185,9 +186,34 @@ fn conforms(
         }
         _ => {}
     }
+    if let Some(condition) = schema.get("if") {
+        let branch = if conforms(root, condition, v, at).is_ok() {
+            "then"
+        } else {
+            "else"
+        };
+        if let Some(s) = schema.get(branch) {
+            conforms(root, s, v, &format!("{at} ({branch})"))?;
+        }
+    }
     if let (Some(min), Some(x)) = (schema["minimum"].as_f64(), v.as_f64()) {
         if x < min {
             return Err(format!("{at}: {x} below {min}"));
+        }
+    }
+    if let (Some(min), Some(x)) = (schema["exclusiveMinimum"].as_f64(), v.as_f64()) {
+        if x <= min {
+            return Err(format!("{at}: {x} not above {min}"));
+        }
+    }
+    if let (Some(max), Some(x)) = (schema["maximum"].as_f64(), v.as_f64()) {
+        if x > max {
+            return Err(format!("{at}: {x} above {max}"));
+        }
+    }
+    if let (Some(min), Some(x)) = (schema["minLength"].as_u64(), v.as_str()) {
+        if (x.chars().count() as u64) < min {
+            return Err(format!("{at}: {x:?} shorter than {min}"));
         }
     }
     if let Some(obj) = v.as_object() {
@@ -222,6 +248,29 @@ fn validate_report(v: &serde_json::Value) {
         serde_json::from_str(include_str!("../../docs/reader-test-schema.json")).unwrap();
     if let Err(e) = conforms(&schema, &schema, v, "report") {
         panic!("the report does not follow docs/reader-test-schema.json: {e}");
+    }
+    // The schema holds a failed or not-applicable check to its reason, and a pass to none.
+    let checks = v["checks"].as_array().unwrap();
+    let first = |pass: bool| checks.iter().position(|c| (c["verdict"] == "pass") == pass);
+    if let Some(at) = first(false) {
+        let mut silent = v.clone();
+        silent["checks"][at]["reason"] = serde_json::Value::Null;
+        assert_eq!(
+            conforms(&schema, &schema, &silent, "report"),
+            Err(format!(
+                "report.checks[{at}] (else).reason: null is not string"
+            ))
+        );
+    }
+    if let Some(at) = first(true) {
+        let mut excused = v.clone();
+        excused["checks"][at]["reason"] = "because".into();
+        assert_eq!(
+            conforms(&schema, &schema, &excused, "report"),
+            Err(format!(
+                "report.checks[{at}] (then).reason: \"because\" is not null"
+            ))
+        );
     }
 }
 
@@ -557,4 +606,39 @@ fn a_reader_that_corrupts_long_apdus_is_caught_and_named() {
         "Lc 200: 200 bytes back, 200 expected; first difference at byte 98"
     );
     let _ = std::fs::remove_file(json);
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_card_is_touched() {
+    let profile = tmp("typo.toml");
+    let text = include_str!("../../docs/reader-test-thresholds.toml").replace(
+        "[command.\"DES CRYPT + GET RESPONSE\"]",
+        "[command.\"DES CRYPT\"]",
+    );
+    std::fs::write(&profile, text).unwrap();
+    let profile = profile.to_str().unwrap();
+    let socket = tmp("no.sock");
+    let socket = socket.to_str().unwrap();
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["--thresholds", profile],
+            format!("sscard: error: threshold profile {profile}: [command.\"DES CRYPT\"] is no command reader-test measures; the commands are SELECT, READ RECORD, GET CHALLENGE, INTERNAL AUTHENTICATE, READ BINARY, DES CRYPT + GET RESPONSE, NOOP, ECHO 16 bytes, ECHO 64 bytes, ECHO 128 bytes, ECHO 255 bytes\n"),
+        ),
+        (
+            &["--model-control", socket],
+            format!("sscard: error: --model-control {socket}: no socket there (sscard-model serve --control {socket} makes it)\n"),
+        ),
+        (
+            &["--junit", "/nonexistent-folder/r.xml"],
+            "sscard: error: --junit /nonexistent-folder/r.xml: the folder /nonexistent-folder does not exist\n".to_string(),
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["reader-test", "--reader", READER_0];
+        args.extend_from_slice(extra);
+        let o = sscard(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), want);
+    }
+    std::fs::remove_file(profile).unwrap();
 }

@@ -8,20 +8,30 @@ use super::identity::Reported;
 use super::latency::Latency;
 use super::report::Report;
 use std::fmt::Write;
+use std::io::Read;
+
+/// A JSON report is some tens of kilobytes; a file larger than this is something else, and is
+/// refused before it is read.
+pub const MAX_REPORT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A report file that cannot be compared.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompareError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a reader-test JSON report: {source}")]
+    #[error("{path} is over {MAX_REPORT_BYTES} bytes: not a reader-test JSON report")]
+    TooLarge { path: String },
+    /// serde_json's message, cut: it quotes the offending value, which may be megabytes long.
+    #[error("{path} is not a reader-test JSON report: {message} at line {line} column {column}")]
     Parse {
         path: String,
-        source: serde_json::Error,
+        message: String,
+        line: usize,
+        column: usize,
     },
     #[error("{path} is a report of schema {found:?}; this sscard reads {expected:?}")]
     Schema {
@@ -40,25 +50,45 @@ impl sscard_core::classify::Classified for CompareError {
     }
 }
 
+/// The one field read before the rest: another schema's report is named as such, not as a
+/// missing or unknown field.
+#[derive(serde::Deserialize)]
+struct Head {
+    schema: String,
+}
+
 /// Reads a JSON report written by `reader-test --json-file`.
 pub fn load(path: &std::path::Path) -> Result<Report, CompareError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let r: Report = serde_json::from_str(&text).map_err(|source| CompareError::Parse {
-        path: shown.clone(),
-        source,
-    })?;
-    if r.schema != super::report::SCHEMA {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text))
+        .map_err(|source| CompareError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+    if text.len() as u64 > MAX_REPORT_BYTES {
+        return Err(CompareError::TooLarge { path: shown });
+    }
+    let parse = |e: serde_json::Error| {
+        let full = e.to_string();
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        CompareError::Parse {
+            path: shown.clone(),
+            message: super::failure::clip(full.strip_suffix(&at).unwrap_or(&full)),
+            line: e.line(),
+            column: e.column(),
+        }
+    };
+    let head: Head = serde_json::from_str(&text).map_err(parse)?;
+    if head.schema != super::report::SCHEMA {
         return Err(CompareError::Schema {
             path: shown,
-            found: r.schema,
+            found: super::failure::clip(&head.schema),
             expected: super::report::SCHEMA,
         });
     }
-    Ok(r)
+    serde_json::from_str(&text).map_err(parse)
 }
 
 /// One line of the comparison: a check of either run, matched by id.
@@ -323,4 +353,90 @@ pub fn html(a: &Report, b: &Report, names: (&str, &str)) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sscard reader-test compare</title>\n<style>{STYLE}</style></head>\n<body><h1>Reader qualification: two runs</h1>\n<table><tr><th></th><th>A</th><th>B</th></tr>\n{run}</table>\n<h2>Reader identity</h2>\n<table><tr><th></th><th>A</th><th>B</th></tr>\n{ident}</table>\n<h2>Latency (log scale)</h2>\n{svg}\n<h2>Checks</h2>\n<table><tr><th>check</th><th>A</th><th>figure A</th><th>B</th><th>figure B</th></tr>\n{checks}</table>\n</body></html>\n",
         svg = latency_svg(&lat_rows),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let d = std::env::temp_dir().join(format!("sscard-cmp-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            Self(d)
+        }
+        fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, content).unwrap();
+            p
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_bad_report_is_refused_with_what_is_wrong() {
+        let d = Dir::new("bad");
+        let show = |p: &PathBuf| load(p).unwrap_err().to_string();
+        let p = d.file(
+            "cut.json",
+            b"{\"schema\": \"sscard-reader-test/1\", \"started\": ",
+        );
+        assert_eq!(
+            show(&p),
+            format!(
+                "{} is not a reader-test JSON report: EOF while parsing a value at line 1 column 46",
+                p.display()
+            )
+        );
+        // Another version is named as such, whatever its fields.
+        let p = d.file(
+            "v2.json",
+            b"{\"schema\": \"sscard-reader-test/2\", \"new\": 1}",
+        );
+        assert_eq!(
+            show(&p),
+            format!(
+                "{} is a report of schema \"sscard-reader-test/2\"; this sscard reads \"sscard-reader-test/1\"",
+                p.display()
+            )
+        );
+        let p = d.file("other.json", b"{\"checks\": []}");
+        assert_eq!(
+            show(&p),
+            format!(
+                "{} is not a reader-test JSON report: missing field `schema` at line 1 column 14",
+                p.display()
+            )
+        );
+        // A long value is quoted in part only.
+        let long = format!("{{\"schema\": {}}}", "1".repeat(100_000));
+        let p = d.file("long.json", long.as_bytes());
+        let e = show(&p);
+        assert!(
+            e.len() < 400 && e.ends_with("at line 1 column 100011"),
+            "{e}"
+        );
+        assert!(matches!(
+            load(&d.0.join("none.json")),
+            Err(CompareError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_without_reading_it_whole() {
+        let d = Dir::new("huge");
+        let p = d.0.join("huge.json");
+        let f = std::fs::File::create(&p).unwrap();
+        // Sparse: 1 GiB on the file system's word, nothing on the disk.
+        f.set_len(1 << 30).unwrap();
+        assert!(matches!(load(&p), Err(CompareError::TooLarge { .. })));
+    }
 }

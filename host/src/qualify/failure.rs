@@ -5,6 +5,18 @@ use sscard_core::profile::codes;
 use sscard_core::status::StatusWord;
 use sscard_transport::TransportError;
 
+/// The longest piece of a file's content an error message quotes.
+const QUOTE_CHARS: usize = 200;
+
+/// `text` cut to [`QUOTE_CHARS`] characters, `…` marking the cut: what an error message quotes
+/// of a file it could not read (a key or value of a malformed file may be megabytes long).
+pub(super) fn clip(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// An error of a callback the caller gives (the model's control socket, an operator prompt).
 pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -44,6 +44,11 @@ pub(super) fn reported(v: &Reported) -> String {
     }
 }
 
+/// The latency chart's axis: from a microsecond to about three hours (the longest limit a
+/// threshold profile may set is ten minutes).
+const AXIS_MIN_MS: f64 = 1e-3;
+const AXIS_MAX_MS: f64 = 1e7;
+
 /// One row of the latency chart: label, figures, limits (p95, p99) if any.
 pub(super) type LatencyRow<'a> = (&'a str, &'a Latency, Option<(f64, f64)>);
 
@@ -61,14 +66,17 @@ pub(super) fn latency_svg(rows: &[LatencyRow<'_>]) -> String {
         .map(|(_, l, _)| l.min_ms)
         .filter(|v| *v > 0.0)
         .fold(f64::INFINITY, f64::min);
+    // The axis spans at most AXIS_MIN_MS to AXIS_MAX_MS: figures of a report read back by
+    // `compare` may be anything, and the decades are drawn one by one.
     let largest = rows
         .iter()
         .map(|(_, l, lim)| l.max_ms.max(lim.map_or(0.0, |x| x.1)))
-        .fold(0.0, f64::max);
-    let lo = 10f64.powf(smallest.min(largest).max(1e-3).log10().floor());
+        .fold(0.0, f64::max)
+        .min(AXIS_MAX_MS);
+    let lo = 10f64.powf(smallest.min(largest).max(AXIS_MIN_MS).log10().floor());
     let hi = 10f64.powf(largest.max(lo * 10.0).log10().ceil());
     let x = |v: f64| {
-        let v = v.max(lo);
+        let v = v.clamp(lo, hi);
         label_w + (v.log10() - lo.log10()) / (hi.log10() - lo.log10()) * plot_w
     };
     let mut svg = format!(
@@ -262,4 +270,40 @@ pub fn html(r: &Report) -> String {
         svg = latency_svg(&lat),
         schema = esc(&r.schema),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latency(min_ms: f64, max_ms: f64) -> Latency {
+        Latency {
+            command: "X".into(),
+            samples: 1,
+            min_ms,
+            p50_ms: min_ms,
+            p90_ms: max_ms,
+            p95_ms: max_ms,
+            p99_ms: max_ms,
+            max_ms,
+            apdus_per_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_chart_of_any_figures_ends_on_its_bounded_axis() {
+        // Figures as a report file read back by compare may carry them: the decades stop at
+        // AXIS_MAX_MS, every mark stays on the plot.
+        let l = latency(0.0005, 1.5e308);
+        let svg = latency_svg(&[("X", &l, Some((f64::MAX, 1e300)))]);
+        assert_eq!(svg.matches("text-anchor=\"middle\"").count(), 11, "{svg}");
+        assert!(svg.contains(">10000000 ms</text>") && svg.contains(">0.001 ms</text>"));
+        assert!(!svg.contains("inf") && !svg.contains("NaN"));
+        let xs: Vec<f64> = svg
+            .split("x1=\"")
+            .skip(1)
+            .map(|t| t[..t.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert!(xs.iter().all(|x| (250.0..=870.0).contains(x)), "{xs:?}");
+    }
 }

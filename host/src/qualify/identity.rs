@@ -396,38 +396,25 @@ fn features(conn: &mut Connection) -> Vec<Property> {
     let answer = conn
         .transaction()
         .and_then(|mut tx| tx.control(CM_IOCTL_GET_FEATURE_REQUEST, &[]));
+    // Without a feature list, none of the four is known, for the same reason.
+    let all_four = |why: String| {
+        [
+            ("features", LIST),
+            ("tlv_properties", TLV),
+            ("pin_verify_direct", VERIFY),
+            ("pin_modify_direct", MODIFY),
+        ]
+        .into_iter()
+        .map(|(key, label)| prop(key, label, Reported::not_reported(why.clone())))
+        .collect()
+    };
     let list = match answer.as_deref().map(parse_features) {
         Ok(Ok(list)) if !list.is_empty() => list,
-        Ok(Ok(_)) => {
-            let none = || Reported::not_reported("the reader lists no features");
-            return vec![
-                prop("features", LIST, none()),
-                prop("tlv_properties", TLV, none()),
-                prop("pin_verify_direct", VERIFY, none()),
-                prop("pin_modify_direct", MODIFY, none()),
-            ];
-        }
+        Ok(Ok(_)) => return all_four("the reader lists no features".into()),
         Ok(Err(offset)) => {
-            let bad = || {
-                Reported::not_reported(format!("the feature list is malformed at byte {offset}"))
-            };
-            return vec![
-                prop("features", LIST, bad()),
-                prop("tlv_properties", TLV, bad()),
-                prop("pin_verify_direct", VERIFY, bad()),
-                prop("pin_modify_direct", MODIFY, bad()),
-            ];
+            return all_four(format!("the feature list is malformed at byte {offset}"))
         }
-        Err(e) => {
-            let w = why(e);
-            let no = || Reported::not_reported(format!("SCardControl: {w}"));
-            return vec![
-                prop("features", LIST, no()),
-                prop("tlv_properties", TLV, no()),
-                prop("pin_verify_direct", VERIFY, no()),
-                prop("pin_modify_direct", MODIFY, no()),
-            ];
-        }
+        Err(e) => return all_four(format!("SCardControl: {}", why(e))),
     };
     let code_of = |tag: u8| list.iter().find(|(t, _)| *t == tag).map(|(_, c)| *c);
     let names: Vec<String> = list.iter().map(|(t, _)| feature_name(*t)).collect();

@@ -6,11 +6,14 @@ use super::check::Verdict;
 use super::report::Report;
 use std::fmt::Write;
 
+/// `text` as XML character data or attribute value: escaped as for HTML, and without the
+/// control characters XML 1.0 forbids (a reader name or attribute may carry them).
 fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let allowed: String = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    super::html::esc(&allowed)
 }
 
 /// The JUnit XML of `r`.

@@ -7,6 +7,7 @@
 
 mod check;
 pub mod compare;
+mod exchange;
 mod failure;
 mod html;
 pub mod identity;
@@ -93,7 +94,7 @@ pub fn run(conn: &mut Connection, mut opts: Options) -> Report {
     let has_loopback = loopback::select(&mut r);
     let mut applications = Vec::new();
     let fci = match &ssse {
-        Ok(Some(fci)) => {
+        Ok(Ok(fci)) => {
             applications.push("SSSE".to_string());
             Some(fci.clone())
         }
@@ -125,38 +126,33 @@ pub fn run(conn: &mut Connection, mut opts: Options) -> Report {
         ssse::select(&mut r).ok();
         t1::run(
             &mut r,
-            &ssse::select_with_fci(),
-            &[0x00, 0xB2, 0x01, 0x2D, 0x00],
+            Some((&ssse::select_with_fci(), &[0x00, 0xB2, 0x01, 0x2D, 0x00])),
         );
     } else if matches!(has_loopback, Ok(true)) {
         loopback::select(&mut r).ok();
         let mut echo = vec![0x80, 0x16, 0, 0, 16];
         echo.extend(loopback::pattern(16));
         echo.push(0);
-        t1::run(&mut r, &echo, &[0x80, 0x12, 0, 0, 0]);
+        t1::run(&mut r, Some((&echo, &[0x80, 0x12, 0, 0, 0])));
     } else {
-        r.not_applicable(
-            "card.t1",
-            "T=1 behaviour",
-            Needs::T1Card,
-            "T=1 connection as the ATR offers; case 4 in one exchange; a response over IFSC 32 bytes whole",
-            "the card holds neither the SSSE nor the loopback application: no command to send",
-        );
+        t1::run(&mut r, None);
     }
     // The SSSE checks.
-    match &fci {
-        Some(fci) => {
+    let no_ssse = match &ssse {
+        Ok(Ok(fci)) => {
             ssse::select(&mut r).ok();
             ssse::run(&mut r, fci);
+            None
         }
-        None => {
-            r.gate = Some(match &ssse {
-                Ok(_) => "the card holds no SSSE application (SELECT by its AID refused)".into(),
-                Err(e) => format!("SELECT SSSE failed: {e}"),
-            });
-            ssse::run(&mut r, &[]);
-            r.gate = None;
-        }
+        Ok(Err(sw)) => Some(format!(
+            "the card holds no SSSE application (SELECT by its AID answered {sw})"
+        )),
+        Err(e) => Some(format!("SELECT SSSE failed: {e}")),
+    };
+    if let Some(why) = no_ssse {
+        r.gate = Some(why);
+        ssse::run(&mut r, &[]);
+        r.gate = None;
     }
     // The loopback checks.
     match loopback::select(&mut r) {

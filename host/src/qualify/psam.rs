@@ -5,10 +5,10 @@
 //! the PSAM and no card changes.
 
 use super::check::{Finding, Needs};
+use super::exchange::expect_raw;
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use super::ssse::expect_raw;
 use sscard_core::apdu::Command;
 use sscard_core::profile::psam::{factor_count_for, PsamInfo, EF15_LEN};
 use sscard_core::profile::Kid;

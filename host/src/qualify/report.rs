@@ -151,6 +151,12 @@ impl Report {
         }
         for c in &self.checks {
             t += &format!("{:<5} {:<60} {}\n", c.verdict.word(), c.name, c.figure);
+            // A failure over a threshold: the figure alone does not say which limit.
+            if let (Verdict::Fail, Some(why)) = (c.verdict, &c.reason) {
+                if *why != c.figure {
+                    t += &format!("      {why} (threshold: {})\n", c.threshold);
+                }
+            }
         }
         t + &format!(
             "{}: {} passed, {} failed, {} not applicable ({:.1} s)",
@@ -229,6 +235,52 @@ mod tests {
         assert_eq!(Summary::of(&mixed).verdict, Overall::Pass);
         let failed = [check("a", Verdict::Pass), check("b", Verdict::Fail)];
         assert_eq!(Summary::of(&failed).verdict, Overall::Fail);
+    }
+
+    #[test]
+    fn the_text_says_which_limit_a_failure_broke() {
+        let mut slow = check("latency.select-ssse", Verdict::Fail);
+        slow.name = "latency SELECT".into();
+        slow.figure = "p50 20.5 ms, p95 21.2 ms".into();
+        slow.reason = Some("p95 21.200 ms over 10 ms".into());
+        slow.threshold = "p95 ≤ 10 ms, p99 ≤ 15 ms".into();
+        let mut broken = check("ssse.case1", Verdict::Fail);
+        broken.figure = "INS 10: answered 6A86, 6D00 expected".into();
+        broken.reason = Some(broken.figure.clone());
+        let checks = vec![slow, broken];
+        let r = Report {
+            schema: SCHEMA.into(),
+            started: rfc3339(SystemTime::UNIX_EPOCH),
+            sscard_version: "0".into(),
+            host: "h".into(),
+            mode: Mode::Quick,
+            thresholds: Profile::built_in(),
+            reader: ReaderIdentity {
+                name: "R".into(),
+                properties: vec![],
+            },
+            card: CardInfo {
+                reader: "R".into(),
+                atr: "3B00".into(),
+                protocol: None,
+                applications: vec![],
+            },
+            psam: None,
+            summary: Summary::of(&checks),
+            checks,
+            seconds: 0.0,
+        };
+        let text = r.text();
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "FAIL  latency SELECT                                               p50 20.5 ms, p95 21.2 ms",
+                "      p95 21.200 ms over 10 ms (threshold: p95 ≤ 10 ms, p99 ≤ 15 ms)",
+                "FAIL  ssse.case1                                                   INS 10: answered 6A86, 6D00 expected",
+                "FAIL: 0 passed, 2 failed, 0 not applicable (0.0 s)",
+            ]
+        );
     }
 
     #[test]

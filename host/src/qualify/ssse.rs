@@ -4,13 +4,13 @@
 //! is tried at the lengths these commands have.
 
 use super::check::{Finding, Needs};
+use super::exchange::{complete, expect_len, expect_raw, expect_sw};
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use sscard_core::apdu::{Command, Response};
+use sscard_core::apdu::Command;
 use sscard_core::profile::SSSE_AID;
 use sscard_core::status::StatusWord;
-use sscard_transport::Transaction;
 
 /// `00A40400 0F <SSSE AID> 00`: SELECT with the FCI.
 pub fn select_with_fci() -> Vec<u8> {
@@ -42,76 +42,15 @@ fn read_records(sfi: u8, le: u8) -> [u8; 5] {
     [0x00, 0xB2, 0x01, sfi << 3 | 0x05, le]
 }
 
+/// INTERNAL AUTHENTICATE of the IRK: `00880008 08 <R8> 00` with 8 bytes (PROFILE section 4);
+/// with 16 bytes (process factor ‖ source data) in the field terminals' shape, P2 `00`
+/// (PROFILE section 4, field-terminal shapes), the one the profile gives for that length.
 fn internal_authenticate(data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x00, 0x88, 0x00, 0x08, data.len() as u8];
+    let p2 = if data.len() == 16 { 0x00 } else { 0x08 };
+    let mut v = vec![0x00, 0x88, 0x00, p2, data.len() as u8];
     v.extend_from_slice(data);
     v.push(0x00);
     v
-}
-
-/// Sends `apdu` as it is and expects `sw` (a `61xx` or `6Cxx` too: no T=0 completion).
-pub(super) fn expect_raw(
-    tx: &mut Transaction<'_>,
-    command: &'static str,
-    apdu: &[u8],
-    sw: StatusWord,
-) -> Result<Response, CheckFailure> {
-    let r = tx.transmit_raw(apdu)?;
-    if r.sw != sw {
-        return Err(CheckFailure::Status {
-            command,
-            expected: sw,
-            got: r.sw,
-        });
-    }
-    Ok(r)
-}
-
-/// Sends `apdu` and completes a T=0 answer as a terminal does: `61xx` fetched with GET
-/// RESPONSE, `6Cxx` sent again with Le xx. A T=1 card never answers either; the checks of those
-/// two paths (`ssse.6cxx`, `ssse.61xx`) send raw instead.
-fn complete(tx: &mut Transaction<'_>, apdu: &[u8]) -> Result<Response, CheckFailure> {
-    let r = tx.transmit_raw(apdu)?;
-    match r.sw.sw1() {
-        0x61 => Ok(tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?),
-        0x6C if apdu.len() >= 5 => {
-            let mut again = apdu.to_vec();
-            if let Some(le) = again.last_mut() {
-                *le = r.sw.sw2();
-            }
-            Ok(tx.transmit_raw(&again)?)
-        }
-        _ => Ok(r),
-    }
-}
-
-/// Sends `apdu`, completing a T=0 answer, and expects `sw`.
-fn expect_sw(
-    tx: &mut Transaction<'_>,
-    command: &'static str,
-    apdu: &[u8],
-    sw: StatusWord,
-) -> Result<Response, CheckFailure> {
-    let r = complete(tx, apdu)?;
-    if r.sw != sw {
-        return Err(CheckFailure::Status {
-            command,
-            expected: sw,
-            got: r.sw,
-        });
-    }
-    Ok(r)
-}
-
-fn expect_len(command: &'static str, r: &Response, len: usize) -> Result<(), CheckFailure> {
-    if r.data.len() != len {
-        return Err(CheckFailure::Length {
-            command,
-            got: r.data.len(),
-            expected: len,
-        });
-    }
-    Ok(())
 }
 
 /// The value of the first `tag 01 value` in `fci` (the FCI's algorithm `86` and life cycle
@@ -139,15 +78,19 @@ fn describe_fci(fci: &[u8]) -> String {
     format!("FCI {} bytes: {alg}, {life}", fci.len())
 }
 
-/// Selects SSSE with its FCI: the FCI when the card holds the application, `None` when it
-/// answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
-pub(super) fn select(r: &mut Runner<'_>) -> Result<Option<Vec<u8>>, CheckFailure> {
+/// Selects SSSE with its FCI: the FCI when the card holds the application, the status word
+/// when it answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
+pub(super) fn select(r: &mut Runner<'_>) -> Result<Result<Vec<u8>, StatusWord>, CheckFailure> {
     r.app_select = select_no_le();
     let sel = Command::new(0x00, 0xA4, 0x04, 0x00)
         .with_data(SSSE_AID)
         .with_le(256);
     let resp = r.in_tx(|tx| Ok(tx.transmit(&sel)?))?;
-    Ok(resp.is_success().then_some(resp.data))
+    Ok(if resp.is_success() {
+        Ok(resp.data)
+    } else {
+        Err(resp.sw)
+    })
 }
 
 /// The SSSE checks; the application is selected and answered `fci`.
@@ -535,6 +478,10 @@ mod tests {
         assert_eq!(
             internal_authenticate(&[1; 8])[..5],
             [0x00, 0x88, 0x00, 0x08, 0x08]
+        );
+        assert_eq!(
+            internal_authenticate(&[1; 16])[..5],
+            [0x00, 0x88, 0x00, 0x00, 0x10]
         );
         let fci = [
             0x6F, 0x0B, 0x84, 0x00, 0xA5, 0x07, 0x9F, 0x0C, 0x03, 0x86, 0x01, 0x03, 0xC0, 0x01,

@@ -13,8 +13,10 @@ use sscard_transport::backend::ActiveProtocol;
 const DEFAULT_IFSC: usize = 32;
 
 /// The T=1 check: `case4` is a case-4 command of the card's application (selected) that
-/// answers `9000` with data; `long` one whose answer is longer than 32 bytes.
-pub(super) fn run(r: &mut Runner<'_>, case4: &[u8], long: &[u8]) {
+/// answers `9000` with data; `long` one whose answer is longer than 32 bytes. `None` when the
+/// card holds no application to send them to: on a T=1 card the check then says so, on another
+/// card that it is not T=1 (the reason that holds whatever the card holds).
+pub(super) fn run(r: &mut Runner<'_>, commands: Option<(&[u8], &[u8])>) {
     const ID: &str = "card.t1";
     const NAME: &str = "T=1 behaviour";
     const THRESHOLD: &str =
@@ -33,6 +35,16 @@ pub(super) fn run(r: &mut Runner<'_>, case4: &[u8], long: &[u8]) {
         r.not_applicable(ID, NAME, Needs::T1Card, THRESHOLD, &why);
         return;
     }
+    let Some((case4, long)) = commands else {
+        r.not_applicable(
+            ID,
+            NAME,
+            Needs::T1Card,
+            THRESHOLD,
+            "the card holds neither the SSSE nor the loopback application: no command to send",
+        );
+        return;
+    };
     r.check(ID, NAME, Needs::T1Card, THRESHOLD, |r| {
         if !offered.contains(&1) {
             return Err(CheckFailure::PropertyDiffers {

@@ -177,10 +177,51 @@ fn a_card_without_either_application_qualifies_nothing() {
     assert_eq!(r.summary.verdict, Overall::Inconclusive);
     assert_eq!(
         reason(&r, "ssse.case1"),
-        "the card holds no SSSE application (SELECT by its AID refused)"
+        "the card holds no SSSE application (SELECT by its AID answered 6A86)"
+    );
+    // The PSAM's ATR offers T=0 only: that is why T=1 cannot be checked, whatever it holds.
+    assert_eq!(
+        reason(&r, "card.t1"),
+        "neither SCardStatus nor the ATR says T=1"
     );
     assert_eq!(
         reason(&r, "card.removal"),
         "the card holds neither the SSSE nor the loopback application: no command to probe with"
     );
+}
+
+#[test]
+fn the_threshold_profile_names_exactly_the_commands_measured() {
+    // A [command."NAME"] table of a profile is refused unless NAME is in COMMANDS: every
+    // command measured must be there, and nothing else, or a lab's limit would be refused or
+    // silently never apply.
+    let (ssc, psam) = sscard_model::test_pair(Algorithm::Tdes);
+    let card = sscard_model::loopback::WithLoopback::new(ssc);
+    let mut conn = Connection::new(InProcess::new(shared(card), "in-process"));
+    let psam = Connection::new(InProcess::new(shared(psam), "in-process PSAM"));
+    let r = run(&mut conn, options(PsamSlot::Connected(psam)));
+    assert_eq!(r.card.applications, ["SSSE", "loopback"]);
+    let mut measured: Vec<&str> = r
+        .checks
+        .iter()
+        .filter_map(|c| c.latency.as_ref().map(|l| l.command.as_str()))
+        .collect();
+    measured.sort_unstable();
+    let mut named = thresholds::COMMANDS.to_vec();
+    named.sort_unstable();
+    assert_eq!(measured, named, "{}", r.text());
+}
+
+#[test]
+fn the_junit_of_a_reader_with_control_characters_in_its_name_is_well_formed_xml() {
+    let psam = sscard_model::test_pair(Algorithm::Tdes).1;
+    let mut conn = Connection::new(InProcess::new(shared(psam), "in-process"));
+    let mut r = run(&mut conn, options(PsamSlot::Absent("none".into())));
+    r.reader.name = "ACME \u{1}<Reader> & \"0\"\u{1b}".into();
+    let xml = junit(&r);
+    assert!(
+        xml.contains("<testsuite name=\"ACME &lt;Reader&gt; &amp; &quot;0&quot;\" "),
+        "{xml}"
+    );
+    assert!(!xml.contains(['\u{1}', '\u{1b}']));
 }

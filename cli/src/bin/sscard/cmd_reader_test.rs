@@ -2,7 +2,7 @@
 //! loopback test application, a PSAM), and `reader-test compare A.json B.json`.
 
 use crate::connect::TraceOpts;
-use crate::exit::Reported;
+use crate::exit::{BadInput, Reported};
 use crate::output::Output;
 use anyhow::{Context, Result};
 use sscard::qualify::{
@@ -13,7 +13,7 @@ use sscard_transport::pcsc::{
     establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
 };
 use sscard_transport::Connection;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ pub struct Args {
     junit: Option<PathBuf>,
     /// Ask the operator to remove and reinsert the card, and to unplug the reader (real
     /// readers).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model_control")]
     interactive: bool,
     /// The control socket of the sscard-model serving this reader (virtual readers).
     #[arg(long)]
@@ -88,9 +88,12 @@ struct ControlRefused(String);
 fn control(path: &PathBuf, line: &str) -> Result<(), CallbackError> {
     let mut s = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // A model that does not answer fails the check instead of hanging the run; its answer is
+    // one short line ("ok" or a refusal).
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
     writeln!(s, "{line}")?;
     let mut answer = String::new();
-    BufReader::new(s).read_line(&mut answer)?;
+    BufReader::new(s).take(1024).read_line(&mut answer)?;
     match answer.trim() {
         "ok" => Ok(()),
         other => Err(ControlRefused(other.to_string()).into()),
@@ -112,6 +115,7 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         return run_compare(out, &fa, &fb, html.as_ref());
     }
     let wanted = a.reader.clone().context("--reader is required")?;
+    check_paths(&a)?;
     let profile = match &a.thresholds {
         Some(p) => Profile::load(p)?,
         None => Profile::built_in(),
@@ -208,6 +212,41 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         )
         .into()),
     }
+}
+
+/// What would otherwise fail only after the run (a report file in a folder that does not
+/// exist: the run's result lost) or fail a check for the operator's slip (no model behind
+/// --model-control): refused before any card is touched.
+fn check_paths(a: &Args) -> Result<(), BadInput> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(p) = &a.model_control {
+        let socket = std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
+        if !socket {
+            return Err(BadInput(format!(
+                "--model-control {}: no socket there (sscard-model serve --control {0} makes it)",
+                p.display()
+            )));
+        }
+    }
+    for (flag, path) in [
+        ("--json-file", &a.json_file),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ] {
+        let Some(p) = path else { continue };
+        let folder = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(BadInput(format!(
+                "{flag} {}: the folder {} does not exist",
+                p.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_compare(out: &Output, fa: &Path, fb: &Path, html: Option<&PathBuf>) -> Result<()> {
