@@ -146,6 +146,13 @@ impl ModelServer {
                 !card_present(r),
                 "{r} already holds a card: another model is serving"
             );
+            // A connection vpcd still holds would take the new card's place in its queue and
+            // let pcscd miss the insertion (see `await_empty`): fail here, at the cause.
+            assert!(
+                !vpcd_port(r).is_some_and(vpcd_holds),
+                "vpcd still holds a connection on {r}'s port though pcscd shows it empty; {}",
+                reader_diagnosis(r)
+            );
         }
         let control = std::env::temp_dir().join(format!(
             "sscard-model-{}-{}.sock",
