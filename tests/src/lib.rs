@@ -1247,3 +1247,53 @@ fn port_listening(port: u16) -> bool {
             })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race behind "timed out waiting for a card in Virtual PCD 00 00", brought about on
+    /// purpose. A client resets the card while it is out, between two of pcscd's polls (as
+    /// reader-test's removal check does): pcscd's reset path polls vpcd itself, finds no card
+    /// and shows the reader empty, while its event thread, which did not look, still believes
+    /// the card in. The card comes back and pcscd keeps showing the reader empty. The model is
+    /// then stopped at several points of pcscd's 400 ms poll and power-down cycle, and a new
+    /// one started: each must be seen. With a wait for "empty" alone, the new model started
+    /// at once, connected into vpcd's queue, and was taken by the next poll as the card the
+    /// event thread believed there all along — invisible (8 of 20 in the repro).
+    #[test]
+    fn a_model_started_after_pcscd_showed_a_stale_empty_reader_is_seen() {
+        let _g = exclusive();
+        ensure_pcscd();
+        for settle_ms in [450, 550, 650, 750, 850, 950] {
+            let model = ModelServer::start(&["--no-psam"], &[READER_0]);
+            let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd");
+            let name = std::ffi::CString::new(READER_0).unwrap();
+            let mut card = ctx
+                .connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+                .expect("connect to the served card");
+            assert_eq!(model.control("remove 0"), "ok");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            // The model has closed its end; vpcd notices only when it next polls.
+            while model.control("status").contains("connected") {
+                assert!(Instant::now() < deadline, "the model kept its connection");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(
+                card.reconnect(
+                    pcsc::ShareMode::Shared,
+                    pcsc::Protocols::ANY,
+                    pcsc::Disposition::ResetCard
+                ),
+                Err(pcsc::Error::NoSmartcard),
+                "the reset finds the card out"
+            );
+            assert_eq!(model.control("insert 0"), "ok");
+            drop(card);
+            std::thread::sleep(Duration::from_millis(settle_ms));
+            drop(model);
+            let next = ModelServer::start(&["--no-psam"], &[READER_0]);
+            drop(next);
+        }
+    }
+}
