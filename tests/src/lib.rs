@@ -146,14 +146,20 @@ impl ModelServer {
                 !card_present(r),
                 "{r} already holds a card: another model is serving"
             );
-            // A connection vpcd still holds would take the new card's place in its queue and
-            // let pcscd miss the insertion (see `await_empty`): fail here, at the cause.
-            assert!(
-                !vpcd_port(r).is_some_and(vpcd_holds),
-                "vpcd still holds a connection on {r}'s port though pcscd shows it empty; {}",
-                reader_diagnosis(r)
+        }
+        // A connection vpcd still holds (a model stopped by a process that did not wait for
+        // vpcd, or dying now) would take the new card's place in vpcd's queue and let pcscd
+        // miss the insertion (see `await_empty`): wait for vpcd to let go of it and pcscd's poll
+        // to see it go, or fail here, at the cause, with what holds it.
+        let held: Vec<Departure> = departures(readers).into_iter().filter(|d| d.held).collect();
+        for d in &held {
+            eprintln!(
+                "harness: vpcd still holds a connection on {}'s port though pcscd shows it empty; waiting for it to go ({})",
+                d.reader,
+                reader_diagnosis(d.reader)
             );
         }
+        await_empty(&held);
         let control = std::env::temp_dir().join(format!(
             "sscard-model-{}-{}.sock",
             std::process::id(),
