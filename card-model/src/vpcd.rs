@@ -13,7 +13,7 @@
 use crate::card::SharedCard;
 use rand::Rng;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -77,10 +77,22 @@ struct Armed {
     fault: Fault,
 }
 
+/// How long one attempt to connect to vpcd may take before the card knocks again.
+///
+/// vpcd listens with a backlog of 0 and accepts only when it polls the reader (every 400 ms)
+/// and holds no card: while another connection waits in that one-place queue (a card that left
+/// and is not yet seen gone, a card that came back), a new connection's SYN is dropped, and
+/// the kernel's own retransmissions come 1, 3, 7 and 15 s later — so a card knocking just
+/// after the place frees could wait 8 s more for nothing. Giving up after this long and
+/// connecting again keeps the wait within a poll or two of the place freeing.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
 #[derive(Default)]
 struct Flags {
     removed: AtomicBool,
     connected: AtomicBool,
+    /// Connection attempts so far (each at most [`CONNECT_TIMEOUT`]).
+    attempts: AtomicU64,
     stop: AtomicBool,
     apdus: AtomicU64,
     armed: Mutex<Option<Armed>>,
@@ -117,6 +129,10 @@ impl ServedCard {
     /// Whether pcscd is connected to this card now.
     pub fn is_connected(&self) -> bool {
         self.flags.connected.load(Ordering::SeqCst)
+    }
+    /// How many times the card tried to connect to vpcd so far.
+    pub fn connect_attempts(&self) -> u64 {
+        self.flags.attempts.load(Ordering::SeqCst)
     }
     pub fn apdu_count(&self) -> u64 {
         self.flags.apdus.load(Ordering::SeqCst)
@@ -178,9 +194,17 @@ fn run(card: SharedCard, flags: Arc<Flags>, opts: ServeOptions) {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        let Ok(stream) = TcpStream::connect((opts.host.as_str(), opts.port)) else {
-            std::thread::sleep(opts.reconnect_delay);
-            continue;
+        flags.attempts.fetch_add(1, Ordering::SeqCst);
+        let stream = match connect(&opts) {
+            Ok(s) => s,
+            // The SYN was dropped (vpcd's queue is taken) and the attempt already waited:
+            // knock again at once rather than after the kernel's growing back-off.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+            // Nothing listens (pcscd away) or the host does not resolve: wait, then retry.
+            Err(_) => {
+                std::thread::sleep(opts.reconnect_delay);
+                continue;
+            }
         };
         tracing::info!(port = opts.port, "connected to pcscd");
         flags.connected.store(true, Ordering::SeqCst);
@@ -192,6 +216,23 @@ fn run(card: SharedCard, flags: Arc<Flags>, opts: ServeOptions) {
             std::thread::sleep(opts.reconnect_delay);
         }
     }
+}
+
+/// One attempt to connect to vpcd, bounded by [`CONNECT_TIMEOUT`] for each address.
+fn connect(opts: &ServeOptions) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in (opts.host.as_str(), opts.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{} resolves to no address", opts.host),
+        )
+    }))
 }
 
 /// Why a session ended on purpose.
@@ -364,5 +405,67 @@ fn session(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::shared;
+    use sscard_core::card::Card;
+    use std::time::Instant;
+
+    /// Waits (up to a minute, then panics) until `cond` holds: a wait, not a speed measure.
+    fn eventually(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A listener as vpcd's: backlog 0, so one connection waiting to be accepted fills it.
+    fn vpcd_like() -> (socket2::Socket, u16) {
+        use socket2::{Domain, Socket, Type};
+        let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        l.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        l.listen(0).unwrap();
+        // accept() honours the receive timeout on Linux: a broken test fails, never hangs.
+        l.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let port = l.local_addr().unwrap().as_socket().unwrap().port();
+        (l, port)
+    }
+
+    #[test]
+    fn a_card_knocks_again_while_vpcds_one_place_queue_is_taken_and_gets_in_once_it_frees() {
+        let (listener, port) = vpcd_like();
+        // The place is taken: a previous card's connection that vpcd has not accepted yet.
+        let previous = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (card, _) = crate::test_pair(sscard_core::crypto::Algorithm::Tdes);
+        let atr = card.atr();
+        let mut opts = ServeOptions::port(port);
+        opts.reconnect_delay = Duration::from_millis(20);
+        let served = serve(shared(card), opts);
+        // Its SYNs are dropped; it does not sit in the kernel's back-off but tries again.
+        eventually("three attempts while the queue is full", || {
+            served.connect_attempts() >= 3
+        });
+        assert!(!served.is_connected());
+        // vpcd polls: takes the previous card's connection and finds it gone.
+        let (gone, _) = listener.accept().unwrap();
+        drop(previous);
+        drop(gone);
+        // The card's next attempt gets the place; vpcd asks it for its ATR.
+        let (s, _) = listener.accept().unwrap();
+        let mut s: TcpStream = s.into();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write_frame(&mut s, &[CTRL_ATR]).unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut answer = vec![0u8; u16::from_be_bytes(len).into()];
+        s.read_exact(&mut answer).unwrap();
+        assert_eq!(answer, atr);
+        eventually("the card connected", || served.is_connected());
     }
 }

@@ -127,6 +127,8 @@ pub struct ModelServer {
     child: Child,
     pub control: PathBuf,
     readers: Vec<&'static str>,
+    /// pcscd's view of the readers just before the model was killed, once it was.
+    before_kill: Option<Vec<Departure>>,
 }
 
 impl ModelServer {
@@ -145,6 +147,19 @@ impl ModelServer {
                 "{r} already holds a card: another model is serving"
             );
         }
+        // A connection vpcd still holds (a model stopped by a process that did not wait for
+        // vpcd, or dying now) would take the new card's place in vpcd's queue and let pcscd
+        // miss the insertion (see `await_empty`): wait for vpcd to let go of it and pcscd's poll
+        // to see it go, or fail here, at the cause, with what holds it.
+        let held: Vec<Departure> = departures(readers).into_iter().filter(|d| d.held).collect();
+        for d in &held {
+            eprintln!(
+                "harness: vpcd still holds a connection on {}'s port though pcscd shows it empty; waiting for it to go ({})",
+                d.reader,
+                reader_diagnosis(d.reader)
+            );
+        }
+        await_empty(&held);
         let control = std::env::temp_dir().join(format!(
             "sscard-model-{}-{}.sock",
             std::process::id(),
@@ -163,9 +178,18 @@ impl ModelServer {
             child,
             control,
             readers: readers.to_vec(),
+            before_kill: None,
         };
         for r in readers {
-            wait_for(&format!("a card in {r}"), || card_present(r));
+            let start = Instant::now();
+            while !card_present(r) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "timed out waiting for a card in {r}; {}",
+                    reader_diagnosis(r)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         server
     }
@@ -173,6 +197,9 @@ impl ModelServer {
     /// Kills the model at once (SIGKILL): every reader it serves loses its card mid-whatever,
     /// as when a reader's device goes away. Drop then only waits for the readers to be empty.
     pub fn kill(&mut self) {
+        if self.before_kill.is_none() {
+            self.before_kill = Some(departures(&self.readers));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -212,39 +239,131 @@ fn rand_suffix() -> u64 {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_file(&self.control);
-        await_empty(&self.readers);
+        await_empty(self.before_kill.as_deref().unwrap_or_default());
     }
 }
 
-/// Waits until pcscd sees each reader empty. While a test is already failing, a reader that
-/// stays full is not a second panic (which would abort the whole test binary).
-fn await_empty(readers: &[&str]) {
-    for r in readers {
-        if std::thread::panicking() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while card_present(r) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
+/// A reader whose card server is about to go: pcscd's event count of it then, and whether vpcd
+/// held a connection on its port.
+struct Departure {
+    reader: &'static str,
+    events: Option<u32>,
+    held: bool,
+}
+
+/// Notes what [`await_empty`] needs before the card servers of `readers` are stopped.
+fn departures(readers: &[&'static str]) -> Vec<Departure> {
+    readers
+        .iter()
+        .map(|&reader| Departure {
+            reader,
+            events: reader_view(reader).map(|(_, events)| events),
+            held: vpcd_port(reader).is_some_and(vpcd_holds),
+        })
+        .collect()
+}
+
+/// pcscd's view of a reader: whether it shows a card, and the reader's event count (the card
+/// insertions and removals pcscd's own poll of the reader has seen).
+fn reader_view(reader: &str) -> Option<(bool, u32)> {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).ok()?;
+    let name = std::ffi::CString::new(reader).ok()?;
+    let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+    ctx.get_status_change(Duration::ZERO, &mut states).ok()?;
+    Some((
+        states[0].event_state().contains(pcsc::State::PRESENT),
+        states[0].event_count(),
+    ))
+}
+
+/// Whether vpcd still holds a connection on `port`: pcscd's end of one (accepted, or waiting in
+/// the accept queue) not yet closed. vpcd closes it only when it finds the card gone.
+fn vpcd_holds(port: u16) -> bool {
+    let needle = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                // ESTABLISHED, SYN_RECV, CLOSE (reset, fd still open), CLOSE_WAIT.
+                cols.len() > 3
+                    && cols[1].ends_with(&needle)
+                    && ["01", "03", "07", "08"].contains(&cols[3])
+            })
+    })
+}
+
+/// Waits until each departed reader is empty for good: pcscd shows no card, vpcd has closed
+/// the old connection, and pcscd's own poll of the reader has seen the card go.
+///
+/// pcscd's "no card" alone is not enough. pcsc-lite 1.9.9 keeps two views of a reader: the
+/// state clients read, and its event thread's last observation. Every power action first asks
+/// the driver whether a card is there (`IFDPowerICC` calls `IFDStatusICC`), and vpcd answers
+/// that by polling its socket — dropping a dead card's connection, or accepting a waiting one —
+/// outside the event thread's own look. A client whose reset or power-up finds the card gone
+/// writes "absent" into the state clients read (a card removed and put back between two polls,
+/// as reader-test's removal check does); the event thread, which did not see the card go, still
+/// believes it present. The reader then reads empty while vpcd holds the old card's connection.
+/// A next model started then connects into vpcd's queue; the event thread's power-down finds
+/// the old card dead (a look of its own is not needed), its next poll accepts the new card and
+/// sees a card present, as it believed all along: no insertion, and the new card stays
+/// invisible ("timed out waiting for a card in …" with vpcd connected to the model).
+///
+/// So: wait for vpcd to close the old connection and, when it held one at the stop, for the
+/// reader's event count to move (the event thread saw the card go). Only a count that does not
+/// move within 2 s of vpcd closing is let pass — the event thread already believed the reader
+/// empty (a card pulled and never put back) — and said. While a test is already failing, a
+/// reader that stays full is not a second panic (which would abort the whole test binary).
+fn await_empty(departed: &[Departure]) {
+    for d in departed {
+        let r = d.reader;
+        let start = Instant::now();
+        let mut replugged = false;
+        let mut quiet_since: Option<Instant> = None;
+        loop {
+            let view = reader_view(r);
+            let present = view.is_some_and(|(present, _)| present);
+            let quiet = !vpcd_port(r).is_some_and(vpcd_holds);
+            let seen_go = match (d.held, d.events, view) {
+                (true, Some(before), Some((_, now))) => now != before,
+                _ => true,
+            };
+            if !quiet {
+                quiet_since = None;
+            } else if quiet_since.is_none() {
+                quiet_since = Some(Instant::now());
             }
-        } else {
-            let start = Instant::now();
-            let mut replugged = false;
-            while card_present(r) {
-                let waited = start.elapsed();
+            if !present && quiet {
+                if seen_go {
+                    break;
+                }
+                if quiet_since.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+                    eprintln!("harness: pcscd counted no removal in {r} though vpcd held its card at the stop; taking it as empty ({})", reader_diagnosis(r));
+                    break;
+                }
+            }
+            let waited = start.elapsed();
+            if std::thread::panicking() {
+                if waited > Duration::from_secs(10) {
+                    break;
+                }
+            } else {
                 assert!(
                     waited < Duration::from_secs(10),
                     "timed out waiting for {r} to be empty; {}",
                     reader_diagnosis(r)
                 );
-                if !replugged && waited > Duration::from_secs(2) && !served(r) {
+                if present && !replugged && waited > Duration::from_secs(2) && !served(r) {
                     eprintln!("harness: pcscd reports a card in {r} that nothing serves; replugging to resync it ({})", reader_diagnosis(r));
                     replug(r);
                     replugged = true;
                 }
-                std::thread::sleep(Duration::from_millis(50));
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -354,7 +473,12 @@ fn reader_diagnosis(reader: &str) -> String {
                 .iter()
                 .any(|p| p.is_some_and(|p| (VPCD_PORT..VPCD_PORT + 12).contains(&p)))
             {
-                sockets.push(format!("{}->{} state {}", cols[1], cols[2], cols[3]));
+                // For a listening socket (0A) the receive queue is its accept queue: vpcd
+                // listens with a backlog of 0, so one connection waiting fills it.
+                sockets.push(format!(
+                    "{}->{} state {} queues {}",
+                    cols[1], cols[2], cols[3], cols[4]
+                ));
             }
         }
     }
@@ -958,9 +1082,10 @@ impl IndependentCard {
 
 impl Drop for IndependentCard {
     fn drop(&mut self) {
+        let departed = departures(&[READER_E0, READER_E1]);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        await_empty(&[READER_E0, READER_E1]);
+        await_empty(&departed);
     }
 }
 
@@ -1127,4 +1252,54 @@ fn port_listening(port: u16) -> bool {
                 cols.len() > 3 && format!("{} ", cols[1]).contains(&needle) && cols[3] == "0A"
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race behind "timed out waiting for a card in Virtual PCD 00 00", brought about on
+    /// purpose. A client resets the card while it is out, between two of pcscd's polls (as
+    /// reader-test's removal check does): pcscd's reset path polls vpcd itself, finds no card
+    /// and shows the reader empty, while its event thread, which did not look, still believes
+    /// the card in. The card comes back and pcscd keeps showing the reader empty. The model is
+    /// then stopped at several points of pcscd's 400 ms poll and power-down cycle, and a new
+    /// one started: each must be seen. With a wait for "empty" alone, the new model started
+    /// at once, connected into vpcd's queue, and was taken by the next poll as the card the
+    /// event thread believed there all along — invisible (8 of 20 in the repro).
+    #[test]
+    fn a_model_started_after_pcscd_showed_a_stale_empty_reader_is_seen() {
+        let _g = exclusive();
+        ensure_pcscd();
+        for settle_ms in [450, 550, 650, 750, 850, 950] {
+            let model = ModelServer::start(&["--no-psam"], &[READER_0]);
+            let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd");
+            let name = std::ffi::CString::new(READER_0).unwrap();
+            let mut card = ctx
+                .connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+                .expect("connect to the served card");
+            assert_eq!(model.control("remove 0"), "ok");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            // The model has closed its end; vpcd notices only when it next polls.
+            while model.control("status").contains("connected") {
+                assert!(Instant::now() < deadline, "the model kept its connection");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(
+                card.reconnect(
+                    pcsc::ShareMode::Shared,
+                    pcsc::Protocols::ANY,
+                    pcsc::Disposition::ResetCard
+                ),
+                Err(pcsc::Error::NoSmartcard),
+                "the reset finds the card out"
+            );
+            assert_eq!(model.control("insert 0"), "ok");
+            drop(card);
+            std::thread::sleep(Duration::from_millis(settle_ms));
+            drop(model);
+            let next = ModelServer::start(&["--no-psam"], &[READER_0]);
+            drop(next);
+        }
+    }
 }
