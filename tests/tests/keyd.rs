@@ -253,15 +253,7 @@ fn perso_flow(dir: &Path, side: &Side, n: usize) -> Outcome {
         stdout(&o),
         stderr(&o)
     );
-    let audit = json(&sscard(&[
-        "perso",
-        "audit-verify",
-        "--journal",
-        &journal,
-        "--keys",
-        "test",
-        "--json",
-    ]));
+    let audit = audit_verify(&journal);
     assert_eq!(audit["verified"], true, "{}: {audit}", side.name);
     let mut images = BTreeMap::new();
     for entry in std::fs::read_dir(&feed).unwrap() {
@@ -1050,27 +1042,11 @@ fn keyd_killed_and_restarted_during_a_batch_loses_and_duplicates_nothing() {
     let unique: std::collections::BTreeSet<&String> = numbers.iter().collect();
     assert_eq!((numbers.len(), unique.len()), (n, n));
     assert_eq!(named("issued").len(), n, "one issued event per holder");
-    let audit = json(&sscard(&[
-        "perso",
-        "audit-verify",
-        "--journal",
-        &journal,
-        "--keys",
-        "test",
-        "--json",
-    ]));
+    let audit = audit_verify(&journal);
     assert_eq!(audit["verified"], true, "{audit}");
     // keyd's own audit chain, across its SIGKILL.
     keyd.kill();
-    let keyd_chain = json(&sscard(&[
-        "perso",
-        "audit-verify",
-        "--journal",
-        &keyd_audit,
-        "--keys",
-        "test",
-        "--json",
-    ]));
+    let keyd_chain = audit_verify(&keyd_audit);
     println!("keyd's audit chain across the kill: {keyd_chain}");
     assert_eq!(keyd_chain["verified"], true, "{keyd_chain}");
     println!("kill/restart: {n} holders issued once each by one station process, audit {audit}");
@@ -1272,15 +1248,7 @@ fn a_station_waits_for_keyd_at_its_start_and_stops_after_idle_when_it_stays_away
         ]))["states"],
         serde_json::json!({ "issued": 30 })
     );
-    let audit = json(&sscard(&[
-        "perso",
-        "audit-verify",
-        "--journal",
-        &journal,
-        "--keys",
-        "test",
-        "--json",
-    ]));
+    let audit = audit_verify(&journal);
     assert_eq!(audit["verified"], true, "{audit}");
 }
 
@@ -1325,4 +1293,17 @@ fn the_harness_pki_chains_as_intended() {
         }
     }
     assert_eq!(fingerprint(&desk.cert).len(), 64);
+}
+
+/// `sscard perso audit-verify --json` of a journal kept with the test keys.
+fn audit_verify(journal: &str) -> serde_json::Value {
+    json(&sscard(&[
+        "perso",
+        "audit-verify",
+        "--journal",
+        journal,
+        "--keys",
+        "test",
+        "--json",
+    ]))
 }
