@@ -439,6 +439,7 @@ local F = {
   step = ProtoField.string("sscard.step", "Step"),
   random = ProtoField.bytes("sscard.random", "Random"),
   cryptogram = ProtoField.bytes("sscard.cryptogram", "Cryptogram"),
+  iv = ProtoField.bytes("sscard.iv", "IV (the card's challenge, zero-padded)"),
   mac_input = ProtoField.bytes("sscard.mac_input", "MAC input"),
   mac = ProtoField.bytes("sscard.mac", "MAC"),
   secret = ProtoField.string("sscard.secret", "Secret"),
@@ -734,7 +735,8 @@ local function analyse_command(apdu, key, role)
     if info.file then table.insert(items, item(F.file, 3, 1, info.file)) end
     local mode = bit.band(c.p2, 0x07)
     if mode == 4 or mode == 5 then
-      table.insert(items, item(F.record, 2, 1, c.p1))
+      -- An UPDATE RECORD's number shows with its TLV below.
+      if ins == 0xB2 then table.insert(items, item(F.record, 2, 1, c.p1)) end
       info.record = (mode == 5) and string.format("#%d to last", c.p1) or string.format("#%d", c.p1)
     elseif mode == 0 then
       local r = record_by(f, "tag", c.p1)
@@ -818,7 +820,7 @@ local function analyse_command(apdu, key, role)
       table.insert(items, item(F.step, 2, 1, "PSAM: MAC for line protection under " ..
         (state.kid and kid_name(state.kid) or "the initialised key")))
       if c.data ~= nil and c.data_len > block then
-        table.insert(items, item(F.random, d, block))
+        table.insert(items, item(F.iv, d, block))
         table.insert(items, item(F.mac_input, d + block, c.data_len - block))
       end
     else

@@ -266,11 +266,7 @@ pub fn lua_profile() -> String {
     out.push_str("profile.commands = {\n");
     command_table(&mut out, "interindustry", 0x00);
     command_table(&mut out, "proprietary", 0x80);
-    let _ = writeln!(
-        out,
-        "  unknown = {},\n}}",
-        lua_str(unknown_command())
-    );
+    let _ = writeln!(out, "  unknown = {},\n}}", lua_str(unknown_command()));
 
     status_tables(&mut out);
     out
@@ -292,8 +288,8 @@ mod tests {
     #[test]
     fn the_dissector_carries_the_profile_of_this_crate() {
         let path = dissector_path();
-        let lua = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let lua =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let start = lua
             .find(BEGIN)
             .unwrap_or_else(|| panic!("{}: no line {BEGIN:?}", path.display()))
@@ -327,7 +323,9 @@ mod tests {
         assert!(lua.contains(
             "  { name = \"DF01/EF02\", df = \"DF01\", fid = 0xEF02, sfi = 0x02, update_kid = 0x12, size = 256 },\n"
         ));
-        assert!(lua.contains("    [0x20] = { name = \"VERIFY\", secret_command = true, changes_card = true },\n"));
+        assert!(lua.contains(
+            "    [0x20] = { name = \"VERIFY\", secret_command = true, changes_card = true },\n"
+        ));
         assert!(lua.contains("    [0xFA] = { name = \"DES CRYPT\", secret_response = true },\n"));
         assert!(lua.contains("  des_crypt = { cla = 0x80, ins = 0xFA, name = \"DES CRYPT\", encrypt_p1 = 0x00, mac_p1 = 0x05 },\n"));
         assert!(lua.contains("[0x9000] = \"success\","));

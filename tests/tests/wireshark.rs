@@ -1,0 +1,368 @@
+//! The Wireshark dissector `contrib/wireshark/sscard.lua` on the pcapng files sscard writes
+//! through pcscd: `info` on a 3DES and an SM4 card, a line-protected write MACed by the PSAM and
+//! a VERIFY, each decoded by `tshark -X lua_script:…` line for line (random challenges and
+//! cryptograms checked for their shape only), with no Lua error; and a trace from another tool
+//! with a PIN in the clear, whose digits the dissector never shows.
+
+use sscard_e2e::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const DISSECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../contrib/wireshark/sscard.lua"
+);
+
+/// The dissector's fields the tests print, in this order; the last four hold random challenges,
+/// cryptograms and MACs, compared by shape.
+const FIELDS: [&str; 14] = [
+    "frame.number",
+    "sscard.command",
+    "sscard.psam.command",
+    "sscard.file",
+    "sscard.record",
+    "sscard.field",
+    "sscard.value",
+    "sscard.kid",
+    "sscard.step",
+    "sscard.secret",
+    "sscard.random",
+    "sscard.cryptogram",
+    "sscard.iv",
+    "sscard.mac",
+];
+const SHAPED: usize = 4;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sscard-wireshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs tshark with the dissector on `pcap`; asserts it succeeded and wrote nothing on stderr
+/// but the warning about running as root.
+fn tshark(pcap: &Path, args: &[&str]) -> String {
+    let o = Command::new("tshark")
+        .args(["-X", &format!("lua_script:{DISSECTOR}")])
+        .args(["-r", pcap.to_str().unwrap()])
+        .args(["-d", "iso14443.subdissector,iso7816"])
+        .args(args)
+        .output()
+        .expect("tshark runs (scripts/setup.sh installs it)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let unexpected: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("Running as user \"root\""))
+        .collect();
+    assert!(
+        o.status.success() && unexpected.is_empty(),
+        "tshark {args:?}: {}\n{err}",
+        o.status
+    );
+    let out = String::from_utf8(o.stdout).expect("tshark writes UTF-8");
+    assert!(!out.contains("Lua Error"), "{out}");
+    out
+}
+
+/// One line per frame: the fields of [`FIELDS`], each value of the shaped ones replaced by
+/// `<N bytes>` once checked to be hex.
+fn decoded(pcap: &Path) -> String {
+    let mut args = vec!["-T", "fields"];
+    for f in FIELDS {
+        args.extend(["-e", f]);
+    }
+    let out = tshark(pcap, &args);
+    // The whole tree too, for a Lua error in a part the fields do not reach.
+    tshark(pcap, &["-V"]);
+    let mut lines = String::new();
+    for line in out.lines() {
+        let mut cols: Vec<String> = line.split('\t').map(str::to_string).collect();
+        assert_eq!(cols.len(), FIELDS.len(), "{line}");
+        for col in &mut cols[FIELDS.len() - SHAPED..] {
+            if col.is_empty() {
+                continue;
+            }
+            let shapes: Vec<String> = col
+                .split(',')
+                .map(|v| {
+                    assert!(
+                        v.len() % 2 == 0 && v.bytes().all(|b| b.is_ascii_hexdigit()),
+                        "{v:?} in {line}"
+                    );
+                    format!("<{} bytes>", v.len() / 2)
+                })
+                .collect();
+            *col = shapes.join(",");
+        }
+        lines.push_str(&cols.join("\t"));
+        lines.push('\n');
+    }
+    lines
+}
+
+fn assert_lines(what: &str, got: &str, want: &str) {
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "{what}: line {}", i + 1);
+    }
+    assert_eq!(got.lines().count(), want.lines().count(), "{what}:\n{got}");
+}
+
+fn info_pcap(name: &str) -> PathBuf {
+    let pcap = tmp(name);
+    let o = sscard(&[
+        "info",
+        "--reader",
+        READER_0,
+        "--psam-reader",
+        READER_1,
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    pcap
+}
+
+/// The PSAM's part of `info` before the card's: select its DF01, EF15 and EF16; then SSSE and
+/// EF05 on the card. `ALG` and `VERSION` differ between the cards.
+const INFO_START: &str = "\
+1\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\t\t
+3\tREAD BINARY\t\tPSAM EF15\t\t\t\t\t\t\t\t\t\t
+4\tREAD BINARY\t\tPSAM EF15\t\tserial number,version,algorithm,issuer region,key level,start date,expiry date\t11010000000000000001,01,ALG,110100,city,2024-01-01,2034-01-01\t\t\t\t\t\t\t
+5\tREAD BINARY\t\tPSAM EF16\t\t\t\t\t\t\t\t\t\t
+6\tREAD BINARY\t\tPSAM EF16\t\tterminal number\t110100000001\t\t\t\t\t\t\t
+7\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t
+8\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\t\t\t\t
+9\tREAD RECORD\t\tEF05\t1\t\t\t\t\t\t\t\t\t
+10\tREAD RECORD\t\tEF05\t1,2,3,4,5,6,7\tcard identification code,card type,specification version,initialisation organisation,issue date,expiry date,card number\t110100D15600000599110145000000A1,3,VERSION,110100000000000000000001,2024-01-01,2034-01-01,A12345674\t\t\t\t\t\t\t
+";
+
+fn info_start(alg: &str, version: &str) -> String {
+    INFO_START.replace("ALG", alg).replace("VERSION", version)
+}
+
+#[test]
+fn info_on_a_3des_card_decodes_in_tshark() {
+    let _g = exclusive();
+    let pcap = {
+        let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+        info_pcap("info-3des.pcapng")
+    };
+    let want = info_start("3DES", "2.00")
+        + "\
+11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t<8 bytes>\t\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t<8 bytes>\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t<8 bytes>\t\t\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (8 bytes)\t\t\t\t
+19\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t
+20\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\t\t
+";
+    assert_lines("info 3DES", &decoded(&pcap), &want);
+}
+
+#[test]
+fn info_on_an_sm4_card_decodes_in_tshark() {
+    let _g = exclusive();
+    let pcap = {
+        let _m = ModelServer::start(&["--alg", "sm4"], &[READER_0, READER_1]);
+        info_pcap("info-sm4.pcapng")
+    };
+    let want = info_start("SM4", "3.00")
+        + "\
+11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t<8 bytes>\t\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t<16 bytes>\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t<16 bytes>\t\t\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\t\t
+19\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for external authentication\t\t\t\t\t
+20\tGET CHALLENGE\t\t\t\t\t\t\t\t\t<8 bytes>\t\t\t
+21\tDES INIT\tDES INIT\t\t\t\t\t0x0a\tPSAM: derive the card's RKSSSE from 1 factor(s)\t\t\t\t\t
+22\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
+23\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under RKSSSE\t\t<16 bytes>\t\t\t
+24\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
+25\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
+26\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\t\t
+27\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t0x0a\texternal authentication with RKSSSE\tmasked (16 bytes)\t\t\t\t
+28\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t\t\t\t\t\t\t
+29\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t
+30\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\t\t
+";
+    assert_lines("info SM4", &decoded(&pcap), &want);
+}
+
+/// `write` MACs an UPDATE RECORD in the PSAM (GET CHALLENGE 4, DES INIT UK_N, DES CRYPT 05),
+/// and `pin verify` sends a VERIFY whose PIN sscard masks in the pcap and the dissector names
+/// masked.
+#[test]
+fn a_line_protected_write_and_a_verify_decode_in_tshark() {
+    let _g = exclusive();
+    let (write, verify) = {
+        let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+        let write = tmp("write.pcapng");
+        let o = sscard(&[
+            "write",
+            "EF06",
+            "--record",
+            "4",
+            "--tlv",
+            "0A0131",
+            "--reader",
+            READER_0,
+            "--psam-reader",
+            READER_1,
+            "--pcap",
+            write.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let verify = tmp("verify.pcapng");
+        let o = sscard_env(
+            &[
+                "pin",
+                "verify",
+                "--pin-stdin",
+                "--reader",
+                READER_0,
+                "--pcap",
+                verify.to_str().unwrap(),
+            ],
+            &[],
+            Some("123456\n"),
+        );
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        (write, verify)
+    };
+    let want = "\
+11\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for a line-protection MAC\t\t\t\t\t
+12\tGET CHALLENGE\t\t\t\t\t\t\t\t\t<4 bytes>\t\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x03\tPSAM: derive the card's UK_N from 1 factor(s)\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: MAC for line protection under UK_N\t\t\t\t<8 bytes>\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's MAC\tmasked (4 bytes)\t\t\t\t
+19\tUPDATE RECORD\t\tEF06\t4\tgender\t1\t\tline-protected write, MAC under UK_N\t\t\t\t\t<4 bytes>
+20\tUPDATE RECORD\t\tEF06\t\t\t\t\t\t\t\t\t\t
+";
+    let got = decoded(&write);
+    let tail: Vec<&str> = got.lines().skip(10).collect();
+    assert_lines("write", &(tail.join("\n") + "\n"), want);
+    // The MAC input the PSAM MACs: header, Lc (with the MAC's 4 bytes), the record's TLV.
+    let mac_input = tshark(
+        &write,
+        &[
+            "-Y",
+            "frame.number == 15",
+            "-T",
+            "fields",
+            "-e",
+            "sscard.mac_input",
+        ],
+    );
+    assert_eq!(mac_input, "04dc0434070a0131\n");
+    let want = "\
+1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\t\t\t\t
+3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t
+4\tVERIFY\t\t\t\t\t\t\t\t\t\t\t\t
+";
+    assert_lines("verify", &decoded(&verify), want);
+}
+
+/// A pcapng of another tool, one interface of link type 264 (ISO 14443, as sscard writes),
+/// its APDUs in the clear.
+fn clear_pcapng(exchanges: &[(&[u8], &[u8])]) -> Vec<u8> {
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let padded = body.len().div_ceil(4) * 4;
+        let total = (12 + padded) as u32;
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&total.to_le_bytes());
+        b.extend_from_slice(body);
+        b.resize(8 + padded, 0);
+        b.extend_from_slice(&total.to_le_bytes());
+        b
+    }
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut out = block(0x0A0D_0D0A, &shb);
+    let mut idb = 264u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0; 6]);
+    out.extend(block(1, &idb));
+    let mut pcb = 0x02u8;
+    for (command, response) in exchanges {
+        for (event, apdu) in [(0xFAu8, command), (0xFB, response)] {
+            let mut data = vec![0x00, event];
+            data.extend_from_slice(&((1 + apdu.len()) as u16).to_be_bytes());
+            data.push(pcb);
+            data.extend_from_slice(apdu);
+            let mut epb = vec![0; 12];
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(&data);
+            out.extend(block(6, &epb));
+        }
+        pcb ^= 1;
+    }
+    out
+}
+
+#[test]
+fn a_clear_pin_in_another_tools_trace_is_never_shown() {
+    let pcap = tmp("clear-pin.pcapng");
+    let aid = [
+        0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF,
+    ];
+    let select = [&[0x00, 0xA4, 0x04, 0x00, 0x0F][..], &aid].concat();
+    std::fs::write(
+        &pcap,
+        clear_pcapng(&[
+            (&select, &[0x90, 0x00]),
+            // VERIFY 987654: wrong, two tries left.
+            (
+                &[0x00, 0x20, 0x00, 0x00, 0x03, 0x98, 0x76, 0x54],
+                &[0x63, 0xC2],
+            ),
+            // CHANGE PIN 987654 → 135790.
+            (
+                &[
+                    0x80, 0x5E, 0x01, 0x00, 0x07, 0x98, 0x76, 0x54, 0xFF, 0x13, 0x57, 0x90,
+                ],
+                &[0x90, 0x00],
+            ),
+        ]),
+    )
+    .unwrap();
+    let sscard_part = tshark(&pcap, &["-O", "sscard"]);
+    for digits in [
+        "987654", "98 76 54", "98:76:54", "135790", "13 57 90", "13:57:90",
+    ] {
+        assert!(!sscard_part.contains(digits), "{digits} in\n{sscard_part}");
+    }
+    let mut args = vec!["-T", "fields"];
+    for f in FIELDS {
+        args.extend(["-e", f]);
+    }
+    args.extend(["-e", "sscard.sw.meaning"]);
+    assert_eq!(
+        tshark(&pcap, &args),
+        "\
+1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\tsuccess
+3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t\t
+4\tVERIFY\t\t\t\t\t\t\t\t\t\t\t\t\tverification failed, 2 tries left
+5\tCHANGE/RELOAD PIN\t\t\t\t\t\t\tchange PIN\tmasked (7 bytes)\t\t\t\t\t
+6\tCHANGE/RELOAD PIN\t\t\t\t\t\t\t\t\t\t\t\t\tsuccess
+"
+    );
+    assert!(
+        sscard_part.contains("    Secret: masked (3 bytes)\n"),
+        "{sscard_part}"
+    );
+}
