@@ -15,7 +15,7 @@ const DISSECTOR: &str = concat!(
 
 /// The dissector's fields the tests print, in this order; the last four hold random challenges,
 /// cryptograms and MACs, compared by shape.
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 17] = [
     "frame.number",
     "sscard.command",
     "sscard.psam.command",
@@ -26,6 +26,9 @@ const FIELDS: [&str; 14] = [
     "sscard.kid",
     "sscard.step",
     "sscard.secret",
+    "sscard.algorithm",
+    "sscard.life_cycle",
+    "sscard.sw.meaning",
     "sscard.random",
     "sscard.cryptogram",
     "sscard.iv",
@@ -72,6 +75,9 @@ fn decoded(pcap: &Path) -> String {
         args.extend(["-e", f]);
     }
     let out = tshark(pcap, &args);
+    // Two passes (as Wireshark's GUI dissects): the second shows what the first learnt.
+    let two_pass: Vec<&str> = ["-2"].into_iter().chain(args.iter().copied()).collect();
+    assert_eq!(tshark(pcap, &two_pass), out, "tshark -2");
     // The whole tree too, for a Lua error in a part the fields do not reach.
     tshark(pcap, &["-V"]);
     let mut lines = String::new();
@@ -125,16 +131,16 @@ fn info_pcap(name: &str) -> PathBuf {
 /// The PSAM's part of `info` before the card's: select its DF01, EF15 and EF16; then SSSE and
 /// EF05 on the card. `ALG` and `VERSION` differ between the cards.
 const INFO_START: &str = "\
-1\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\t\t
-2\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\t\t
-3\tREAD BINARY\t\tPSAM EF15\t\t\t\t\t\t\t\t\t\t
-4\tREAD BINARY\t\tPSAM EF15\t\tserial number,version,algorithm,issuer region,key level,start date,expiry date\t11010000000000000001,01,ALG,110100,city,2024-01-01,2034-01-01\t\t\t\t\t\t\t
-5\tREAD BINARY\t\tPSAM EF16\t\t\t\t\t\t\t\t\t\t
-6\tREAD BINARY\t\tPSAM EF16\t\tterminal number\t110100000001\t\t\t\t\t\t\t
-7\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t
-8\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\t\t\t\t
-9\tREAD RECORD\t\tEF05\t1\t\t\t\t\t\t\t\t\t
-10\tREAD RECORD\t\tEF05\t1,2,3,4,5,6,7\tcard identification code,card type,specification version,initialisation organisation,issue date,expiry date,card number\t110100D15600000599110145000000A1,3,VERSION,110100000000000000000001,2024-01-01,2034-01-01,A12345674\t\t\t\t\t\t\t
+1\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tPSAM DF01\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+3\tREAD BINARY\t\tPSAM EF15\t\t\t\t\t\t\t\t\t\t\t\t\t
+4\tREAD BINARY\t\tPSAM EF15\t\tserial number,version,algorithm,issuer region,key level,start date,expiry date\t11010000000000000001,01,ALG,110100,city,2024-01-01,2034-01-01\t\t\t\t\t\tsuccess\t\t\t\t
+5\tREAD BINARY\t\tPSAM EF16\t\t\t\t\t\t\t\t\t\t\t\t\t
+6\tREAD BINARY\t\tPSAM EF16\t\tterminal number\t110100000001\t\t\t\t\t\tsuccess\t\t\t\t
+7\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\t\t\t
+8\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\tALG (VERSION)\tISSUED\tsuccess\t\t\t\t
+9\tREAD RECORD\t\tEF05\t1\t\t\t\t\t\t\t\t\t\t\t\t
+10\tREAD RECORD\t\tEF05\t1,2,3,4,5,6,7\tcard identification code,card type,specification version,initialisation organisation,issue date,expiry date,card number\t110100D15600000599110145000000A1,3,VERSION,110100000000000000000001,2024-01-01,2034-01-01,A12345674\t\t\t\t\t\tsuccess\t\t\t\t
 ";
 
 fn info_start(alg: &str, version: &str) -> String {
@@ -150,16 +156,16 @@ fn info_on_a_3des_card_decodes_in_tshark() {
     };
     let want = info_start("3DES", "2.00")
         + "\
-11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t<8 bytes>\t\t\t
-12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t<8 bytes>\t\t
-13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t
-14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
-15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t<8 bytes>\t\t\t
-16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
-17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
-18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (8 bytes)\t\t\t\t
-19\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t
-20\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\t\t
+11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t\tsuccess\t\t<8 bytes>\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t\t\t\t<8 bytes>\t\t\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t8 response bytes available (GET RESPONSE)\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (8 bytes)\t\t\tsuccess\t\t\t\t
+19\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t\t\t\t
+20\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\tsuccess\t\t\t\t
 ";
     assert_lines("info 3DES", &decoded(&pcap), &want);
 }
@@ -173,26 +179,26 @@ fn info_on_an_sm4_card_decodes_in_tshark() {
     };
     let want = info_start("SM4", "3.00")
         + "\
-11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t<8 bytes>\t\t\t
-12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t<16 bytes>\t\t
-13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t
-14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
-15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t<16 bytes>\t\t\t
-16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
-17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
-18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\t\t
-19\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for external authentication\t\t\t\t\t
-20\tGET CHALLENGE\t\t\t\t\t\t\t\t\t<8 bytes>\t\t\t
-21\tDES INIT\tDES INIT\t\t\t\t\t0x0a\tPSAM: derive the card's RKSSSE from 1 factor(s)\t\t\t\t\t
-22\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
-23\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under RKSSSE\t\t<16 bytes>\t\t\t
-24\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
-25\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
-26\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\t\t
-27\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t0x0a\texternal authentication with RKSSSE\tmasked (16 bytes)\t\t\t\t
-28\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t\t\t\t\t\t\t
-29\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t
-30\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\t\t
+11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t\tsuccess\t\t<16 bytes>\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t\t\t\t<16 bytes>\t\t\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t16 response bytes available (GET RESPONSE)\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\tsuccess\t\t\t\t
+19\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for external authentication\t\t\t\t\t\t\t\t
+20\tGET CHALLENGE\t\t\t\t\t\t\t\t\t\t\tsuccess\t<8 bytes>\t\t\t
+21\tDES INIT\tDES INIT\t\t\t\t\t0x0a\tPSAM: derive the card's RKSSSE from 1 factor(s)\t\t\t\t\t\t\t\t
+22\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+23\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under RKSSSE\t\t\t\t\t<16 bytes>\t\t\t
+24\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t16 response bytes available (GET RESPONSE)\t\t\t\t
+25\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t\t\t\t
+26\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's cryptogram\tmasked (16 bytes)\t\t\tsuccess\t\t\t\t
+27\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t0x0a\texternal authentication with RKSSSE\tmasked (16 bytes)\t\t\t\t\t\t\t
+28\tEXTERNAL AUTHENTICATE\t\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+29\tREAD RECORD\t\tEF06\t1\t\t\t\t\t\t\t\t\t\t\t\t
+30\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\tsuccess\t\t\t\t
 ";
     assert_lines("info SM4", &decoded(&pcap), &want);
 }
@@ -238,21 +244,20 @@ fn a_line_protected_write_and_a_verify_decode_in_tshark() {
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
         (write, verify)
     };
-    let want = "\
-11\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for a line-protection MAC\t\t\t\t\t
-12\tGET CHALLENGE\t\t\t\t\t\t\t\t\t<4 bytes>\t\t\t
-13\tDES INIT\tDES INIT\t\t\t\t\t0x03\tPSAM: derive the card's UK_N from 1 factor(s)\t\t\t\t\t
-14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\t\t
-15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: MAC for line protection under UK_N\t\t\t\t<8 bytes>\t
-16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t\t
-17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t
-18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's MAC\tmasked (4 bytes)\t\t\t\t
-19\tUPDATE RECORD\t\tEF06\t4\tgender\t1\t\tline-protected write, MAC under UK_N\t\t\t\t\t<4 bytes>
-20\tUPDATE RECORD\t\tEF06\t\t\t\t\t\t\t\t\t\t
+    let want = info_start("3DES", "2.00")
+        + "\
+11\tGET CHALLENGE\t\t\t\t\t\t\tchallenge for a line-protection MAC\t\t\t\t\t\t\t\t
+12\tGET CHALLENGE\t\t\t\t\t\t\t\t\t\t\tsuccess\t<4 bytes>\t\t\t
+13\tDES INIT\tDES INIT\t\t\t\t\t0x03\tPSAM: derive the card's UK_N from 1 factor(s)\t\t\t\t\t\t\t\t
+14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: MAC for line protection under UK_N\t\t\t\t\t\t\t<8 bytes>\t
+16\tDES CRYPT\tDES CRYPT\t\t\t\t\t\t\t\t\t\t4 response bytes available (GET RESPONSE)\t\t\t\t
+17\tGET RESPONSE\t\t\t\t\t\t\tfetch the answer of DES CRYPT\t\t\t\t\t\t\t\t
+18\tGET RESPONSE\t\t\t\t\t\t\tthe PSAM's MAC\tmasked (4 bytes)\t\t\tsuccess\t\t\t\t
+19\tUPDATE RECORD\t\tEF06\t4\tgender\t1\t\tline-protected write, MAC under UK_N\t\t\t\t\t\t\t\t<4 bytes>
+20\tUPDATE RECORD\t\tEF06\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
 ";
-    let got = decoded(&write);
-    let tail: Vec<&str> = got.lines().skip(10).collect();
-    assert_lines("write", &(tail.join("\n") + "\n"), want);
+    assert_lines("write", &decoded(&write), &want);
     // The MAC input the PSAM MACs: header, Lc (with the MAC's 4 bytes), the record's TLV.
     let mac_input = tshark(
         &write,
@@ -267,10 +272,10 @@ fn a_line_protected_write_and_a_verify_decode_in_tshark() {
     );
     assert_eq!(mac_input, "04dc0434070a0131\n");
     let want = "\
-1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t
-2\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\t\t\t\t
-3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t
-4\tVERIFY\t\t\t\t\t\t\t\t\t\t\t\t
+1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tSSSE\t\tDF name\tSSSE\t\t\t\t3DES (2.00)\tISSUED\tsuccess\t\t\t\t
+3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t\t\t\t
+4\tVERIFY\t\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
 ";
     assert_lines("verify", &decoded(&verify), want);
 }
@@ -349,16 +354,15 @@ fn a_clear_pin_in_another_tools_trace_is_never_shown() {
     for f in FIELDS {
         args.extend(["-e", f]);
     }
-    args.extend(["-e", "sscard.sw.meaning"]);
     assert_eq!(
         tshark(&pcap, &args),
         "\
-1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\t
-2\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\tsuccess
-3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t\t
-4\tVERIFY\t\t\t\t\t\t\t\t\t\t\t\t\tverification failed, 2 tries left
-5\tCHANGE/RELOAD PIN\t\t\t\t\t\t\tchange PIN\tmasked (7 bytes)\t\t\t\t\t
-6\tCHANGE/RELOAD PIN\t\t\t\t\t\t\t\t\t\t\t\t\tsuccess
+1\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\t\t\t\t\t
+2\tSELECT\t\tSSSE\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
+3\tVERIFY\t\t\t\t\t\t\tPIN verification\tmasked (3 bytes)\t\t\t\t\t\t\t
+4\tVERIFY\t\t\t\t\t\t\t\t\t\t\tverification failed, 2 tries left\t\t\t\t
+5\tCHANGE/RELOAD PIN\t\t\t\t\t\t\tchange PIN\tmasked (7 bytes)\t\t\t\t\t\t\t
+6\tCHANGE/RELOAD PIN\t\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
 "
     );
     assert!(
