@@ -626,7 +626,9 @@ local function tlv_leaves(range, out, base_off)
     local vstart = i + tlen + llen
     if vstart + len > range:len() then return end
     -- 9F0C is the profile's proprietary template around the algorithm id.
-    if bit.band(first, 0x20) ~= 0 or tag == 0x9F0C then
+    if len == 0 then
+      -- nothing inside
+    elseif bit.band(first, 0x20) ~= 0 or tag == 0x9F0C then
       tlv_leaves(range(vstart, len), out, base_off + vstart)
     else
       out[tag] = { off = base_off + vstart, len = len, range = range(vstart, len) }
@@ -637,8 +639,8 @@ end
 
 -- The parts of a command APDU (short or extended): header, data range and its offset, Le.
 local function parse_command(apdu)
-  local c = { cla = apdu(0, 1):uint(), ins = apdu(1, 1):uint() }
   local n = apdu:len()
+  local c = { cla = apdu(0, 1):uint(), ins = (n > 1) and apdu(1, 1):uint() or 0 }
   c.p1 = (n > 2) and apdu(2, 1):uint() or 0
   c.p2 = (n > 3) and apdu(3, 1):uint() or 0
   c.data_off, c.data_len = 5, 0
@@ -653,7 +655,7 @@ local function parse_command(apdu)
     end
     c.data_len = math.min(lc, n - c.data_off)
     local rest = n - c.data_off - c.data_len
-    if rest >= 1 then
+    if rest >= 1 and rest <= 3 then
       c.le = apdu(n - rest, rest):uint()
       if c.le == 0 then c.le = (rest == 1) and 256 or 65536 end
     end
@@ -700,7 +702,9 @@ local function select_target(state, c)
   return target
 end
 
-local function add_kid(items, off, id, step)
+local function add_kid(info, off, id, step)
+  local items = info.items
+  info.kid = kid_name(id)
   table.insert(items, item(F.kid, off, 1, id))
   if step ~= nil then table.insert(items, item(F.step, off, 1, step)) end
 end
@@ -784,12 +788,12 @@ local function analyse_command(apdu, key, role)
     table.insert(items, item(F.step, 4, 1, why))
   elseif ins == 0x88 then
     local id = (c.p2 == 0) and 0x08 or c.p2
-    add_kid(items, 3, id, "internal authentication: the card proves it is genuine")
+    add_kid(info, 3, id, "internal authentication: the card proves it is genuine")
     if c.data ~= nil then table.insert(items, item(F.random, d, c.data_len)) end
   elseif ins == 0x82 then
-    add_kid(items, 3, c.p2, "external authentication with " .. kid_name(c.p2))
+    add_kid(info, 3, c.p2, "external authentication with " .. kid_name(c.p2))
   elseif ins == 0xD4 then
-    add_kid(items, 3, c.p2, "load key " .. kid_name(c.p2) .. " (encrypted under TK)")
+    add_kid(info, 3, c.p2, "load key " .. kid_name(c.p2) .. " (encrypted under TK)")
   elseif ins == 0x20 or ins == 0x21 then
     table.insert(items, item(F.step, 0, 2, "PIN verification"))
   elseif ins == 0x5E then
@@ -798,7 +802,7 @@ local function analyse_command(apdu, key, role)
   elseif ins == 0x24 and bit.band(c.cla, 0x80) ~= 0 then
     table.insert(items, item(F.step, 0, 2, "unblock PIN, MAC under " .. kid_name(0x22)))
   elseif info.psam and ins == profile.psam.des_init.ins then
-    add_kid(items, 2, c.p1, "PSAM: derive the card's " .. kid_name(c.p1) .. " from " ..
+    add_kid(info, 2, c.p1, "PSAM: derive the card's " .. kid_name(c.p1) .. " from " ..
       tostring(math.floor(c.data_len / 8)) .. " factor(s)")
     table.insert(items, item(F.key_index, 3, 1, c.p2))
     local n = math.floor(c.data_len / 8)
@@ -830,6 +834,7 @@ local function analyse_command(apdu, key, role)
     end
   elseif ins == 0xC0 and state.pending ~= nil then
     info.fetches = state.pending
+    info.of = "of " .. state.pending.name
     table.insert(items, item(F.fetched_for, 0, 2, state.pending.frame))
     table.insert(items, item(F.step, 0, 2, "fetch the answer of " .. state.pending.name))
     state.pending = nil
@@ -856,12 +861,14 @@ end
 -- What a response frame shows, given the command it answers.
 local function analyse_response(data, data_off, sw, sw_off, key, cmd)
   local state = state_of(key)
-  local info = { kind = "response", items = {} }
+  local info = { kind = "response", items = {}, sw = sw, name = "?" }
   local items = info.items
   if cmd ~= nil then
     info.name = cmd.name
     info.file = cmd.file
     info.record = cmd.record
+    info.kid = cmd.kid
+    info.of = cmd.of
     table.insert(items, item(F.response_to, sw_off, 2, cmd.frame))
     table.insert(items, item(F.command, sw_off, 2, cmd.name))
     if cmd.psam then table.insert(items, item(F.psam_command, sw_off, 2, cmd.name)) end
@@ -919,7 +926,7 @@ local function analyse_response(data, data_off, sw, sw_off, key, cmd)
         (kind == 0x02) and "transparent" or (kind == 0x04) and "linear records" or hex(leaves[0x82].range))
     end
     if leaves[0x83] then field_items(items, "FID", leaves[0x83].off, leaves[0x83].len, hex(leaves[0x83].range)) end
-    if leaves[0x80] then
+    if leaves[0x80] and leaves[0x80].len <= 4 then
       field_items(items, "size", leaves[0x80].off, leaves[0x80].len, tostring(leaves[0x80].range:uint()))
     end
   elseif ins == 0xB2 then
@@ -961,6 +968,8 @@ local function summary(info)
   local parts = { info.name }
   if info.file then table.insert(parts, info.file) end
   if info.record then table.insert(parts, info.record) end
+  if info.kid then table.insert(parts, info.kid) end
+  if info.of then table.insert(parts, info.of) end
   return table.concat(parts, " ")
 end
 
@@ -1004,6 +1013,7 @@ function sscard.dissector(tvb, pinfo, tree)
       state_of(key).last = info
     else
       local body = f_body()
+      if sw1.offset + 2 > src:len() then return end
       local start = body and body.offset or sw1.offset
       local apdu = src:range(start, sw1.offset + 2 - start)
       local sw = apdu(sw1.offset - start, 2):uint()
@@ -1017,7 +1027,8 @@ function sscard.dissector(tvb, pinfo, tree)
     frames[pinfo.number] = info
   end
   local apdu = info.stop and src:range(info.start, info.stop - info.start) or src:range(info.start)
-  local label = (info.kind == "command") and summary(info) or ("response to " .. summary(info))
+  local label = (info.kind == "command") and summary(info)
+    or string.format("response to %s: %04X %s", summary(info), info.sw, sw_meaning(info.sw))
   local subtree = tree:add(sscard, apdu, "Social security card: " .. label)
   render(info.items, subtree, apdu)
   pinfo.cols.info:append(" [" .. label .. "]")

@@ -168,6 +168,41 @@ fn info_on_a_3des_card_decodes_in_tshark() {
 20\tREAD RECORD\t\tEF06\t1,2,3,4,5,6,7\tsocial security number,name,name extension,gender,ethnic group,birthplace,birth date\t11010519491231002X,张三,(not written),2,01,110105,1949-12-31\t\t\t\t\t\tsuccess\t\t\t\t
 ";
     assert_lines("info 3DES", &decoded(&pcap), &want);
+    // The dissector's summary, appended to the Info column in brackets.
+    let info = tshark(&pcap, &["-T", "fields", "-e", "_ws.col.Info"]);
+    let summaries: Vec<&str> = info
+        .lines()
+        .map(|l| {
+            l.rsplit_once(" [")
+                .and_then(|(_, s)| s.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("no summary in {l:?}"))
+        })
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "SELECT PSAM DF01",
+            "response to SELECT PSAM DF01: 9000 success",
+            "READ BINARY PSAM EF15",
+            "response to READ BINARY PSAM EF15: 9000 success",
+            "READ BINARY PSAM EF16",
+            "response to READ BINARY PSAM EF16: 9000 success",
+            "SELECT SSSE",
+            "response to SELECT SSSE: 9000 success",
+            "READ RECORD EF05 #1 to last",
+            "response to READ RECORD EF05 #1 to last: 9000 success",
+            "INTERNAL AUTHENTICATE IRK",
+            "response to INTERNAL AUTHENTICATE IRK: 9000 success",
+            "DES INIT IRK",
+            "response to DES INIT IRK: 9000 success",
+            "DES CRYPT",
+            "response to DES CRYPT: 6108 8 response bytes available (GET RESPONSE)",
+            "GET RESPONSE of DES CRYPT",
+            "response to GET RESPONSE of DES CRYPT: 9000 success",
+            "READ RECORD EF06 #1 to last",
+            "response to READ RECORD EF06 #1 to last: 9000 success",
+        ]
+    );
 }
 
 #[test]
@@ -369,4 +404,73 @@ fn a_clear_pin_in_another_tools_trace_is_never_shown() {
         sscard_part.contains("    Secret: masked (3 bytes)\n"),
         "{sscard_part}"
     );
+}
+
+/// Malformed APDUs and answers (truncated headers, Lc beyond the data, a lone SW1, broken TLVs
+/// and FCIs, short PSAM files) decode as far as they go, never into a Lua error.
+#[test]
+fn malformed_apdus_never_raise_a_lua_error() {
+    let pcap = tmp("malformed.pcapng");
+    let aid = [
+        0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF,
+    ];
+    let select = [&[0x00, 0xA4, 0x04, 0x00, 0x0F][..], &aid, &[0x00]].concat();
+    std::fs::write(
+        &pcap,
+        clear_pcapng(&[
+            (&[0x00], &[0x90]),
+            (&[0x00, 0xB2, 0x01], &[0x6A, 0x83]),
+            // Lc of 0x20 over 2 bytes of data; Le of 5 bytes after the data.
+            (&[0x00, 0xA4, 0x00, 0x00, 0x20, 0xEF, 0x05], &[0x90, 0x00]),
+            (
+                &[0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x05, 1, 2, 3, 4, 5],
+                &[0x90, 0x00],
+            ),
+            // An FCI with a zero-length template, a 6-byte size and a length past its end.
+            (
+                &select,
+                &[
+                    0x6F, 0x0C, 0xA5, 0x00, 0x9F, 0x0C, 0x00, 0x80, 0x06, 1, 2, 3, 4, 5, 6, 0xC0,
+                    0x09, 0x90, 0x00,
+                ],
+            ),
+            // READ RECORDS of EF05 answered with a TLV whose length runs past the data, then
+            // a GBK name cut in the middle of a character.
+            (
+                &[0x00, 0xB2, 0x01, 0x2D, 0x00],
+                &[0x01, 0x10, 0x11, 0x90, 0x00],
+            ),
+            (
+                &[0x00, 0xB2, 0x02, 0x34, 0x00],
+                &[0x09, 0x03, 0xD5, 0xC5, 0xC8, 0x90, 0x00],
+            ),
+            // PSAM EF15 of 3 bytes; DES INIT with 5 factor bytes; DES CRYPT MAC without data.
+            (
+                &[0x00, 0xB0, 0x95, 0x00, 0x18],
+                &[0x11, 0x01, 0x00, 0x90, 0x00],
+            ),
+            (
+                &[0x80, 0x1A, 0x08, 0x01, 0x05, 1, 2, 3, 4, 5],
+                &[0x90, 0x00],
+            ),
+            (&[0x80, 0xFA, 0x05, 0x00], &[0x61, 0x04]),
+            (&[0x00, 0xC0, 0x00, 0x00, 0x04], &[0x2A]),
+            // An extended APDU: Lc 00 0003, data, Le 0000.
+            (
+                &[
+                    0x04, 0xDC, 0x04, 0x34, 0x00, 0x00, 0x03, 0x0A, 0x01, 0x31, 0x00, 0x00,
+                ],
+                &[0x90, 0x00],
+            ),
+        ]),
+    )
+    .unwrap();
+    let tree = tshark(&pcap, &["-V"]);
+    assert!(tree.contains("Social security card: "), "{tree}");
+    let mut args = vec!["-T", "fields"];
+    for f in FIELDS {
+        args.extend(["-e", f]);
+    }
+    let fields = tshark(&pcap, &args);
+    assert_eq!(fields.lines().count(), 24, "{fields}");
 }
