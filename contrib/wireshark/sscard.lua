@@ -819,6 +819,7 @@ local function analyse_command(apdu, key, role)
     end
     state.kid = c.p1
   elseif info.psam and ins == profile.psam.des_crypt.ins then
+    if state.kid then info.kid = kid_name(state.kid) end
     if c.p1 == profile.psam.des_crypt.mac_p1 then
       local block = state.block or 8
       table.insert(items, item(F.step, 2, 1, "PSAM: MAC for line protection under " ..
