@@ -36,10 +36,28 @@ const FIELDS: [&str; 17] = [
 ];
 const SHAPED: usize = 4;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sscard-wireshark-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// One test's files, removed when it passes (kept for a look when it fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("sscard-wireshark-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Runs tshark with the dissector on `pcap`; asserts it succeeded and wrote nothing on stderr
@@ -113,8 +131,7 @@ fn assert_lines(what: &str, got: &str, want: &str) {
     assert_eq!(got.lines().count(), want.lines().count(), "{what}:\n{got}");
 }
 
-fn info_pcap(name: &str) -> PathBuf {
-    let pcap = tmp(name);
+fn info_pcap(pcap: &Path) {
     let o = sscard(&[
         "info",
         "--reader",
@@ -125,7 +142,6 @@ fn info_pcap(name: &str) -> PathBuf {
         pcap.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    pcap
 }
 
 /// The PSAM's part of `info` before the card's: select its DF01, EF15 and EF16; then SSSE and
@@ -150,10 +166,12 @@ fn info_start(alg: &str, version: &str) -> String {
 #[test]
 fn info_on_a_3des_card_decodes_in_tshark() {
     let _g = exclusive();
-    let pcap = {
+    let scratch = Scratch::new("info-3des");
+    let pcap = scratch.file("info-3des.pcapng");
+    {
         let _m = ModelServer::start(&[], &[READER_0, READER_1]);
-        info_pcap("info-3des.pcapng")
-    };
+        info_pcap(&pcap);
+    }
     let want = info_start("3DES", "2.00")
         + "\
 11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
@@ -208,10 +226,12 @@ fn info_on_a_3des_card_decodes_in_tshark() {
 #[test]
 fn info_on_an_sm4_card_decodes_in_tshark() {
     let _g = exclusive();
-    let pcap = {
+    let scratch = Scratch::new("info-sm4");
+    let pcap = scratch.file("info-sm4.pcapng");
+    {
         let _m = ModelServer::start(&["--alg", "sm4"], &[READER_0, READER_1]);
-        info_pcap("info-sm4.pcapng")
-    };
+        info_pcap(&pcap);
+    }
     let want = info_start("SM4", "3.00")
         + "\
 11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
@@ -244,9 +264,10 @@ fn info_on_an_sm4_card_decodes_in_tshark() {
 #[test]
 fn a_line_protected_write_and_a_verify_decode_in_tshark() {
     let _g = exclusive();
+    let scratch = Scratch::new("write-verify");
     let (write, verify) = {
         let _m = ModelServer::start(&[], &[READER_0, READER_1]);
-        let write = tmp("write.pcapng");
+        let write = scratch.file("write.pcapng");
         let o = sscard(&[
             "write",
             "EF06",
@@ -262,7 +283,7 @@ fn a_line_protected_write_and_a_verify_decode_in_tshark() {
             write.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-        let verify = tmp("verify.pcapng");
+        let verify = scratch.file("verify.pcapng");
         let o = sscard_env(
             &[
                 "pin",
@@ -355,7 +376,8 @@ fn clear_pcapng(exchanges: &[(&[u8], &[u8])]) -> Vec<u8> {
 
 #[test]
 fn a_clear_pin_in_another_tools_trace_is_never_shown() {
-    let pcap = tmp("clear-pin.pcapng");
+    let scratch = Scratch::new("clear-pin");
+    let pcap = scratch.file("clear-pin.pcapng");
     let aid = [
         0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF,
     ];
@@ -410,7 +432,8 @@ fn a_clear_pin_in_another_tools_trace_is_never_shown() {
 /// and FCIs, short PSAM files) decode as far as they go, never into a Lua error.
 #[test]
 fn malformed_apdus_never_raise_a_lua_error() {
-    let pcap = tmp("malformed.pcapng");
+    let scratch = Scratch::new("malformed");
+    let pcap = scratch.file("malformed.pcapng");
     let aid = [
         0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF,
     ];
