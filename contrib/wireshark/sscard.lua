@@ -487,6 +487,31 @@ local function kid_name(id)
   return profile.kids[id] or string.format("key %02X", id)
 end
 
+-- The id of a key by its name (`TK`, `RPK`).
+local function kid_by_name(name)
+  for id, n in pairs(profile.kids) do
+    if n == name then return id end
+  end
+  return nil
+end
+
+local function by_value(t, value)
+  for k, v in pairs(t) do
+    if v == value then return k end
+  end
+  return nil
+end
+
+local PERSONALISATION = by_value(profile.life_cycles, "PERSONALISATION")
+local ISSUED = by_value(profile.life_cycles, "ISSUED")
+
+-- The key whose MAC protects a write to `f`: its update key once issued, TK before.
+local function update_key_name(state, f)
+  if state.life_cycle ~= nil and state.life_cycle == PERSONALISATION then return "TK" end
+  if f ~= nil then return kid_name(f.update_kid) end
+  return "the file's update key"
+end
+
 local function card_file_by(df, key, value)
   for _, f in ipairs(profile.files) do
     if (df == nil or f.df == df) and f[key] == value then return f end
@@ -756,9 +781,8 @@ local function analyse_command(apdu, key, role)
       if tlv_len > 0 then record_items(items, f, c.data(0, tlv_len), d) end
       if tlv_len < c.data_len then
         table.insert(items, item(F.mac, d + tlv_len, 4))
-        local kid = f and f.update_kid
         table.insert(items, item(F.step, 0, 1, "line-protected write, MAC under " ..
-          (kid and kid_name(kid) or "the file's update key")))
+          update_key_name(state, f)))
       end
     end
   elseif ins == 0xB0 or ins == 0xD6 then
@@ -777,9 +801,8 @@ local function analyse_command(apdu, key, role)
     info.offset = off
     if ins == 0xD6 and c.data ~= nil and bit.band(c.cla, 0x04) ~= 0 and c.data_len >= 4 then
       table.insert(items, item(F.mac, d + c.data_len - 4, 4))
-      local kid = f and f.update_kid
       table.insert(items, item(F.step, 0, 1, "line-protected write, MAC under " ..
-        (kid and kid_name(kid) or "the file's update key")))
+        update_key_name(state, f)))
     end
   elseif ins == 0x84 then
     local le = c.le or 0
@@ -787,20 +810,23 @@ local function analyse_command(apdu, key, role)
       or (le == 8) and "challenge for external authentication" or "challenge"
     table.insert(items, item(F.step, 4, 1, why))
   elseif ins == 0x88 then
-    local id = (c.p2 == 0) and 0x08 or c.p2
+    -- P2 00 means IRK (PROFILE section 4, field-terminal shapes).
+    local id = (c.p2 == 0) and kid_by_name("IRK") or c.p2
     add_kid(info, 3, id, "internal authentication: the card proves it is genuine")
     if c.data ~= nil then table.insert(items, item(F.random, d, c.data_len)) end
   elseif ins == 0x82 then
     add_kid(info, 3, c.p2, "external authentication with " .. kid_name(c.p2))
   elseif ins == 0xD4 then
     add_kid(info, 3, c.p2, "load key " .. kid_name(c.p2) .. " (encrypted under TK)")
+  elseif ins == 0xEE then
+    table.insert(items, item(F.step, 0, 2, "end of personalisation, MAC under TK"))
   elseif ins == 0x20 or ins == 0x21 then
     table.insert(items, item(F.step, 0, 2, "PIN verification"))
   elseif ins == 0x5E then
     table.insert(items, item(F.step, 0, 2, (bit.band(c.cla, 0x04) ~= 0) and
-      "reload PIN, MAC under " .. kid_name(0x21) or "change PIN"))
+      "reload PIN, MAC under " .. "RPK" or "change PIN"))
   elseif ins == 0x24 and bit.band(c.cla, 0x80) ~= 0 then
-    table.insert(items, item(F.step, 0, 2, "unblock PIN, MAC under " .. kid_name(0x22)))
+    table.insert(items, item(F.step, 0, 2, "unblock PIN, MAC under " .. "UPK"))
   elseif info.psam and ins == profile.psam.des_init.ins then
     add_kid(info, 2, c.p1, "PSAM: derive the card's " .. kid_name(c.p1) .. " from " ..
       tostring(math.floor(c.data_len / 8)) .. " factor(s)")
@@ -885,6 +911,7 @@ local function analyse_response(data, data_off, sw, sw_off, key, cmd)
   if bit.rshift(sw, 8) == 0x61 then
     state.pending = origin
   end
+  if sw == 0x9000 and ins == 0xEE then state.life_cycle = ISSUED end
   if ok and cmd.select ~= nil then
     state.df = cmd.select.df
     state.ef = cmd.select.ef
@@ -918,6 +945,7 @@ local function analyse_response(data, data_off, sw, sw_off, key, cmd)
     end
     if leaves[0xC0] and leaves[0xC0].len == 1 then
       local lc = leaves[0xC0].range:uint()
+      state.life_cycle = lc
       table.insert(items, item(F.life_cycle, leaves[0xC0].off, 1,
         profile.life_cycles[lc] or string.format("unknown (%02X)", lc)))
     end
@@ -958,7 +986,7 @@ local function analyse_response(data, data_off, sw, sw_off, key, cmd)
     table.insert(items, item(F.random, data_off, n))
   elseif ins == 0x88 then
     table.insert(items, item(F.cryptogram, data_off, n))
-    table.insert(items, item(F.step, data_off, n, "the card's cryptogram, compared with the PSAM's"))
+    table.insert(items, item(F.step, data_off, n, "the card's cryptogram, for the terminal to check"))
   else
     table.insert(items, item(F.value, data_off, n, hex(data)))
   end

@@ -175,7 +175,7 @@ fn info_on_a_3des_card_decodes_in_tshark() {
     let want = info_start("3DES", "2.00")
         + "\
 11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
-12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t\tsuccess\t\t<8 bytes>\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, for the terminal to check\t\t\t\tsuccess\t\t<8 bytes>\t\t
 13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t\t\t\t
 14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
 15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t\t\t\t<8 bytes>\t\t\t
@@ -235,7 +235,7 @@ fn info_on_an_sm4_card_decodes_in_tshark() {
     let want = info_start("SM4", "3.00")
         + "\
 11\tINTERNAL AUTHENTICATE\t\t\t\t\t\t0x08\tinternal authentication: the card proves it is genuine\t\t\t\t\t<8 bytes>\t\t\t
-12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, compared with the PSAM's\t\t\t\tsuccess\t\t<16 bytes>\t\t
+12\tINTERNAL AUTHENTICATE\t\t\t\t\t\t\tthe card's cryptogram, for the terminal to check\t\t\t\tsuccess\t\t<16 bytes>\t\t
 13\tDES INIT\tDES INIT\t\t\t\t\t0x08\tPSAM: derive the card's IRK from 1 factor(s)\t\t\t\t\t\t\t\t
 14\tDES INIT\tDES INIT\t\t\t\t\t\t\t\t\t\tsuccess\t\t\t\t
 15\tDES CRYPT\tDES CRYPT\t\t\t\t\t\tPSAM: cryptogram under IRK\t\t\t\t\t<16 bytes>\t\t\t
@@ -496,4 +496,114 @@ fn malformed_apdus_never_raise_a_lua_error() {
     }
     let fields = tshark(&pcap, &args);
     assert_eq!(fields.lines().count(), 24, "{fields}");
+}
+
+/// A whole personalisation: EXTERNAL AUTHENTICATE with TK, the eight WRITE KEYs (key ids named,
+/// key blocks masked), the records written under TK's MAC while the FCI says PERSONALISATION,
+/// END PERSONALISATION, then the read-back under the issued card's keys.
+#[test]
+fn a_personalisation_decodes_in_tshark() {
+    let _g = exclusive();
+    let scratch = Scratch::new("perso");
+    let batch = scratch.file("batch.csv");
+    std::fs::write(
+        &batch,
+        format!(
+            "{BATCH_HEADER}\nA12345674,11010519491231002X,张三,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n"
+        ),
+    )
+    .unwrap();
+    let pcap = scratch.file("perso.pcapng");
+    {
+        let feed = scratch.file("feed");
+        let _m = ModelServer::start(
+            &["--feeder", feed.to_str().unwrap(), "--blank", "1"],
+            &[READER_0],
+        );
+        let journal = format!("sqlite:{}", scratch.file("journal.db").display());
+        let o = sscard(&[
+            "perso",
+            "run",
+            "--operator",
+            "tester",
+            "--batch",
+            batch.to_str().unwrap(),
+            "--readers",
+            "0",
+            "--journal",
+            &journal,
+            "--idle",
+            "2",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+    let out = tshark(
+        &pcap,
+        &[
+            "-Y",
+            "sscard.kid || sscard.life_cycle || sscard.command == \"END PERSONALISATION\" || sscard.command == \"UPDATE RECORD\"",
+            "-T",
+            "fields",
+            "-e",
+            "sscard.command",
+            "-e",
+            "sscard.file",
+            "-e",
+            "sscard.kid",
+            "-e",
+            "sscard.step",
+            "-e",
+            "sscard.secret",
+            "-e",
+            "sscard.life_cycle",
+        ],
+    );
+    tshark(&pcap, &["-V"]);
+    // The frames with a key id, a life cycle, END PERSONALISATION or UPDATE RECORD.
+    let mut want = vec![
+        "SELECT\tSSSE\t\t\t\tPERSONALISATION".to_string(),
+        "EXTERNAL AUTHENTICATE\t\t0x00\texternal authentication with TK\tmasked (8 bytes)\t".into(),
+    ];
+    for (kid, name, len) in [
+        ("0x08", "IRK", 28),
+        ("0x0a", "RKSSSE", 28),
+        ("0x03", "UK_N", 28),
+        ("0x21", "RPK", 28),
+        ("0x22", "UPK", 28),
+        ("0x30", "PIN", 12),
+    ] {
+        want.push(format!(
+            "WRITE KEY\t\t{kid}\tload key {name} (encrypted under TK)\tmasked ({len} bytes)\t"
+        ));
+    }
+    for (kid, name) in [("0x11", "EAK_L"), ("0x12", "UK_L")] {
+        want.push(format!(
+            "WRITE KEY\t\t{kid}\tload key {name} (encrypted under TK)\tmasked (28 bytes)\t"
+        ));
+    }
+    want.push(
+        "EXTERNAL AUTHENTICATE\t\t0x00\texternal authentication with TK\tmasked (8 bytes)\t".into(),
+    );
+    for (file, records) in [("EF05", 4), ("EF06", 6), ("EF07", 3)] {
+        for _ in 0..records {
+            want.push(format!(
+                "UPDATE RECORD\t{file}\t\tline-protected write, MAC under TK\t\t"
+            ));
+            want.push(format!("UPDATE RECORD\t{file}\t\t\t\t"));
+        }
+    }
+    want.push("END PERSONALISATION\t\t\tend of personalisation, MAC under TK\t\t".into());
+    want.push("END PERSONALISATION\t\t\t\t\t".into());
+    want.push(
+        "INTERNAL AUTHENTICATE\t\t0x08\tinternal authentication: the card proves it is genuine\t\t"
+            .into(),
+    );
+    want.push(
+        "EXTERNAL AUTHENTICATE\t\t0x0a\texternal authentication with RKSSSE\tmasked (8 bytes)\t"
+            .into(),
+    );
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got, want);
 }
