@@ -425,7 +425,7 @@ local sscard = Proto("sscard", "Social security card")
 local F = {
   command = ProtoField.string("sscard.command", "Command"),
   psam_command = ProtoField.string("sscard.psam.command", "PSAM command"),
-  response_to = ProtoField.framenum("sscard.response_to", "Response to", base.NONE, frametype.RESPONSE),
+  response_to = ProtoField.framenum("sscard.response_to", "Response to", base.NONE, frametype.REQUEST),
   fetched_for = ProtoField.framenum("sscard.fetched_for", "Answer of the command in", base.NONE, frametype.REQUEST),
   file = ProtoField.string("sscard.file", "File"),
   record = ProtoField.uint8("sscard.record", "Record", base.DEC),
@@ -460,8 +460,9 @@ local f_if_name = Field.new("frame.interface_name")
 
 -- What the first pass learnt, by frame number: the items each frame shows.
 local frames = {}
--- Per interface (one card each): the selected DF and EF, the last command, and a command whose
--- answer waits for GET RESPONSE (61xx).
+-- Per interface (one card each): its role (`card`, `psam`) when the interface name gives it, the
+-- selected DF and EF, the life cycle, the PSAM's block size and initialised key, the last
+-- command, and a command whose answer waits for GET RESPONSE (61xx).
 local interfaces = {}
 
 function sscard.init()
@@ -713,7 +714,9 @@ local function select_target(state, c)
     if fid == profile.fid.mf then
       target = { df = "MF", label = "MF" }
     elseif fid == profile.fid.df01 then
-      if target.df == "SSSE" then
+      -- DF01 is the card's local extension under SSSE and the PSAM's security application
+      -- under its MF; sscard names its interfaces `card …` and `psam …`.
+      if state.role == "card" or (state.role ~= "psam" and target.df == "SSSE") then
         target = { df = "DF01", label = "DF01" }
       else
         target = { df = "PSAM DF01", label = "PSAM DF01" }
@@ -737,6 +740,7 @@ end
 -- What a command frame shows, and what its answer needs to know (first pass only).
 local function analyse_command(apdu, key, role)
   local state = state_of(key)
+  state.role = state.role or role
   local c = parse_command(apdu)
   local ci = command_info(c.cla, c.ins)
   local info = { kind = "command", c = c, ci = ci, items = {}, name = ci.name }
