@@ -32,7 +32,7 @@ pub use html::{esc as html_escape, html};
 pub use junit::junit;
 pub use latency::{percentile, Latency};
 pub use loopback::{LOOPBACK_AID, MAX_ECHO};
-pub use removal::{Removal, Unplug};
+pub use removal::{CardWatch, Mover, Removal, Unplug};
 pub use report::{CardInfo, Mode, Overall, Report, Summary};
 pub use runner::Reconnect;
 
