@@ -33,13 +33,13 @@ pub enum TransportError {
     Timeout,
     /// pcscd's own poll of the reader did not see the card leave or arrive in time: the event
     /// count did not move, or the state is not the one awaited (`pcsc::wait_for_card_change`).
-    #[error("{reader}: pcscd did not see {awaited} within {waited_ms} ms (it showed {before} before, {last} last): check that the card was really taken out or put in, and for a virtual reader that its card server runs")]
+    /// (`shown`: what pcscd showed before and last, boxed to keep every result small.)
+    #[error("{reader}: pcscd did not see {awaited} within {waited_ms} ms (it showed {shown}): check that the card was really taken out or put in, and for a virtual reader that its card server runs")]
     CardChangeUnseen {
         reader: String,
         awaited: &'static str,
         waited_ms: u64,
-        before: String,
-        last: String,
+        shown: Box<str>,
     },
     #[error("the card does not answer")]
     Unresponsive,

@@ -122,8 +122,7 @@ pub fn wait_for_card_change(
                 reader: reader.into(),
                 awaited: change.awaited(),
                 waited_ms: start.elapsed().as_millis() as u64,
-                before: since.to_string(),
-                last: last.to_string(),
+                shown: format!("{since} before, {last} last").into(),
             });
         }
     }
@@ -195,8 +194,7 @@ mod tests {
             reader: "Virtual PCD 00 00".into(),
             awaited: CardChange::Inserted.awaited(),
             waited_ms: 10_000,
-            before: v(false, 7).to_string(),
-            last: v(false, 7).to_string(),
+            shown: format!("{} before, {} last", v(false, 7), v(false, 7)).into(),
         };
         assert_eq!(
             e.to_string(),
