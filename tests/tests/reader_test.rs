@@ -321,7 +321,7 @@ fn the_served_card_without_the_loopback_application_runs_every_check_it_allows()
     );
     assert_eq!(
         check(&v, "ssse.largest-response")["figure"],
-        "91 bytes (READ RECORDS EF06) = its 7 records read one by one"
+        "64 bytes (READ RECORDS EF05) = its 7 records read one by one"
     );
     assert_eq!(
         check(&v, "ssse.6cxx")["figure"],
@@ -757,4 +757,51 @@ fn a_card_put_back_once_pcscd_counted_its_removal_is_powered_up_and_answers() {
         assert_eq!(answer.len(), 10, "round {round}");
     }
     drop(model);
+}
+
+/// A card that offers no check that exercises it (a PSAM: neither the SSSE nor the loopback
+/// application) qualifies nothing, whatever the reader's own properties say: verdict
+/// inconclusive in the JSON and JUnit, exit 4 (the card's class), not 0 and not 1 (a failure).
+#[test]
+fn a_run_on_a_card_that_offers_no_check_is_inconclusive_and_exits_4() {
+    let _g = exclusive();
+    let m = ModelServer::start(&["--app", "ssse"], &[READER_0, READER_1]);
+    let (json, junit) = (tmp("psam-only.json"), tmp("psam-only.xml"));
+    let o = sscard(&[
+        "reader-test",
+        "--reader",
+        READER_1,
+        "--quick",
+        "--json-file",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    drop(m);
+    assert_eq!(o.status.code(), Some(4), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    validate_report(&v);
+    assert_eq!(v["summary"]["verdict"], "inconclusive", "{}", stdout(&o));
+    assert_eq!(v["summary"]["failed"], 0);
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "pass")
+        .all(|c| c["id"] == "reader.properties"));
+    assert!(
+        stderr(&o).starts_with(
+            "sscard: error: reader-test inconclusive: no check that exercises a card could run ("
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("\nINCONCLUSIVE: "), "{}", stdout(&o));
+    validate_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<error message=\"inconclusive: "), "{xml}");
+    for p in [json, junit] {
+        let _ = std::fs::remove_file(p);
+    }
 }

@@ -33,7 +33,7 @@ pub use junit::junit;
 pub use latency::{percentile, Latency};
 pub use loopback::{LOOPBACK_AID, MAX_ECHO};
 pub use removal::{CardWatch, Mover, Removal, Unplug};
-pub use report::{CardInfo, Mode, Overall, Report, Summary};
+pub use report::{CardInfo, Inconclusive, Mode, Overall, Report, Summary};
 pub use runner::Reconnect;
 
 use runner::Runner;

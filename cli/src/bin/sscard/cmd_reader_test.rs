@@ -24,7 +24,7 @@ use std::time::Duration;
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit status: 0 when no check failed (some may be not applicable); 1 when one failed, or when no check could run (inconclusive); 2 bad arguments, threshold or report file; 3 reader; 4 card; 5 pcscd. docs/reader-test.md lists the checks."
+    after_help = "Exit status: 0 when no check failed and one that exercises a card passed (verdict pass; some may be not applicable); 1 when one failed (fail); 2 bad arguments, threshold or report file; 3 reader; 4 card, including a card on which no check that exercises it could run, only the reader's own (inconclusive); 5 pcscd. docs/reader-test.md lists the checks."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -243,10 +243,13 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         qualify::Overall::Fail => {
             Err(Reported(format!("{} reader check(s) failed", report.summary.failed)).into())
         }
-        qualify::Overall::Inconclusive => Err(Reported(
-            "no check could run on this card: the run qualifies nothing".into(),
-        )
-        .into()),
+        // Reported: the report is the output (no second message with --json); the cause
+        // decides the exit code (4, the card's class: the card offers nothing to check).
+        qualify::Overall::Inconclusive => Err(anyhow::Error::new(qualify::Inconclusive {
+            passed: report.summary.passed,
+            not_applicable: report.summary.not_applicable,
+        })
+        .context(Reported("reader-test inconclusive".into()))),
     }
 }
 
