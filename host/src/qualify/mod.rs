@@ -126,7 +126,7 @@ pub fn run(conn: &mut Connection, mut opts: Options) -> Report {
         ssse::select(&mut r).ok();
         t1::run(
             &mut r,
-            Some((&ssse::select_with_fci(), &[0x00, 0xB2, 0x01, 0x2D, 0x00])),
+            Some((&ssse::select_with_fci(), &ssse::read_records())),
         );
     } else if matches!(has_loopback, Ok(true)) {
         loopback::select(&mut r).ok();
