@@ -683,8 +683,8 @@ fn bad_arguments_are_refused_before_any_card_is_touched() {
 /// event thread's (reader-test's before, and `wait_for_card_state`) returns at once here, the
 /// card comes back before the event thread's next poll, which then finds a card as it believed
 /// all along: the card is never powered up and does not answer, or pcscd keeps showing the
-/// reader empty (reader-test: "after reinsertion: the card does not answer", 3 runs of 54 under
-/// load, then a card left invisible). The waits on pcscd's event count must return only views
+/// reader empty (reader-test: "after reinsertion: the card does not answer", 4 runs of 106
+/// under load, twice leaving the card invisible). The waits on pcscd's event count must return only views
 /// the event thread counted, and the card put back must answer a new connection each round.
 #[test]
 fn a_card_put_back_once_pcscd_counted_its_removal_is_powered_up_and_answers() {

@@ -6,7 +6,8 @@
 //! back between two of the reader's polls is a real event of its own (a contact bounce), but
 //! not what this check measures: with pcsc-lite it leaves the reader showing no card while its
 //! event thread believes the old one still in, and the new card is never powered up ("after
-//! reinsertion: the card does not answer", about one run in ten under load before the waits).
+//! reinsertion: the card does not answer", a few runs in a hundred under load before the
+//! waits, and sometimes the card left invisible to pcscd for good).
 
 use super::check::{Finding, Needs};
 use super::failure::{CallbackError, CheckFailure};
