@@ -82,7 +82,8 @@ fn view_of(state: &ReaderState) -> Result<ReaderView, TransportError> {
 /// pcscd's view of `reader` now.
 pub fn reader_view(ctx: &Context, reader: &str) -> Result<ReaderView, TransportError> {
     let mut states = [reader_state(reader)?];
-    ctx.get_status_change(Duration::ZERO, &mut states)?;
+    ctx.get_status_change(Duration::ZERO, &mut states)
+        .map_err(super::checked)?;
     view_of(&states[0])
 }
 
@@ -115,7 +116,8 @@ pub fn wait_for_card_change(
                 states[0].sync_current_state();
             }
             Err(pcsc::Error::Timeout) => {}
-            Err(e) => return Err(e.into()),
+            // pcscd gone under the wait is ServiceNotRunning, not a card that does not answer.
+            Err(e) => return Err(super::checked(e)),
         }
         if left.is_zero() {
             return Err(TransportError::CardChangeUnseen {
