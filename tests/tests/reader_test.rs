@@ -684,8 +684,10 @@ fn bad_arguments_are_refused_before_any_card_is_touched() {
 /// card comes back before the event thread's next poll, which then finds a card as it believed
 /// all along: the card is never powered up and does not answer, or pcscd keeps showing the
 /// reader empty (reader-test: "after reinsertion: the card does not answer", 4 runs of 106
-/// under load, twice leaving the card invisible). The waits on pcscd's event count must return only views
-/// the event thread counted, and the card put back must answer a new connection each round.
+/// under load, twice leaving the card invisible; with that wait, this very sequence failed at
+/// its first round when tried: pcscd never showed the card back). The waits on pcscd's event
+/// count must return only views the event thread counted, and the card put back must answer a
+/// new connection each round.
 #[test]
 fn a_card_put_back_once_pcscd_counted_its_removal_is_powered_up_and_answers() {
     use sscard_transport::pcsc::{reader_view, CardChange, ReaderWatch};
