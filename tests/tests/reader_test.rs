@@ -321,7 +321,7 @@ fn the_served_card_without_the_loopback_application_runs_every_check_it_allows()
     );
     assert_eq!(
         check(&v, "ssse.largest-response")["figure"],
-        "91 bytes (READ RECORDS EF06) = its 7 records read one by one"
+        "64 bytes (READ RECORDS EF05) = its 7 records read one by one"
     );
     assert_eq!(
         check(&v, "ssse.6cxx")["figure"],
@@ -370,7 +370,9 @@ fn the_served_card_without_the_loopback_application_runs_every_check_it_allows()
     );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
-    assert!(page.contains("Verdict: <span class=\"badge b-pass\">PASS</span>"));
+    assert!(page.contains(
+        "Verdict: <span class=\"badge b-pass\" title=\"no check failed, and checks that exercise a card passed\">PASS</span>"
+    ));
     assert!(page.contains("not reported by the reader (This smart card does not support the requested feature, 0x8010001F)"));
     assert!(page.contains("aria-label=\"latency per command, log scale\""));
     assert!(
@@ -447,8 +449,11 @@ fn with_the_loopback_application_the_sweep_and_extended_apdus_run_too() {
     let _ = std::fs::remove_file(json);
 }
 
-fn p50(v: &serde_json::Value, id: &str) -> f64 {
-    check(v, id)["latency"]["p50_ms"].as_f64().unwrap()
+/// A latency figure of a check (`min_ms`, `p50_ms`, …).
+fn latency(v: &serde_json::Value, id: &str, figure: &str) -> f64 {
+    check(v, id)["latency"][figure]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{id}: no {figure}"))
 }
 
 #[test]
@@ -466,16 +471,37 @@ fn injected_latency_moves_the_percentiles_and_compare_shows_both_runs() {
     let (o, v) = run_test(&["--quick"], &m, &jb);
     drop(m);
     assert!(o.status.success(), "{}", stdout(&o));
+    // The model sleeps 20 ms before it answers each of these one-APDU commands, so no sample of
+    // the slow run can be faster than 20 ms: its minimum is at least that, and at least the
+    // fast run's minimum plus 20 ms less a 2 ms margin (the fast run's every sample slowed by
+    // load). Load only ever adds time, so the figures are bounded below, never above: under
+    // two busy CPUs the p50 moved 22–28 ms for the 20 ms injected, and an upper bound on the
+    // move (as this test once had) measured the machine, not the reader.
     for id in [
         "latency.select-ssse",
         "latency.read-record",
         "latency.get-challenge",
         "latency.internal-authenticate",
     ] {
-        let moved = p50(&v, id) - p50(&base, id);
+        let (fast, slow) = (latency(&base, id, "min_ms"), latency(&v, id, "min_ms"));
         assert!(
-            (18.0..=22.0).contains(&moved),
-            "{id}: p50 moved by {moved:.2} ms, injected 20 ms"
+            slow >= 20.0,
+            "{id}: fastest sample {slow:.3} ms, 20 ms injected"
+        );
+        assert!(
+            slow - fast >= 18.0,
+            "{id}: minimum moved by {:.3} ms ({fast:.3} → {slow:.3}), 20 ms injected",
+            slow - fast
+        );
+        // The percentiles of the slow run keep their order and stay above the fast run's.
+        let order: Vec<f64> = ["min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
+            .iter()
+            .map(|f| latency(&v, id, f))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{id}: {order:?}");
+        assert!(
+            latency(&v, id, "p50_ms") > latency(&base, id, "p50_ms"),
+            "{id}: p50 did not move"
         );
     }
     let html = tmp("compare.html");
@@ -493,8 +519,15 @@ fn injected_latency_moves_the_percentiles_and_compare_shows_both_runs() {
         .lines()
         .find(|l| l.starts_with("latency.read-record "))
         .unwrap_or_else(|| panic!("{text}"));
+    // compare's Δp95 is B's p95 less A's, as the two reports give them (to its three decimals);
+    // which difference load made of it is the runs' business, not compare's.
     let delta: f64 = line.split_whitespace().last().unwrap().parse().unwrap();
-    assert!((18.0..=30.0).contains(&delta), "Δp95 {delta}: {line}");
+    let expected = latency(&v, "latency.read-record", "p95_ms")
+        - latency(&base, "latency.read-record", "p95_ms");
+    assert!(
+        (delta - expected).abs() < 0.0015 && delta > 0.0,
+        "Δp95 {delta}, the reports give {expected:.3}: {line}"
+    );
     assert!(text.contains("pass  pass  ssse.case2-le"), "{text}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
@@ -641,4 +674,138 @@ fn bad_arguments_are_refused_before_any_card_is_touched() {
         assert_eq!(stderr(&o), want);
     }
     std::fs::remove_file(profile).unwrap();
+}
+
+/// The removal check's waits where its race was, brought about on purpose in every round: the
+/// card is taken out, a client's reset finds it gone — pcscd then shows the reader empty by
+/// that client's write, whether or not its event thread has looked — and the card is put back
+/// the moment the wait for its removal returns. A wait that took the reader's "empty" for the
+/// event thread's (reader-test's before, and `wait_for_card_state`) returns at once here, the
+/// card comes back before the event thread's next poll, which then finds a card as it believed
+/// all along: the card is never powered up and does not answer, or pcscd keeps showing the
+/// reader empty (reader-test: "after reinsertion: the card does not answer", 4 runs of 106
+/// under load, twice leaving the card invisible; with that wait, this very sequence failed at
+/// its first round when tried: pcscd never showed the card back). The waits on pcscd's event
+/// count must return only views the event thread counted, and the card put back must answer a
+/// new connection each round.
+#[test]
+fn a_card_put_back_once_pcscd_counted_its_removal_is_powered_up_and_answers() {
+    use sscard_transport::pcsc::{reader_view, CardChange, ReaderWatch};
+    use std::time::Duration;
+    let _g = exclusive();
+    let model = ModelServer::start(&["--app", "ssse", "--no-psam"], &[READER_0]);
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("pcscd");
+    let name = std::ffi::CString::new(READER_0).unwrap();
+    let connect = || {
+        ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .expect("connect to the served card")
+    };
+    let get_challenge = [0x00, 0x84, 0x00, 0x00, 0x08];
+    let mut buf = [0u8; 258];
+    let mut watch = ReaderWatch::new(&ctx, READER_0).unwrap();
+    for round in 0..6 {
+        let mut card = connect();
+        let answer = card
+            .transmit(&get_challenge, &mut buf)
+            .expect("the card answers");
+        assert_eq!(
+            answer.len(),
+            10,
+            "round {round}: GET CHALLENGE 8 bytes and 9000"
+        );
+        let before = watch.mark().unwrap();
+        assert!(before.present, "round {round}: {before}");
+        assert_eq!(model.control("remove 0"), "ok");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while model.control("status").contains("connected") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the model kept its connection"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            card.reconnect(
+                pcsc::ShareMode::Shared,
+                pcsc::Protocols::ANY,
+                pcsc::Disposition::ResetCard
+            ),
+            Err(pcsc::Error::NoSmartcard),
+            "round {round}: the reset finds the card out"
+        );
+        drop(card);
+        let now = reader_view(&ctx, READER_0).unwrap();
+        assert!(
+            !now.present,
+            "round {round}: the reset wrote 'absent': {now}"
+        );
+        let gone = watch
+            .wait(CardChange::Removed, Duration::from_secs(10))
+            .unwrap();
+        assert!(
+            !gone.present && gone.events != before.events,
+            "round {round}: {before} → {gone}"
+        );
+        assert_eq!(model.control("insert 0"), "ok");
+        let back = watch
+            .wait(CardChange::Inserted, Duration::from_secs(10))
+            .unwrap();
+        assert!(
+            back.present && back.events != gone.events,
+            "round {round}: {gone} → {back}"
+        );
+        let card = connect();
+        let answer = card
+            .transmit(&get_challenge, &mut buf)
+            .unwrap_or_else(|e| panic!("round {round}: the card put back does not answer: {e}"));
+        assert_eq!(answer.len(), 10, "round {round}");
+    }
+    drop(model);
+}
+
+/// A card that offers no check that exercises it (a PSAM: neither the SSSE nor the loopback
+/// application) qualifies nothing, whatever the reader's own properties say: verdict
+/// inconclusive in the JSON and JUnit, exit 4 (the card's class), not 0 and not 1 (a failure).
+#[test]
+fn a_run_on_a_card_that_offers_no_check_is_inconclusive_and_exits_4() {
+    let _g = exclusive();
+    let m = ModelServer::start(&["--app", "ssse"], &[READER_0, READER_1]);
+    let (json, junit) = (tmp("psam-only.json"), tmp("psam-only.xml"));
+    let o = sscard(&[
+        "reader-test",
+        "--reader",
+        READER_1,
+        "--quick",
+        "--json-file",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    drop(m);
+    assert_eq!(o.status.code(), Some(4), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    validate_report(&v);
+    assert_eq!(v["summary"]["verdict"], "inconclusive", "{}", stdout(&o));
+    assert_eq!(v["summary"]["failed"], 0);
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "pass")
+        .all(|c| c["id"] == "reader.properties"));
+    assert!(
+        stderr(&o).starts_with(
+            "sscard: error: reader-test inconclusive: no check that exercises a card could run ("
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("\nINCONCLUSIVE: "), "{}", stdout(&o));
+    validate_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<error message=\"inconclusive: "), "{xml}");
+    for p in [json, junit] {
+        let _ = std::fs::remove_file(p);
+    }
 }

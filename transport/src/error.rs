@@ -31,6 +31,16 @@ pub enum TransportError {
     SharingViolation,
     #[error("timed out waiting for the card")]
     Timeout,
+    /// pcscd's own poll of the reader did not see the card leave or arrive in time: the event
+    /// count did not move, or the state is not the one awaited (`pcsc::wait_for_card_change`).
+    /// (`shown`: what pcscd showed before and last, boxed to keep every result small.)
+    #[error("{reader}: pcscd did not see {awaited} within {waited_ms} ms (it showed {shown}): check that the card was really taken out or put in, and for a virtual reader that its card server runs")]
+    CardChangeUnseen {
+        reader: String,
+        awaited: &'static str,
+        waited_ms: u64,
+        shown: Box<str>,
+    },
     #[error("the card does not answer")]
     Unresponsive,
     #[error("malformed response: {len} byte(s), no status word")]
@@ -66,6 +76,7 @@ impl Classified for TransportError {
             Self::NoCard { .. } | Self::CardRemoved => codes::NO_CARD,
             Self::Unresponsive
             | Self::Timeout
+            | Self::CardChangeUnseen { .. }
             | Self::NoStatusWord { .. }
             | Self::EndlessGetResponse { .. }
             | Self::BudgetExceeded { .. } => codes::NO_ANSWER,

@@ -18,6 +18,9 @@ use pcsc::{Card, Disposition, Protocols, Scope, ShareMode};
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
+mod wait;
+pub use wait::{reader_view, wait_for_card_change, CardChange, ReaderView, ReaderWatch};
+
 /// Connects to pcscd.
 pub fn establish() -> Result<Context, TransportError> {
     Context::establish(Scope::User).map_err(TransportError::from)

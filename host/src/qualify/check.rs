@@ -25,6 +25,13 @@ pub enum Needs {
 }
 
 impl Needs {
+    /// Whether a check of this need exercises a card through the reader (APDUs to a card, its
+    /// removal), rather than only the reader: its PC/SC properties (`reader.properties`, with
+    /// any card) or its unplugging. A run in which no such check passed qualifies nothing.
+    pub fn exercises_a_card(self) -> bool {
+        !matches!(self, Self::AnyCard | Self::Unplug)
+    }
+
     /// The words of a report.
     pub fn describe(self) -> &'static str {
         match self {

@@ -2,9 +2,26 @@
 //! `expect_sw` after completing a T=0 answer as a terminal does) and the length of the data.
 
 use super::failure::CheckFailure;
-use sscard_core::apdu::Response;
+use sscard_core::apdu::{Command, Response};
+use sscard_core::profile::commands;
 use sscard_core::status::StatusWord;
 use sscard_transport::Transaction;
+
+/// The bytes of `command`: one of the profile's builders (`sscard_core::profile::commands`),
+/// or one made from it with another Le, as the checks send it raw. A builder's command always
+/// encodes; were one not to, the empty APDU sent fails its check loudly, never passes.
+pub(super) fn encoded(command: Command) -> Vec<u8> {
+    command.to_bytes().unwrap_or_default()
+}
+
+/// Le as a short APDU's byte gives it: `00` is 256.
+pub(super) fn le_of(byte: u8) -> usize {
+    if byte == 0 {
+        256
+    } else {
+        usize::from(byte)
+    }
+}
 
 /// `r` when it answered `sw`.
 fn with_status(
@@ -38,7 +55,10 @@ pub(super) fn expect_raw(
 pub(super) fn complete(tx: &mut Transaction<'_>, apdu: &[u8]) -> Result<Response, CheckFailure> {
     let r = tx.transmit_raw(apdu)?;
     match r.sw.sw1() {
-        0x61 => Ok(tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?),
+        0x61 => {
+            let rest = commands::get_response(le_of(r.sw.sw2())).command;
+            Ok(tx.transmit_raw(&encoded(rest))?)
+        }
         0x6C if apdu.len() >= 5 => {
             let mut again = apdu.to_vec();
             if let Some(le) = again.last_mut() {

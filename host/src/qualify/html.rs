@@ -34,7 +34,11 @@ pub(super) fn badge(v: Overall) -> String {
         Overall::Fail => "b-fail",
         Overall::Inconclusive => "b-inconclusive",
     };
-    format!("<span class=\"badge {class}\">{}</span>", v.word())
+    format!(
+        "<span class=\"badge {class}\" title=\"{}\">{}</span>",
+        esc(v.meaning()),
+        v.word()
+    )
 }
 
 pub(super) fn reported(v: &Reported) -> String {
@@ -260,9 +264,14 @@ pub fn html(r: &Report) -> String {
         .collect();
     let s = &r.summary;
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sscard reader-test: {reader_name}</title>\n<style>{STYLE}</style></head>\n<body><h1>Reader qualification: {reader_name}</h1>\n<p>Verdict: {badge} · {p} passed · {f} failed · {n} not applicable · {total} checks</p>\n<h2>Run</h2>\n<table>\n{run}</table>\n<h2>Reader</h2>\n<table>\n{reader}</table>\n<h2>Cards</h2>\n<table><tr><th>reader</th><th>ATR</th><th>protocol</th><th>holds</th></tr>\n{card}</table>\n<h2>Latency per command (log scale)</h2>\n{svg}\n<h2>Checks</h2>\n<table><tr><th>#</th><th>check</th><th>needs</th><th>threshold</th><th>verdict</th><th>figure / reason</th><th>APDUs</th><th>s</th></tr>\n{rows}</table>\n<p><small>sscard reader-test · schema {schema} · docs/reader-test.md</small></p>\n</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sscard reader-test: {reader_name}</title>\n<style>{STYLE}</style></head>\n<body><h1>Reader qualification: {reader_name}</h1>\n<p>Verdict: {badge} · {p} passed · {f} failed · {n} not applicable · {total} checks</p>\n{meaning}<h2>Run</h2>\n<table>\n{run}</table>\n<h2>Reader</h2>\n<table>\n{reader}</table>\n<h2>Cards</h2>\n<table><tr><th>reader</th><th>ATR</th><th>protocol</th><th>holds</th></tr>\n{card}</table>\n<h2>Latency per command (log scale)</h2>\n{svg}\n<h2>Checks</h2>\n<table><tr><th>#</th><th>check</th><th>needs</th><th>threshold</th><th>verdict</th><th>figure / reason</th><th>APDUs</th><th>s</th></tr>\n{rows}</table>\n<p><small>sscard reader-test · schema {schema} · docs/reader-test.md</small></p>\n</body></html>\n",
         reader_name = esc(&r.reader.name),
         badge = badge(s.verdict),
+        meaning = if s.verdict == Overall::Inconclusive {
+            format!("<p class=\"na\">{}</p>\n", esc(s.verdict.meaning()))
+        } else {
+            String::new()
+        },
         p = s.passed,
         f = s.failed,
         n = s.not_applicable,

@@ -1,9 +1,11 @@
 //! The JUnit XML of a run (`docs/junit.xsd`): one test case per check, a failure with its
 //! reason, "not applicable" as skipped with its reason, the threshold and figure as the case's
-//! output, and the reader's identity and threshold profile as the suite's.
+//! output, and the reader's identity and threshold profile as the suite's. An inconclusive run
+//! (no check that exercises a card passed) adds a test case `reader-test.summary` in error, so
+//! that a CI server does not show a run of skipped cases green.
 
 use super::check::Verdict;
-use super::report::Report;
+use super::report::{Overall, Report};
 use std::fmt::Write;
 
 /// `text` as XML character data or attribute value: escaped as for HTML, and without the
@@ -19,16 +21,17 @@ fn xml(text: &str) -> String {
 /// The JUnit XML of `r`.
 pub fn junit(r: &Report) -> String {
     let s = &r.summary;
-    let total = s.passed + s.failed + s.not_applicable;
+    let errors = usize::from(s.verdict == Overall::Inconclusive);
+    let total = s.passed + s.failed + s.not_applicable + errors;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"sscard reader-test\" tests=\"{total}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"sscard reader-test\" tests=\"{total}\" failures=\"{}\" errors=\"{errors}\" skipped=\"{}\" time=\"{:.3}\">",
         s.failed, s.not_applicable, r.seconds
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{total}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\" timestamp=\"{}\" hostname=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{total}\" failures=\"{}\" errors=\"{errors}\" skipped=\"{}\" time=\"{:.3}\" timestamp=\"{}\" hostname=\"{}\">",
         xml(&r.reader.name),
         s.failed,
         s.not_applicable,
@@ -70,6 +73,13 @@ pub fn junit(r: &Report) -> String {
             xml(&c.threshold),
             xml(&c.figure),
             c.apdus
+        );
+    }
+    if errors > 0 {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"reader-test.summary\" name=\"summary verdict\" time=\"0\">\n      <error message=\"inconclusive: {}\" type=\"inconclusive\"/>\n    </testcase>",
+            xml(s.verdict.meaning())
         );
     }
     let mut about = format!(

@@ -32,8 +32,8 @@ pub use html::{esc as html_escape, html};
 pub use junit::junit;
 pub use latency::{percentile, Latency};
 pub use loopback::{LOOPBACK_AID, MAX_ECHO};
-pub use removal::{Removal, Unplug};
-pub use report::{CardInfo, Mode, Overall, Report, Summary};
+pub use removal::{CardWatch, Mover, Removal, Unplug};
+pub use report::{CardInfo, Inconclusive, Mode, Overall, Report, Summary};
 pub use runner::Reconnect;
 
 use runner::Runner;
@@ -126,7 +126,7 @@ pub fn run(conn: &mut Connection, mut opts: Options) -> Report {
         ssse::select(&mut r).ok();
         t1::run(
             &mut r,
-            Some((&ssse::select_with_fci(), &[0x00, 0xB2, 0x01, 0x2D, 0x00])),
+            Some((&ssse::select_with_fci(), &ssse::read_records())),
         );
     } else if matches!(has_loopback, Ok(true)) {
         loopback::select(&mut r).ok();

@@ -5,45 +5,52 @@
 //! the PSAM and no card changes.
 
 use super::check::{Finding, Needs};
-use super::exchange::expect_raw;
+use super::exchange::{encoded, expect_raw};
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use sscard_core::apdu::Command;
+use sscard_core::profile::commands;
 use sscard_core::profile::psam::{factor_count_for, PsamInfo, EF15_LEN};
 use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 
-const SELECT_DF01: [u8; 7] = [0x00, 0xA4, 0x00, 0x00, 0x02, 0xDF, 0x01];
+fn select_df01() -> Vec<u8> {
+    encoded(commands::select_df01().command)
+}
 
-fn read_ef15(le: u8) -> [u8; 5] {
-    [0x00, 0xB0, 0x95, 0x00, le]
+/// READ BINARY EF15 with Le `le`: its length (24), above it (a `6Cxx`), or below it.
+fn read_ef15(le: u8) -> Vec<u8> {
+    encoded(commands::psam_read_ef15().command.with_le(usize::from(le)))
 }
 
 /// The factor of the made-up card the DES INIT diversifies for.
 const TEST_FACTOR: [u8; 8] = [0x51, 0x55, 0x41, 0x4C, 0x49, 0x46, 0x59, 0x01];
 
 fn des_init(level: u8) -> Vec<u8> {
-    let n = factor_count_for(level, Kid::Irk);
-    let mut v = vec![0x80, 0x1A, Kid::Irk.id(), 0x01, (8 * n) as u8];
-    for _ in 0..n {
-        v.extend_from_slice(&TEST_FACTOR);
-    }
-    v
+    let factors = TEST_FACTOR.repeat(factor_count_for(level, Kid::Irk));
+    encoded(commands::des_init(Kid::Irk, &factors).command)
+}
+
+/// The test block of DES CRYPT: `00 01 02 …`, one block of the PSAM's algorithm.
+fn test_block(block: usize) -> Vec<u8> {
+    (0..block).map(|i| i as u8).collect()
 }
 
 fn des_crypt(block: usize) -> Vec<u8> {
-    let mut v = vec![0x80, 0xFA, 0x00, 0x00, block as u8];
-    v.extend((0..block).map(|i| i as u8));
-    v
+    encoded(commands::des_crypt_encrypt(test_block(block)).command)
+}
+
+/// GET RESPONSE with Le `le` (the PSAM's `61xx`, or a wrong Le on purpose).
+fn get_response(le: u8) -> Vec<u8> {
+    encoded(commands::get_response(usize::from(le)).command)
 }
 
 /// Selects DF01 and reads EF15; the PSAM's description, or why the PSAM checks cannot run.
 fn info(r: &mut Runner<'_>) -> Result<PsamInfo, String> {
     let ef15 = r
         .in_psam_tx(|tx| {
-            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
-            Ok(tx.transmit(&Command::new(0x00, 0xB0, 0x95, 0x00).with_le(EF15_LEN))?)
+            expect_raw(tx, "SELECT DF01", &select_df01(), StatusWord::OK)?;
+            Ok(tx.transmit(&commands::psam_read_ef15().command)?)
         })
         .map_err(|e| format!("the card in the PSAM reader is not a PSAM of the profile: {e}"))?;
     if !ef15.is_success() {
@@ -104,7 +111,7 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     let (id, name, threshold) = CHECKS[0];
     r.check(id, name, needs, threshold, |r| {
         r.in_psam_tx(|tx| {
-            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
+            expect_raw(tx, "SELECT DF01", &select_df01(), StatusWord::OK)?;
             let ef15 = expect_raw(
                 tx,
                 "READ BINARY",
@@ -156,16 +163,16 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
     let level = info.level;
     r.check(id, name, needs, threshold, |r| {
         r.in_psam_tx(|tx| {
-            expect_raw(tx, "SELECT DF01", &SELECT_DF01, StatusWord::OK)?;
+            expect_raw(tx, "SELECT DF01", &select_df01(), StatusWord::OK)?;
             expect_raw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
             let waiting = StatusWord::new(0x61, block as u8);
             expect_raw(tx, "DES CRYPT", &des_crypt(block), waiting)?;
             let wrong = StatusWord::new(0x6C, block as u8);
-            expect_raw(tx, "GET RESPONSE Le 4", &[0x00, 0xC0, 0, 0, 4], wrong)?;
+            expect_raw(tx, "GET RESPONSE Le 4", &get_response(4), wrong)?;
             let got = expect_raw(
                 tx,
                 "GET RESPONSE",
-                &[0x00, 0xC0, 0, 0, block as u8],
+                &get_response(block as u8),
                 StatusWord::OK,
             )?;
             if got.data.len() != block {
@@ -176,9 +183,7 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
                 });
             }
             // The transport's own GET RESPONSE gives the same cryptogram.
-            let auto = tx.transmit(
-                &Command::new(0x80, 0xFA, 0, 0).with_data(des_crypt(block)[5..].to_vec()),
-            )?;
+            let auto = tx.transmit(&commands::des_crypt_encrypt(test_block(block)).command)?;
             if auto.data != got.data || !auto.is_success() {
                 return Err(CheckFailure::Response {
                     len: auto.data.len(),
@@ -205,7 +210,7 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
         })
     });
     r.latency_check(CHECKS[4].0, "DES CRYPT + GET RESPONSE", needs, |r| {
-        let crypt = Command::new(0x80, 0xFA, 0, 0).with_data(des_crypt(block)[5..].to_vec());
+        let crypt = commands::des_crypt_encrypt(test_block(block)).command;
         r.in_psam_tx(|tx| {
             expect_raw(tx, "DES INIT", &des_init(level), StatusWord::OK)?;
             measure(tx, "DES CRYPT + GET RESPONSE", samples, |tx| {
@@ -217,4 +222,27 @@ pub(super) fn run(r: &mut Runner<'_>, no_psam_why: Option<&str>) {
             })
         })
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_builders_give_the_bytes_the_psam_checks_were_written_for() {
+        assert_eq!(select_df01(), [0x00, 0xA4, 0x00, 0x00, 0x02, 0xDF, 0x01]);
+        assert_eq!(read_ef15(24), [0x00, 0xB0, 0x95, 0x00, 0x18]);
+        assert_eq!(read_ef15(32), [0x00, 0xB0, 0x95, 0x00, 0x20]);
+        assert_eq!(get_response(4), [0x00, 0xC0, 0x00, 0x00, 0x04]);
+        assert_eq!(
+            des_crypt(8),
+            [0x80, 0xFA, 0x00, 0x00, 0x08, 0, 1, 2, 3, 4, 5, 6, 7]
+        );
+        for level in [1, 2, 3] {
+            let n = factor_count_for(level, Kid::Irk);
+            let init = des_init(level);
+            assert_eq!(init[..5], [0x80, 0x1A, 0x08, 0x01, (8 * n) as u8]);
+            assert_eq!(init[5..], TEST_FACTOR.repeat(n)[..]);
+        }
+    }
 }

@@ -5,6 +5,8 @@ use super::check::{Check, Verdict};
 use super::identity::ReaderIdentity;
 use super::thresholds::Profile;
 use serde::{Deserialize, Serialize};
+use sscard_core::classify::{Classified, ExitClass};
+use sscard_core::profile::codes;
 use std::time::SystemTime;
 
 /// The `schema` value of this report format.
@@ -36,11 +38,12 @@ pub struct CardInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Overall {
-    /// At least one check passed and none failed.
+    /// None failed, and at least one check that exercises a card passed.
     Pass,
     /// At least one check failed.
     Fail,
-    /// Nothing could be checked: no check passed and none failed.
+    /// None failed, and no check that exercises a card passed (every one not applicable): the
+    /// reader's properties or unplugging alone qualify nothing.
     Inconclusive,
 }
 
@@ -51,6 +54,38 @@ impl Overall {
             Self::Fail => "FAIL",
             Self::Inconclusive => "INCONCLUSIVE",
         }
+    }
+
+    /// What the verdict means, in the words of a report.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Pass => "no check failed, and checks that exercise a card passed",
+            Self::Fail => "at least one check failed",
+            Self::Inconclusive => {
+                "no check failed, but none that exercises a card could run: the reader's \
+                 properties alone qualify nothing (use a card holding the SSSE or the loopback \
+                 application)"
+            }
+        }
+    }
+}
+
+/// An inconclusive run, as the error of the command that ran it: the card class of exit
+/// (`sscard` exit 4) and the unified return code of a wrong card (-1), since what is missing is
+/// a card that offers checks — distinct from a failed check (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("no check that exercises a card could run ({passed} reader check(s) passed, {not_applicable} not applicable): the run qualifies nothing; use a card holding the SSSE or the loopback application")]
+pub struct Inconclusive {
+    pub passed: usize,
+    pub not_applicable: usize,
+}
+
+impl Classified for Inconclusive {
+    fn return_code(&self) -> i32 {
+        codes::WRONG_CARD
+    }
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Card
     }
 }
 
@@ -72,10 +107,13 @@ impl Summary {
             count(Verdict::Fail),
             count(Verdict::NotApplicable),
         );
+        let card_passed = checks
+            .iter()
+            .any(|c| c.verdict == Verdict::Pass && c.needs.exercises_a_card());
         Self {
             verdict: if failed > 0 {
                 Overall::Fail
-            } else if passed > 0 {
+            } else if card_passed {
                 Overall::Pass
             } else {
                 Overall::Inconclusive
@@ -158,14 +196,18 @@ impl Report {
                 }
             }
         }
-        t + &format!(
+        t += &format!(
             "{}: {} passed, {} failed, {} not applicable ({:.1} s)",
             self.summary.verdict.word(),
             self.summary.passed,
             self.summary.failed,
             self.summary.not_applicable,
             self.seconds
-        )
+        );
+        if self.summary.verdict == Overall::Inconclusive {
+            t += &format!("\n{}", Overall::Inconclusive.meaning());
+        }
+        t
     }
 }
 
@@ -202,7 +244,9 @@ mod tests {
         Check {
             id: id.into(),
             name: id.into(),
-            needs: super::super::check::Needs::AnyCard,
+            // A check that exercises a card (a reader-only one alone is inconclusive: the
+            // in-process qualification tests).
+            needs: super::super::check::Needs::Ssse,
             verdict,
             reason: None,
             figure: String::new(),

@@ -4,50 +4,61 @@
 //! is tried at the lengths these commands have.
 
 use super::check::{Finding, Needs};
-use super::exchange::{complete, expect_len, expect_raw, expect_sw};
+use super::exchange::{complete, encoded, expect_len, expect_raw, expect_sw, le_of};
 use super::failure::CheckFailure;
 use super::latency::measure;
 use super::runner::Runner;
-use sscard_core::apdu::Command;
-use sscard_core::profile::SSSE_AID;
+use sscard_core::profile::commands;
+use sscard_core::profile::files::ef05;
+use sscard_core::profile::Kid;
 use sscard_core::status::StatusWord;
 
 /// `00A40400 0F <SSSE AID> 00`: SELECT with the FCI.
 pub fn select_with_fci() -> Vec<u8> {
-    let mut v = vec![0x00, 0xA4, 0x04, 0x00, SSSE_AID.len() as u8];
-    v.extend_from_slice(&SSSE_AID);
-    v.push(0x00);
-    v
+    encoded(commands::select_ssse().command)
 }
 
 /// `00A40400 0F <SSSE AID>`: SELECT without Le (case 3).
 fn select_no_le() -> Vec<u8> {
-    let mut v = select_with_fci();
-    v.pop();
-    v
+    encoded(commands::select_ssse_no_fci().command)
 }
 
-/// EF05 (card identification), readable on every card: SFI 05.
+/// EF05 (card identification), readable on every card: SFI 05. The only file the checks
+/// read: EF06 (the holder's name, SSN …), though readable without a key on 2.00 cards, is
+/// personal data, and a `--trace` of a qualification run would carry it.
 const EF05_SFI: u8 = 0x05;
-/// EF06 (holder), readable on 2.00 cards: SFI 06.
-const EF06_SFI: u8 = 0x06;
-/// An INS no SSC command uses: the card answers `6D00`.
+/// An INS no SSC command uses: the card answers `6D00`. (No builder: no command of the
+/// profile.)
 const UNKNOWN_INS: [u8; 4] = [0x00, 0x10, 0x00, 0x00];
 
-fn read_record(sfi: u8, number: u8, le: u8) -> [u8; 5] {
-    [0x00, 0xB2, number, sfi << 3 | 0x04, le]
+/// READ RECORD `number` of EF05 with the Le byte `le` (`00`, the record's length, above or
+/// below it: the lengths the checks try).
+fn read_record(number: u8, le: u8) -> Vec<u8> {
+    encoded(
+        commands::read_record(ef05(), number)
+            .command
+            .with_le(le_of(le)),
+    )
 }
 
-fn read_records(sfi: u8, le: u8) -> [u8; 5] {
-    [0x00, 0xB2, 0x01, sfi << 3 | 0x05, le]
+/// READ RECORDS of EF05, all of them, Le `00`.
+pub(super) fn read_records() -> Vec<u8> {
+    encoded(commands::read_records_from(ef05(), 1).command)
 }
 
-/// INTERNAL AUTHENTICATE of the IRK: `00880008 08 <R8> 00` with 8 bytes (PROFILE section 4);
-/// with 16 bytes (process factor ‖ source data) in the field terminals' shape, P2 `00`
-/// (PROFILE section 4, field-terminal shapes), the one the profile gives for that length.
+fn get_challenge(len: usize) -> Vec<u8> {
+    encoded(commands::get_challenge(len).command)
+}
+
+/// INTERNAL AUTHENTICATE of the IRK: `00880008 08 <R8> 00` with 8 bytes (PROFILE section 4,
+/// the profile's builder); with 16 bytes (process factor ‖ source data) in the field
+/// terminals' shape, P2 `00` (PROFILE section 4, field-terminal shapes; no builder, built
+/// here).
 fn internal_authenticate(data: &[u8]) -> Vec<u8> {
-    let p2 = if data.len() == 16 { 0x00 } else { 0x08 };
-    let mut v = vec![0x00, 0x88, 0x00, p2, data.len() as u8];
+    if let Ok(random) = <[u8; 8]>::try_from(data) {
+        return encoded(commands::internal_authenticate(Kid::Irk, &random).command);
+    }
+    let mut v = vec![0x00, 0x88, 0x00, 0x00, data.len() as u8];
     v.extend_from_slice(data);
     v.push(0x00);
     v
@@ -82,9 +93,7 @@ fn describe_fci(fci: &[u8]) -> String {
 /// when it answers anything but `9000` (or `61xx`, which GET RESPONSE completes).
 pub(super) fn select(r: &mut Runner<'_>) -> Result<Result<Vec<u8>, StatusWord>, CheckFailure> {
     r.app_select = select_no_le();
-    let sel = Command::new(0x00, 0xA4, 0x04, 0x00)
-        .with_data(SSSE_AID)
-        .with_le(256);
+    let sel = commands::select_ssse().command;
     let resp = r.in_tx(|tx| Ok(tx.transmit(&sel)?))?;
     Ok(if resp.is_success() {
         Ok(resp.data)
@@ -106,7 +115,8 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
             let resp = r.in_tx(|tx| {
                 let mut resp = tx.transmit_raw(&select_with_fci())?;
                 if resp.sw.sw1() == 0x61 {
-                    resp = tx.transmit_raw(&[0x00, 0xC0, 0x00, 0x00, resp.sw.sw2()])?;
+                    let rest = commands::get_response(le_of(resp.sw.sw2())).command;
+                    resp = tx.transmit_raw(&encoded(rest))?;
                 }
                 Ok(resp)
             })?;
@@ -139,11 +149,11 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         "4 and 8 bytes with 9000; two challenges differ",
         |r| {
             r.in_tx(|tx| {
-                let four = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 4], StatusWord::OK)?;
+                let four = expect_sw(tx, "GET CHALLENGE", &get_challenge(4), StatusWord::OK)?;
                 expect_len("GET CHALLENGE 4", &four, 4)?;
-                let a = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK)?;
+                let a = expect_sw(tx, "GET CHALLENGE", &get_challenge(8), StatusWord::OK)?;
                 expect_len("GET CHALLENGE 8", &a, 8)?;
-                let b = expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK)?;
+                let b = expect_sw(tx, "GET CHALLENGE", &get_challenge(8), StatusWord::OK)?;
                 expect_len("GET CHALLENGE 8", &b, 8)?;
                 if a.data == b.data {
                     return Err(CheckFailure::Wrong {
@@ -164,12 +174,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         "the same record with 9000 for Le 00, Le = its length and Le above it",
         |r| {
             r.in_tx(|tx| {
-                let whole = expect_sw(
-                    tx,
-                    "READ RECORD",
-                    &read_record(EF05_SFI, 1, 0),
-                    StatusWord::OK,
-                )?;
+                let whole = expect_sw(tx, "READ RECORD", &read_record(1, 0), StatusWord::OK)?;
                 let n = whole.data.len();
                 if n == 0 || n > 0xF0 {
                     return Err(CheckFailure::Length {
@@ -179,13 +184,8 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                     });
                 }
                 for le in [n as u8, n as u8 + 14] {
-                    let r = expect_sw(
-                        tx,
-                        "READ RECORD",
-                        &read_record(EF05_SFI, 1, le),
-                        StatusWord::OK,
-                    )
-                    .map_err(|e| e.within(format!("Le {le}")))?;
+                    let r = expect_sw(tx, "READ RECORD", &read_record(1, le), StatusWord::OK)
+                        .map_err(|e| e.within(format!("Le {le}")))?;
                     if r.data != whole.data {
                         return Err(CheckFailure::Wrong {
                             command: "READ RECORD",
@@ -208,7 +208,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         "6Cxx with xx = the record's length, then the record when sent again with that Le",
         |r| {
             r.in_tx(|tx| {
-                let raw = tx.transmit_raw(&read_record(EF05_SFI, 1, 4))?;
+                let raw = tx.transmit_raw(&read_record(1, 4))?;
                 if raw.sw.sw1() != 0x6C {
                     return Err(CheckFailure::Status {
                         command: "READ RECORD Le 4",
@@ -217,15 +217,10 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                     });
                 }
                 let xx = raw.sw.sw2();
-                let again = expect_sw(
-                    tx,
-                    "READ RECORD",
-                    &read_record(EF05_SFI, 1, xx),
-                    StatusWord::OK,
-                )?;
+                let again = expect_sw(tx, "READ RECORD", &read_record(1, xx), StatusWord::OK)?;
                 expect_len("READ RECORD", &again, xx as usize)?;
                 // The transport's own 6Cxx handling gives the same bytes.
-                let cmd = Command::new(0x00, 0xB2, 0x01, EF05_SFI << 3 | 0x04).with_le(4);
+                let cmd = commands::read_record(ef05(), 1).command.with_le(4);
                 let auto = tx.transmit(&cmd)?;
                 if auto.data != again.data || !auto.is_success() {
                     return Err(CheckFailure::Response {
@@ -255,7 +250,8 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                     )));
                 }
                 let xx = raw.sw.sw2();
-                let rest = expect_raw(tx, "GET RESPONSE", &[0x00, 0xC0, 0, 0, xx], StatusWord::OK)?;
+                let get = encoded(commands::get_response(le_of(xx)).command);
+                let rest = expect_raw(tx, "GET RESPONSE", &get, StatusWord::OK)?;
                 expect_len("GET RESPONSE", &rest, if xx == 0 { 256 } else { xx as usize })?;
                 Ok(Finding::Pass(format!("{} → GET RESPONSE {} bytes", raw.sw, rest.data.len())))
             })
@@ -271,7 +267,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                 let ef = expect_sw(
                     tx,
                     "SELECT EF05",
-                    &[0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x05],
+                    &encoded(commands::select_ef(ef05()).command),
                     StatusWord::OK,
                 )?;
                 expect_len("SELECT EF05", &ef, 0)?;
@@ -288,11 +284,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         "9000 and an FCP template 62",
         |r| {
             r.in_tx(|tx| {
-                let fcp = tx.transmit(
-                    &Command::new(0x00, 0xA4, 0x00, 0x00)
-                        .with_data(vec![0xEF, 0x05])
-                        .with_le(256),
-                )?;
+                let fcp = tx.transmit(&commands::select_ef(ef05()).command.with_le(256))?;
                 tx.transmit_raw(&select_no_le())?;
                 if !fcp.is_success() {
                     return Err(CheckFailure::Answered(fcp.sw));
@@ -371,17 +363,13 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
         "the records read at once equal the records read one by one",
         |r| {
             r.in_tx(|tx| {
-                let mut sfi = EF06_SFI;
-                let mut all = complete(tx, &read_records(sfi, 0))?;
-                if all.sw != StatusWord::OK {
-                    // A 3.00 card opens EF06 after external authentication only.
-                    sfi = EF05_SFI;
-                    all = expect_sw(tx, "READ RECORDS", &read_records(sfi, 0), StatusWord::OK)?;
-                }
+                // EF05, all of it: the largest answer of a file that is neither keyed nor
+                // personal.
+                let all = expect_sw(tx, "READ RECORDS", &read_records(), StatusWord::OK)?;
                 let mut one_by_one = Vec::new();
                 let mut count = 0;
                 for n in 1..=254u8 {
-                    let rec = complete(tx, &read_record(sfi, n, 0))?;
+                    let rec = complete(tx, &read_record(n, 0))?;
                     match rec.sw {
                         StatusWord::OK => one_by_one.extend_from_slice(&rec.data),
                         StatusWord::RECORD_NOT_FOUND => break,
@@ -403,7 +391,7 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
                     });
                 }
                 Ok(Finding::Pass(format!(
-                    "{} bytes (READ RECORDS EF{sfi:02X}) = its {count} records read one by one",
+                    "{} bytes (READ RECORDS EF{EF05_SFI:02X}) = its {count} records read one by one",
                     all.data.len()
                 )))
             })
@@ -425,20 +413,14 @@ pub(super) fn run(r: &mut Runner<'_>, fci: &[u8]) {
     r.latency_check("latency.read-record", "READ RECORD", needs, |r| {
         r.in_tx(|tx| {
             measure(tx, "READ RECORD", samples, |tx| {
-                expect_sw(
-                    tx,
-                    "READ RECORD",
-                    &read_record(EF05_SFI, 1, 0),
-                    StatusWord::OK,
-                )
-                .map(drop)
+                expect_sw(tx, "READ RECORD", &read_record(1, 0), StatusWord::OK).map(drop)
             })
         })
     });
     r.latency_check("latency.get-challenge", "GET CHALLENGE", needs, |r| {
         r.in_tx(|tx| {
             measure(tx, "GET CHALLENGE", samples, |tx| {
-                expect_sw(tx, "GET CHALLENGE", &[0x00, 0x84, 0, 0, 8], StatusWord::OK).map(drop)
+                expect_sw(tx, "GET CHALLENGE", &get_challenge(8), StatusWord::OK).map(drop)
             })
         })
     });
@@ -472,12 +454,26 @@ mod tests {
 
     #[test]
     fn commands_and_fci_read_as_the_profile_says() {
-        assert_eq!(read_record(EF05_SFI, 1, 0), [0x00, 0xB2, 0x01, 0x2C, 0x00]);
-        assert_eq!(read_records(EF06_SFI, 0), [0x00, 0xB2, 0x01, 0x35, 0x00]);
+        // The builders give the bytes the checks were written for.
+        assert_eq!(read_record(1, 0), [0x00, 0xB2, 0x01, 0x2C, 0x00]);
+        assert_eq!(read_record(1, 4), [0x00, 0xB2, 0x01, 0x2C, 0x04]);
+        assert_eq!(read_records(), [0x00, 0xB2, 0x01, 0x2D, 0x00]);
+        assert_eq!(get_challenge(8), [0x00, 0x84, 0x00, 0x00, 0x08]);
         assert_eq!(select_with_fci().len(), 5 + 15 + 1);
+        assert_eq!(select_with_fci()[..5], [0x00, 0xA4, 0x04, 0x00, 0x0F]);
+        assert_eq!(select_with_fci()[20], 0x00);
+        assert_eq!(select_no_le(), select_with_fci()[..20]);
         assert_eq!(
-            internal_authenticate(&[1; 8])[..5],
-            [0x00, 0x88, 0x00, 0x08, 0x08]
+            encoded(commands::select_ef(ef05()).command),
+            [0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x05]
+        );
+        assert_eq!(
+            encoded(commands::get_response(le_of(0)).command),
+            [0x00, 0xC0, 0x00, 0x00, 0x00]
+        );
+        assert_eq!(
+            internal_authenticate(&[1; 8]),
+            [0x00, 0x88, 0x00, 0x08, 0x08, 1, 1, 1, 1, 1, 1, 1, 1, 0x00]
         );
         assert_eq!(
             internal_authenticate(&[1; 16])[..5],

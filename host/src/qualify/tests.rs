@@ -107,8 +107,8 @@ fn a_t1_card_and_a_psam_pass_what_they_offer_and_the_rest_says_why_not() {
         reason(&r, "loopback.extended"),
         "the card holds no loopback test application (served by sscard-model only)"
     );
-    // An SM4 card: its FCI says so, its INTERNAL AUTHENTICATE answers one 16-byte block; EF06
-    // needs authentication, so the largest response is EF05's.
+    // An SM4 card: its FCI says so, its INTERNAL AUTHENTICATE answers one 16-byte block; the
+    // largest response is EF05's (the checks never read EF06, the holder's data).
     assert_eq!(
         r.check("ssse.select").unwrap().figure,
         "FCI 30 bytes: SM4, ISSUED"
@@ -224,4 +224,133 @@ fn the_junit_of_a_reader_with_control_characters_in_its_name_is_well_formed_xml(
         "{xml}"
     );
     assert!(!xml.contains(['\u{1}', '\u{1b}']));
+}
+
+#[test]
+fn a_run_where_only_the_reader_itself_passed_is_inconclusive_in_every_output() {
+    let check = |id: &str, needs, verdict| Check {
+        id: id.into(),
+        name: id.into(),
+        needs,
+        verdict,
+        reason: (verdict != Verdict::Pass).then(|| "why".to_string()),
+        figure: "figure".into(),
+        threshold: "threshold".into(),
+        apdus: 0,
+        seconds: 0.0,
+        latency: None,
+    };
+    // The reader's properties agreed with the card and the reader came back after an unplug;
+    // every check that talks to a card was not applicable.
+    let mut checks = vec![
+        check("reader.properties", Needs::AnyCard, Verdict::Pass),
+        check("reader.unplug", Needs::Unplug, Verdict::Pass),
+        check("card.t1", Needs::T1Card, Verdict::NotApplicable),
+        check("ssse.case1", Needs::Ssse, Verdict::NotApplicable),
+        check("card.removal", Needs::Removal, Verdict::NotApplicable),
+    ];
+    let s = Summary::of(&checks);
+    assert_eq!(
+        s,
+        Summary {
+            verdict: Overall::Inconclusive,
+            passed: 2,
+            failed: 0,
+            not_applicable: 3
+        }
+    );
+    let psam = sscard_model::test_pair(Algorithm::Tdes).1;
+    let mut conn = Connection::new(InProcess::new(shared(psam), "in-process"));
+    let mut r = run(
+        &mut conn,
+        options(PsamSlot::Absent("no PSAM reader".into())),
+    );
+    r.summary = s;
+    r.checks = checks.clone();
+    let text = r.text();
+    assert!(
+        text.contains("\nINCONCLUSIVE: 2 passed, 0 failed, 3 not applicable (")
+            && text.ends_with(
+                "\nno check failed, but none that exercises a card could run: the reader's \
+                 properties alone qualify nothing (use a card holding the SSSE or the loopback \
+                 application)"
+            ),
+        "{text}"
+    );
+    let page = html(&r);
+    assert!(
+        page.contains("<p class=\"na\">no check failed, but none that exercises a card could run")
+    );
+    let xml = junit(&r);
+    assert!(
+        xml.contains("tests=\"6\" failures=\"0\" errors=\"1\" skipped=\"3\""),
+        "{xml}"
+    );
+    assert!(xml.contains(
+        "<testcase classname=\"reader-test.summary\" name=\"summary verdict\" time=\"0\">\n      \
+         <error message=\"inconclusive: no check failed, but none that exercises a card could run"
+    ));
+    assert_eq!(
+        serde_json::to_value(r.summary).unwrap()["verdict"],
+        "inconclusive"
+    );
+    // One check that exercises a card passing makes it a pass; one failing, a fail.
+    checks.push(check("ssse.select", Needs::Ssse, Verdict::Pass));
+    assert_eq!(Summary::of(&checks).verdict, Overall::Pass);
+    checks.push(check("psam.61xx", Needs::Psam, Verdict::Fail));
+    assert_eq!(Summary::of(&checks).verdict, Overall::Fail);
+}
+
+/// A card that notes every APDU it is sent.
+struct Recording {
+    inner: Ssc,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Card for Recording {
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        self.seen.lock().unwrap().push(apdu.to_vec());
+        self.inner.transmit(apdu)
+    }
+}
+
+#[test]
+fn no_check_reads_the_holders_data_even_where_the_card_lets_anyone() {
+    // A 3DES test card is a 2.00 card: EF06 (name, SSN …) is readable without a key, and a
+    // --trace of the run would carry whatever the checks read.
+    let ssc = sscard_model::test_pair(Algorithm::Tdes).0;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let card = Recording {
+        inner: ssc,
+        seen: seen.clone(),
+    };
+    let mut conn = Connection::new(InProcess::new(shared(card), "in-process"));
+    let r = run(
+        &mut conn,
+        options(PsamSlot::Absent("no PSAM reader".into())),
+    );
+    assert_eq!(r.summary.failed, 0, "{}", r.text());
+    assert_eq!(
+        r.check("ssse.largest-response").unwrap().figure,
+        "64 bytes (READ RECORDS EF05) = its 7 records read one by one"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() > 100, "{} APDUs", seen.len());
+    let ef06: Vec<String> = seen
+        .iter()
+        .filter(|a| {
+            let read_by_sfi = a.len() >= 4 && matches!(a[1], 0xB0 | 0xB2) && a[3] >> 3 == 0x06;
+            let binary_by_sfi = a.len() >= 4 && a[1] == 0xB0 && a[2] == 0x86;
+            let select = a.len() >= 7 && a[1] == 0xA4 && a[5..7] == [0xEF, 0x06];
+            read_by_sfi || binary_by_sfi || select
+        })
+        .map(|a| sscard_core::hexfmt::to_hex(a))
+        .collect();
+    assert!(ef06.is_empty(), "EF06 read: {ef06:?}");
 }

@@ -13,10 +13,10 @@ use sscard_core::profile::files::ef07;
 use sscard_core::profile::{Kid, INITIAL_PIN};
 use sscard_model::card::shared;
 use sscard_model::vpcd::{serve, ServeOptions, ServedCard};
-use sscard_transport::pcsc::{establish, list_readers, PcscBackend};
+use sscard_transport::pcsc::{establish, list_readers, CardChange, PcscBackend, ReaderWatch};
 use sscard_transport::trace::Trace;
 use sscard_transport::{Connection, InProcess};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const CARD_READER: &str = "Virtual PCD 00 00";
 pub const PSAM_READER: &str = "Virtual PCD 00 01";
@@ -72,26 +72,29 @@ fn reader_empties(ctx: &pcsc::Context, reader: &str, within: Duration) -> bool {
     sscard_transport::pcsc::wait_for_card_state(ctx, reader, false, within).unwrap_or(false)
 }
 
-/// Serves the cards to pcscd and connects to them.
+/// How long the demo waits for pcscd to see one of its cards arrive or leave (pcscd polls a
+/// vpcd reader every 400 ms).
+const CARD_WAIT: Duration = Duration::from_secs(10);
+
+/// Serves the cards to pcscd and connects to them once pcscd's own poll has seen each arrive
+/// (its event count moved and the reader shows a card: see `sscard_transport::pcsc::wait`).
 fn through_pcscd(alg: Algorithm) -> Result<(Vec<ServedCard>, PcscBackend, PcscBackend)> {
+    let ctx = establish()?;
+    let mut watches = [CARD_READER, PSAM_READER].map(|r| ReaderWatch::new(&ctx, r));
     let (ssc, psam) = sscard_model::test_pair(alg);
     let served = vec![
         serve(shared(ssc), ServeOptions::port(35963)),
         serve(shared(psam), ServeOptions::port(35964)),
     ];
-    let ctx = establish()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let connect = |r: &str| loop {
-        match PcscBackend::connect_named(&ctx, r, false) {
-            Ok(t) => return Ok(t),
-            Err(e) if Instant::now() > deadline => {
-                return Err(e).with_context(|| format!("waiting for the virtual card in {r:?}"))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
+    let mut connect = |i: usize, r: &str| -> Result<PcscBackend> {
+        let watch = watches[i].as_mut().map_err(|e| e.clone())?;
+        watch
+            .wait(CardChange::Inserted, CARD_WAIT)
+            .with_context(|| format!("waiting for the virtual card in {r:?}"))?;
+        Ok(PcscBackend::connect_named(&ctx, r, false)?)
     };
-    let card = connect(CARD_READER)?;
-    let psam = connect(PSAM_READER)?;
+    let card = connect(0, CARD_READER)?;
+    let psam = connect(1, PSAM_READER)?;
     Ok((served, card, psam))
 }
 
@@ -114,14 +117,23 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
             let mut card = Connection::new(card).traced(&trace, "card");
             let psam = PsamKeys::open(Connection::new(psam).traced(&trace, "psam"))?;
             let result = flow(out, alg, &how, &mut card, psam);
-            // Take the virtual cards out and leave the readers empty for whoever comes next.
+            // Take the virtual cards out and leave the readers empty for whoever comes next:
+            // empty as pcscd's own poll saw it, not only as it shows it (a card served next
+            // while pcscd still believes ours in would go unseen).
             drop(card);
-            drop(served);
             let ctx = establish()?;
-            for r in [CARD_READER, PSAM_READER] {
-                reader_empties(&ctx, r, Duration::from_secs(5));
+            let watches: Vec<_> = [CARD_READER, PSAM_READER]
+                .iter()
+                .map(|r| ReaderWatch::new(&ctx, r))
+                .collect::<Result<_, _>>()?;
+            drop(served);
+            let mut left = Ok(());
+            for mut w in watches {
+                if let Err(e) = w.wait(CardChange::Removed, CARD_WAIT) {
+                    left = Err(e);
+                }
             }
-            result
+            result.and(left.context("taking the virtual cards out of the readers"))
         }
         Some(why) => {
             let (ssc, psam) = sscard_model::test_pair(alg);

@@ -6,13 +6,15 @@ use crate::exit::{BadInput, Reported};
 use crate::output::Output;
 use anyhow::{Context, Result};
 use sscard::qualify::{
-    self, compare, thresholds::Profile, CallbackError, Options, PsamSlot, Removal, Unplug,
+    self, compare, thresholds::Profile, CallbackError, CardWatch, Mover, Options, PsamSlot,
+    Removal, Unplug,
 };
 use sscard_core::fsutil::write_private;
 use sscard_transport::pcsc::{
-    establish, list_readers, resolve_reader, wait_for_card_state, PcscBackend,
+    establish, list_readers, resolve_reader, wait_for_card_state, CardChange, PcscBackend,
+    ReaderWatch,
 };
-use sscard_transport::Connection;
+use sscard_transport::{Connection, TransportError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +24,7 @@ use std::time::Duration;
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit status: 0 when no check failed (some may be not applicable); 1 when one failed, or when no check could run (inconclusive); 2 bad arguments, threshold or report file; 3 reader; 4 card; 5 pcscd. docs/reader-test.md lists the checks."
+    after_help = "Exit status: 0 when no check failed and one that exercises a card passed (verdict pass; some may be not applicable); 1 when one failed (fail); 2 bad arguments, threshold or report file; 3 reader; 4 card, including a card on which no check that exercises it could run, only the reader's own (inconclusive); 5 pcscd. docs/reader-test.md lists the checks."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -100,6 +102,29 @@ fn control(path: &PathBuf, line: &str) -> Result<(), CallbackError> {
     }
 }
 
+/// How long the removal check waits for pcscd to report the card gone, or back, once it was
+/// taken out or put in (by the model at once; by an operator before pressing Enter): pcscd
+/// polls a reader every 400 ms, a loaded machine may take a few polls.
+const CARD_WAIT: Duration = Duration::from_secs(10);
+
+/// The removal check's view of the reader through PC/SC: pcscd's event count and state.
+struct PcscWatch(ReaderWatch);
+
+impl CardWatch for PcscWatch {
+    fn mark(&mut self) -> Result<(), TransportError> {
+        self.0.mark().map(drop)
+    }
+
+    fn wait(&mut self, present: bool) -> Result<(), TransportError> {
+        let change = if present {
+            CardChange::Inserted
+        } else {
+            CardChange::Removed
+        };
+        self.0.wait(change, CARD_WAIT).map(drop)
+    }
+}
+
 /// The host's name (the kernel's), for the report.
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -136,17 +161,17 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
             }
         }
     };
-    let removal = match (&a.model_control, a.interactive) {
+    let mover: Option<Mover> = match (&a.model_control, a.interactive) {
         (Some(path), _) => {
             let (path, slot) = (path.clone(), a.model_slot);
-            Removal::Callback(Box::new(move |insert| {
+            Some(Box::new(move |insert| {
                 control(
                     &path,
                     &format!("{} {slot}", if insert { "insert" } else { "remove" }),
                 )
             }))
         }
-        (None, true) => Removal::Callback(Box::new(|insert| {
+        (None, true) => Some(Box::new(|insert| {
             eprint!(
                 "{} the card, then press Enter: ",
                 if insert { "Insert" } else { "Remove" }
@@ -156,7 +181,14 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
                 .map(drop)
                 .map_err(Into::into)
         })),
-        (None, false) => Removal::Unavailable(
+        (None, false) => None,
+    };
+    let removal = match mover {
+        Some(mover) => Removal::Driven {
+            mover,
+            watch: Box::new(PcscWatch(ReaderWatch::new(&ctx, &name)?)),
+        },
+        None => Removal::Unavailable(
             "needs --interactive (real reader) or --model-control (virtual reader)".into(),
         ),
     };
@@ -164,7 +196,11 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
     let reconnect_trace = trace.clone();
     let reconnect: qualify::Reconnect = Box::new(move || {
         let ctx = establish()?;
-        wait_for_card_state(&ctx, &reconnect_name, true, Duration::from_secs(10))?;
+        if !wait_for_card_state(&ctx, &reconnect_name, true, CARD_WAIT)? {
+            return Err(TransportError::NoCard {
+                reader: reconnect_name.clone(),
+            });
+        }
         Ok(
             Connection::new(PcscBackend::connect_named(&ctx, &reconnect_name, false)?)
                 .traced(&reconnect_trace, "card"),
@@ -207,10 +243,13 @@ pub fn run(out: &Output, a: Args) -> Result<()> {
         qualify::Overall::Fail => {
             Err(Reported(format!("{} reader check(s) failed", report.summary.failed)).into())
         }
-        qualify::Overall::Inconclusive => Err(Reported(
-            "no check could run on this card: the run qualifies nothing".into(),
-        )
-        .into()),
+        // Reported: the report is the output (no second message with --json); the cause
+        // decides the exit code (4, the card's class: the card offers nothing to check).
+        qualify::Overall::Inconclusive => Err(anyhow::Error::new(qualify::Inconclusive {
+            passed: report.summary.passed,
+            not_applicable: report.summary.not_applicable,
+        })
+        .context(Reported("reader-test inconclusive".into()))),
     }
 }
 

@@ -62,6 +62,7 @@ fn classified<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e dyn Cl
         sscard::script::ParseError,
         sscard::qualify::thresholds::ThresholdsError,
         sscard::qualify::compare::CompareError,
+        sscard::qualify::Inconclusive,
         sscard_perso::card::PersoError,
         sscard_perso::journal::JournalError,
         sscard_perso::station::IssueError,
