@@ -122,6 +122,26 @@ fn wait_for(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Waits until none of `readers` holds a card, or fails naming `why` and pcscd's state.
+///
+/// A card there at the start is either served by another process (a failure) or was served by
+/// a process that has just exited — killed without waiting, as a loop outside the harness may do
+/// — whose connection vpcd drops and pcscd's next poll (every 400 ms) notices. The second is
+/// waited out: 3 s is more than seven polls; a card still there then is being served.
+fn await_no_card(readers: &[&'static str], why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for r in readers {
+        while card_present(r) {
+            assert!(
+                Instant::now() < deadline,
+                "{r} already holds a card: {why} ({})",
+                reader_diagnosis(r)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// A running `sscard-model serve`, killed on drop (and its cards gone from the readers).
 pub struct ModelServer {
     child: Child,
@@ -141,12 +161,7 @@ impl ModelServer {
     /// [`ModelServer::start`] for a pcscd the test started itself ([`PrivatePcscd`]): the
     /// system's pcscd is left alone.
     pub fn start_on_running_pcscd(args: &[&str], readers: &[&'static str]) -> Self {
-        for r in readers {
-            assert!(
-                !card_present(r),
-                "{r} already holds a card: another model is serving"
-            );
-        }
+        await_no_card(readers, "another model is serving");
         // A connection vpcd still holds (a model stopped by a process that did not wait for
         // vpcd, or dying now) would take the new card's place in vpcd's queue and let pcscd
         // miss the insertion (see `await_empty`): wait for vpcd to let go of it and pcscd's poll
@@ -1056,9 +1071,7 @@ impl IndependentCard {
     pub fn start(args: &[&str]) -> Self {
         use std::io::BufRead;
         ensure_pcscd();
-        for r in [READER_E0, READER_E1] {
-            assert!(!card_present(r), "{r} already holds a card");
-        }
+        await_no_card(&[READER_E0, READER_E1], "another card is served there");
         let mut child = Command::new("/usr/bin/python3")
             .arg(independent("card.py"))
             .args(["--port", &PORT_E.to_string()])
