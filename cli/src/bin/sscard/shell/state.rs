@@ -1,0 +1,145 @@
+//! What the shell keeps between commands: the connection to one card, the key source (opened
+//! at its first use), what is selected, and the trace switch. Each command borrows a
+//! transaction for its own duration only, so other applications may use the card between
+//! commands; a card pulled or pcscd gone ends the connection, not the shell.
+
+use super::trace::Switch;
+use crate::connect;
+use crate::exit::BadInput;
+use anyhow::Result;
+use sscard::keys::{KeySource, KeySpec};
+use sscard::ssc::{Session, SscError};
+use sscard_core::crypto::Algorithm;
+use sscard_core::profile::{Df, FileDef};
+use sscard_transport::backend::Disposition;
+use sscard_transport::trace::Trace;
+use sscard_transport::{Connection, TransportError};
+
+/// The SSSE application as the card's FCI described it at `connect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct App {
+    pub algorithm: Algorithm,
+    pub issued: bool,
+}
+
+/// The card the shell talks to.
+pub struct Card {
+    pub conn: Connection,
+    /// `None`: the card has no SSSE application (a PSAM, another card): raw APDUs only.
+    pub app: Option<App>,
+}
+
+pub struct State {
+    pub card: Option<Card>,
+    keys: Option<Box<dyn KeySource>>,
+    spec: KeySpec,
+    pub switch: Switch,
+    pub trace: Trace,
+    /// The DF the card has selected, as far as the shell knows (`None`: unknown, after a
+    /// SELECT of another application).
+    pub df: Option<Df>,
+    /// The EF `read` and `write` use when none is named.
+    pub file: Option<&'static FileDef>,
+}
+
+impl State {
+    pub fn new(spec: KeySpec) -> Self {
+        let switch = Switch::default();
+        let trace = switch.trace();
+        Self {
+            card: None,
+            keys: None,
+            spec,
+            switch,
+            trace,
+            df: Some(Df::Ssse),
+            file: None,
+        }
+    }
+
+    /// The connected card, or why there is none.
+    pub fn card(&mut self) -> Result<&mut Card, BadInput> {
+        self.card.as_mut().ok_or_else(|| {
+            BadInput("not connected: `connect READER` first (`readers` lists them)".into())
+        })
+    }
+
+    /// The algorithm of the connected card's SSSE application.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.card.as_ref().and_then(|c| c.app).map(|a| a.algorithm)
+    }
+
+    /// Replaces the connection (the previous one is left as it is, not reset).
+    pub fn attach(&mut self, card: Card) {
+        self.detach();
+        self.df = card.app.map(|_| Df::Ssse);
+        self.file = None;
+        self.card = Some(card);
+    }
+
+    /// Drops the connection, leaving the card as it is; the reader's name, if there was one.
+    pub fn detach(&mut self) -> Option<String> {
+        let card = self.card.take()?;
+        let reader = card.conn.reader().to_string();
+        // A card already gone cannot be left any other way: nothing to report.
+        let _ = card.conn.disconnect(Disposition::Leave);
+        Some(reader)
+    }
+
+    /// Runs `f` on a session over the connected card in one transaction: the SSSE application
+    /// selected afresh, keys from the key source (opened at the first use, its PSAM APDUs in
+    /// the same trace).
+    pub fn with_session<T>(
+        &mut self,
+        f: impl FnOnce(&mut Session<'_, '_>) -> Result<T, SscError>,
+    ) -> Result<T> {
+        let card = self.card()?;
+        if card.app.is_none() {
+            return Err(BadInput(
+                "the card has no SSSE application: only `apdu` talks to it".into(),
+            )
+            .into());
+        }
+        if self.keys.is_none() {
+            self.keys = Some(connect::open_keys(&self.spec, &self.trace)?);
+        }
+        let (Some(card), Some(keys)) = (self.card.as_mut(), self.keys.as_mut()) else {
+            unreachable!("both set above");
+        };
+        let mut tx = card.conn.transaction()?;
+        let mut s = Session::open(&mut tx, keys.as_mut())?;
+        let result = f(&mut s);
+        // The session selected SSSE; a flow in DF01 says so itself.
+        self.df = Some(Df::Ssse);
+        Ok(result?)
+    }
+
+    /// After an error: a card gone (pulled, pcscd stopped) ends the connection; the reader it
+    /// was in, when it did.
+    pub fn after_error(&mut self, e: &anyhow::Error) -> Option<String> {
+        let gone = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<TransportError>(),
+                Some(
+                    TransportError::CardRemoved
+                        | TransportError::NoCard { .. }
+                        | TransportError::ServiceNotRunning
+                        | TransportError::Unresponsive
+                )
+            ) || matches!(
+                c.downcast_ref::<SscError>(),
+                Some(SscError::Transport(
+                    TransportError::CardRemoved
+                        | TransportError::NoCard { .. }
+                        | TransportError::ServiceNotRunning
+                        | TransportError::Unresponsive
+                ))
+            )
+        });
+        if gone {
+            self.detach()
+        } else {
+            None
+        }
+    }
+}
