@@ -462,3 +462,46 @@ fn on_a_terminal_errors_say_what_happened_and_the_shell_goes_on() {
     let out = on_terminal(&steps, &m.control);
     assert!(out.contains("sscard> read EF05 7\n"), "{out}");
 }
+
+#[test]
+fn a_psam_shows_its_files_decoded() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&["--alg", "3des"], &[READER_0, READER_1]);
+    let o = shell_pipe(
+        &["--keep-going"],
+        "connect 1\nls\nread EF15\nread EF16\nselect EF16\napdu 00B0000006\nread EF05\nauth internal\n",
+    );
+    assert_eq!(
+        stdout(&o),
+        "\
+sscard> connect 1
+connected to Virtual PCD 00 01: ATR 3B6800005053414D2D535331
+PSAM 11010000000000000001, 3DES, region 110100, city level, terminal number 110100000001
+sscard> ls
+NAME       FID   SFI  STRUCTURE   HOLDS
+DF01       DF01  -    DF          the security application
+EF15       0015  15   24 bytes    serial, version, algorithm, region, key level, validity
+EF16       0016  16   6 bytes     terminal number
+sscard> read EF15
+EF15 serial number = 11010000000000000001
+EF15 version = 01
+EF15 algorithm = 3DES
+EF15 issuer region = 110100
+EF15 key level = 2 (city)
+EF15 start date = 20240101
+EF15 expiry date = 20340101
+sscard> read EF16
+EF16 terminal number = 110100000001
+sscard> select EF16
+selected EF16 (0016)
+sscard> apdu 00B0000006
+> 00B0000006
+< 110100000001 9000 success
+sscard> read EF05
+sscard: error: a PSAM has EF15 and EF16: `read EF15` or `read EF16`
+sscard> auth internal
+sscard: error: the card is a PSAM: `ls`, `read EF15`, `read EF16`, `select` and `apdu` talk to it
+"
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

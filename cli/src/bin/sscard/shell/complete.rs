@@ -18,6 +18,8 @@ use std::rc::Rc;
 pub struct Known {
     /// The EF `read` and `write` use when none is named.
     pub file: Option<&'static FileDef>,
+    /// The connected card is a PSAM: its files are EF15 and EF16.
+    pub psam: bool,
 }
 
 /// The candidates for the word under the cursor: where it starts (its opening quote
@@ -35,16 +37,15 @@ pub fn complete(
         _ => (s.words.len(), pos, String::new()),
     };
     let word = |i: usize| s.words.get(i).map(|w| w.text.as_str());
-    let file_names = || {
-        files::FILES
-            .iter()
-            .map(|f| f.name.to_string())
-            .collect::<Vec<_>>()
+    let file_names = || match known.psam {
+        true => vec!["EF15".to_string(), "EF16".to_string()],
+        false => files::FILES.iter().map(|f| f.name.to_string()).collect(),
     };
     let records = |name: Option<&str>| -> Vec<String> {
-        let file = match name {
-            Some(n) => files::by_name(n),
-            None => known.file,
+        let file = match (name, known.psam) {
+            (_, true) => None,
+            (Some(n), _) => files::by_name(n),
+            (None, _) => known.file,
         };
         file.map(|f| {
             f.records()
@@ -184,6 +185,7 @@ mod tests {
         // No file named: the selected one's records.
         let known = Known {
             file: files::by_name("EF07"),
+            psam: false,
         };
         assert_eq!(
             at_end("read p", &known).1,
@@ -202,6 +204,15 @@ mod tests {
         );
         assert_eq!(at_end("trace o", &known).1, ["on ", "off "]);
         assert_eq!(at_end("ls ", &known).1.len(), 0);
+        let psam = Known {
+            file: None,
+            psam: true,
+        };
+        assert_eq!(at_end("read E", &psam).1, ["EF15 ", "EF16 "]);
+        assert_eq!(
+            at_end("select ", &psam).1,
+            ["EF15 ", "EF16 ", "DF01 ", "MF ", "SSSE "]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::commands;
 use sscard_core::profile::files::{self, Df, FileDef};
+use sscard_core::profile::psam::{self, PsamInfo};
 use sscard_core::profile::{fid, KeyScope, Kid, SSSE_AID};
 use sscard_core::tlv::{Fci, Record};
 use sscard_transport::pcsc::{establish, list_readers, PcscBackend};
@@ -44,6 +45,7 @@ pub fn run(state: &mut State, cmd: Cmd, pins: &mut dyn PinSource) -> Result<Next
             Some(r) => format!("disconnected from {r}"),
             None => "not connected".into(),
         },
+        Cmd::Ls if state.is_psam() => output::psam_ls(),
         Cmd::Ls => output::ls(state.df.unwrap_or(Df::Ssse), state.algorithm()),
         Cmd::Select(t) => select(state, &t)?,
         Cmd::Read { file, record, raw } => read(state, file.as_deref(), record.as_deref(), raw)?,
@@ -161,8 +163,13 @@ fn connect(state: &mut State, wanted: &str) -> Result<String> {
         })
     });
     let atr = to_hex(conn.atr());
-    let about = match app {
-        Some(a) => format!(
+    let psam = match app {
+        Some(_) => None,
+        None => psam_files(&mut conn).ok(),
+    };
+    let about = match (app, &psam) {
+        (_, Some((info, terminal))) => output::psam_summary(info, terminal),
+        (Some(a), _) => format!(
             "SSSE {} ({}), {}",
             spec_version(a.algorithm),
             a.algorithm.name(),
@@ -172,10 +179,65 @@ fn connect(state: &mut State, wanted: &str) -> Result<String> {
                 "in personalisation"
             }
         ),
-        None => "no SSSE application: raw APDUs only".into(),
+        (None, None) => "no SSSE application, not a PSAM: raw APDUs only".into(),
     };
-    state.attach(Card { conn, app });
+    state.attach(Card {
+        conn,
+        app,
+        psam: psam.is_some(),
+    });
     Ok(format!("connected to {name}: ATR {atr}\n{about}"))
+}
+
+/// A PSAM's EF15 and terminal number, as the PSAM key source reads them (DF01, EF15, EF16).
+fn psam_files(conn: &mut Connection) -> Result<(PsamInfo, String)> {
+    let mut tx = conn.transaction()?;
+    let mut read = |apdu: &commands::Apdu| -> Result<Vec<u8>> {
+        let r = tx.send(apdu)?;
+        if !r.sw.is_success() {
+            return Err(UnexpectedStatus(format!("{} answered {}", apdu.name, r.sw)).into());
+        }
+        Ok(r.data)
+    };
+    read(&commands::select_df01())?;
+    let info = PsamInfo::parse(&read(&commands::psam_read_ef15())?)?;
+    let terminal = psam::parse_terminal_number(&read(&commands::psam_read_ef16())?)?;
+    Ok((info, terminal))
+}
+
+/// `read EF15|EF16` on a PSAM.
+fn read_psam(state: &mut State, file: Option<&str>) -> Result<String> {
+    let card = state.card()?;
+    let mut tx = card.conn.transaction()?;
+    let which = file.unwrap_or("").to_uppercase();
+    let apdu = match which.as_str() {
+        "EF15" | "0015" => commands::psam_read_ef15(),
+        "EF16" | "0016" => commands::psam_read_ef16(),
+        _ => {
+            return Err(
+                BadInput("a PSAM has EF15 and EF16: `read EF15` or `read EF16`".into()).into(),
+            )
+        }
+    };
+    let r = tx.send(&commands::select_df01())?;
+    expect_selected("DF01", &r)?;
+    let r = tx.send(&apdu)?;
+    if !r.sw.is_success() {
+        return Err(UnexpectedStatus(format!(
+            "{} answered {} ({})",
+            apdu.name,
+            r.sw,
+            r.sw.meaning()
+        ))
+        .into());
+    }
+    Ok(match which.as_str() {
+        "EF15" | "0015" => output::psam_ef15(&PsamInfo::parse(&r.data)?),
+        _ => format!(
+            "EF16 terminal number = {}",
+            psam::parse_terminal_number(&r.data)?
+        ),
+    })
 }
 
 fn spec_version(alg: Algorithm) -> &'static str {
@@ -286,6 +348,9 @@ fn select(state: &mut State, target: &str) -> Result<String> {
         }
         _ => {}
     }
+    if state.is_psam() {
+        return select_psam(state, &upper);
+    }
     // An EF: by name (its DF entered first), else by FID under the current DF.
     let file = match files::by_name(target) {
         Some(f) => Some(f),
@@ -333,6 +398,26 @@ fn select(state: &mut State, target: &str) -> Result<String> {
     ))
 }
 
+/// `select` on a PSAM: DF01 (done above), EF15 / EF16 by either FID, or any FID.
+fn select_psam(state: &mut State, upper: &str) -> Result<String> {
+    let fid = match upper {
+        "EF15" | "0015" => psam::EF15_SHORT_FID,
+        "EF16" | "0016" => psam::EF16_SHORT_FID,
+        _ => u16::from_str_radix(upper, 16)
+            .ok()
+            .filter(|_| upper.len() == 4)
+            .ok_or_else(|| {
+                BadInput(format!(
+                    "{upper:?}: a PSAM has DF01, EF15 and EF16 (or give a FID)"
+                ))
+            })?,
+    };
+    let cmd = Command::new(0x00, 0xA4, 0x00, 0x00).with_data(fid.to_be_bytes());
+    let r = state.card()?.conn.transaction()?.transmit(&cmd)?;
+    expect_selected(upper, &r)?;
+    Ok(format!("selected {upper} ({fid:04X})"))
+}
+
 /// Makes `df` the card's current DF (SSSE by AID, DF01 from SSSE), when it is not already.
 fn enter(state: &mut State, df: Df) -> Result<()> {
     if state.df == Some(df) {
@@ -360,6 +445,9 @@ fn enter(state: &mut State, df: Df) -> Result<()> {
 /// `read`: the file opened as the file table says (the session authenticates where a key
 /// opens it), decoded field by field.
 fn read(state: &mut State, file: Option<&str>, record: Option<&str>, raw: bool) -> Result<String> {
+    if state.is_psam() {
+        return read_psam(state, file);
+    }
     let file = file_or_selected(state, file)?;
     let number = record.map(|r| record_number(file, r)).transpose()?;
     if number.is_some() && file.is_binary() {

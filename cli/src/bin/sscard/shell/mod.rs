@@ -142,7 +142,10 @@ fn interactive(shell: &mut state::State) -> Result<i32> {
         known: known.clone(),
     }));
     loop {
-        known.borrow_mut().file = shell.file;
+        *known.borrow_mut() = complete::Known {
+            file: shell.file,
+            psam: shell.is_psam(),
+        };
         let line = match editor.readline(PROMPT) {
             Ok(line) => line,
             // Ctrl-C drops the line being typed; Ctrl-D leaves.

@@ -7,7 +7,7 @@ use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::fields;
 use sscard_core::profile::files::{self, Access, Df, FileDef, Structure};
-use sscard_core::profile::SSSE_AID;
+use sscard_core::profile::{psam, SSSE_AID};
 use sscard_core::tlv::Record;
 use sscard_transport::trace::{mask, Secrecy};
 
@@ -81,6 +81,71 @@ pub fn ls(df: Df, alg: Option<Algorithm>) -> String {
         out.push("* the connected card's algorithm".into());
     }
     out.join("\n")
+}
+
+/// `ls` on a PSAM (PROFILE section 6): its DF01 and the two files a terminal reads.
+pub fn psam_ls() -> String {
+    [
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "NAME", "FID", "SFI", "STRUCTURE", "HOLDS"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "DF01", "DF01", "-", "DF", "the security application"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "EF15",
+            "0015",
+            "15",
+            format!("{} bytes", psam::EF15_LEN),
+            "serial, version, algorithm, region, key level, validity"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "EF16",
+            "0016",
+            "16",
+            format!("{} bytes", psam::EF16_LEN),
+            "terminal number"
+        ),
+    ]
+    .join("\n")
+}
+
+/// The name of a PSAM key level.
+fn level(l: u8) -> &'static str {
+    match l {
+        psam::level::NATIONAL => "national",
+        psam::level::PROVINCE => "province",
+        _ => "city",
+    }
+}
+
+/// A PSAM's EF15, one field a line.
+pub fn psam_ef15(info: &psam::PsamInfo) -> String {
+    [
+        format!("EF15 serial number = {}", info.serial),
+        format!("EF15 version = {:02X}", info.version),
+        format!("EF15 algorithm = {}", info.algorithm.name()),
+        format!("EF15 issuer region = {}", info.region),
+        format!("EF15 key level = {} ({})", info.level, level(info.level)),
+        format!("EF15 start date = {}", info.start_date),
+        format!("EF15 expiry date = {}", info.expiry_date),
+    ]
+    .join("\n")
+}
+
+/// What `connect` says of a PSAM.
+pub fn psam_summary(info: &psam::PsamInfo, terminal: &str) -> String {
+    format!(
+        "PSAM {}, {}, region {}, {} level, terminal number {terminal}",
+        info.serial,
+        info.algorithm.name(),
+        info.region,
+        level(info.level)
+    )
 }
 
 /// One record, decoded by the file table: `EF06 #09 name = 张三` (`#` and the record's tag).

@@ -25,8 +25,10 @@ pub struct App {
 /// The card the shell talks to.
 pub struct Card {
     pub conn: Connection,
-    /// `None`: the card has no SSSE application (a PSAM, another card): raw APDUs only.
+    /// `None`: the card has no SSSE application (a PSAM, another card).
     pub app: Option<App>,
+    /// The card is a PSAM (DF01 with EF15 of the profile): `ls` and `read` show its files.
+    pub psam: bool,
 }
 
 pub struct State {
@@ -64,6 +66,11 @@ impl State {
         })
     }
 
+    /// Whether the connected card is a PSAM.
+    pub fn is_psam(&self) -> bool {
+        self.card.as_ref().is_some_and(|c| c.psam)
+    }
+
     /// The algorithm of the connected card's SSSE application.
     pub fn algorithm(&self) -> Option<Algorithm> {
         self.card.as_ref().and_then(|c| c.app).map(|a| a.algorithm)
@@ -95,10 +102,11 @@ impl State {
     ) -> Result<T> {
         let card = self.card()?;
         if card.app.is_none() {
-            return Err(BadInput(
-                "the card has no SSSE application: only `apdu` talks to it".into(),
-            )
-            .into());
+            let what = match card.psam {
+                true => "the card is a PSAM: `ls`, `read EF15`, `read EF16`, `select` and `apdu` talk to it",
+                false => "the card has no SSSE application: only `apdu` talks to it",
+            };
+            return Err(BadInput(what.into()).into());
         }
         if self.keys.is_none() {
             self.keys = Some(connect::open_keys(&self.spec, &self.trace)?);
