@@ -122,32 +122,46 @@ impl State {
         Ok(result?)
     }
 
-    /// After an error: a card gone (pulled, pcscd stopped) ends the connection; the reader it
-    /// was in, when it did.
+    /// After an error: a card gone (pulled, mute, pcscd stopped) ends the connection; the
+    /// reader it was in, when it did.
     pub fn after_error(&mut self, e: &anyhow::Error) -> Option<String> {
-        let gone = e.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<TransportError>(),
-                Some(
-                    TransportError::CardRemoved
-                        | TransportError::NoCard { .. }
-                        | TransportError::ServiceNotRunning
-                        | TransportError::Unresponsive
-                )
-            ) || matches!(
-                c.downcast_ref::<SscError>(),
-                Some(SscError::Transport(
-                    TransportError::CardRemoved
-                        | TransportError::NoCard { .. }
-                        | TransportError::ServiceNotRunning
-                        | TransportError::Unresponsive
-                ))
-            )
-        });
-        if gone {
-            self.detach()
-        } else {
-            None
+        match card_gone(e) {
+            true => self.detach(),
+            false => None,
         }
+    }
+}
+
+/// Whether `e` says the connection is of no more use: the card pulled or mute, or pcscd gone.
+pub fn card_gone(e: &anyhow::Error) -> bool {
+    let gone = |t: &TransportError| {
+        matches!(
+            t,
+            TransportError::CardRemoved
+                | TransportError::NoCard { .. }
+                | TransportError::ServiceNotRunning
+                | TransportError::Unresponsive
+        )
+    };
+    e.chain().any(|c| {
+        c.downcast_ref::<TransportError>().is_some_and(gone)
+            || matches!(c.downcast_ref::<SscError>(), Some(SscError::Transport(t)) if gone(t))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_pulled_or_pcscd_gone_ends_the_connection_other_errors_do_not() {
+        assert!(card_gone(&TransportError::ServiceNotRunning.into()));
+        assert!(card_gone(
+            &anyhow::Error::from(SscError::Transport(TransportError::CardRemoved))
+                .context("read EF05")
+        ));
+        assert!(!card_gone(&SscError::WrongPin { tries_left: 2 }.into()));
+        assert!(!card_gone(&TransportError::SharingViolation.into()));
+        assert!(!card_gone(&BadInput("x".into()).into()));
     }
 }
