@@ -518,3 +518,26 @@ sscard: error: the card is a PSAM: `ls`, `read EF15`, `read EF16`, `select` and 
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The line after `verify` in a pipe is its PIN even when `verify` fails before asking (not
+/// connected, wrong arguments): never run as a command, never echoed. No card needed.
+#[test]
+fn the_line_after_a_failing_verify_is_still_its_pin() {
+    let o = shell_pipe(
+        &["--keep-going"],
+        "verify\n123456\nverify extra\n654321\nhelp verify\n",
+    );
+    assert_eq!(
+        stdout(&o),
+        "\
+sscard> verify
+sscard: error: not connected: `connect READER` first (`readers` lists them)
+sscard> verify extra
+sscard: error: usage: verify
+sscard> help verify
+verify
+    VERIFY the PIN, asked without echo (from a script: its next line, never echoed)
+"
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

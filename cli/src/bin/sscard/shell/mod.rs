@@ -112,7 +112,19 @@ fn script(shell: &mut state::State, mut input: ScriptInput, keep_going: bool) ->
             continue;
         }
         crate::output::line(&format!("{PROMPT}{}", shown(&line)));
-        match run_line(shell, &line, &mut input) {
+        // The line after `verify` is its PIN whatever becomes of the command (not connected,
+        // a typo in its arguments): never run, never echoed.
+        let verify = parse::split(&line)
+            .words
+            .first()
+            .is_some_and(|w| w.text == "verify");
+        let result = match verify {
+            true => input
+                .pin()
+                .and_then(|pin| run_line(shell, &line, &mut Given(Some(pin)))),
+            false => run_line(shell, &line, &mut input),
+        };
+        match result {
             Ok(Next::Exit) => break,
             Ok(Next::Continue) => {}
             Err(e) => {
@@ -244,6 +256,15 @@ impl PinSource for ScriptInput {
     fn pin(&mut self) -> Result<Zeroizing<String>> {
         crate::prompt::read_secret_line(&mut *self.0, "the script")?
             .ok_or_else(|| BadInput("the script ended where verify reads the PIN".into()).into())
+    }
+}
+
+/// A PIN read before its command ran.
+struct Given(Option<Zeroizing<String>>);
+
+impl PinSource for Given {
+    fn pin(&mut self) -> Result<Zeroizing<String>> {
+        self.0.take().ok_or_else(|| SscError::PinCancelled.into())
     }
 }
 
