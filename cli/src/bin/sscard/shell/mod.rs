@@ -189,6 +189,9 @@ fn hex_is_secret(text: &str) -> bool {
 /// start with a command header), or any word that reads as such a command. Never in history.
 pub fn secret(line: &str) -> bool {
     let words = parse::split(line).words;
+    if looks_like_a_pin(&words) {
+        return true;
+    }
     match words.split_first() {
         Some((first, rest)) if first.text == "apdu" => hex_is_secret(
             &rest
@@ -203,6 +206,11 @@ pub fn secret(line: &str) -> bool {
     }
 }
 
+/// A line of digits alone: a PIN typed where a command was expected (a `verify` forgotten).
+fn looks_like_a_pin(words: &[parse::Word]) -> bool {
+    matches!(words, [w] if !w.text.is_empty() && w.text.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// A line as it is echoed: an `apdu` with secret data shows `**` for it (or only its header,
 /// when it does not parse); any other word that reads as a secret command, its header alone.
 pub fn shown(line: &str) -> String {
@@ -210,6 +218,9 @@ pub fn shown(line: &str) -> String {
         return line.trim_end().to_string();
     }
     let words = parse::split(line).words;
+    if looks_like_a_pin(&words) {
+        return "**".into();
+    }
     match words.split_first() {
         Some((first, rest)) if first.text == "apdu" => {
             let hex = rest
@@ -313,5 +324,8 @@ mod tests {
         assert_eq!(shown("apud 0020000003123456"), "apud 00200000**…");
         assert_eq!(shown("read EF06 name  "), "read EF06 name");
         assert!(!secret("verify"));
+        // Digits alone: a PIN where a command was expected.
+        assert!(secret("123456"));
+        assert_eq!(shown(" 123456"), "**");
     }
 }

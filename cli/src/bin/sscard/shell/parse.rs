@@ -254,6 +254,12 @@ pub fn parse(line: &str) -> Result<Option<Cmd>, BadInput> {
         ("help", [c]) => Cmd::Help(Some(c.to_string())),
         ("exit" | "quit", []) => Cmd::Exit,
         _ if usage(name).is_some() => return Err(bad()),
+        // Digits alone may be a PIN typed where a command was expected: not quoted.
+        _ if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(BadInput(
+                "unknown command (digits, not shown): `help` lists the commands".into(),
+            ))
+        }
         _ => {
             return Err(BadInput(format!(
                 "unknown command {:?}: `help` lists the commands",
@@ -343,6 +349,10 @@ mod tests {
         assert_eq!(
             parse("reed EF06").unwrap_err().0,
             "unknown command \"reed\": `help` lists the commands"
+        );
+        assert_eq!(
+            parse("123456").unwrap_err().0,
+            "unknown command (digits, not shown): `help` lists the commands"
         );
         assert_eq!(
             parse("read a b c").unwrap_err().0,
