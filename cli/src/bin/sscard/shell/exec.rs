@@ -1,25 +1,23 @@
-//! What each command does. Card commands borrow one transaction for their duration; the
+//! What each command does (`connect`, `select` and the PSAM's files have files of their own). Card commands borrow one transaction for their duration; the
 //! profile's flows (read, auth, verify, write) run in a [`sscard::ssc::Session`] as `sscard
 //! read`, `info` and `write` do, so access rules, key sources and line protection are the
 //! library's, not the shell's.
 
+use super::connect::{connect, readers};
 use super::output;
 use super::parse::{usage, AuthKind, Cmd, COMMANDS};
-use super::state::{App, Card, State};
-use crate::exit::{BadInput, UnexpectedStatus};
+use super::psam::read_psam;
+use super::select::select;
+use super::state::State;
+use crate::exit::BadInput;
 use anyhow::Result;
 use sscard::ssc::{FileContent, Pin, PinStatus};
 use sscard_core::apdu::Command;
-use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::{parse_hex, to_hex};
-use sscard_core::profile::commands;
 use sscard_core::profile::files::{self, Df, FileDef};
-use sscard_core::profile::psam::{self, PsamInfo};
-use sscard_core::profile::{fid, KeyScope, Kid, SSSE_AID};
-use sscard_core::tlv::{Fci, Record};
-use sscard_transport::pcsc::{establish, list_readers, PcscBackend};
+use sscard_core::profile::{KeyScope, Kid};
+use sscard_core::tlv::Record;
 use sscard_transport::trace::mask;
-use sscard_transport::{Connection, TransportError};
 use zeroize::Zeroizing;
 
 /// Where `verify` gets the PIN: the terminal without echo, or the next line of the script.
@@ -82,171 +80,6 @@ fn help(command: Option<&str>) -> Result<String> {
         .join("\n"))
 }
 
-/// `readers`: index, name, and the card's ATR or `(no card)` (pcscd's reader states: no
-/// card is connected to, so none is reset).
-fn readers() -> Result<String> {
-    let ctx = establish()?;
-    let names = list_readers(&ctx)?;
-    if names.is_empty() {
-        return Ok("no readers".into());
-    }
-    let mut states: Vec<pcsc::ReaderState> = names
-        .iter()
-        .filter_map(|n| std::ffi::CString::new(n.as_str()).ok())
-        .map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE))
-        .collect();
-    ctx.get_status_change(std::time::Duration::from_millis(500), &mut states)
-        .map_err(TransportError::from)?;
-    Ok(states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let card = match s.event_state().contains(pcsc::State::PRESENT) {
-                true => format!("card {}", to_hex(s.atr())),
-                false => "(no card)".into(),
-            };
-            format!("{i}: {}  {card}", s.name().to_string_lossy())
-        })
-        .collect::<Vec<_>>()
-        .join("\n"))
-}
-
-/// The reader `wanted` names among `readers`: its index, its exact name, or the one name
-/// holding it (case-insensitive); several → an error listing them.
-pub fn resolve(readers: &[String], wanted: &str) -> Result<String, TransportError> {
-    if readers.is_empty() {
-        return Err(TransportError::NoReader);
-    }
-    if let Some(r) = wanted.parse::<usize>().ok().and_then(|i| readers.get(i)) {
-        return Ok(r.clone());
-    }
-    if let Some(r) = readers.iter().find(|r| *r == wanted) {
-        return Ok(r.clone());
-    }
-    let low = wanted.to_lowercase();
-    let matches: Vec<&str> = readers
-        .iter()
-        .filter(|r| r.to_lowercase().contains(&low))
-        .map(String::as_str)
-        .collect();
-    match matches[..] {
-        [one] => Ok(one.to_string()),
-        [] => Err(TransportError::UnknownReader {
-            wanted: wanted.into(),
-            present: readers.join(", "),
-        }),
-        _ => Err(TransportError::AmbiguousReader {
-            wanted: wanted.into(),
-            matches: matches.join(", "),
-        }),
-    }
-}
-
-/// `connect`: the card in the reader, and what its SSSE FCI says (one SELECT).
-fn connect(state: &mut State, wanted: &str) -> Result<String> {
-    let ctx = establish()?;
-    let name = resolve(&list_readers(&ctx)?, wanted)?;
-    state.detach();
-    let mut conn = Connection::new(PcscBackend::connect_named(&ctx, &name, false)?)
-        .traced(&state.trace, "card");
-    let fci = {
-        let mut tx = conn.transaction()?;
-        let r = tx.send(&commands::select_ssse())?;
-        r.sw.is_success()
-            .then(|| Fci::parse(&r.data).ok())
-            .flatten()
-    };
-    let app = fci.and_then(|f| {
-        Some(App {
-            algorithm: Algorithm::from_id(f.algorithm_id).ok()?,
-            issued: f.life_cycle == sscard_core::profile::life_cycle::ISSUED,
-        })
-    });
-    let atr = to_hex(conn.atr());
-    let psam = match app {
-        Some(_) => None,
-        None => psam_files(&mut conn).ok(),
-    };
-    let about = match (app, &psam) {
-        (_, Some((info, terminal))) => output::psam_summary(info, terminal),
-        (Some(a), _) => format!(
-            "SSSE {} ({}), {}",
-            spec_version(a.algorithm),
-            a.algorithm.name(),
-            if a.issued {
-                "issued"
-            } else {
-                "in personalisation"
-            }
-        ),
-        (None, None) => "no SSSE application, not a PSAM: raw APDUs only".into(),
-    };
-    state.attach(Card {
-        conn,
-        app,
-        psam: psam.is_some(),
-    });
-    Ok(format!("connected to {name}: ATR {atr}\n{about}"))
-}
-
-/// A PSAM's EF15 and terminal number, as the PSAM key source reads them (DF01, EF15, EF16).
-fn psam_files(conn: &mut Connection) -> Result<(PsamInfo, String)> {
-    let mut tx = conn.transaction()?;
-    let mut read = |apdu: &commands::Apdu| -> Result<Vec<u8>> {
-        let r = tx.send(apdu)?;
-        if !r.sw.is_success() {
-            return Err(UnexpectedStatus(format!("{} answered {}", apdu.name, r.sw)).into());
-        }
-        Ok(r.data)
-    };
-    read(&commands::select_df01())?;
-    let info = PsamInfo::parse(&read(&commands::psam_read_ef15())?)?;
-    let terminal = psam::parse_terminal_number(&read(&commands::psam_read_ef16())?)?;
-    Ok((info, terminal))
-}
-
-/// `read EF15|EF16` on a PSAM.
-fn read_psam(state: &mut State, file: Option<&str>) -> Result<String> {
-    let card = state.card()?;
-    let mut tx = card.conn.transaction()?;
-    let which = file.unwrap_or("").to_uppercase();
-    let apdu = match which.as_str() {
-        "EF15" | "0015" => commands::psam_read_ef15(),
-        "EF16" | "0016" => commands::psam_read_ef16(),
-        _ => {
-            return Err(
-                BadInput("a PSAM has EF15 and EF16: `read EF15` or `read EF16`".into()).into(),
-            )
-        }
-    };
-    let r = tx.send(&commands::select_df01())?;
-    expect_selected("DF01", &r)?;
-    let r = tx.send(&apdu)?;
-    if !r.sw.is_success() {
-        return Err(UnexpectedStatus(format!(
-            "{} answered {} ({})",
-            apdu.name,
-            r.sw,
-            r.sw.meaning()
-        ))
-        .into());
-    }
-    Ok(match which.as_str() {
-        "EF15" | "0015" => output::psam_ef15(&PsamInfo::parse(&r.data)?),
-        _ => format!(
-            "EF16 terminal number = {}",
-            psam::parse_terminal_number(&r.data)?
-        ),
-    })
-}
-
-fn spec_version(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::Tdes => "2.00",
-        _ => "3.00",
-    }
-}
-
 /// A file by name, or the selected one.
 fn file_or_selected(state: &State, name: Option<&str>) -> Result<&'static FileDef, BadInput> {
     match name {
@@ -282,164 +115,6 @@ fn record_number(file: &FileDef, what: &str) -> Result<u8, BadInput> {
                 keys.join(", ")
             ))
         })
-}
-
-fn expect_selected(what: &str, r: &sscard_core::apdu::Response) -> Result<()> {
-    if r.sw.is_success() {
-        return Ok(());
-    }
-    Err(UnexpectedStatus(format!(
-        "SELECT {what} answered {} ({})",
-        r.sw,
-        r.sw.meaning()
-    ))
-    .into())
-}
-
-/// `select`: a DF (MF, SSSE, DF01, an AID) or an EF by name or FID under the current DF.
-fn select(state: &mut State, target: &str) -> Result<String> {
-    let upper = target.to_uppercase();
-    if let Some(aid) = target
-        .strip_prefix("aid:")
-        .or_else(|| target.strip_prefix("AID:"))
-    {
-        let aid = parse_hex(aid).map_err(|e| BadInput(format!("aid: {e}")))?;
-        if aid.is_empty() || aid.len() > 16 {
-            return Err(BadInput("an AID has 1 to 16 bytes".into()).into());
-        }
-        let cmd = Command::new(0x00, 0xA4, 0x04, 0x00)
-            .with_data(aid.clone())
-            .with_le(256);
-        let card = state.card()?;
-        let r = card.conn.transaction()?.transmit(&cmd)?;
-        expect_selected(&format!("aid:{}", to_hex(&aid)), &r)?;
-        state.df = (aid == SSSE_AID).then_some(Df::Ssse);
-        state.file = None;
-        let fci = match r.data.is_empty() {
-            true => String::new(),
-            false => format!(": FCI {}", to_hex(&r.data)),
-        };
-        return Ok(format!("selected aid:{}{fci}", to_hex(&aid)));
-    }
-    match upper.as_str() {
-        "MF" | "3F00" => {
-            let cmd = Command::new(0x00, 0xA4, 0x00, 0x00).with_data(fid::MF.to_be_bytes());
-            let r = state.card()?.conn.transaction()?.transmit(&cmd)?;
-            expect_selected("MF", &r)?;
-            state.df = Some(Df::Mf);
-            state.file = None;
-            return Ok("selected MF (3F00)".into());
-        }
-        "SSSE" => {
-            let r = state
-                .card()?
-                .conn
-                .transaction()?
-                .send(&commands::select_ssse())?;
-            expect_selected("SSSE", &r)?;
-            state.df = Some(Df::Ssse);
-            state.file = None;
-            return Ok(format!("selected SSSE (AID {})", to_hex(&SSSE_AID)));
-        }
-        "DF01" => {
-            enter(state, Df::Df01)?;
-            state.file = None;
-            return Ok("selected DF01 (the local extension)".into());
-        }
-        _ => {}
-    }
-    if state.is_psam() {
-        return select_psam(state, &upper);
-    }
-    // An EF: by name (its DF entered first), else by FID under the current DF.
-    let file = match files::by_name(target) {
-        Some(f) => Some(f),
-        None if upper.len() == 4 && u16::from_str_radix(&upper, 16).is_ok() => {
-            let fid = u16::from_str_radix(&upper, 16).unwrap_or_default();
-            match state.df.and_then(|df| files::by_fid(df, fid)) {
-                Some(f) => Some(f),
-                None => {
-                    // A FID the profile does not know here: asked as it is, for exploring.
-                    let cmd = Command::new(0x00, 0xA4, 0x00, 0x00).with_data(fid.to_be_bytes());
-                    let r = state.card()?.conn.transaction()?.transmit(&cmd)?;
-                    expect_selected(&upper, &r)?;
-                    state.file = None;
-                    return Ok(format!(
-                        "selected {upper} (not in the profile under this DF)"
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
-    let file = file.ok_or_else(|| {
-        BadInput(format!(
-            "unknown file {target:?}: {}, DF01, MF, SSSE, a FID or aid:HEX",
-            files::names()
-        ))
-    })?;
-    enter(state, file.df)?;
-    let r = state
-        .card()?
-        .conn
-        .transaction()?
-        .send(&commands::select_ef(file))?;
-    expect_selected(file.name, &r)?;
-    state.file = Some(file);
-    Ok(format!(
-        "selected {} (FID {:04X}, SFI {:02X}, {})",
-        file.name,
-        file.fid,
-        file.sfi,
-        match file.structure {
-            files::Structure::Records(r) => format!("{} records", r.len()),
-            files::Structure::Binary(n) => format!("{n} bytes"),
-        }
-    ))
-}
-
-/// `select` on a PSAM: DF01 (done above), EF15 / EF16 by either FID, or any FID.
-fn select_psam(state: &mut State, upper: &str) -> Result<String> {
-    let fid = match upper {
-        "EF15" | "0015" => psam::EF15_SHORT_FID,
-        "EF16" | "0016" => psam::EF16_SHORT_FID,
-        _ => u16::from_str_radix(upper, 16)
-            .ok()
-            .filter(|_| upper.len() == 4)
-            .ok_or_else(|| {
-                BadInput(format!(
-                    "{upper:?}: a PSAM has DF01, EF15 and EF16 (or give a FID)"
-                ))
-            })?,
-    };
-    let cmd = Command::new(0x00, 0xA4, 0x00, 0x00).with_data(fid.to_be_bytes());
-    let r = state.card()?.conn.transaction()?.transmit(&cmd)?;
-    expect_selected(upper, &r)?;
-    Ok(format!("selected {upper} ({fid:04X})"))
-}
-
-/// Makes `df` the card's current DF (SSSE by AID, DF01 from SSSE), when it is not already.
-fn enter(state: &mut State, df: Df) -> Result<()> {
-    if state.df == Some(df) {
-        return Ok(());
-    }
-    let card = state.card()?;
-    let mut tx = card.conn.transaction()?;
-    if df == Df::Mf {
-        let r =
-            tx.transmit(&Command::new(0x00, 0xA4, 0x00, 0x00).with_data(fid::MF.to_be_bytes()))?;
-        expect_selected("MF", &r)?;
-    } else {
-        let r = tx.send(&commands::select_ssse_no_fci())?;
-        expect_selected("SSSE", &r)?;
-        if df == Df::Df01 {
-            let r = tx.send(&commands::select_df01())?;
-            expect_selected("DF01", &r)?;
-        }
-    }
-    drop(tx);
-    state.df = Some(df);
-    Ok(())
 }
 
 /// `read`: the file opened as the file table says (the session authenticates where a key
@@ -592,31 +267,6 @@ fn apdu(state: &mut State, hex: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names() -> Vec<String> {
-        ["Virtual PCD 00 00", "Virtual PCD 00 01", "Other Reader"]
-            .map(String::from)
-            .to_vec()
-    }
-
-    #[test]
-    fn readers_resolve_by_index_name_or_one_substring() {
-        assert_eq!(resolve(&names(), "1").unwrap(), "Virtual PCD 00 01");
-        assert_eq!(resolve(&names(), "pcd 00 00").unwrap(), "Virtual PCD 00 00");
-        assert_eq!(resolve(&names(), "other").unwrap(), "Other Reader");
-        assert_eq!(
-            resolve(&names(), "virtual").unwrap_err().to_string(),
-            "\"virtual\" matches several readers: Virtual PCD 00 00, Virtual PCD 00 01; name one exactly or by index"
-        );
-        assert_eq!(
-            resolve(&names(), "nope").unwrap_err(),
-            TransportError::UnknownReader {
-                wanted: "nope".into(),
-                present: "Virtual PCD 00 00, Virtual PCD 00 01, Other Reader".into()
-            }
-        );
-        assert_eq!(resolve(&[], "0").unwrap_err(), TransportError::NoReader);
-    }
 
     #[test]
     fn records_by_number_or_field() {

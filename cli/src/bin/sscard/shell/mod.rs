@@ -6,9 +6,12 @@
 //! the run with its exit code unless `--keep-going`.
 
 mod complete;
+mod connect;
 mod exec;
 mod output;
 mod parse;
+mod psam;
+mod select;
 mod state;
 mod trace;
 
