@@ -1,7 +1,7 @@
-//! What each command does (`connect`, `select` and the PSAM's files have files of their own). Card commands borrow one transaction for their duration; the
-//! profile's flows (read, auth, verify, write) run in a [`sscard::ssc::Session`] as `sscard
-//! read`, `info` and `write` do, so access rules, key sources and line protection are the
-//! library's, not the shell's.
+//! What each command does (`connect`, `select` and the PSAM's files have files of their
+//! own). Card commands borrow one transaction for their duration; the profile's flows (read,
+//! auth, verify, write) run in a [`sscard::ssc::Session`] as `sscard read`, `info` and `write`
+//! do, so access rules, key sources and line protection are the library's, not the shell's.
 
 use super::connect::{connect, readers};
 use super::output;
