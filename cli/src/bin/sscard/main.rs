@@ -20,6 +20,7 @@ mod connect;
 mod exit;
 mod output;
 mod prompt;
+mod shell;
 
 use clap::{Parser, Subcommand};
 
@@ -97,6 +98,9 @@ enum Cmd {
     /// The main job on the embedded virtual card: read basic info via the PSAM, the initial-PIN
     /// policy, and a PIN change.
     Demo(cmd_demo::Args),
+    /// An interactive explorer of the card and PSAM that knows the profile: files, decoded
+    /// records, authentication, PIN, writes, raw APDUs (docs/shell.md).
+    Shell(shell::Args),
 }
 
 /// The PostgreSQL driver's debug and trace output: every statement with its parameters —
@@ -154,6 +158,7 @@ fn main() {
         Cmd::Demo(a) => cmd_demo::run(&out, a),
         Cmd::Hsm(h) => cmd_hsm::run(&out, h),
         Cmd::Keyd(k) => cmd_keyd::run(k),
+        Cmd::Shell(a) => shell::run(a),
     };
     if let Err(e) = result {
         let (exit, code) = exit::classify(&e);

@@ -1,0 +1,266 @@
+//! How the shell shows the profile and what it reads: the `ls` table from the one file table
+//! (core::profile::files), records decoded through core::profile::fields, APDU exchanges as
+//! `send` shows them (secrets masked).
+
+use sscard_core::apdu::{Command, Response};
+use sscard_core::crypto::Algorithm;
+use sscard_core::hexfmt::to_hex;
+use sscard_core::profile::fields;
+use sscard_core::profile::files::{self, Access, Df, FileDef, Structure};
+use sscard_core::profile::{psam, SSSE_AID};
+use sscard_core::tlv::Record;
+use sscard_transport::trace::{mask, Secrecy};
+
+/// What opens a file for reading, in words.
+pub fn access(a: Access) -> String {
+    match a {
+        Access::Always => "always".into(),
+        Access::ExtAuth(k) => format!("ext-auth {}", k.name()),
+        Access::PinOrExtAuth(k) => format!("PIN or ext-auth {}", k.name()),
+        _ => "see PROFILE.md".into(),
+    }
+}
+
+fn structure(f: &FileDef) -> String {
+    match f.structure {
+        Structure::Records(r) => format!("{} records", r.len()),
+        Structure::Binary(n) => format!("{n} bytes"),
+    }
+}
+
+/// The DF's name in the shell (`MF`, `SSSE`, `DF01`).
+pub fn df_name(df: Df) -> &'static str {
+    match df {
+        Df::Mf => "MF",
+        Df::Df01 => "DF01",
+        _ => "SSSE",
+    }
+}
+
+/// `ls`: the DFs and EFs directly under `df`, with their read rules on 3DES (2.00) and SM4
+/// (3.00) cards and their update key; `alg` (the connected card's) is marked.
+pub fn ls(df: Df, alg: Option<Algorithm>) -> String {
+    let mark = |a: Algorithm| if alg == Some(a) { "*" } else { "" };
+    let mut out = vec![format!(
+        "{:<10} {:<5} {:<4} {:<11} {:<21} {:<21} {}",
+        "NAME",
+        "FID",
+        "SFI",
+        "STRUCTURE",
+        format!("READ 3DES{}", mark(Algorithm::Tdes)),
+        format!("READ SM4{}", mark(Algorithm::Sm4)),
+        "UPDATE KEY"
+    )];
+    match df {
+        Df::Mf => out.push(format!(
+            "{:<10} {:<5} {:<4} application, AID {}",
+            "SSSE",
+            "-",
+            "-",
+            to_hex(&SSSE_AID)
+        )),
+        Df::Ssse => out.push(format!(
+            "{:<10} {:<5} {:<4} {}",
+            "DF01", "DF01", "-", "DF, the city's local extension"
+        )),
+        _ => {}
+    }
+    for f in files::FILES.iter().filter(|f| f.df == df) {
+        out.push(format!(
+            "{:<10} {:<5} {:<4} {:<11} {:<21} {:<21} {}",
+            f.name,
+            format!("{:04X}", f.fid),
+            format!("{:02X}", f.sfi),
+            structure(f),
+            access(f.read_tdes),
+            access(f.read_sm4),
+            f.update.name()
+        ));
+    }
+    if alg.is_some() {
+        out.push("* the connected card's algorithm".into());
+    }
+    out.join("\n")
+}
+
+/// `ls` on a PSAM (PROFILE section 6): its DF01 and the two files a terminal reads.
+pub fn psam_ls() -> String {
+    [
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "NAME", "FID", "SFI", "STRUCTURE", "HOLDS"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "DF01", "DF01", "-", "DF", "the security application"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "EF15",
+            "0015",
+            "15",
+            format!("{} bytes", psam::EF15_LEN),
+            "serial, version, algorithm, region, key level, validity"
+        ),
+        format!(
+            "{:<10} {:<5} {:<4} {:<11} {}",
+            "EF16",
+            "0016",
+            "16",
+            format!("{} bytes", psam::EF16_LEN),
+            "terminal number"
+        ),
+    ]
+    .join("\n")
+}
+
+/// The name of a PSAM key level.
+fn level(l: u8) -> &'static str {
+    match l {
+        psam::level::NATIONAL => "national",
+        psam::level::PROVINCE => "province",
+        _ => "city",
+    }
+}
+
+/// A PSAM's EF15, one field a line.
+pub fn psam_ef15(info: &psam::PsamInfo) -> String {
+    [
+        format!("EF15 serial number = {}", info.serial),
+        format!("EF15 version = {:02X}", info.version),
+        format!("EF15 algorithm = {}", info.algorithm.name()),
+        format!("EF15 issuer region = {}", info.region),
+        format!("EF15 key level = {} ({})", info.level, level(info.level)),
+        format!("EF15 start date = {}", info.start_date),
+        format!("EF15 expiry date = {}", info.expiry_date),
+    ]
+    .join("\n")
+}
+
+/// What `connect` says of a PSAM.
+pub fn psam_summary(info: &psam::PsamInfo, terminal: &str) -> String {
+    format!(
+        "PSAM {}, {}, region {}, {} level, terminal number {terminal}",
+        info.serial,
+        info.algorithm.name(),
+        info.region,
+        level(info.level)
+    )
+}
+
+/// One record, decoded by the file table: `EF06 #09 name = 张三` (`#` and the record's tag).
+/// An unwritten field shows `(empty)`; a field that does not decode shows its hex and why.
+pub fn record(file: &FileDef, r: &Record) -> String {
+    let Some(def) = file.record_by_tag(r.tag) else {
+        return format!(
+            "{} #{:02X} (not in the profile) = {}",
+            file.name,
+            r.tag,
+            to_hex(&r.value)
+        );
+    };
+    let head = format!("{} #{:02X} {}", file.name, r.tag, def.name);
+    let decoded = fields::raw(file, def, std::slice::from_ref(r))
+        .and_then(|v| v.map(|v| fields::decode(file, def, v)).transpose());
+    match decoded {
+        Ok(Some(text)) => format!("{head} = {text}"),
+        Ok(None) => format!("{head} = (empty)"),
+        Err(e) => format!("{head} = {} (malformed: {})", to_hex(&r.value), e.problem),
+    }
+}
+
+/// One record as TLV hex: tag, length, value (`sscard read`'s lines).
+pub fn record_raw(r: &Record) -> String {
+    format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value))
+}
+
+/// A transparent file's bytes, 16 to a line after their offset.
+pub fn binary(file: &FileDef, data: &[u8]) -> String {
+    data.chunks(16)
+        .enumerate()
+        .map(|(i, c)| format!("{} {:04X}: {}", file.name, i * 16, to_hex(c)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A raw exchange as `send` shows it: `> command` (secret data as `**`) and `< data SW
+/// meaning` (a secret answer as `**`).
+pub fn exchange(c: &Command, r: &Response) -> String {
+    let bytes = c.to_bytes().unwrap_or_default();
+    let data = match r.data.is_empty() {
+        true => String::new(),
+        false => format!("{} ", mask::response_hex(&bytes, &r.data, Secrecy::PUBLIC)),
+    };
+    format!(
+        "> {}\n< {data}{} {}",
+        mask::command_hex(&bytes, Secrecy::PUBLIC),
+        r.sw,
+        r.sw.meaning()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sscard_core::profile::files::ef06;
+
+    #[test]
+    fn records_decode_by_the_file_table() {
+        let mut name = encoding_free_gbk_zhang_san();
+        name.resize(30, 0);
+        assert_eq!(
+            record(ef06(), &Record::new(0x09, name).unwrap()),
+            "EF06 #09 name = 张三"
+        );
+        assert_eq!(
+            record(
+                ef06(),
+                &Record::new(0x0D, vec![0x19, 0x49, 0x12, 0x31]).unwrap()
+            ),
+            "EF06 #0D birth date = 1949-12-31"
+        );
+        assert_eq!(
+            record(ef06(), &Record::new(0x0D, vec![0; 4]).unwrap()),
+            "EF06 #0D birth date = (empty)"
+        );
+        assert_eq!(
+            record(
+                ef06(),
+                &Record::new(0x0D, vec![0x20, 0x24, 0x02, 0x30]).unwrap()
+            ),
+            "EF06 #0D birth date = 20240230 (malformed: 20240230 is not a date)"
+        );
+        assert_eq!(
+            record(ef06(), &Record::new(0x55, vec![1]).unwrap()),
+            "EF06 #55 (not in the profile) = 01"
+        );
+    }
+
+    /// 张三 in GBK.
+    fn encoding_free_gbk_zhang_san() -> Vec<u8> {
+        vec![0xD5, 0xC5, 0xC8, 0xFD]
+    }
+
+    #[test]
+    fn ls_lists_the_file_table() {
+        assert_eq!(
+            ls(Df::Ssse, Some(Algorithm::Sm4)),
+            "\
+NAME       FID   SFI  STRUCTURE   READ 3DES             READ SM4*             UPDATE KEY
+DF01       DF01  -    DF, the city's local extension
+EF05       EF05  05   7 records   always                always                UK_N
+EF06       EF06  06   7 records   always                ext-auth RKSSSE       UK_N
+EF07       EF07  07   3 records   ext-auth RKSSSE       ext-auth RKSSSE       UK_N
+* the connected card's algorithm"
+        );
+        assert_eq!(
+            ls(Df::Df01, None),
+            "\
+NAME       FID   SFI  STRUCTURE   READ 3DES             READ SM4              UPDATE KEY
+DF01/EF01  EF01  01   3 records   PIN or ext-auth EAK_L PIN or ext-auth EAK_L UK_L
+DF01/EF02  EF02  02   256 bytes   PIN or ext-auth EAK_L PIN or ext-auth EAK_L UK_L"
+        );
+        assert!(ls(Df::Mf, None)
+            .contains("SSSE       -     -    application, AID 7378312E73682EC9E7BBE1B1A3D5CF"));
+    }
+}
