@@ -1,14 +1,18 @@
 //! A record of every APDU: who (card or PSAM, which reader), when, the bytes with secrets
 //! masked, the status word and its meaning. A [`Trace`] is one set of sinks that several
 //! connections share, so the card's and the PSAM's exchanges of one command land in the same
-//! `--trace`, `--pcap` and `--trace-json` output, in the order they happened.
+//! `--trace`, `--pcap` and `--trace-json` output, in the order they happened. [`read`] reads
+//! the pcapng and JSON-lines files back (and other tools' ISO 14443 pcaps) for
+//! `sscard trace decode`.
 
 mod json;
 pub mod mask;
 mod pcapng;
+pub mod read;
 
 pub use json::JsonSink;
 pub use pcapng::{PcapngSink, LINKTYPE_ISO_14443};
+pub use read::{read_trace, RecordedPair, TraceFormat, TraceReadError};
 pub use sscard_core::profile::commands::Secrecy;
 
 use sscard_core::fsutil::create_private;
