@@ -387,11 +387,14 @@ impl Decoder {
             (true, 0x1A) => self.des_init(out, p, &role),
             (true, 0xFA) => self.des_crypt(out, p, &role),
             (_, 0xC0) => {
-                if p.resp.all {
-                    out.step = Some("the PSAM's cryptogram or MAC".into());
-                }
+                let name = if p.resp.all {
+                    out.step = Some("the DES CRYPT result".into());
+                    "result"
+                } else {
+                    "data"
+                };
                 if !p.resp.bytes.is_empty() {
-                    out.fields.push(field("data", p.resp.hex()));
+                    out.fields.push(field(name, p.resp.hex()));
                 }
             }
             _ => {
