@@ -946,7 +946,7 @@ mod tests {
                 &format!("{}9000", "11".repeat(16))
             ),
             format!(
-                "psam  GET RESPONSE  (the PSAM's cryptogram or MAC)  data = {}  9000 success",
+                "psam  GET RESPONSE  (the DES CRYPT result)  result = {}  9000 success",
                 "**".repeat(16)
             )
         );
