@@ -832,14 +832,47 @@ fn record_fields(file: Option<&'static FileDef>, data: View<'_>) -> Vec<Field> {
     fields
 }
 
-/// The decoded fields of records read from `file` (decoded `read`): one `(name, value)` per
-/// record, with the same rules as a trace.
-pub fn record_values(file: &'static FileDef, records: &[Record]) -> Vec<Field> {
-    let mut bytes = Vec::new();
-    for r in records {
-        bytes.extend(r.to_bytes());
-    }
-    record_fields(Some(file), View::new(&bytes, &[], false))
+/// One record of a file, decoded for `read`: its number and tag, its field's name and key, and
+/// its value decoded as a trace shows it (`(empty)` when unwritten).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordValue {
+    /// The record number of the file table; `None` for a tag the profile does not have.
+    pub number: Option<u8>,
+    /// In JSON as two hex digits, like the raw records (`"0A"`).
+    #[serde(serialize_with = "hex_byte")]
+    pub tag: u8,
+    /// The field's name for people (`birth date`).
+    pub name: String,
+    /// The field's key in holder data and JSON (`birth_date`).
+    pub key: Option<&'static str>,
+    pub value: String,
+}
+
+fn hex_byte<S: serde::Serializer>(b: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{b:02X}"))
+}
+
+/// The records read from `file`, decoded through the file table (decoded `read`).
+pub fn record_values(file: &'static FileDef, records: &[Record]) -> Vec<RecordValue> {
+    records
+        .iter()
+        .map(|r| {
+            let bytes = r.to_bytes();
+            let def = file.record_by_tag(r.tag);
+            let value = record_fields(Some(file), View::new(&bytes, &[], false))
+                .into_iter()
+                .next()
+                .map(|f| f.value)
+                .unwrap_or_default();
+            RecordValue {
+                number: def.map(|d| d.number),
+                tag: r.tag,
+                name: def.map_or_else(|| format!("tag {:02X}", r.tag), |d| d.name.to_string()),
+                key: def.map(|d| d.key),
+                value,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1054,6 +1087,32 @@ mod tests {
             line(&mut d, "card", "00B2012C00", "0110AA9000"),
             "card  READ RECORD EF05 #1  data = 0110AA (not TLV records)  9000 success"
         );
+    }
+
+    #[test]
+    fn records_of_a_read_decode_through_the_file_table() {
+        let ef06 = files::ef06();
+        let recs = [
+            Record::new(0x0A, vec![0x32]).unwrap(),
+            Record::new(0x0D, h("19491231")).unwrap(),
+            Record::new(0x09, vec![0; 30]).unwrap(),
+            Record::new(0x77, vec![1]).unwrap(),
+        ];
+        let v = record_values(ef06, &recs);
+        let got: Vec<(Option<u8>, &str, &str)> = v
+            .iter()
+            .map(|r| (r.number, r.name.as_str(), r.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(4), "gender", "2"),
+                (Some(7), "birth date", "1949-12-31"),
+                (Some(2), "name", "(empty)"),
+                (None, "tag 77", "01"),
+            ]
+        );
+        assert_eq!(v[1].key, Some("birth_date"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 use sscard::ssc::{DeviceNumber, FileContent, Pin, PinStatus, Session, SscError};
 use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_core::profile::decode;
 use sscard_core::profile::files::{self, FileDef};
 use sscard_core::tlv::Record;
 
@@ -32,6 +33,9 @@ pub struct ReadArgs {
     /// One record (default: all).
     #[arg(long)]
     record: Option<u8>,
+    /// Print each record as tag, length and value hex instead of its decoded field.
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     card: CardOpts,
 }
@@ -137,15 +141,27 @@ pub fn read(out: &Output, args: ReadArgs) -> Result<()> {
         .iter()
         .map(|r| json!({ "tag": format!("{:02X}", r.tag), "value": to_hex(&r.value) }))
         .collect();
+    // The same records decoded through the file table (`--json` keeps the raw hex above).
+    let fields = decode::record_values(file, &records);
     out.result(
-        json!({ "file": file.name, "records": items, "binary": to_hex(&binary) }),
+        json!({ "file": file.name, "records": items, "binary": to_hex(&binary), "fields": fields }),
         || {
             if file.is_binary() {
                 return to_hex(&binary);
             }
-            records
+            if args.raw {
+                return records
+                    .iter()
+                    .map(|r| format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value)))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            fields
                 .iter()
-                .map(|r| format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value)))
+                .map(|f| match f.number {
+                    Some(n) => format!("{} #{n}  {} = {}", file.name, f.name, f.value),
+                    None => format!("{}  {} = {}", file.name, f.name, f.value),
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         },
