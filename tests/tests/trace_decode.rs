@@ -1,0 +1,301 @@
+//! `sscard trace decode`: the pcapng and JSON trace of `info` through pcscd decode to the same
+//! lines, byte for byte but for the random values (checked for shape); another tool's ISO 14443
+//! pcap decodes, its clear PIN masked; malformed files give their exact error. And `read`
+//! shows records decoded through the file table (`--raw` for hex).
+
+use sscard_e2e::*;
+use std::path::PathBuf;
+
+/// A directory of this test process, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("sscard-trace-decode-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether `line` is `pattern` where `<Hn>` stands for exactly n upper-case hex digits (a
+/// random value: the host's random, the card's challenge, a cryptogram over them).
+fn matches(line: &str, pattern: &str) -> bool {
+    let (mut l, mut p) = (line, pattern);
+    loop {
+        match p.find("<H") {
+            None => return l == p,
+            Some(i) => {
+                if !l.starts_with(&p[..i]) {
+                    return false;
+                }
+                l = &l[i..];
+                let rest = &p[i + 2..];
+                let end = rest.find('>').expect("a closed placeholder");
+                let n: usize = rest[..end].parse().expect("a length");
+                if l.len() < n
+                    || !l[..n]
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
+                {
+                    return false;
+                }
+                l = &l[n..];
+                p = &rest[end + 1..];
+            }
+        }
+    }
+}
+
+fn assert_lines(got: &str, expected: &[String], what: &str) {
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{what}:\n{got}");
+    for (l, e) in lines.iter().zip(expected) {
+        assert!(matches(l, e), "{what}: line\n{l}\ndoes not match\n{e}");
+    }
+}
+
+const EF05: &str = "card identification code = 110100D15600000599110145000000A1  card type = 3  specification version = {V}  initialisation organisation = 110100000000000000000001  issue date = 2024-01-01  expiry date = 2034-01-01  card number = A12345674  9000 success";
+const EF06: &str = "card  READ RECORDS EF06 #1..  social security number = 11010519491231002X  name = 张三  name extension = (empty)  gender = 2  ethnic group = 01  birthplace = 110105  birth date = 1949-12-31  9000 success";
+
+/// The decoded lines of `sscard info` with a city PSAM: 3DES opens EF06 freely, SM4 after
+/// external authentication with RKSSSE.
+fn expected_info(alg: &str) -> Vec<String> {
+    let (id, name, version, block) = match alg {
+        "3des" => ("01", "3DES", "2.00", 16),
+        _ => ("03", "SM4", "3.00", 32),
+    };
+    let mut lines = vec![
+        "psam  SELECT DF01  9000 success".to_string(),
+        format!("psam  READ BINARY EF15  serial = 11010000000000000001  version = 01  algorithm = {id} ({name})  region = 110100  level = 2 (city)  start date = 2024-01-01  expiry date = 2034-01-01  9000 success"),
+        "psam  READ BINARY EF16  terminal number = 110100000001  9000 success".to_string(),
+        format!("card  SELECT SSSE  DF name = SSSE  algorithm = {id} ({name})  life cycle = 02 (ISSUED)  9000 success"),
+        format!("card  READ RECORDS EF05 #1..  {}", EF05.replace("{V}", version)),
+        format!("card  INTERNAL AUTHENTICATE  (internal authentication: the card proves it is genuine)  key = IRK (08)  random = <H16>  cryptogram = <H{block}>  9000 success"),
+        "psam  DES INIT IRK (08)  key index = 01  card diversifier = 99110145000000A1  9000 success".to_string(),
+    ];
+    let stars = "*".repeat(block);
+    if alg == "3des" {
+        lines.push("psam  DES CRYPT  (the card's internal-authentication cryptogram, recomputed under IRK)  input = <H16>  6108 8 response bytes available (GET RESPONSE)".into());
+        lines.push(format!(
+            "psam  GET RESPONSE  (the DES CRYPT result)  result = {stars}  9000 success"
+        ));
+    } else {
+        lines.push("psam  DES CRYPT  (the card's internal-authentication cryptogram, recomputed under IRK)  input = <H16>0000000000000000  6110 16 response bytes available (GET RESPONSE)".into());
+        lines.push(format!(
+            "psam  GET RESPONSE  (the DES CRYPT result)  result = {stars}  9000 success"
+        ));
+        lines.push("card  GET CHALLENGE  (card challenge for external authentication)  challenge = <H16>  9000 success".into());
+        lines.push("psam  DES INIT RKSSSE (0A)  key index = 01  card diversifier = 99110145000000A1  9000 success".into());
+        lines.push("psam  DES CRYPT  (the external-authentication cryptogram over the card's challenge under RKSSSE)  input = <H16>0000000000000000  6110 16 response bytes available (GET RESPONSE)".into());
+        lines.push(format!(
+            "psam  GET RESPONSE  (the DES CRYPT result)  result = {stars}  9000 success"
+        ));
+        lines.push(format!("card  EXTERNAL AUTHENTICATE  (external authentication: the terminal's cryptogram over the card's challenge)  key = RKSSSE (0A)  cryptogram = {stars}  9000 success"));
+    }
+    lines.push(EF06.to_string());
+    lines
+}
+
+#[test]
+fn info_traces_decode_alike_from_pcapng_json_and_stdin_for_3des_and_sm4() {
+    let _g = exclusive();
+    for alg in ["3des", "sm4"] {
+        let dir = TempDir::new(alg);
+        let (pcap, jsonl) = (dir.path("info.pcapng"), dir.path("info.jsonl"));
+        {
+            let _m = ModelServer::start(&["--alg", alg], &[READER_0, READER_1]);
+            let o = sscard(&[
+                "info",
+                "--reader",
+                READER_0,
+                "--psam-reader",
+                READER_1,
+                "--pcap",
+                &pcap,
+                "--trace-json",
+                &jsonl,
+            ]);
+            assert!(o.status.success(), "{alg}: {}", stderr(&o));
+        }
+        let expected = expected_info(alg);
+        let from_pcap = sscard(&["trace", "decode", &pcap]);
+        assert!(from_pcap.status.success(), "{}", stderr(&from_pcap));
+        assert_lines(&stdout(&from_pcap), &expected, &format!("{alg} pcapng"));
+        let from_json = sscard(&["trace", "decode", &jsonl]);
+        assert!(from_json.status.success(), "{}", stderr(&from_json));
+        // The two files of one run decode to the same lines, random values included.
+        assert_eq!(stdout(&from_pcap), stdout(&from_json), "{alg}");
+        let json_text = std::fs::read_to_string(&jsonl).unwrap();
+        let from_stdin = sscard_env(&["trace", "decode", "-"], &[], Some(&json_text));
+        assert!(from_stdin.status.success(), "{}", stderr(&from_stdin));
+        assert_eq!(stdout(&from_stdin), stdout(&from_json), "{alg} stdin");
+        // --json: one object per pair, its text the line.
+        let as_json = sscard(&["trace", "decode", &pcap, "--json"]);
+        let objects: Vec<serde_json::Value> = stdout(&as_json)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(objects.len(), expected.len(), "{alg}");
+        let texts: Vec<&str> = objects
+            .iter()
+            .map(|o| o["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts.join("\n") + "\n", stdout(&from_pcap), "{alg}");
+        assert_eq!(objects[0]["reader"], READER_1, "{alg}");
+        assert_eq!(objects[3]["reader"], READER_0, "{alg}");
+        assert_eq!(
+            objects[3]["fields"][1],
+            serde_json::json!({ "name": "algorithm", "value": format!("{} ({})", if alg == "sm4" { "03" } else { "01" }, if alg == "sm4" { "SM4" } else { "3DES" }) }),
+            "{alg}"
+        );
+    }
+}
+
+/// A classic pcap (big-endian) of another tool: LINKTYPE_ISO_14443, frames with their CRC
+/// (events `FE`/`FF`), a field-on event, and a clear PIN.
+fn foreign_pcap(apdus: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(0xA1B2_C3D4u32.to_be_bytes());
+    b.extend(2u16.to_be_bytes());
+    b.extend(4u16.to_be_bytes());
+    b.extend([0; 8]);
+    b.extend(65535u32.to_be_bytes());
+    b.extend(264u32.to_be_bytes());
+    let mut record = |event: u8, frame: &[u8]| {
+        let mut data = vec![0, event];
+        data.extend((frame.len() as u16).to_be_bytes());
+        data.extend(frame);
+        b.extend([0; 8]);
+        b.extend((data.len() as u32).to_be_bytes());
+        b.extend((data.len() as u32).to_be_bytes());
+        b.extend(data);
+    };
+    record(0xFC, &[]);
+    for (i, (c, r)) in apdus.iter().enumerate() {
+        let pcb = 0x02 | (i as u8 & 1);
+        for (event, hex) in [(0xFE, c), (0xFF, r)] {
+            let mut frame = vec![pcb];
+            frame.extend(sscard_core::hexfmt::parse_hex(hex).unwrap());
+            frame.extend([0xAB, 0xCD]);
+            record(event, &frame);
+        }
+    }
+    b
+}
+
+#[test]
+fn another_tools_iso14443_pcap_decodes_with_its_clear_pin_masked() {
+    let dir = TempDir::new("foreign");
+    let pcap = dir.path("foreign.pcap");
+    std::fs::write(
+        &pcap,
+        foreign_pcap(&[
+            ("00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "9000"),
+            ("0020000003123456", "9000"),
+            ("00B2073400", "0D04194912319000"),
+            ("00B2092C", "6A83"),
+        ]),
+    )
+    .unwrap();
+    let o = sscard(&["trace", "decode", &pcap]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "card  SELECT SSSE  9000 success\n\
+         card  VERIFY  PIN = ******  9000 success\n\
+         card  READ RECORD EF06 #7  birth date = 1949-12-31  9000 success\n\
+         card  READ RECORD EF05 #9  6A83 record not found\n"
+    );
+    assert!(!stdout(&o).contains("123456"));
+    let o = sscard(&["trace", "decode", &pcap, "--json"]);
+    assert!(!stdout(&o).contains("123456"), "{}", stdout(&o));
+}
+
+#[test]
+fn malformed_trace_files_give_the_exact_error() {
+    let dir = TempDir::new("malformed");
+    let garbage = dir.path("garbage.bin");
+    std::fs::write(&garbage, b"GIF89a\x01\x00").unwrap();
+    let o = sscard(&["trace", "decode", &garbage]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("sscard: error: {garbage}: not a trace sscard reads (it starts 4749463839610100): give a pcapng or pcap file, or sscard's JSON lines (--trace-json)\n")
+    );
+    // A pcapng cut inside its first packet block.
+    let mut cut = foreign_pcap(&[("00A4040000", "9000")]);
+    cut.truncate(24 + 16 + 3);
+    let truncated = dir.path("cut.pcap");
+    std::fs::write(&truncated, &cut).unwrap();
+    let o = sscard(&["trace", "decode", &truncated, "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "error": format!("{truncated}: pcap at offset 24: a record longer than the rest of the file"),
+            "code": -23,
+            "exit": 2
+        })
+    );
+    let bad_json = dir.path("bad.jsonl");
+    std::fs::write(
+        &bad_json,
+        "{\"role\":\"card\",\"command\":\"00B2\",\"response\":\"\",\"sw\":\"9\"}\n",
+    )
+    .unwrap();
+    let o = sscard(&["trace", "decode", &bad_json]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("sscard: error: {bad_json}: JSON trace line 1: \"sw\" is not hex (with ** for masked bytes)\n")
+    );
+    let o = sscard(&["trace", "decode", &dir.path("missing.pcap")]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+}
+
+#[test]
+fn read_decodes_records_by_default_and_raw_gives_hex() {
+    let _g = exclusive();
+    let _m = ModelServer::start(&[], &[READER_0, READER_1]);
+    let base = ["--reader", READER_0, "--psam-reader", READER_1];
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&base);
+        sscard(&a)
+    };
+    let o = run(&["read", "EF06"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "EF06 #1  social security number = 11010519491231002X\n\
+         EF06 #2  name = 张三\n\
+         EF06 #3  name extension = (empty)\n\
+         EF06 #4  gender = 2\n\
+         EF06 #5  ethnic group = 01\n\
+         EF06 #6  birthplace = 110105\n\
+         EF06 #7  birth date = 1949-12-31\n"
+    );
+    let o = run(&["read", "EF05", "--record", "5", "--raw"]);
+    assert_eq!(stdout(&o), "05 04 20240101\n", "{}", stderr(&o));
+    let o = run(&["read", "EF05", "--record", "5", "--json"]);
+    assert_eq!(
+        json(&o),
+        serde_json::json!({
+            "file": "EF05",
+            "records": [{ "tag": "05", "value": "20240101" }],
+            "binary": "",
+            "fields": [{ "number": 5, "tag": "05", "name": "issue date", "key": "issue_date", "value": "2024-01-01" }]
+        })
+    );
+}
