@@ -299,3 +299,43 @@ fn read_decodes_records_by_default_and_raw_gives_hex() {
         })
     );
 }
+
+#[test]
+fn script_run_shows_the_decoded_exchange_of_a_failed_check() {
+    let dir = TempDir::new("script");
+    let script = dir.path("fail.apdu");
+    std::fs::write(
+        &script,
+        "test \"gender\"\n  00A404000F7378312E73682EC9E7BBE1B1A3D5CF -> 9000\n  00B2043400 -> 9000 0A0131\ntest \"pin\"\n  0020000003123456 -> 63C2\ntest \"passes\"\n  00A404000F7378312E73682EC9E7BBE1B1A3D5CF -> 9000\n",
+    )
+    .unwrap();
+    let o = sscard(&["script", "run", "--model", &script]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            format!("FAIL {script} › gender: {script}:3: expected data 0A0131, got 0A0132").as_str(),
+            "     card  READ RECORD EF06 #4  gender = 2  9000 success",
+            format!("FAIL {script} › pin: {script}:5: expected 63C2, got 6A88 (referenced data or key not found)").as_str(),
+            // The PIN the script sends in clear is masked in the decoded line too.
+            "     card  VERIFY  PIN = ******  6A88 referenced data or key not found",
+        ]
+    );
+    assert!(
+        lines[4].starts_with("1 passed, 2 failed, 0 skipped"),
+        "{out}"
+    );
+    let o = sscard(&["script", "run", "--model", &script, "--raw"]);
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    let o = sscard(&["--json", "script", "run", "--model", &script]);
+    let report = json(&o);
+    let cases = &report["files"][0]["cases"];
+    assert_eq!(
+        cases[0]["exchange"],
+        "card  READ RECORD EF06 #4  gender = 2  9000 success"
+    );
+    assert_eq!(cases[2].get("exchange"), None);
+    assert!(!stdout(&o).contains("123456"));
+}
