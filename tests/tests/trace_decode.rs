@@ -265,7 +265,7 @@ fn malformed_trace_files_give_the_exact_error() {
 }
 
 #[test]
-fn read_decodes_records_by_default_and_raw_gives_hex() {
+fn read_and_info_decode_by_default_and_raw_gives_hex() {
     let _g = exclusive();
     let _m = ModelServer::start(&[], &[READER_0, READER_1]);
     let base = ["--reader", READER_0, "--psam-reader", READER_1];
@@ -285,6 +285,26 @@ fn read_decodes_records_by_default_and_raw_gives_hex() {
          EF06 #5  ethnic group = 01\n\
          EF06 #6  birthplace = 110105\n\
          EF06 #7  birth date = 1949-12-31\n"
+    );
+    // info decodes; --raw shows the records it read as the card answered them.
+    let o = run(&["info", "--raw"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "EF05  01 10 110100D15600000599110145000000A1\n\
+         EF05  02 01 33\n\
+         EF05  03 04 322E3030\n\
+         EF05  04 0C 110100000000000000000001\n\
+         EF05  05 04 20240101\n\
+         EF05  06 04 20340101\n\
+         EF05  07 09 413132333435363734\n\
+         EF06  08 12 313130313035313934393132333130303258\n\
+         EF06  09 1E D5C5C8FD0000000000000000000000000000000000000000000000000000\n\
+         EF06  4E 14 0000000000000000000000000000000000000000\n\
+         EF06  0A 01 32\n\
+         EF06  0B 01 01\n\
+         EF06  0C 03 110105\n\
+         EF06  0D 04 19491231\n"
     );
     let o = run(&["read", "EF05", "--record", "5", "--raw"]);
     assert_eq!(stdout(&o), "05 04 20240101\n", "{}", stderr(&o));

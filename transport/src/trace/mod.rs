@@ -155,6 +155,34 @@ impl Trace {
     }
 }
 
+/// A trace is a sink too: a command that needs the exchanges itself (`info --raw`) puts the
+/// options' trace and its own [`MemorySink`] in one trace.
+impl TraceSink for Trace {
+    fn record(&mut self, exchange: &Exchange) {
+        Trace::record(self, exchange);
+    }
+}
+
+/// Keeps the (masked) exchanges in memory; clones share them.
+#[derive(Clone, Default)]
+pub struct MemorySink(Arc<Mutex<Vec<Exchange>>>);
+
+impl MemorySink {
+    /// The exchanges recorded so far, in order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl TraceSink for MemorySink {
+    fn record(&mut self, exchange: &Exchange) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(exchange.clone());
+    }
+}
+
 /// Human-readable lines: `card > command` and `card < response SW meaning (time)`.
 pub struct TextSink<W: Write + Send> {
     out: W,
@@ -314,6 +342,12 @@ mod tests {
         other.record(&e);
         assert_eq!(*seen.0.lock().unwrap(), ["card", "psam"]);
         assert!(!Trace::off().is_on() && Trace::to(Vec::new()).0.is_none());
+        // A trace inside a trace, beside a memory sink: both see every exchange.
+        let memory = MemorySink::default();
+        let outer = Trace::to(vec![Box::new(trace.clone()), Box::new(memory.clone())]);
+        outer.record(&ex(&[0, 0xB2, 1, 0x2C, 0], &[0x90, 0], Secrecy::PUBLIC));
+        assert_eq!(*seen.0.lock().unwrap(), ["card", "psam", "card"]);
+        assert_eq!(memory.exchanges().len(), 1);
     }
 
     #[cfg(unix)]
