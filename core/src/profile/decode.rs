@@ -440,12 +440,16 @@ impl Decoder {
                     let from = if c.p1 == 0x08 { Some(Df::Mf) } else { st_df };
                     let mut df = from;
                     let mut ef = None;
+                    let mut psam_ef = None;
                     let mut names = Vec::new();
                     for pair in data.chunks(2) {
                         let Some(f) = fid_of(pair) else { break };
                         if f == fid::DF01 {
                             df = Some(Df::Df01);
                             names.push("DF01".to_string());
+                        } else if psam {
+                            psam_ef = Some(f);
+                            names.push(psam_file_name(f));
                         } else if let Some(e) = df.and_then(|d| files::by_fid(d, f)) {
                             // An EF's name already holds its DF (`DF01/EF02`).
                             ef = Some(e);
@@ -455,7 +459,7 @@ impl Decoder {
                         }
                     }
                     let from_name = if c.p1 == 0x08 { "path from MF" } else { "path" };
-                    (format!("{from_name} {}", names.join("/")), df, ef, None)
+                    (format!("{from_name} {}", names.join("/")), df, ef, psam_ef)
                 }
                 _ => (
                     format!("P1 {:02X} {}", c.p1, p.data.hex()),
@@ -1069,6 +1073,47 @@ mod tests {
         assert_eq!(
             line(&mut d, "card", "00A4080004DF01EF02", "9000"),
             "card  SELECT path from MF DF01/EF02  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "psam", "00A40800020016", "9000"),
+            "psam  SELECT path from MF EF16  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "psam", "00B0000006", "1101000000019000"),
+            "psam  READ BINARY EF16  terminal number = 110100000001  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "card", "04D6820406AABB112233FF", "9000"),
+            "card  UPDATE BINARY DF01/EF02 offset 4  (line-protected write (MAC))  data = AABB  MAC = 112233FF  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "card", "8424000104A1B2C3D4", "9000"),
+            "card  UNBLOCK PIN  (line-protected (MAC under UPK))  MAC = ********  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "card", "84EE000004A1B2C3D4", "6985"),
+            "card  END PERSONALISATION  (line-protected (MAC under TK))  MAC = A1B2C3D4  6985 conditions of use not satisfied"
+        );
+        assert_eq!(
+            line(&mut d, "psam", "80CA000000", "9000"),
+            "psam  command 80CA0000  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "psam", "801A0A01183131303030307368313130313030737899110145000000", "9000"),
+            "psam  DES INIT  header = 801A0A01  body = 183131303030307368313130313030737899110145000000  malformed: Lc says 24 data bytes but 23 follow  9000 success"
+        );
+        assert_eq!(
+            line(&mut d, "psam", "801A0A01183131303030307368313130313030737899110145000000A1", "9000"),
+            "psam  DES INIT RKSSSE (0A)  key index = 01  province diversifier = 3131303030307368  city diversifier = 3131303130307378  card diversifier = 99110145000000A1  9000 success"
+        );
+        // A long value shows its first 64 bytes and its length.
+        let long = format!("{}9000", "AB".repeat(100));
+        assert_eq!(
+            line(&mut d, "card", "00B0820000", &long),
+            format!(
+                "card  READ BINARY DF01/EF02  data = {}… (100 bytes)  9000 success",
+                "AB".repeat(64)
+            )
         );
     }
 

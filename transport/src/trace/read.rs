@@ -212,10 +212,39 @@ impl Link {
     }
 }
 
-fn masks(bytes: &[u8]) -> Vec<bool> {
-    // A binary trace cannot tell a masked byte from a `*`: the decoder masks the profile's
-    // secrets itself.
-    vec![false; bytes.len()]
+/// Which bytes of a command in a binary trace were masked. A pcap has no mask of its own, but
+/// sscard masks whole ranges with [`MASK_BYTE`] (`*`): a command's data and what follows it
+/// (or everything after the header of one that does not parse), a response's data. Such a range
+/// made of `*` alone is taken as masked, so a secret a flow marked (a script's MAC macro) shows
+/// as `**`, never as `2A2A…`; real data of `*` alone is shown masked too, which hides nothing.
+fn command_masks(bytes: &[u8]) -> Vec<bool> {
+    let mut masked = vec![false; bytes.len()];
+    let start = match sscard_core::apdu::Command::parse(bytes) {
+        Ok(c) if !c.data.is_empty() => {
+            if bytes[4] == 0 {
+                7
+            } else {
+                5
+            }
+        }
+        Ok(_) => return masked,
+        Err(_) => 4,
+    };
+    if bytes.len() > start && bytes[start..].iter().all(|b| *b == MASK_BYTE) {
+        masked[start..].fill(true);
+    }
+    masked
+}
+
+/// Which bytes of a response (data and status word) in a binary trace were masked: its data
+/// when made of `*` alone (see [`command_masks`]).
+fn response_masks(bytes: &[u8]) -> Vec<bool> {
+    let mut masked = vec![false; bytes.len()];
+    let end = bytes.len().saturating_sub(2);
+    if end > 0 && bytes[..end].iter().all(|b| *b == MASK_BYTE) {
+        masked[..end].fill(true);
+    }
+    masked
 }
 
 impl Pairing {
@@ -283,7 +312,7 @@ impl Pairing {
                 let pair = RecordedPair {
                     role: l.role.clone(),
                     reader: l.reader.clone(),
-                    command_masked: masks(&unanswered),
+                    command_masked: command_masks(&unanswered),
                     command: unanswered,
                     response: Vec::new(),
                     response_masked: Vec::new(),
@@ -294,9 +323,9 @@ impl Pairing {
             let pair = RecordedPair {
                 role: l.role.clone(),
                 reader: l.reader.clone(),
-                command_masked: masks(&command),
+                command_masked: command_masks(&command),
                 command,
-                response_masked: masks(&whole),
+                response_masked: response_masks(&whole),
                 response: whole,
             };
             self.out.push(pair);
@@ -311,7 +340,7 @@ impl Pairing {
                 self.out.push(RecordedPair {
                     role: l.role.clone(),
                     reader: l.reader.clone(),
-                    command_masked: masks(&command),
+                    command_masked: command_masks(&command),
                     command,
                     response: Vec::new(),
                     response_masked: Vec::new(),
@@ -663,6 +692,22 @@ mod tests {
         assert_eq!(
             from_json[2].command_masked,
             [false, false, false, false, false, true, true, true]
+        );
+        // The pcapng's `*` ranges are the same masks.
+        for (a, b) in pairs.iter().zip(&from_json) {
+            assert_eq!(
+                (&a.command_masked, &a.response_masked),
+                (&b.command_masked, &b.response_masked)
+            );
+        }
+        assert_eq!(
+            response_masks(&[0x2A, 0x2A, 0x90, 0x00]),
+            [true, true, false, false]
+        );
+        assert_eq!(response_masks(&[0x2A, 0x01, 0x90, 0x00]), [false; 4]);
+        assert_eq!(
+            command_masks(&[0, 0x20, 0, 0, 0x2A, 0x2A]),
+            [false, false, false, false, true, true]
         );
     }
 
