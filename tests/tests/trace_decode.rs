@@ -260,8 +260,13 @@ fn malformed_trace_files_give_the_exact_error() {
         stderr(&o),
         format!("sscard: error: {bad_json}: JSON trace line 1: \"sw\" is not hex (with ** for masked bytes)\n")
     );
-    let o = sscard(&["trace", "decode", &dir.path("missing.pcap")]);
-    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let missing = dir.path("missing.pcap");
+    let o = sscard(&["trace", "decode", &missing]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!("sscard: error: {missing}: No such file or directory (os error 2)\n")
+    );
 }
 
 #[test]

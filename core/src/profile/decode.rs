@@ -1188,6 +1188,7 @@ mod tests {
             for (c, r) in &pairs {
                 let out = d.decode("card", c, r).to_string();
                 prop_assert!(out.len() <= 400 + 40 * (c.len() + r.len()), "{out}");
+                prop_assert!(!out.contains('\n') && !out.contains('\r'), "one line: {out}");
                 let out = d.decode("psam", c, r).to_string();
                 prop_assert!(out.len() <= 400 + 40 * (c.len() + r.len()), "{out}");
             }

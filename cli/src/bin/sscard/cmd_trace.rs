@@ -4,7 +4,7 @@
 
 use crate::exit::BadInput;
 use crate::output::{line, Output};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sscard_core::profile::decode::Decoder;
 use sscard_transport::trace::{read_trace, TraceReadError};
 use std::path::PathBuf;
@@ -33,8 +33,9 @@ fn decode(out: &Output, a: DecodeArgs) -> Result<()> {
     let read = if a.file.as_os_str() == "-" {
         read_trace(std::io::stdin().lock())
     } else {
+        // A trace that cannot be opened (no such file, no permission) is a bad argument.
         let f = std::fs::File::open(&a.file)
-            .with_context(|| format!("opening {}", a.file.display()))?;
+            .map_err(|e| BadInput(format!("{}: {e}", a.file.display())))?;
         read_trace(f)
     };
     // A trace that does not parse is bad input, named with the file.
