@@ -2,14 +2,16 @@
 //! masked, the status word and its meaning. A [`Trace`] is one set of sinks that several
 //! connections share, so the card's and the PSAM's exchanges of one command land in the same
 //! `--trace`, `--pcap` and `--trace-json` output, in the order they happened. [`read`] reads
-//! the pcapng and JSON-lines files back (and other tools' ISO 14443 pcaps) for
+//! the pcapng and JSON-lines files back (and other tools' ISO 14443 and USB CCID pcaps) for
 //! `sscard trace decode`.
 
+mod ccid;
 mod json;
 pub mod mask;
 mod pcapng;
 pub mod read;
 
+pub use ccid::{LINKTYPE_USBPCAP, LINKTYPE_USB_LINUX, LINKTYPE_USB_LINUX_MMAPPED};
 pub use json::JsonSink;
 pub use pcapng::{PcapngSink, LINKTYPE_ISO_14443};
 pub use read::{read_trace, RecordedPair, TraceFormat, TraceReadError};

@@ -7,12 +7,15 @@
 //! (LINKTYPE_ISO_14443, 264), as sscard writes them and as NFC tools (NFCGate) do. That is what
 //! is read here, with or without the CRC (events `FE`/`FF` carry it, `FA`/`FB` do not), with
 //! a CID or NAD byte, and chained I-blocks joined. Other frames (R- and S-blocks, field
-//! on/off) are skipped; commands and responses are paired in order per interface.
+//! on/off) are skipped; commands and responses are paired in order per interface. The other
+//! common capture of a contact reader's APDUs, USB CCID on Linux usbmon or Windows USBPcap, is
+//! read by [`super::ccid`].
 //!
 //! Memory is bounded: a trace is read up to [`MAX_TRACE_BYTES`], a block or line up to
 //! [`MAX_BLOCK_BYTES`]; past either a typed error names the offset. Nothing here panics on any
 //! input.
 
+use super::ccid::{Ccid, UsbHeader};
 use super::MASK_BYTE;
 use sscard_core::classify::{Classified, ExitClass};
 use sscard_core::profile::codes;
@@ -79,7 +82,7 @@ pub enum TraceReadError {
     BadBlockLength { offset: usize, len: usize },
     #[error("pcapng at offset {offset}: section header with byte-order magic {magic:08X}")]
     BadByteOrder { offset: usize, magic: u32 },
-    #[error("{format} at offset {offset}: link type {linktype}; sscard reads ISO 7816 APDUs in ISO 14443 frames (link type 264)")]
+    #[error("{format} at offset {offset}: link type {linktype}; sscard reads ISO 7816 APDUs in ISO 14443 frames (link type 264) and in USB CCID (189, 220: Linux usbmon; 249: USBPcap)")]
     LinkType {
         format: &'static str,
         offset: usize,
@@ -160,10 +163,10 @@ pub fn parse_trace(bytes: &[u8]) -> Result<(TraceFormat, Vec<RecordedPair>), Tra
 
 /// Little- or big-endian reads at offsets that were checked.
 #[derive(Clone, Copy)]
-struct Endian(bool);
+pub(super) struct Endian(pub(super) bool);
 
 impl Endian {
-    fn u16(self, b: &[u8], at: usize) -> u16 {
+    pub(super) fn u16(self, b: &[u8], at: usize) -> u16 {
         let a = [b[at], b[at + 1]];
         if self.0 {
             u16::from_be_bytes(a)
@@ -171,7 +174,7 @@ impl Endian {
             u16::from_le_bytes(a)
         }
     }
-    fn u32(self, b: &[u8], at: usize) -> u32 {
+    pub(super) fn u32(self, b: &[u8], at: usize) -> u32 {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
         if self.0 {
             u32::from_be_bytes(a)
@@ -181,11 +184,22 @@ impl Endian {
     }
 }
 
+/// What a capture's interface carries.
+#[derive(Clone, Copy)]
+enum Interface {
+    /// ISO 14443 frames, paired on this index of [`Pairing::links`].
+    Iso14443(usize),
+    /// USB packets behind this capture header.
+    Usb(UsbHeader),
+}
+
 /// Commands waiting for their responses, and chained I-blocks being joined, per interface.
 #[derive(Default)]
 struct Pairing {
     /// Per interface: (role, reader, pending command, chain being joined, its direction).
     links: Vec<Link>,
+    /// The USB CCID readers of a USB capture.
+    ccid: Ccid,
     out: Vec<RecordedPair>,
 }
 
@@ -217,7 +231,7 @@ impl Link {
 /// (or everything after the header of one that does not parse), a response's data. Such a range
 /// made of `*` alone is taken as masked, so a secret a flow marked (a script's MAC macro) shows
 /// as `**`, never as `2A2A…`; real data of `*` alone is shown masked too, which hides nothing.
-fn command_masks(bytes: &[u8]) -> Vec<bool> {
+pub(super) fn command_masks(bytes: &[u8]) -> Vec<bool> {
     let mut masked = vec![false; bytes.len()];
     let start = match sscard_core::apdu::Command::parse(bytes) {
         Ok(c) if !c.data.is_empty() => {
@@ -238,7 +252,7 @@ fn command_masks(bytes: &[u8]) -> Vec<bool> {
 
 /// Which bytes of a response (data and status word) in a binary trace were masked: its data
 /// when made of `*` alone (see [`command_masks`]).
-fn response_masks(bytes: &[u8]) -> Vec<bool> {
+pub(super) fn response_masks(bytes: &[u8]) -> Vec<bool> {
     let mut masked = vec![false; bytes.len()];
     let end = bytes.len().saturating_sub(2);
     if end > 0 && bytes[..end].iter().all(|b| *b == MASK_BYTE) {
@@ -334,7 +348,36 @@ impl Pairing {
         Ok(())
     }
 
+    /// One packet of an interface, in the byte order `e` of its file or section.
+    fn any(
+        &mut self,
+        interface: Interface,
+        e: Endian,
+        data: &[u8],
+        format: &'static str,
+        offset: usize,
+    ) -> Result<(), TraceReadError> {
+        match interface {
+            Interface::Iso14443(link) => self.packet(link, data, format, offset),
+            Interface::Usb(header) => self.usb(header, e, data, format, offset),
+        }
+    }
+
+    /// One USB packet (a capture header and its data).
+    fn usb(
+        &mut self,
+        header: UsbHeader,
+        e: Endian,
+        data: &[u8],
+        format: &'static str,
+        offset: usize,
+    ) -> Result<(), TraceReadError> {
+        self.ccid
+            .packet(header, e, data, format, offset, &mut self.out)
+    }
+
     fn finish(mut self) -> Vec<RecordedPair> {
+        std::mem::take(&mut self.ccid).finish(&mut self.out);
         for l in &mut self.links {
             if let Some(command) = l.command.take() {
                 self.out.push(RecordedPair {
@@ -358,8 +401,8 @@ fn pcapng(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
     let mut at = 0;
     let mut e = Endian(false);
     let mut p = Pairing::default();
-    // Interface index of this section → index in `p.links`, or None for another link type.
-    let mut interfaces: Vec<Option<usize>> = Vec::new();
+    // The interfaces of this section.
+    let mut interfaces: Vec<Interface> = Vec::new();
     let truncated = |offset, what| TraceReadError::Truncated {
         format: PCAPNG,
         offset,
@@ -407,16 +450,19 @@ fn pcapng(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
                     ));
                 }
                 let linktype = u32::from(e.u16(body, 0));
-                if linktype != LINKTYPE_ISO_14443 {
+                if let Some(header) = UsbHeader::of(linktype) {
+                    interfaces.push(Interface::Usb(header));
+                } else if linktype == LINKTYPE_ISO_14443 {
+                    let name = if_name(e, &body[8..]).unwrap_or_default();
+                    p.links.push(Link::named(&name));
+                    interfaces.push(Interface::Iso14443(p.links.len() - 1));
+                } else {
                     return Err(TraceReadError::LinkType {
                         format: PCAPNG,
                         offset: at,
                         linktype,
                     });
                 }
-                let name = if_name(e, &body[8..]).unwrap_or_default();
-                p.links.push(Link::named(&name));
-                interfaces.push(Some(p.links.len() - 1));
             }
             6 => {
                 if body.len() < 20 {
@@ -430,19 +476,19 @@ fn pcapng(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
                         "an enhanced packet whose captured length passes its block",
                     ));
                 }
-                let Some(Some(link)) = interfaces.get(interface as usize).copied() else {
+                let Some(link) = interfaces.get(interface as usize).copied() else {
                     return Err(TraceReadError::NoInterface {
                         offset: at,
                         interface,
                     });
                 };
-                p.packet(link, &body[20..20 + captured], PCAPNG, at)?;
+                p.any(link, e, &body[20..20 + captured], PCAPNG, at)?;
             }
             3 => {
                 if body.len() < 4 {
                     return Err(truncated(at, "a simple packet shorter than 4 bytes"));
                 }
-                let Some(Some(link)) = interfaces.first().copied() else {
+                let Some(link) = interfaces.first().copied() else {
                     return Err(TraceReadError::NoInterface {
                         offset: at,
                         interface: 0,
@@ -450,7 +496,7 @@ fn pcapng(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
                 };
                 let orig = e.u32(body, 0) as usize;
                 let data = &body[4..];
-                p.packet(link, &data[..orig.min(data.len())], PCAPNG, at)?;
+                p.any(link, e, &data[..orig.min(data.len())], PCAPNG, at)?;
             }
             _ => {}
         }
@@ -489,15 +535,19 @@ fn pcap(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
     let e = Endian(matches!(b[..4], [0xA1, 0xB2, ..]));
     // The link type is the low 16 bits; the upper ones may carry FCS information.
     let linktype = e.u32(b, 20) & 0xFFFF;
-    if linktype != LINKTYPE_ISO_14443 {
+    let mut p = Pairing::default();
+    let link = if let Some(header) = UsbHeader::of(linktype) {
+        Interface::Usb(header)
+    } else if linktype == LINKTYPE_ISO_14443 {
+        p.links.push(Link::named("card"));
+        Interface::Iso14443(0)
+    } else {
         return Err(TraceReadError::LinkType {
             format: PCAP,
             offset: 20,
             linktype,
         });
-    }
-    let mut p = Pairing::default();
-    p.links.push(Link::named("card"));
+    };
     let mut at = 24;
     while at < b.len() {
         if b.len() - at < 16 {
@@ -514,7 +564,7 @@ fn pcap(b: &[u8]) -> Result<Vec<RecordedPair>, TraceReadError> {
         if b.len() - at - 16 < captured {
             return Err(truncated(at, "a record longer than the rest of the file"));
         }
-        p.packet(0, &b[at + 16..at + 16 + captured], PCAP, at)?;
+        p.any(link, e, &b[at + 16..at + 16 + captured], PCAP, at)?;
         at += 16 + captured;
     }
     Ok(p.finish())
@@ -778,7 +828,7 @@ mod tests {
         eth[28 + 8..28 + 10].copy_from_slice(&1u16.to_le_bytes());
         assert_eq!(
             parse_trace(&eth).unwrap_err().to_string(),
-            "pcapng at offset 28: link type 1; sscard reads ISO 7816 APDUs in ISO 14443 frames (link type 264)"
+            "pcapng at offset 28: link type 1; sscard reads ISO 7816 APDUs in ISO 14443 frames (link type 264) and in USB CCID (189, 220: Linux usbmon; 249: USBPcap)"
         );
     }
 
