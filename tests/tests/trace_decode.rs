@@ -222,6 +222,184 @@ fn another_tools_iso14443_pcap_decodes_with_its_clear_pin_masked() {
     assert!(!stdout(&o).contains("123456"), "{}", stdout(&o));
 }
 
+/// A usbmon capture (classic pcap in the writer's byte order, big- or little-endian, with the
+/// 48-byte header of link type 189 or the 64-byte one of 220) of a CCID reader, bus 3 device 5:
+/// the configuration descriptor (so that Wireshark knows endpoints 02 and 82 as CCID), a
+/// power-on and its ATR, then for each APDU the `XfrBlock` submission, its completion, the
+/// bulk-in submission and the `DataBlock` completion, as libccid and the kernel make them.
+fn usbmon_pcap(be: bool, linktype: u32, apdus: &[(&str, &str)]) -> Vec<u8> {
+    let header = if linktype == 220 { 64 } else { 48 };
+    let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+    let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+    let packet = |event: u8, transfer: u8, endpoint: u8, setup: Option<[u8; 8]>, data: &[u8]| {
+        let mut p = Vec::new();
+        p.extend(if be {
+            (0xFFFF_8880_0000_0000u64 | u64::from(endpoint)).to_be_bytes()
+        } else {
+            (0xFFFF_8880_0000_0000u64 | u64::from(endpoint)).to_le_bytes()
+        });
+        p.extend([event, transfer, endpoint, 5]);
+        p.extend(u16b(3));
+        p.push(if setup.is_some() { 0 } else { b'-' });
+        p.push(if data.is_empty() { b'<' } else { 0 });
+        p.extend(if be {
+            1_700_000_000i64.to_be_bytes()
+        } else {
+            1_700_000_000i64.to_le_bytes()
+        });
+        p.extend(u32b(0));
+        p.extend(u32b(if event == b'S' { (-115i32) as u32 } else { 0 }));
+        p.extend(u32b(data.len() as u32));
+        p.extend(u32b(data.len() as u32));
+        p.extend(setup.unwrap_or_default());
+        p.resize(header, 0);
+        p.extend(data);
+        p
+    };
+    let ccid = |kind: u8, seq: u8, data: &[u8]| {
+        let mut m = vec![kind];
+        m.extend((data.len() as u32).to_le_bytes());
+        m.extend([0, seq, if kind == 0x6F { 4 } else { 0 }, 0, 0]);
+        m.extend(data);
+        m
+    };
+    // Configuration: one interface of class 0B (smart card), its CCID class descriptor, a
+    // bulk-out, a bulk-in and an interrupt endpoint.
+    let mut class = vec![
+        0x36, 0x21, 0x10, 0x01, 0x00, 0x07, 0x03, 0, 0, 0, 0xA0, 0x0F, 0, 0,
+    ];
+    class.extend([
+        0xA0, 0x0F, 0, 0, 0, 0x2A, 0x55, 0, 0, 0x10, 0xE1, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    class.extend([
+        0, 0, 0, 0, 0, 0, 0, 0xFE, 0, 0x04, 0, 0x0F, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ]);
+    class.resize(0x36, 0);
+    let mut config = vec![
+        9, 2, 0, 0, 1, 1, 0, 0x80, 0x32, 9, 4, 0, 0, 3, 0x0B, 0, 0, 0,
+    ];
+    config.extend(class);
+    config.extend([
+        7, 5, 0x02, 2, 0x40, 0, 0, 7, 5, 0x82, 2, 0x40, 0, 0, 7, 5, 0x83, 3, 8, 0, 0x18,
+    ]);
+    let total = (config.len() as u16).to_le_bytes();
+    config[2..4].copy_from_slice(&total);
+    let setup = [0x80, 6, 0, 2, 0, 0, total[0], total[1]];
+    let mut packets = vec![
+        packet(b'S', 2, 0x80, Some(setup), &[]),
+        packet(b'C', 2, 0x80, None, &config),
+        packet(b'S', 3, 0x02, None, &ccid(0x62, 0, &[])),
+        packet(b'S', 3, 0x82, None, &[]),
+        packet(
+            b'C',
+            3,
+            0x82,
+            None,
+            &ccid(
+                0x80,
+                0,
+                &[0x3B, 0x68, 0, 0, 0, 0x73, 0xC8, 0x40, 0x13, 0, 0x90, 0],
+            ),
+        ),
+    ];
+    for (i, (c, r)) in apdus.iter().enumerate() {
+        let seq = i as u8 + 1;
+        let c = sscard_core::hexfmt::parse_hex(c).unwrap();
+        let r = sscard_core::hexfmt::parse_hex(r).unwrap();
+        packets.push(packet(b'S', 3, 0x02, None, &ccid(0x6F, seq, &c)));
+        packets.push(packet(b'C', 3, 0x02, None, &[]));
+        packets.push(packet(b'S', 3, 0x82, None, &[]));
+        packets.push(packet(b'C', 3, 0x82, None, &ccid(0x80, seq, &r)));
+    }
+    let mut b = Vec::new();
+    b.extend(u32b(0xA1B2_C3D4));
+    b.extend(u16b(2));
+    b.extend(u16b(4));
+    b.extend([0; 8]);
+    b.extend(u32b(262_144));
+    b.extend(u32b(linktype));
+    for p in packets {
+        b.extend(u32b(1_700_000_000));
+        b.extend(u32b(0));
+        b.extend(u32b(p.len() as u32));
+        b.extend(u32b(p.len() as u32));
+        b.extend(p);
+    }
+    b
+}
+
+/// The APDUs of the foreign captures: SELECT SSSE, a VERIFY with a clear PIN, READ RECORD EF06
+/// #7 and a record EF05 lacks.
+const FOREIGN: [(&str, &str); 4] = [
+    ("00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "9000"),
+    ("0020000003123456", "9000"),
+    ("00B2073400", "0D04194912319000"),
+    ("00B2092C00", "6A83"),
+];
+
+#[test]
+fn a_usbmon_ccid_capture_decodes_and_tshark_reads_it_as_iso7816() {
+    let dir = TempDir::new("usbmon");
+    for (be, linktype) in [(false, 189), (true, 189), (false, 220), (true, 220)] {
+        let pcap = dir.path(&format!("usbmon-{linktype}-{be}.pcap"));
+        std::fs::write(&pcap, usbmon_pcap(be, linktype, &FOREIGN)).unwrap();
+        let o = sscard(&["trace", "decode", &pcap]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            "card  SELECT SSSE  9000 success\n\
+             card  VERIFY  PIN = ******  9000 success\n\
+             card  READ RECORD EF06 #7  birth date = 1949-12-31  9000 success\n\
+             card  READ RECORD EF05 #9  6A83 record not found\n",
+            "{pcap}"
+        );
+        let o = sscard(&["trace", "decode", &pcap, "--json"]);
+        assert!(!stdout(&o).contains("123456"), "{}", stdout(&o));
+        let first: serde_json::Value =
+            serde_json::from_str(stdout(&o).lines().next().unwrap_or_default()).unwrap();
+        assert_eq!(
+            first["reader"],
+            serde_json::json!("USB bus 3 device 5 slot 0"),
+            "{}",
+            stdout(&o)
+        );
+        // Wireshark, told that the CCID payload is ISO 7816 (its default shows it as data),
+        // finds the same APDUs in the same file: it is real usbmon.
+        let t = std::process::Command::new("tshark")
+            .args([
+                "-r",
+                &pcap,
+                "-d",
+                "usbccid.subdissector,iso7816",
+                "-Y",
+                "iso7816",
+            ])
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "usbccid.bMessageType",
+                "-e",
+                "iso7816.apdu.ins",
+            ])
+            .args(["-e", "iso7816.apdu.sw1", "-e", "iso7816.apdu.sw2"])
+            .args(["-e", "iso7816.atr.init_char"])
+            .output()
+            .expect("tshark runs (scripts/setup.sh installs it)");
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&t.stdout),
+            // The power-on's answer (the ATR, which sscard skips), then the four pairs.
+            "0x80\t\t\t\t0x3b\n\
+             0x6f\t0xa4\t\t\t\n0x80\t\t0x90\t0x00\t\n\
+             0x6f\t0x20\t\t\t\n0x80\t\t0x90\t0x00\t\n\
+             0x6f\t0xb2\t\t\t\n0x80\t\t0x90\t0x00\t\n\
+             0x6f\t0xb2\t\t\t\n0x80\t\t0x6a\t0x83\t\n",
+            "{pcap}"
+        );
+    }
+}
+
 #[test]
 fn malformed_trace_files_give_the_exact_error() {
     let dir = TempDir::new("malformed");
