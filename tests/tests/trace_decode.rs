@@ -400,6 +400,46 @@ fn a_usbmon_ccid_capture_decodes_and_tshark_reads_it_as_iso7816() {
     }
 }
 
+/// A T=1 block (NAD 00) of `pcb` around the APDU `inf`, with its LRC, in hex.
+fn t1_block(pcb: u8, inf: &str) -> String {
+    let inf = sscard_core::hexfmt::parse_hex(inf).unwrap();
+    let mut b = vec![0, pcb, inf.len() as u8];
+    b.extend(inf);
+    b.push(b.iter().fold(0, |a, x| a ^ x));
+    sscard_core::hexfmt::to_hex(&b)
+}
+
+/// A reader exchanging T=1 blocks (TPDU level) carries blocks, not APDUs: the APDUs are taken
+/// out of the I-blocks (the VERIFY's PIN masked), a chained answer joined, the IFS and WTX
+/// supervisory blocks and the receive-ready acknowledgement skipped. A message that is neither
+/// an APDU nor a block gives the decoder's malformed line.
+#[test]
+fn a_tpdu_level_ccid_capture_decodes_its_apdus() {
+    let dir = TempDir::new("tpdu");
+    let pcap = dir.path("tpdu.pcap");
+    let blocks = [
+        (t1_block(0xC1, "FE"), t1_block(0xE1, "FE")),
+        (t1_block(0x00, "00B2073400"), t1_block(0x20, "0D0419")),
+        (t1_block(0x90, ""), t1_block(0x40, "4912319000")),
+        (t1_block(0x40, "0020000003123456"), t1_block(0xC3, "01")),
+        (t1_block(0xE3, "01"), t1_block(0x00, "63C2")),
+    ];
+    let mut apdus: Vec<(&str, &str)> = blocks
+        .iter()
+        .map(|(c, r)| (c.as_str(), r.as_str()))
+        .collect();
+    apdus.push(("00000500B2AA", "6A83"));
+    std::fs::write(&pcap, usbmon_pcap(false, 189, &apdus)).unwrap();
+    let o = sscard(&["trace", "decode", &pcap]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "card  READ RECORD EF06 #7  birth date = 1949-12-31  9000 success\n\
+         card  VERIFY  PIN = ******  63C2 verification failed, 2 tries left\n\
+         card  command  header = 00000500  body = B2AA  malformed: Lc says 178 data bytes but 1 follow  6A83 record not found\n"
+    );
+}
+
 #[test]
 fn malformed_trace_files_give_the_exact_error() {
     let dir = TempDir::new("malformed");

@@ -10,12 +10,17 @@
 //! Extended APDUs chained over several messages (`wLevelParameter` / `bChainParameter` 1, 3, 2,
 //! 10) are joined. A power-on answer (the ATR), slot status, parameters and any other message
 //! are skipped, and so is every other transfer (control, interrupt, isochronous, another
-//! device's bulk traffic, a message the capture cut): a capture of a whole bus reads. A reader
-//! exchanging TPDUs (T=1 blocks) gives commands that do not parse as APDUs: the decoder's
-//! malformed line, never a failure here.
+//! device's bulk traffic, a message the capture cut): a capture of a whole bus reads.
+//!
+//! A reader exchanging TPDUs carries T=1 blocks ([`super::t1`]): a slot whose message is a
+//! block with a good LRC and no APDU, or a supervisory block, exchanges blocks from then on
+//! (until the next power-on); the APDUs are taken out of its I-blocks (chains joined), and its
+//! receive-ready and supervisory blocks (IFS, WTX) skipped. A message that is neither an APDU
+//! nor such a block is kept as it is: the decoder's malformed line, never a failure here.
 
 use super::read::MAX_BLOCK_BYTES;
 use super::read::{command_masks, response_masks, Endian, RecordedPair, TraceReadError};
+use super::t1;
 use std::collections::BTreeMap;
 
 /// LINKTYPE_USB_LINUX: usbmon's first 48 header bytes, then the data.
@@ -60,13 +65,39 @@ const ICC_POWER_ON: u8 = 0x62;
 const ICC_POWER_OFF: u8 = 0x63;
 
 /// One slot of one reader: the command being joined, the command waiting for its response,
-/// the response being joined, and the `bSeq` of the last `XfrBlock`.
+/// the response being joined, the `bSeq` of the last `XfrBlock`, and whether the reader
+/// exchanges T=1 blocks with this card.
 #[derive(Default)]
 struct Slot {
     chain: Vec<u8>,
     command: Option<Vec<u8>>,
     response: Vec<u8>,
     seq: Option<u8>,
+    t1: bool,
+}
+
+impl Slot {
+    /// A whole command: the one still waiting is left unanswered.
+    fn command(&mut self, key: (u16, u16, u8), whole: Vec<u8>, out: &mut Vec<RecordedPair>) {
+        self.response.clear();
+        if let Some(unanswered) = self.command.replace(whole) {
+            out.push(pair(key, unanswered, Vec::new()));
+        }
+    }
+
+    /// A T=1 block sent to the card, if the slot exchanges blocks: a message that is a block
+    /// and no APDU (or a supervisory block, which opens a T=1 session) sets the slot so.
+    fn t1_block<'a>(&mut self, data: &'a [u8]) -> Option<t1::Block<'a>> {
+        let b = t1::block(data)?;
+        if !self.t1 {
+            let apdu = sscard_core::apdu::Command::parse(data).is_ok();
+            if apdu && b != t1::Block::Supervisory {
+                return None;
+            }
+            self.t1 = true;
+        }
+        Some(b)
+    }
 }
 
 /// Pairs the CCID exchanges of every reader (bus, device, slot) of a capture.
@@ -138,6 +169,26 @@ impl Ccid {
                 let s = self.slots.entry(key).or_default();
                 s.seq = Some(*seq);
                 let level = u16::from_le_bytes([*p8, *p9]);
+                if level == 0 {
+                    if let Some(block) = s.t1_block(data) {
+                        // Receive-ready and supervisory blocks carry no command.
+                        if let t1::Block::Information { data, more } = block {
+                            if s.chain.len() + data.len() > MAX_BLOCK_BYTES {
+                                return Err(TraceReadError::BlockTooLarge {
+                                    format,
+                                    offset,
+                                    len: s.chain.len() + data.len(),
+                                });
+                            }
+                            s.chain.extend_from_slice(data);
+                            if !more {
+                                let whole = std::mem::take(&mut s.chain);
+                                s.command(key, whole, out);
+                            }
+                        }
+                        return Ok(());
+                    }
+                }
                 match level {
                     // The whole command, or the first part of a chained one.
                     0x0000 | 0x0001 => s.chain = data.to_vec(),
@@ -157,10 +208,7 @@ impl Ccid {
                 }
                 if level == 0x0000 || level == 0x0002 {
                     let whole = std::mem::take(&mut s.chain);
-                    s.response.clear();
-                    if let Some(unanswered) = s.command.replace(whole) {
-                        out.push(pair(key, unanswered, Vec::new()));
-                    }
+                    s.command(key, whole, out);
                 }
             }
             (true, ICC_POWER_ON | ICC_POWER_OFF) => {
@@ -192,6 +240,20 @@ impl Ccid {
                     // A time extension: the answer follows.
                     2 | 3 => return Ok(()),
                     _ => {}
+                }
+                let mut data = data;
+                let mut p9 = *p9;
+                if s.t1 {
+                    match t1::block(data) {
+                        Some(t1::Block::Information { data: inf, more }) => {
+                            data = inf;
+                            p9 = if more { 0x03 } else { 0x02 };
+                        }
+                        // An acknowledgement of a chained command's block, or a WTX request.
+                        Some(_) => return Ok(()),
+                        // Not a block: the answer as it is.
+                        None => {}
+                    }
                 }
                 if s.response.len() + data.len() > MAX_BLOCK_BYTES {
                     return Err(TraceReadError::BlockTooLarge {
@@ -483,8 +545,8 @@ mod tests {
                 inp(ccid(0x80, 1, 9, [0, 0, 3], "03")),
                 out(ccid(0x6F, 1, 10, [0, 0x10, 0], "")),
                 inp(ccid(0x80, 1, 10, [0, 0, 2], "9000")),
-                // A T=1 block (NAD, PCB, LEN, APDU, LRC): kept as bytes; the decoder calls it
-                // malformed.
+                // Neither an APDU nor a whole T=1 block (its LEN says 5, none follow): kept as
+                // bytes; the decoder calls it malformed.
                 out(ccid(0x6F, 1, 11, [0, 0, 0], "000005")),
                 inp(ccid(0x80, 1, 11, [0, 0, 0], "0000029000")),
                 // A mute card: the command failed, no status word.

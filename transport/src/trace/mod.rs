@@ -10,6 +10,7 @@ mod json;
 pub mod mask;
 mod pcapng;
 pub mod read;
+mod t1;
 
 pub use ccid::{LINKTYPE_USBPCAP, LINKTYPE_USB_LINUX, LINKTYPE_USB_LINUX_MMAPPED};
 pub use json::JsonSink;
