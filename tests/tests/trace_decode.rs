@@ -400,6 +400,91 @@ fn a_usbmon_ccid_capture_decodes_and_tshark_reads_it_as_iso7816() {
     }
 }
 
+/// A USBPcap capture (Windows, link type 249, classic pcap): bus 1 device 4, for each APDU the
+/// `XfrBlock` going down to the reader's bulk-out endpoint 02, its completion, the bulk-in
+/// request and its completion with the `DataBlock`; each request and completion share an IRP.
+fn usbpcap_pcap(apdus: &[(&str, &str)]) -> Vec<u8> {
+    let packet = |completion: bool, endpoint: u8, irp: u64, data: &[u8]| {
+        let mut p = Vec::new();
+        p.extend(27u16.to_le_bytes());
+        p.extend(irp.to_le_bytes());
+        p.extend(0u32.to_le_bytes()); // USBD_STATUS_SUCCESS
+        p.extend(9u16.to_le_bytes()); // URB_FUNCTION_BULK_OR_INTERRUPT_TRANSFER
+        p.push(u8::from(completion));
+        p.extend(1u16.to_le_bytes());
+        p.extend(4u16.to_le_bytes());
+        p.extend([endpoint, 3]);
+        p.extend((data.len() as u32).to_le_bytes());
+        p.extend(data);
+        p
+    };
+    let ccid = |kind: u8, seq: u8, hex: &str| {
+        let data = sscard_core::hexfmt::parse_hex(hex).unwrap();
+        let mut m = vec![kind];
+        m.extend((data.len() as u32).to_le_bytes());
+        m.extend([0, seq, if kind == 0x6F { 4 } else { 0 }, 0, 0]);
+        m.extend(data);
+        m
+    };
+    let mut b = Vec::new();
+    b.extend(0xA1B2_C3D4u32.to_le_bytes());
+    b.extend([2, 0, 4, 0]);
+    b.extend([0; 8]);
+    b.extend(65_535u32.to_le_bytes());
+    b.extend(249u32.to_le_bytes());
+    for (i, (c, r)) in apdus.iter().enumerate() {
+        let (seq, irp) = (i as u8, 0x1000 + 2 * i as u64);
+        for p in [
+            packet(false, 0x02, irp, &ccid(0x6F, seq, c)),
+            packet(true, 0x02, irp, &[]),
+            packet(false, 0x82, irp + 1, &[]),
+            packet(true, 0x82, irp + 1, &ccid(0x80, seq, r)),
+        ] {
+            b.extend(1_700_000_000u32.to_le_bytes());
+            b.extend(0u32.to_le_bytes());
+            b.extend((p.len() as u32).to_le_bytes());
+            b.extend((p.len() as u32).to_le_bytes());
+            b.extend(p);
+        }
+    }
+    b
+}
+
+#[test]
+fn a_usbpcap_ccid_capture_decodes_and_tshark_reads_it_as_iso7816() {
+    let dir = TempDir::new("usbpcap");
+    let pcap = dir.path("usbpcap.pcap");
+    std::fs::write(&pcap, usbpcap_pcap(&FOREIGN)).unwrap();
+    let o = sscard(&["trace", "decode", &pcap]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "card  SELECT SSSE  9000 success\n\
+         card  VERIFY  PIN = ******  9000 success\n\
+         card  READ RECORD EF06 #7  birth date = 1949-12-31  9000 success\n\
+         card  READ RECORD EF05 #9  6A83 record not found\n"
+    );
+    // No configuration descriptor in this capture: tshark is told the device is CCID.
+    let t = std::process::Command::new("tshark")
+        .args(["-r", &pcap, "-d", "usb.device==0x00010004,usbccid"])
+        .args(["-d", "usbccid.subdissector,iso7816", "-Y", "iso7816"])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "iso7816.apdu.ins",
+            "-e",
+            "iso7816.apdu.sw1",
+        ])
+        .output()
+        .expect("tshark runs (scripts/setup.sh installs it)");
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&t.stdout),
+        "0xa4\t\n\t0x90\n0x20\t\n\t0x90\n0xb2\t\n\t0x90\n0xb2\t\n\t0x6a\n"
+    );
+}
+
 /// A T=1 block (NAD 00) of `pcb` around the APDU `inf`, with its LRC, in hex.
 fn t1_block(pcb: u8, inf: &str) -> String {
     let inf = sscard_core::hexfmt::parse_hex(inf).unwrap();
