@@ -386,7 +386,6 @@ fn usbpcap<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::trace::read::{parse_trace, TraceFormat};
     use proptest::prelude::*;
     use sscard_core::hexfmt::{parse_hex, to_hex};
@@ -685,7 +684,7 @@ mod tests {
             }
             let _ = parse_trace(&flipped);
             let _ = parse_trace(&classic_pcap(true, linktype, &[bytes.clone(), bytes[..bytes.len() / 2].to_vec()]));
-            let ng = pcapng(linktype as u16, &[bytes.clone()]);
+            let ng = pcapng(linktype as u16, std::slice::from_ref(&bytes));
             let _ = parse_trace(&ng[..cut.min(ng.len())]);
         }
     }
