@@ -570,6 +570,52 @@ mod tests {
         assert_eq!(pairs[0].reader, "USB bus 3 device 2 slot 1");
     }
 
+    /// A T=1 block (NAD 00) with its LRC.
+    fn block(pcb: u8, inf: &str) -> String {
+        let inf = parse_hex(inf).unwrap();
+        let mut b = vec![0, pcb, inf.len() as u8];
+        b.extend(inf);
+        b.push(b.iter().fold(0, |a, x| a ^ x));
+        to_hex(&b)
+    }
+
+    /// A TPDU-level slot: an IFS exchange opens it; a command chained over two I-blocks (the
+    /// card acknowledging the first with an R-block), a WTX between, the answer in one block.
+    /// A power-on ends it: an APDU that happens to be a block with a good LRC is an APDU again.
+    fn t1_session() -> Vec<Vec<u8>> {
+        let out = |m: Vec<u8>| usbmon_packet(false, 48, b'S', 3, 0x02, 5, -115, &m);
+        let inp = |m: Vec<u8>| usbmon_packet(false, 48, b'C', 3, 0x82, 5, 0, &m);
+        let x = |seq: u8, c: &str, r: &str| {
+            [
+                out(ccid(0x6F, 0, seq, [4, 0, 0], c)),
+                inp(ccid(0x80, 0, seq, [0, 0, 0], r)),
+            ]
+        };
+        let mut p = Vec::new();
+        p.extend(x(1, &block(0xC1, "FE"), &block(0xE1, "FE")));
+        p.extend(x(2, &block(0x20, "00D6000003"), &block(0x80, "")));
+        p.extend(x(3, &block(0x40, "AABBCC"), &block(0xC3, "02")));
+        p.extend(x(4, &block(0xE3, "02"), &block(0x00, "9000")));
+        p.push(out(ccid(0x62, 0, 5, [0, 0, 0], "")));
+        // 00 00 01 00 01: LEN 1, one byte, LRC 00^00^01^00 = 01; but a whole case-2 APDU.
+        p.extend(x(6, "0000010001", "9000"));
+        p
+    }
+
+    #[test]
+    fn tpdu_level_slots_give_their_apdus() {
+        let (_, pairs) = parse_trace(&classic_pcap(false, 189, &t1_session())).unwrap();
+        let got: Vec<(String, String)> = pairs
+            .iter()
+            .map(|p| (to_hex(&p.command), to_hex(&p.response)))
+            .collect();
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            got,
+            [s("00D6000003AABBCC", "9000"), s("0000010001", "9000")]
+        );
+    }
+
     /// A USBPcap packet: the 27-byte header (little-endian), then `data`.
     fn usbpcap_packet(completion: bool, endpoint: u8, status: u32, data: &[u8]) -> Vec<u8> {
         let mut p = Vec::new();
@@ -675,14 +721,18 @@ mod tests {
             cut in 0usize..1200,
             linktype in prop::sample::select(vec![189u32, 220, 249]),
         ) {
-            let good = classic_pcap(false, 189, &session(false, 48));
-            let _ = parse_trace(&good[..cut.min(good.len())]);
-            let mut flipped = good.clone();
-            let len = flipped.len();
-            for (i, b) in bytes.iter().enumerate() {
-                flipped[24 + (i * 13) % (len - 24)] ^= b;
+            for good in [
+                classic_pcap(false, 189, &session(false, 48)),
+                classic_pcap(false, 189, &t1_session()),
+            ] {
+                let _ = parse_trace(&good[..cut.min(good.len())]);
+                let mut flipped = good.clone();
+                let len = flipped.len();
+                for (i, b) in bytes.iter().enumerate() {
+                    flipped[24 + (i * 13) % (len - 24)] ^= b;
+                }
+                let _ = parse_trace(&flipped);
             }
-            let _ = parse_trace(&flipped);
             let _ = parse_trace(&classic_pcap(true, linktype, &[bytes.clone(), bytes[..bytes.len() / 2].to_vec()]));
             let ng = pcapng(linktype as u16, std::slice::from_ref(&bytes));
             let _ = parse_trace(&ng[..cut.min(ng.len())]);
