@@ -6,7 +6,8 @@
 //! Bulk transfers carry CCID messages: a `PC_to_RDR_XfrBlock` (`6F`) is a command APDU and the
 //! `RDR_to_PC_DataBlock` (`80`) of the same device, slot and `bSeq` its response. The data is
 //! on the submission of a transfer to the reader (usbmon `S`, USBPcap going down) and on the
-//! completion of one from it (usbmon `C`, USBPcap coming back, with a success status).
+//! completion of one from it (usbmon `C`, USBPcap coming back) with a success status (usbmon
+//! also `-EREMOTEIO`, a short packet that ends a transfer libusb split).
 //! Extended APDUs chained over several messages (`wLevelParameter` / `bChainParameter` 1, 3, 2,
 //! 10) are joined. A power-on answer (the ATR), slot status, parameters and any other message
 //! are skipped, and so is every other transfer (control, interrupt, isochronous, another
@@ -321,7 +322,9 @@ fn usbmon<'a>(
     let to_reader = endpoint & 0x80 == 0;
     let carries = match (to_reader, event) {
         (true, b'S') => true,
-        (false, b'C') => status == 0,
+        // -EREMOTEIO: a short packet ended a transfer that libusb split into several URBs
+        // (URB_SHORT_NOT_OK); its data is whole.
+        (false, b'C') => status == 0 || status == -121,
         _ => false,
     };
     if !carries {
@@ -490,7 +493,16 @@ mod tests {
                 -71,
                 &ccid(0x80, 0, 3, [0, 0, 0], "9000"),
             ),
-            inp(ccid(0x80, 0, 3, [0, 0, 0], "63C2")),
+            usbmon_packet(
+                be,
+                header,
+                b'C',
+                3,
+                0x82,
+                5,
+                -121,
+                &ccid(0x80, 0, 3, [0, 0, 0], "63C2"),
+            ),
             out(ccid(0x6F, 0, 4, [4, 0, 0], "00B2012C00")),
         ]
     }
