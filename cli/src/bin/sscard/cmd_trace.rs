@@ -1,5 +1,5 @@
 //! `sscard trace decode FILE|-`: a trace (sscard's `--pcap` or `--trace-json`, or another tool's
-//! ISO 14443 pcap) as one decoded line per APDU pair, through the one decoder of the profile
+//! ISO 14443 or USB CCID pcap) as one decoded line per APDU pair, through the one decoder of the profile
 //! (`sscard_core::profile::decode`), secrets masked. Layout: docs/trace-decode.md.
 
 use crate::exit::BadInput;
@@ -18,8 +18,8 @@ pub enum Trace {
 
 #[derive(clap::Args)]
 pub struct DecodeArgs {
-    /// A pcapng or pcap file (link type 264, ISO 14443), or sscard's JSON lines; `-` reads
-    /// standard input. The format is told by the first bytes.
+    /// A pcapng or pcap file (link type 264, ISO 14443; 189, 220 or 249, USB CCID), or sscard's
+    /// JSON lines; `-` reads standard input. The format is told by the first bytes.
     file: PathBuf,
 }
 
