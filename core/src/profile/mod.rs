@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod commands;
+pub mod decode;
 pub mod export;
 pub mod fcp;
 pub mod fields;

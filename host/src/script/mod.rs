@@ -10,4 +10,4 @@ pub mod run;
 
 pub use error::{CardFactsError, ParseError, ScriptProblem, StepError, StepProblem};
 pub use parse::{load, parse, Script};
-pub use run::{run_script, CaseResult, FileResult, Outcome};
+pub use run::{run_script, run_script_decoded, CaseResult, FileResult, Outcome};

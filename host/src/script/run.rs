@@ -11,6 +11,7 @@ use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::{ct_eq, Algorithm};
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::commands::{self, Apdu, LineProtected, Secrecy};
+use sscard_core::profile::decode::Decoder;
 use sscard_core::profile::files::ef05;
 use sscard_core::profile::Kid;
 use sscard_core::tlv::{Fci, Record};
@@ -84,12 +85,26 @@ fn facts(card: &mut Connection) -> Result<CardFacts, CardFactsError> {
 pub fn run_script(
     script: &Script,
     card: &mut Connection,
-    mut psam: Option<&mut Connection>,
+    psam: Option<&mut Connection>,
     keys: &mut dyn KeySource,
 ) -> FileResult {
+    run_script_decoded(script, card, psam, keys).0
+}
+
+/// [`run_script`], and for each case (in the order of [`FileResult::cases`]) the exchange whose
+/// check failed, decoded through the profile (`sscard_core::profile::decode`), secrets masked:
+/// `card  READ RECORD EF06 #4  gender = 2  9000 success`. `None` for a case that passed, and
+/// for a failure that is not a raw APDU's status word or data check.
+pub fn run_script_decoded(
+    script: &Script,
+    card: &mut Connection,
+    mut psam: Option<&mut Connection>,
+    keys: &mut dyn KeySource,
+) -> (FileResult, Vec<Option<String>>) {
     let start = Instant::now();
     let facts = facts(card);
     let mut cases = Vec::new();
+    let mut decoded = Vec::new();
     let mut vars = Vars::default();
     let prologue_error = match &facts {
         Err(e) => Some(e.to_string()),
@@ -107,11 +122,12 @@ pub fn run_script(
     };
     for t in &script.tests {
         let case_start = Instant::now();
-        let (outcome, apdus) = match (&facts, &prologue_error) {
-            (_, Some(e)) => (Outcome::Failed(format!("before the tests: {e}")), 0),
+        let (outcome, apdus, exchange) = match (&facts, &prologue_error) {
+            (_, Some(e)) => (Outcome::Failed(format!("before the tests: {e}")), 0, None),
             (Ok(f), None) => run_case(t, f, card, psam.as_deref_mut(), &mut *keys, &vars),
-            (Err(e), None) => (Outcome::Failed(e.to_string()), 0),
+            (Err(e), None) => (Outcome::Failed(e.to_string()), 0, None),
         };
+        decoded.push(exchange);
         cases.push(CaseResult {
             name: t.name.clone(),
             file: t.file.to_string(),
@@ -121,12 +137,15 @@ pub fn run_script(
             duration: case_start.elapsed(),
         });
     }
-    FileResult {
-        path: script.path.clone(),
-        algorithm: facts.ok().map(|f| f.algorithm),
-        cases,
-        duration: start.elapsed(),
-    }
+    (
+        FileResult {
+            path: script.path.clone(),
+            algorithm: facts.ok().map(|f| f.algorithm),
+            cases,
+            duration: start.elapsed(),
+        },
+        decoded,
+    )
 }
 
 fn run_case(
@@ -136,33 +155,33 @@ fn run_case(
     mut psam: Option<&mut Connection>,
     keys: &mut dyn KeySource,
     prologue_vars: &Vars,
-) -> (Outcome, u64) {
+) -> (Outcome, u64, Option<String>) {
     if let Some(only) = t.only {
         if only != facts.algorithm {
             return (
                 Outcome::Skipped(format!("only for {} cards", only.name())),
                 0,
+                None,
             );
         }
     }
     // Every test case starts from a warm reset: no security status, no challenge.
     if let Err(e) = card.reset() {
-        return (Outcome::Failed(format!("reset: {e}")), 0);
+        return (Outcome::Failed(format!("reset: {e}")), 0, None);
     }
     if let Some(p) = psam.as_deref_mut() {
         let _ = p.reset();
     }
     let mut vars = prologue_vars.clone();
-    let (apdus, result) = run_steps(&t.steps, facts, card, psam, keys, &mut vars);
-    let outcome = match result {
-        Ok(()) => Outcome::Passed,
-        Err(e) => Outcome::Failed(e.to_string()),
-    };
-    (outcome, apdus)
+    let (apdus, result, exchange) = run_steps(&t.steps, facts, card, psam, keys, &mut vars);
+    match result {
+        Ok(()) => (Outcome::Passed, apdus, None),
+        Err(e) => (Outcome::Failed(e.to_string()), apdus, exchange),
+    }
 }
 
-/// Runs steps in one transaction on the card; returns the APDUs sent (card and PSAM) and the
-/// first failure.
+/// Runs steps in one transaction on the card; returns the APDUs sent (card and PSAM), the
+/// first failure, and the decoded exchange whose check failed.
 fn run_steps(
     steps: &[Step],
     facts: &CardFacts,
@@ -170,10 +189,11 @@ fn run_steps(
     psam: Option<&mut Connection>,
     keys: &mut dyn KeySource,
     vars: &mut Vars,
-) -> (u64, Result<(), StepError>) {
+) -> (u64, Result<(), StepError>, Option<String>) {
     let card_before = card.apdu_count();
     let psam_before = psam.as_ref().map_or(0, |p| p.apdu_count());
     let mut psam_after = psam_before;
+    let mut exchange = None;
     let result = match card.transaction() {
         Err(e) => Err(StepError {
             file: steps.first().map_or_else(|| "".into(), |s| s.file.clone()),
@@ -188,6 +208,8 @@ fn run_steps(
                 facts,
                 vars,
                 secret_answer: [false; 2],
+                decoder: Decoder::new(),
+                last: None,
             };
             let r = steps.iter().try_for_each(|s| {
                 ctx.step(s).map_err(|problem| StepError {
@@ -197,12 +219,16 @@ fn run_steps(
                 })
             });
             psam_after = ctx.psam.as_ref().map_or(psam_before, |p| p.apdu_count());
+            if r.is_err() {
+                exchange = ctx.last.take();
+            }
             r
         }
     };
     (
         card.apdu_count() - card_before + psam_after - psam_before,
         result,
+        exchange,
     )
 }
 
@@ -249,6 +275,10 @@ struct Ctx<'a, 'c> {
     /// GET RESPONSE as a command of its own, so the rest of a secret answer (a raw DES CRYPT's
     /// `61xx`) is fetched by a command that does not tell it is secret: it takes this.
     secret_answer: [bool; 2],
+    /// Follows the raw APDUs of the case (selections, challenges) to decode them.
+    decoder: Decoder,
+    /// The last raw APDU's exchange, decoded: what a failed check shows.
+    last: Option<String>,
 }
 
 impl Ctx<'_, '_> {
@@ -271,6 +301,33 @@ impl Ctx<'_, '_> {
             }
         }
         Ok((out, secret))
+    }
+
+    /// The exchange of a raw APDU, decoded; the command data from a secret variable and a
+    /// secret answer stay masked (the decoder masks the profile's secrets itself).
+    fn decode(
+        &mut self,
+        target: Target,
+        command: &[u8],
+        secret_command: bool,
+        r: &Response,
+        secret_answer: bool,
+    ) -> String {
+        let role = match target {
+            Target::Card => "card",
+            Target::Psam => "psam",
+        };
+        let command_masked: Vec<bool> = (0..command.len())
+            .map(|i| secret_command && i >= 4)
+            .collect();
+        let mut response = r.data.clone();
+        response.extend_from_slice(&r.sw.to_bytes());
+        let response_masked: Vec<bool> = (0..response.len())
+            .map(|i| secret_answer && i < r.data.len())
+            .collect();
+        self.decoder
+            .decode_masked(role, command, &command_masked, &response, &response_masked)
+            .to_string()
     }
 
     fn psam(&mut self) -> Result<&mut Connection, StepProblem> {
@@ -328,6 +385,7 @@ impl Ctx<'_, '_> {
         let alg = self.facts.algorithm;
         // Whether the answer's data is secret, for the failure message and what is saved.
         let mut secret_answer = false;
+        self.last = None;
         let response: Response = match &s.action {
             Action::Set { name, value } => {
                 self.vars.set(name, value.clone(), false);
@@ -356,13 +414,15 @@ impl Ctx<'_, '_> {
                     .union(commands::describe_bytes(&bytes).secrecy)
                     .response_data;
                 self.secret_answer[slot(s.target)] = secret_answer;
-                match s.target {
+                let r = match s.target {
                     Target::Card => self.tx.transmit_raw_secret(&bytes, secrecy)?,
                     Target::Psam => self
                         .psam()?
                         .transaction()?
                         .transmit_raw_secret(&bytes, secrecy)?,
-                }
+                };
+                self.last = Some(self.decode(s.target, &bytes, secret_var, &r, secret_answer));
+                r
             }
             Action::ExtAuth { kid, wrong } => {
                 self.secret_answer[0] = false;

@@ -1,14 +1,21 @@
 //! A record of every APDU: who (card or PSAM, which reader), when, the bytes with secrets
 //! masked, the status word and its meaning. A [`Trace`] is one set of sinks that several
 //! connections share, so the card's and the PSAM's exchanges of one command land in the same
-//! `--trace`, `--pcap` and `--trace-json` output, in the order they happened.
+//! `--trace`, `--pcap` and `--trace-json` output, in the order they happened. [`read`] reads
+//! the pcapng and JSON-lines files back (and other tools' ISO 14443 and USB CCID pcaps) for
+//! `sscard trace decode`.
 
+mod ccid;
 mod json;
 pub mod mask;
 mod pcapng;
+pub mod read;
+mod t1;
 
+pub use ccid::{LINKTYPE_USBPCAP, LINKTYPE_USB_LINUX, LINKTYPE_USB_LINUX_MMAPPED};
 pub use json::JsonSink;
 pub use pcapng::{PcapngSink, LINKTYPE_ISO_14443};
+pub use read::{read_trace, RecordedPair, TraceFormat, TraceReadError};
 pub use sscard_core::profile::commands::Secrecy;
 
 use sscard_core::fsutil::create_private;
@@ -148,6 +155,34 @@ impl Trace {
             let mut sinks = sinks.lock().unwrap_or_else(|p| p.into_inner());
             sinks.iter_mut().for_each(|s| s.record(e));
         }
+    }
+}
+
+/// A trace is a sink too: a command that needs the exchanges itself (`info --raw`) puts the
+/// options' trace and its own [`MemorySink`] in one trace.
+impl TraceSink for Trace {
+    fn record(&mut self, exchange: &Exchange) {
+        Trace::record(self, exchange);
+    }
+}
+
+/// Keeps the (masked) exchanges in memory; clones share them.
+#[derive(Clone, Default)]
+pub struct MemorySink(Arc<Mutex<Vec<Exchange>>>);
+
+impl MemorySink {
+    /// The exchanges recorded so far, in order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl TraceSink for MemorySink {
+    fn record(&mut self, exchange: &Exchange) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(exchange.clone());
     }
 }
 
@@ -310,6 +345,12 @@ mod tests {
         other.record(&e);
         assert_eq!(*seen.0.lock().unwrap(), ["card", "psam"]);
         assert!(!Trace::off().is_on() && Trace::to(Vec::new()).0.is_none());
+        // A trace inside a trace, beside a memory sink: both see every exchange.
+        let memory = MemorySink::default();
+        let outer = Trace::to(vec![Box::new(trace.clone()), Box::new(memory.clone())]);
+        outer.record(&ex(&[0, 0xB2, 1, 0x2C, 0], &[0x90, 0], Secrecy::PUBLIC));
+        assert_eq!(*seen.0.lock().unwrap(), ["card", "psam", "card"]);
+        assert_eq!(memory.exchanges().len(), 1);
     }
 
     #[cfg(unix)]

@@ -50,6 +50,9 @@ pub struct RunArgs {
     /// Write a JSON report (`--json` alone prints it on stdout).
     #[arg(long = "json-file")]
     json_file: Option<PathBuf>,
+    /// Show failures without the decoded exchange whose check failed.
+    #[arg(long)]
+    raw: bool,
 }
 
 /// The most a scriptor file (`script import`) may hold, like an APDU script.
@@ -127,6 +130,8 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
         };
     let start = Instant::now();
     let mut results: Vec<FileResult> = Vec::new();
+    // Per file, per case: the decoded exchange whose check failed.
+    let mut exchanges: Vec<Vec<Option<String>>> = Vec::new();
     if a.model {
         let alg = if a.alg == "sm4" {
             Algorithm::Sm4
@@ -150,12 +155,10 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
                 Connection::new(InProcess::new(shared(ssc), "model SSC")).traced(&trace, "card");
             let mut psam =
                 Connection::new(InProcess::new(shared(psam), "model PSAM")).traced(&trace, "psam");
-            results.push(script::run_script(
-                s,
-                &mut card,
-                Some(&mut psam),
-                keys.as_mut(),
-            ));
+            let (result, decoded) =
+                script::run_script_decoded(s, &mut card, Some(&mut psam), keys.as_mut());
+            results.push(result);
+            exchanges.push(decoded);
         }
     } else {
         let mut card = connect::card(&a.card, &trace)?;
@@ -172,12 +175,10 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
             None => None,
         };
         for s in &scripts {
-            results.push(script::run_script(
-                s,
-                &mut card,
-                psam.as_mut(),
-                keys.as_mut(),
-            ));
+            let (result, decoded) =
+                script::run_script_decoded(s, &mut card, psam.as_mut(), keys.as_mut());
+            results.push(result);
+            exchanges.push(decoded);
         }
     }
     let (passed, failed, skipped) = report::counts(&results);
@@ -193,12 +194,19 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
         .with_context(|| format!("--json-file {}", p.display()))?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    out.result(report::json_report(&results), || {
+    let mut report_json = report::json_report(&results);
+    if !a.raw {
+        add_exchanges(&mut report_json, &exchanges);
+    }
+    out.result(report_json, || {
         let mut t = String::new();
-        for f in &results {
-            for c in &f.cases {
+        for (f, decoded) in results.iter().zip(&exchanges) {
+            for (c, exchange) in f.cases.iter().zip(decoded) {
                 if let Outcome::Failed(m) = &c.outcome {
                     t += &format!("FAIL {} › {}: {m}\n", f.path, c.name);
+                    if let (Some(x), false) = (exchange, a.raw) {
+                        t += &format!("     {x}\n");
+                    }
                 }
             }
         }
@@ -211,4 +219,22 @@ fn run_all(out: &Output, a: RunArgs) -> Result<()> {
         return Err(Reported(format!("{failed} test case(s) failed")).into());
     }
     Ok(())
+}
+
+/// Adds `exchange` (the decoded exchange whose check failed) to the failed cases of a JSON
+/// report.
+fn add_exchanges(report: &mut serde_json::Value, exchanges: &[Vec<Option<String>>]) {
+    let Some(files) = report["files"].as_array_mut() else {
+        return;
+    };
+    for (file, decoded) in files.iter_mut().zip(exchanges) {
+        let Some(cases) = file["cases"].as_array_mut() else {
+            continue;
+        };
+        for (case, exchange) in cases.iter_mut().zip(decoded) {
+            if let (Some(x), Some(o)) = (exchange, case.as_object_mut()) {
+                o.insert("exchange".into(), x.clone().into());
+            }
+        }
+    }
 }

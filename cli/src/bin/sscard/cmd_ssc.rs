@@ -7,8 +7,10 @@ use anyhow::Result;
 use serde_json::json;
 use sscard::ssc::{DeviceNumber, FileContent, Pin, PinStatus, Session, SscError};
 use sscard_core::hexfmt::{parse_hex, to_hex};
+use sscard_core::profile::decode;
 use sscard_core::profile::files::{self, FileDef};
 use sscard_core::tlv::Record;
+use sscard_transport::trace::{Exchange, MemorySink, Trace};
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
@@ -21,6 +23,10 @@ pub struct InfoArgs {
     /// number of its own (up to 64 printable ASCII characters, no `|`).
     #[arg(long, value_name = "ID", env = "SSCARD_DEVICE_NUMBER")]
     device_number: Option<DeviceNumber>,
+    /// Print the records the card answered as file, tag, length and value hex instead of the
+    /// decoded fields.
+    #[arg(long, conflicts_with = "unified")]
+    raw: bool,
     #[arg(long, hide = true)]
     json: bool,
 }
@@ -32,6 +38,9 @@ pub struct ReadArgs {
     /// One record (default: all).
     #[arg(long)]
     record: Option<u8>,
+    /// Print each record as tag, length and value hex instead of its decoded field.
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     card: CardOpts,
 }
@@ -80,7 +89,15 @@ fn with_session<T>(
     opts: &CardOpts,
     f: impl FnOnce(&mut Session<'_, '_>) -> Result<T, SscError>,
 ) -> Result<T> {
-    let trace = opts.trace.open()?;
+    with_session_traced(opts, opts.trace.open()?, f)
+}
+
+/// [`with_session`] with this trace.
+fn with_session_traced<T>(
+    opts: &CardOpts,
+    trace: Trace,
+    f: impl FnOnce(&mut Session<'_, '_>) -> Result<T, SscError>,
+) -> Result<T> {
     let mut keys = connect::key_source(opts, &trace)?;
     let mut card = connect::card(opts, &trace)?;
     let mut tx = card.transaction()?;
@@ -89,12 +106,26 @@ fn with_session<T>(
 }
 
 pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
-    let info = with_session(&args.card, |s| {
+    // `--raw` keeps the exchanges beside the options' trace to show what the card answered.
+    let memory = MemorySink::default();
+    let trace = if args.raw {
+        Trace::to(vec![
+            Box::new(args.card.trace.open()?),
+            Box::new(memory.clone()),
+        ])
+    } else {
+        args.card.trace.open()?
+    };
+    let info = with_session_traced(&args.card, trace, |s| {
         s.set_device_number(args.device_number.clone());
         s.read_basic_info()
     })?;
     if args.unified {
         crate::output::line(&info.unified_line());
+        return Ok(());
+    }
+    if args.raw && !out.json() {
+        crate::output::line(&raw_records(&memory.exchanges()));
         return Ok(());
     }
     out.result(json!({ "code": 0, "info": info, "unified": info.unified_line() }), || {
@@ -120,6 +151,44 @@ pub fn info(out: &Output, args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+/// The records the card answered READ RECORD(S) with, one per line: `EF05  01 10 1101…`; the
+/// decoder names the file from the selections and SFIs before.
+fn raw_records(exchanges: &[Exchange]) -> String {
+    let mut decoder = decode::Decoder::new();
+    let mut lines = Vec::new();
+    for e in exchanges {
+        let d = decoder.decode_masked(
+            e.role,
+            &e.command,
+            &e.command_masked,
+            &e.response,
+            &e.response_masked,
+        );
+        if e.role != "card" || e.command.get(1) != Some(&0xB2) || !e.sw.is_success() {
+            continue;
+        }
+        let file = d
+            .target
+            .as_deref()
+            .and_then(|t| t.split(' ').next())
+            .unwrap_or("?")
+            .to_string();
+        let data = &e.response[..e.response.len().saturating_sub(2)];
+        match Record::parse_all(data) {
+            Ok(records) => lines.extend(records.iter().map(|r| {
+                format!(
+                    "{file}  {:02X} {:02X} {}",
+                    r.tag,
+                    r.value.len(),
+                    to_hex(&r.value)
+                )
+            })),
+            Err(_) => lines.push(format!("{file}  {}", to_hex(data))),
+        }
+    }
+    lines.join("\n")
+}
+
 fn ef(name: &str) -> Result<&'static FileDef, BadInput> {
     files::by_name(name)
         .ok_or_else(|| BadInput(format!("unknown file {name:?}: {}", files::names())))
@@ -137,15 +206,27 @@ pub fn read(out: &Output, args: ReadArgs) -> Result<()> {
         .iter()
         .map(|r| json!({ "tag": format!("{:02X}", r.tag), "value": to_hex(&r.value) }))
         .collect();
+    // The same records decoded through the file table (`--json` keeps the raw hex above).
+    let fields = decode::record_values(file, &records);
     out.result(
-        json!({ "file": file.name, "records": items, "binary": to_hex(&binary) }),
+        json!({ "file": file.name, "records": items, "binary": to_hex(&binary), "fields": fields }),
         || {
             if file.is_binary() {
                 return to_hex(&binary);
             }
-            records
+            if args.raw {
+                return records
+                    .iter()
+                    .map(|r| format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value)))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            fields
                 .iter()
-                .map(|r| format!("{:02X} {:02X} {}", r.tag, r.value.len(), to_hex(&r.value)))
+                .map(|f| match f.number {
+                    Some(n) => format!("{} #{n}  {} = {}", file.name, f.name, f.value),
+                    None => format!("{}  {} = {}", file.name, f.name, f.value),
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         },

@@ -15,6 +15,7 @@ mod cmd_readers;
 mod cmd_script;
 mod cmd_send;
 mod cmd_ssc;
+mod cmd_trace;
 mod cmd_unified_test;
 mod connect;
 mod exit;
@@ -95,6 +96,9 @@ enum Cmd {
     /// The key service: the key-source operations over HTTPS with mutual TLS.
     #[command(subcommand)]
     Keyd(cmd_keyd::Keyd),
+    /// Traces: `decode` a pcap or JSON trace into one line per APDU pair.
+    #[command(subcommand)]
+    Trace(cmd_trace::Trace),
     /// The main job on the embedded virtual card: read basic info via the PSAM, the initial-PIN
     /// policy, and a PIN change.
     Demo(cmd_demo::Args),
@@ -156,6 +160,7 @@ fn main() {
         Cmd::Write(a) => cmd_ssc::write(&out, a),
         Cmd::Pin(a) => cmd_ssc::pin(&out, a),
         Cmd::Demo(a) => cmd_demo::run(&out, a),
+        Cmd::Trace(t) => cmd_trace::run(&out, t),
         Cmd::Hsm(h) => cmd_hsm::run(&out, h),
         Cmd::Keyd(k) => cmd_keyd::run(k),
         Cmd::Shell(a) => shell::run(a),
