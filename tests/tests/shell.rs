@@ -95,15 +95,15 @@ sscard> select EF06
 selected EF06 (FID EF06, SFI 06, 7 records)
 sscard> read
 sscard: warning: using the PROFILE test key set (software keys; never for production)
-EF06 #08 social security number = 11010519491231002X
-EF06 #09 name = 张三
-EF06 #4E name extension = (empty)
-EF06 #0A gender = 2
-EF06 #0B ethnic group = 01
-EF06 #0C birthplace = 110105
-EF06 #0D birth date = 1949-12-31
+EF06 #1  social security number = 11010519491231002X
+EF06 #2  name = 张三
+EF06 #3  name extension = (empty)
+EF06 #4  gender = 2
+EF06 #5  ethnic group = 01
+EF06 #6  birthplace = 110105
+EF06 #7  birth date = 1949-12-31
 sscard> read EF05 card_number
-EF05 #07 card number = A12345674
+EF05 #7  card number = A12345674
 sscard> verify
 PIN verified: the initial PIN, change it
 sscard> auth internal
@@ -113,7 +113,7 @@ external authentication with RKSSSE (0A) in SSSE: accepted
 sscard> write EF07 medical_account 22081101000000054321
 EF07 record 3 updated
 sscard> read EF07 3
-EF07 #22 medical insurance account = 1101000000054321
+EF07 #3  medical insurance account = 1101000000054321
 sscard> apdu 00B2072C00
 > 00B2072C00
 < 0709413132333435363734 9000 success
@@ -189,7 +189,7 @@ fn a_script_file_runs_like_a_pipe_and_keep_going_goes_on() {
         out.ends_with(
             "sscard> connect 0\nconnected to Virtual PCD 00 00: ATR 3B880153534341524430319C\nSSSE 3.00 (SM4), issued\n\
 sscard> verify\n\
-sscard> read EF05 7 # after a wrong PIN\nEF05 #07 card number = A12345674\n\
+sscard> read EF05 7 # after a wrong PIN\nEF05 #7  card number = A12345674\n\
 sscard> help auth\nauth internal|external [KID]\n    internal: the card proves it holds IRK; external: the terminal proves KID (default: the DF's)\n\
 sscard> verify\n"
         ),
@@ -379,7 +379,7 @@ fn on_a_terminal_tab_completes_history_recalls_and_the_pin_is_not_echoed() {
         send("6 gen\t"),
         expect("read EF06 gender "),
         send("\r"),
-        expect("EF06 #0A gender = 2"),
+        expect("EF06 #4  gender = 2"),
         expect(PROMPT),
         // The PIN: asked with the terminal's echo off, never shown.
         send("verify\r"),
@@ -398,7 +398,7 @@ fn on_a_terminal_tab_completes_history_recalls_and_the_pin_is_not_echoed() {
         send(UP),
         expect("read EF06 gender "),
         send("\r"),
-        expect("EF06 #0A gender = 2"),
+        expect("EF06 #4  gender = 2"),
         expect(PROMPT),
         // Typing is echoed again.
         send("help trace\r"),
@@ -468,7 +468,7 @@ fn on_a_terminal_errors_say_what_happened_and_the_shell_goes_on() {
         ["retry", ["connect 0\r", "SSSE 2.00 (3DES), issued"]],
         expect(PROMPT),
         send("read EF05 7\r"),
-        expect("EF05 #07 card number = A12345674"),
+        expect("EF05 #7  card number = A12345674"),
         expect(PROMPT),
         send("\u{4}"),
     ]);
@@ -496,15 +496,15 @@ DF01       DF01  -    DF          the security application
 EF15       0015  15   24 bytes    serial, version, algorithm, region, key level, validity
 EF16       0016  16   6 bytes     terminal number
 sscard> read EF15
-EF15 serial number = 11010000000000000001
-EF15 version = 01
-EF15 algorithm = 3DES
-EF15 issuer region = 110100
-EF15 key level = 2 (city)
-EF15 start date = 20240101
-EF15 expiry date = 20340101
+EF15  serial = 11010000000000000001
+EF15  version = 01
+EF15  algorithm = 01 (3DES)
+EF15  region = 110100
+EF15  level = 2 (city)
+EF15  start date = 2024-01-01
+EF15  expiry date = 2034-01-01
 sscard> read EF16
-EF16 terminal number = 110100000001
+EF16  terminal number = 110100000001
 sscard> select EF16
 selected EF16 (0016)
 sscard> apdu 00B0000006

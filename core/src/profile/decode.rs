@@ -639,25 +639,7 @@ impl Decoder {
             "EF15" => match PsamInfo::parse(p.resp.bytes) {
                 Ok(i) => {
                     self.state(role).alg = Some(i.algorithm);
-                    out.fields.push(field("serial", i.serial));
-                    out.fields
-                        .push(field("version", format!("{:02X}", i.version)));
-                    out.fields.push(field(
-                        "algorithm",
-                        format!("{:02X} ({})", i.algorithm.id(), i.algorithm.name()),
-                    ));
-                    out.fields.push(field("region", i.region));
-                    out.fields.push(field(
-                        "level",
-                        match i.level {
-                            0 => "0 (national)".to_string(),
-                            1 => "1 (province)".to_string(),
-                            l => format!("{l} (city)"),
-                        },
-                    ));
-                    out.fields.push(field("start date", dashed(&i.start_date)));
-                    out.fields
-                        .push(field("expiry date", dashed(&i.expiry_date)));
+                    out.fields.extend(ef15_fields(&i));
                 }
                 Err(e) => out
                     .fields
@@ -836,6 +818,25 @@ fn record_fields(file: Option<&'static FileDef>, data: View<'_>) -> Vec<Field> {
     fields
 }
 
+/// The fields of a PSAM's EF15, as a trace and `sscard shell` show them.
+pub fn ef15_fields(i: &PsamInfo) -> Vec<Field> {
+    vec![
+        field("serial", i.serial.clone()),
+        field("version", format!("{:02X}", i.version)),
+        field(
+            "algorithm",
+            format!("{:02X} ({})", i.algorithm.id(), i.algorithm.name()),
+        ),
+        field("region", i.region.clone()),
+        field(
+            "level",
+            format!("{} ({})", i.level, super::psam::level::name(i.level)),
+        ),
+        field("start date", dashed(&i.start_date)),
+        field("expiry date", dashed(&i.expiry_date)),
+    ]
+}
+
 /// One record of a file, decoded for `read`: its number and tag, its field's name and key, and
 /// its value decoded as a trace shows it (`(empty)` when unwritten).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -850,6 +851,17 @@ pub struct RecordValue {
     /// The field's key in holder data and JSON (`birth_date`).
     pub key: Option<&'static str>,
     pub value: String,
+}
+
+impl RecordValue {
+    /// The line `read` and `sscard shell` print: `EF06 #2  name = 张三` (the record's number in
+    /// the file table; a tag the profile does not have shows without one).
+    pub fn line(&self, file: &FileDef) -> String {
+        match self.number {
+            Some(n) => format!("{} #{n}  {} = {}", file.name, self.name, self.value),
+            None => format!("{}  {} = {}", file.name, self.name, self.value),
+        }
+    }
 }
 
 fn hex_byte<S: serde::Serializer>(b: &u8, s: S) -> Result<S::Ok, S::Error> {
@@ -894,6 +906,34 @@ mod tests {
     }
 
     const FCI_3DES: &str = "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA5099F0C03860101C00102";
+
+    #[test]
+    fn read_and_the_shell_print_one_line_per_record() {
+        let ef06 = files::ef06();
+        let mut name = vec![0xD5, 0xC5, 0xC8, 0xFD];
+        name.resize(30, 0);
+        let records = [
+            Record::new(0x09, name).unwrap(),
+            Record::new(0x0D, vec![0x19, 0x49, 0x12, 0x31]).unwrap(),
+            Record::new(0x0D, vec![0; 4]).unwrap(),
+            Record::new(0x0D, vec![0x20, 0x24, 0x02, 0x30]).unwrap(),
+            Record::new(0x55, vec![1]).unwrap(),
+        ];
+        let lines: Vec<String> = record_values(ef06, &records)
+            .iter()
+            .map(|f| f.line(ef06))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "EF06 #2  name = 张三",
+                "EF06 #7  birth date = 1949-12-31",
+                "EF06 #7  birth date = (empty)",
+                "EF06 #7  birth date = 20240230 (20240230 is not a date)",
+                "EF06  tag 55 = 01",
+            ]
+        );
+    }
 
     #[test]
     fn select_read_and_fci() {

@@ -22,6 +22,15 @@ pub mod level {
     pub const NATIONAL: u8 = 0;
     pub const PROVINCE: u8 = 1;
     pub const CITY: u8 = 2;
+
+    /// The level's name (`city` for [`CITY`] and any deeper level).
+    pub fn name(level: u8) -> &'static str {
+        match level {
+            NATIONAL => "national",
+            PROVINCE => "province",
+            _ => "city",
+        }
+    }
 }
 
 /// What EF15 says about a PSAM, every field checked.

@@ -223,10 +223,7 @@ pub fn read(out: &Output, args: ReadArgs) -> Result<()> {
             }
             fields
                 .iter()
-                .map(|f| match f.number {
-                    Some(n) => format!("{} #{n}  {} = {}", file.name, f.name, f.value),
-                    None => format!("{}  {} = {}", file.name, f.name, f.value),
-                })
+                .map(|f| f.line(file))
                 .collect::<Vec<_>>()
                 .join("\n")
         },

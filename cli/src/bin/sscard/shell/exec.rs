@@ -15,7 +15,7 @@ use sscard::ssc::{FileContent, Pin, PinStatus};
 use sscard_core::apdu::Command;
 use sscard_core::hexfmt::{parse_hex, to_hex};
 use sscard_core::profile::files::{self, Df, FileDef};
-use sscard_core::profile::{KeyScope, Kid};
+use sscard_core::profile::{decode, KeyScope, Kid};
 use sscard_core::tlv::Record;
 use sscard_transport::trace::mask;
 use zeroize::Zeroizing;
@@ -133,12 +133,15 @@ fn read(state: &mut State, file: Option<&str>, record: Option<&str>, raw: bool) 
     Ok(match content {
         FileContent::Binary(b) if raw => to_hex(&b),
         FileContent::Binary(b) => output::binary(file, &b),
-        FileContent::Records(rs) => rs
+        FileContent::Records(rs) if raw => rs
             .iter()
-            .map(|r| match raw {
-                true => output::record_raw(r),
-                false => output::record(file, r),
-            })
+            .map(output::record_raw)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        // Decoded as `sscard read` decodes them: the one decoder of the profile.
+        FileContent::Records(rs) => decode::record_values(file, &rs)
+            .iter()
+            .map(|f| f.line(file))
             .collect::<Vec<_>>()
             .join("\n"),
     })

@@ -5,9 +5,8 @@
 use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
-use sscard_core::profile::fields;
 use sscard_core::profile::files::{self, Access, Df, FileDef, Structure};
-use sscard_core::profile::{psam, SSSE_AID};
+use sscard_core::profile::{decode, psam, SSSE_AID};
 use sscard_core::tlv::Record;
 use sscard_transport::trace::{mask, Secrecy};
 
@@ -114,27 +113,13 @@ pub fn psam_ls() -> String {
     .join("\n")
 }
 
-/// The name of a PSAM key level.
-fn level(l: u8) -> &'static str {
-    match l {
-        psam::level::NATIONAL => "national",
-        psam::level::PROVINCE => "province",
-        _ => "city",
-    }
-}
-
-/// A PSAM's EF15, one field a line.
+/// A PSAM's EF15, one field a line, decoded as a trace decodes it.
 pub fn psam_ef15(info: &psam::PsamInfo) -> String {
-    [
-        format!("EF15 serial number = {}", info.serial),
-        format!("EF15 version = {:02X}", info.version),
-        format!("EF15 algorithm = {}", info.algorithm.name()),
-        format!("EF15 issuer region = {}", info.region),
-        format!("EF15 key level = {} ({})", info.level, level(info.level)),
-        format!("EF15 start date = {}", info.start_date),
-        format!("EF15 expiry date = {}", info.expiry_date),
-    ]
-    .join("\n")
+    decode::ef15_fields(info)
+        .iter()
+        .map(|f| format!("EF15  {} = {}", f.name, f.value))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What `connect` says of a PSAM.
@@ -144,29 +129,8 @@ pub fn psam_summary(info: &psam::PsamInfo, terminal: &str) -> String {
         info.serial,
         info.algorithm.name(),
         info.region,
-        level(info.level)
+        psam::level::name(info.level)
     )
-}
-
-/// One record, decoded by the file table: `EF06 #09 name = 张三` (`#` and the record's tag).
-/// An unwritten field shows `(empty)`; a field that does not decode shows its hex and why.
-pub fn record(file: &FileDef, r: &Record) -> String {
-    let Some(def) = file.record_by_tag(r.tag) else {
-        return format!(
-            "{} #{:02X} (not in the profile) = {}",
-            file.name,
-            r.tag,
-            to_hex(&r.value)
-        );
-    };
-    let head = format!("{} #{:02X} {}", file.name, r.tag, def.name);
-    let decoded = fields::raw(file, def, std::slice::from_ref(r))
-        .and_then(|v| v.map(|v| fields::decode(file, def, v)).transpose());
-    match decoded {
-        Ok(Some(text)) => format!("{head} = {text}"),
-        Ok(None) => format!("{head} = (empty)"),
-        Err(e) => format!("{head} = {} (malformed: {})", to_hex(&r.value), e.problem),
-    }
 }
 
 /// One record as TLV hex: tag, length, value (`sscard read`'s lines).
@@ -203,43 +167,6 @@ pub fn exchange(c: &Command, r: &Response) -> String {
 mod tests {
     use super::*;
     use sscard_core::profile::files::ef06;
-
-    #[test]
-    fn records_decode_by_the_file_table() {
-        let mut name = encoding_free_gbk_zhang_san();
-        name.resize(30, 0);
-        assert_eq!(
-            record(ef06(), &Record::new(0x09, name).unwrap()),
-            "EF06 #09 name = 张三"
-        );
-        assert_eq!(
-            record(
-                ef06(),
-                &Record::new(0x0D, vec![0x19, 0x49, 0x12, 0x31]).unwrap()
-            ),
-            "EF06 #0D birth date = 1949-12-31"
-        );
-        assert_eq!(
-            record(ef06(), &Record::new(0x0D, vec![0; 4]).unwrap()),
-            "EF06 #0D birth date = (empty)"
-        );
-        assert_eq!(
-            record(
-                ef06(),
-                &Record::new(0x0D, vec![0x20, 0x24, 0x02, 0x30]).unwrap()
-            ),
-            "EF06 #0D birth date = 20240230 (malformed: 20240230 is not a date)"
-        );
-        assert_eq!(
-            record(ef06(), &Record::new(0x55, vec![1]).unwrap()),
-            "EF06 #55 (not in the profile) = 01"
-        );
-    }
-
-    /// 张三 in GBK.
-    fn encoding_free_gbk_zhang_san() -> Vec<u8> {
-        vec![0xD5, 0xC5, 0xC8, 0xFD]
-    }
 
     #[test]
     fn ls_lists_the_file_table() {

@@ -56,7 +56,7 @@ pub fn read_psam(state: &mut State, file: Option<&str>) -> Result<String> {
     Ok(match which.as_str() {
         "EF15" | "0015" => output::psam_ef15(&PsamInfo::parse(&r.data)?),
         _ => format!(
-            "EF16 terminal number = {}",
+            "EF16  terminal number = {}",
             psam::parse_terminal_number(&r.data)?
         ),
     })
