@@ -46,7 +46,7 @@ fn wait_at_most(mut child: std::process::Child, limit: Duration, what: &str) -> 
 }
 
 /// The session docs/shell.md records: every command of the shell on the model card, the PIN
-/// on the line after `verify`, a raw VERIFY under `trace on`, and a failing command that ends
+/// on the line after `verify`, the decoded trace (`trace on`) of a verify and a raw VERIFY under `trace raw`, and a failing command that ends
 /// the run before the `ls` after it.
 const SESSION: &str = "\
 # A session on the model card: PIN 123456 on the line after verify.
@@ -65,6 +65,7 @@ apdu 00B2072C00
 trace on
 verify
 123456
+trace raw
 apdu 00200000 03 123456
 trace off
 select DF01
@@ -75,9 +76,9 @@ ls
 
 /// What [`SESSION`] prints on a card of `alg` (`3des`, `sm4`).
 fn transcript(alg: &str) -> String {
-    let (version, mark_tdes, mark_sm4, alg_id) = match alg {
-        "3des" => ("2.00 (3DES)", "*", " ", "01"),
-        _ => ("3.00 (SM4)", " ", "*", "03"),
+    let (version, mark_tdes, mark_sm4, alg_id, alg_name) = match alg {
+        "3des" => ("2.00 (3DES)", "*", " ", "01", "3DES"),
+        _ => ("3.00 (SM4)", " ", "*", "03", "SM4"),
     };
     format!(
         "\
@@ -120,11 +121,11 @@ sscard> apdu 00B2072C00
 sscard> trace on
 trace on
 sscard> verify
-card > 00A404000F7378312E73682EC9E7BBE1B1A3D5CF00
-card < 6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA5099F0C038601{alg_id}C00102 9000 success
-card > 0020000003******
-card < 9000 success
+card  SELECT SSSE  DF name = SSSE  algorithm = {alg_id} ({alg_name})  life cycle = 02 (ISSUED)  9000 success
+card  VERIFY  PIN = ******  9000 success
 PIN verified: the initial PIN, change it
+sscard> trace raw
+trace raw
 sscard> apdu 0020000003******
 card > 0020000003******
 card < 9000 success
@@ -402,7 +403,7 @@ fn on_a_terminal_tab_completes_history_recalls_and_the_pin_is_not_echoed() {
         expect(PROMPT),
         // Typing is echoed again.
         send("help trace\r"),
-        expect("print every APDU exchanged as it happens (secrets masked)"),
+        expect("print every APDU exchanged as it happens, decoded (on) or in hex (raw); secrets masked"),
         expect(PROMPT),
         send("exit\r"),
     ]);
@@ -412,7 +413,10 @@ fn on_a_terminal_tab_completes_history_recalls_and_the_pin_is_not_echoed() {
         out.contains("sscard> verify\nPIN: \nPIN verified: the initial PIN, change it\n"),
         "{out}"
     );
-    assert!(out.contains("sscard> help trace\ntrace on|off\n"), "{out}");
+    assert!(
+        out.contains("sscard> help trace\ntrace on|raw|off\n"),
+        "{out}"
+    );
     assert_eq!(
         out.matches("0020000003123456").count(),
         1,

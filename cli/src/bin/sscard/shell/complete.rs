@@ -85,7 +85,7 @@ pub fn complete(
         (2, Some("auth")) if word(1) == Some("external") => {
             external_kids().map(|k| k.name().to_string()).collect()
         }
-        (1, Some("trace")) => vec!["on".into(), "off".into()],
+        (1, Some("trace")) => vec!["on".into(), "raw".into(), "off".into()],
         (1, Some("help")) => COMMANDS.iter().map(|(n, _, _)| n.to_string()).collect(),
         _ => Vec::new(),
     };

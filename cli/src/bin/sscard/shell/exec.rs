@@ -51,9 +51,9 @@ pub fn run(state: &mut State, cmd: Cmd, pins: &mut dyn PinSource) -> Result<Next
         Cmd::Verify => verify(state, pins)?,
         Cmd::Write { file, record, data } => write(state, &file, &record, &data)?,
         Cmd::Apdu(hex) => apdu(state, &hex)?,
-        Cmd::Trace(on) => {
-            state.switch.set(on);
-            format!("trace {}", if on { "on" } else { "off" })
+        Cmd::Trace(mode) => {
+            state.switch.set(mode);
+            format!("trace {}", mode.word())
         }
     };
     crate::output::line(&text);

@@ -166,7 +166,6 @@ pub fn exchange(c: &Command, r: &Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sscard_core::profile::files::ef06;
 
     #[test]
     fn ls_lists_the_file_table() {

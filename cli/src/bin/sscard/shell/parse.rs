@@ -137,10 +137,12 @@ pub enum Cmd {
         data: String,
     },
     Apdu(String),
-    Trace(bool),
+    Trace(TraceMode),
     Help(Option<String>),
     Exit,
 }
+
+pub use super::trace::TraceMode;
 
 /// The commands: name, arguments, what it does (for `help` and completion).
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -188,8 +190,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "trace",
-        "on|off",
-        "print every APDU exchanged as it happens (secrets masked)",
+        "on|raw|off",
+        "print every APDU exchanged as it happens, decoded (on) or in hex (raw); secrets masked",
     ),
     ("help", "[COMMAND]", "this list, or one command"),
     ("exit", "", "leave the shell (also quit, Ctrl-D)"),
@@ -248,8 +250,9 @@ pub fn parse(line: &str) -> Result<Option<Cmd>, BadInput> {
         },
         // Hex may be typed in groups: `apdu 00A40400 0F 7378…`.
         ("apdu", hex) if !hex.is_empty() => Cmd::Apdu(hex.join(" ")),
-        ("trace", ["on"]) => Cmd::Trace(true),
-        ("trace", ["off"]) => Cmd::Trace(false),
+        ("trace", ["on"]) => Cmd::Trace(TraceMode::Decoded),
+        ("trace", ["raw"]) => Cmd::Trace(TraceMode::Raw),
+        ("trace", ["off"]) => Cmd::Trace(TraceMode::Off),
         ("help", []) => Cmd::Help(None),
         ("help", [c]) => Cmd::Help(Some(c.to_string())),
         ("exit" | "quit", []) => Cmd::Exit,
@@ -340,7 +343,10 @@ mod tests {
             Some(Cmd::Auth(AuthKind::External(Some("EAK_L".into()))))
         );
         assert_eq!(parse("quit").unwrap(), Some(Cmd::Exit));
-        assert_eq!(parse("trace maybe").unwrap_err().0, "usage: trace on|off");
+        assert_eq!(
+            parse("trace maybe").unwrap_err().0,
+            "usage: trace on|raw|off"
+        );
         assert_eq!(parse("connect").unwrap_err().0, "usage: connect READER");
         assert_eq!(
             parse("write EF07 3").unwrap_err().0,
