@@ -9,7 +9,7 @@
 //! a CID or NAD byte, and chained I-blocks joined. Other frames (R- and S-blocks, field
 //! on/off) are skipped; commands and responses are paired in order per interface. The other
 //! common capture of a contact reader's APDUs, USB CCID on Linux usbmon or Windows USBPcap, is
-//! read by [`super::ccid`].
+//! read by the `ccid` module.
 //!
 //! Memory is bounded: a trace is read up to [`MAX_TRACE_BYTES`], a block or line up to
 //! [`MAX_BLOCK_BYTES`]; past either a typed error names the offset. Nothing here panics on any
