@@ -1267,6 +1267,43 @@ fn port_listening(port: u16) -> bool {
     })
 }
 
+/// Personalises one blank card served in reader 0 with the holder 张三 (`sscard perso run`,
+/// journal and batch in `dir`), its APDUs written to `pcap`; the model is stopped before this
+/// returns. For the tests that look at a whole personalisation's trace.
+pub fn personalise_one_card_traced(dir: &Path, pcap: &Path) {
+    let batch = dir.join("batch.csv");
+    std::fs::write(
+        &batch,
+        format!(
+            "{BATCH_HEADER}\nA12345674,11010519491231002X,张三,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n"
+        ),
+    )
+    .unwrap();
+    let feed = dir.join("feed");
+    let _m = ModelServer::start(
+        &["--feeder", feed.to_str().unwrap(), "--blank", "1"],
+        &[READER_0],
+    );
+    let journal = format!("sqlite:{}", dir.join("journal.db").display());
+    let o = sscard(&[
+        "perso",
+        "run",
+        "--operator",
+        "tester",
+        "--batch",
+        batch.to_str().unwrap(),
+        "--readers",
+        "0",
+        "--journal",
+        &journal,
+        "--idle",
+        "2",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

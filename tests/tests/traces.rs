@@ -147,41 +147,8 @@ fn script_run_and_perso_run_write_pcapng_that_tshark_reads() {
     }
     let dir = tmp("perso");
     std::fs::create_dir_all(&dir).unwrap();
-    let batch = dir.join("batch.csv");
-    std::fs::write(
-        &batch,
-        "card_number,ssn,name,gender,nation,birthplace,birth_date,issue_date,expiry_date,pension,medical,medical_account\n\
-         A12345674,11010519491231002X,张三,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n",
-    )
-    .unwrap();
-    let _m = ModelServer::start(
-        &[
-            "--feeder",
-            dir.join("feed").to_str().unwrap(),
-            "--blank",
-            "1",
-        ],
-        &[READER_0],
-    );
     let pcap = dir.join("perso.pcapng");
-    let journal = format!("sqlite:{}", dir.join("journal.db").display());
-    let o = sscard(&[
-        "perso",
-        "run",
-        "--operator",
-        "tester",
-        "--batch",
-        batch.to_str().unwrap(),
-        "--readers",
-        "0",
-        "--journal",
-        &journal,
-        "--idle",
-        "2",
-        "--pcap",
-        pcap.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    personalise_one_card_traced(&dir, &pcap);
     let packets = tshark(&pcap);
     assert!(
         packets.iter().all(|(i, _)| i == "card Virtual PCD 00 00"),

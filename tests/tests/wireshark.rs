@@ -505,40 +505,8 @@ fn malformed_apdus_never_raise_a_lua_error() {
 fn a_personalisation_decodes_in_tshark() {
     let _g = exclusive();
     let scratch = Scratch::new("perso");
-    let batch = scratch.file("batch.csv");
-    std::fs::write(
-        &batch,
-        format!(
-            "{BATCH_HEADER}\nA12345674,11010519491231002X,张三,2,01,110105,19491231,20240101,20340101,01,01,1101000000012345\n"
-        ),
-    )
-    .unwrap();
     let pcap = scratch.file("perso.pcapng");
-    {
-        let feed = scratch.file("feed");
-        let _m = ModelServer::start(
-            &["--feeder", feed.to_str().unwrap(), "--blank", "1"],
-            &[READER_0],
-        );
-        let journal = format!("sqlite:{}", scratch.file("journal.db").display());
-        let o = sscard(&[
-            "perso",
-            "run",
-            "--operator",
-            "tester",
-            "--batch",
-            batch.to_str().unwrap(),
-            "--readers",
-            "0",
-            "--journal",
-            &journal,
-            "--idle",
-            "2",
-            "--pcap",
-            pcap.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    }
+    personalise_one_card_traced(&scratch.0, &pcap);
     let out = tshark(
         &pcap,
         &[
