@@ -117,14 +117,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         || {
             responses
                 .iter()
-                .map(|(c, r)| {
-                    let data = if r.data.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{} ", shown_data(c, &r.data))
-                    };
-                    format!("> {}\n< {data}{} {}", shown(c), r.sw, r.sw.meaning())
-                })
+                .map(|(c, r)| crate::output::exchange(c, r))
                 .collect::<Vec<_>>()
                 .join("\n")
         },

@@ -40,3 +40,21 @@ impl Output {
         }
     }
 }
+
+/// A raw exchange as `send` and the shell's `apdu` show it: `> command` (secret data as `**`,
+/// the trace's masking) and `< data SW meaning` (a secret answer, such as a raw DES CRYPT's
+/// cryptogram or MAC, as `**`).
+pub fn exchange(c: &sscard_core::apdu::Command, r: &sscard_core::apdu::Response) -> String {
+    use sscard_transport::trace::{mask, Secrecy};
+    let bytes = c.to_bytes().unwrap_or_default();
+    let data = match r.data.is_empty() {
+        true => String::new(),
+        false => format!("{} ", mask::response_hex(&bytes, &r.data, Secrecy::PUBLIC)),
+    };
+    format!(
+        "> {}\n< {data}{} {}",
+        mask::command_hex(&bytes, Secrecy::PUBLIC),
+        r.sw,
+        r.sw.meaning()
+    )
+}

@@ -264,7 +264,7 @@ fn apdu(state: &mut State, hex: &str) -> Result<String> {
         state.df = None;
         state.file = None;
     }
-    Ok(output::exchange(&cmd, &r))
+    Ok(crate::output::exchange(&cmd, &r))
 }
 
 #[cfg(test)]

@@ -2,13 +2,11 @@
 //! (core::profile::files), records decoded through core::profile::fields, APDU exchanges as
 //! `send` shows them (secrets masked).
 
-use sscard_core::apdu::{Command, Response};
 use sscard_core::crypto::Algorithm;
 use sscard_core::hexfmt::to_hex;
 use sscard_core::profile::files::{self, Access, Df, FileDef, Structure};
 use sscard_core::profile::{decode, psam, SSSE_AID};
 use sscard_core::tlv::Record;
-use sscard_transport::trace::{mask, Secrecy};
 
 /// What opens a file for reading, in words.
 pub fn access(a: Access) -> String {
@@ -145,22 +143,6 @@ pub fn binary(file: &FileDef, data: &[u8]) -> String {
         .map(|(i, c)| format!("{} {:04X}: {}", file.name, i * 16, to_hex(c)))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A raw exchange as `send` shows it: `> command` (secret data as `**`) and `< data SW
-/// meaning` (a secret answer as `**`).
-pub fn exchange(c: &Command, r: &Response) -> String {
-    let bytes = c.to_bytes().unwrap_or_default();
-    let data = match r.data.is_empty() {
-        true => String::new(),
-        false => format!("{} ", mask::response_hex(&bytes, &r.data, Secrecy::PUBLIC)),
-    };
-    format!(
-        "> {}\n< {data}{} {}",
-        mask::command_hex(&bytes, Secrecy::PUBLIC),
-        r.sw,
-        r.sw.meaning()
-    )
 }
 
 #[cfg(test)]
